@@ -1,0 +1,165 @@
+package main
+
+import (
+	"bytes"
+	"errors"
+	"io"
+	"fmt"
+	"os"
+	"time"
+
+	"github.com/urfave/cli/v2"
+	"gopkg.in/yaml.v3"
+)
+
+// Config is the whole of licbridge's settings, as read from the YAML file named by
+// --config. A zero value means "the default"; flags and LICBRIDGE_* variables,
+// when set, override the file. licbridge.example.yaml documents every field.
+type Config struct {
+	// NodeID names this node in the cluster. Default: derived once from the host
+	// name and kept in StateDir.
+	NodeID string `yaml:"node_id"`
+	// StateDir keeps the node ID and the fail-open journal. Default /var/lib/licbridge.
+	StateDir string `yaml:"state_dir"`
+
+	// LicensesDirs are searched after the defaults /var/lib/asterisk/licenses and
+	// /var/lib/digium/licenses.
+	LicensesDirs []string `yaml:"licenses_dirs"`
+	// IssuerPub lists the issuer public key files (issuer.pub) whose signatures are trusted.
+	IssuerPub []string `yaml:"issuer_pub"`
+	// HostID overrides the host ID computed from Ethernet MAC addresses (an opt-in
+	// fallback for machines with no physical NIC).
+	HostID string `yaml:"host_id"`
+	// Domain is the cluster name that domain-bound keys must name.
+	Domain string `yaml:"domain"`
+	// RenewalGrace is how long an auto-renew key keeps counting after its formal end. Default 20 days.
+	RenewalGrace time.Duration `yaml:"renewal_grace"`
+	// Products adds products to the built-in catalog (g729, hpec, fax, ffa).
+	Products []ProductConfig `yaml:"products"`
+
+	// Store is the shared counter store.
+	Store StoreConfig `yaml:"store"`
+	// Enforcement per product: hard (default), grace or monitor.
+	Enforcement map[string]string `yaml:"enforcement"`
+	// Counting per product: channel (default) or call (legs of one Linkedid count once).
+	Counting map[string]string `yaml:"counting"`
+	// TimeZone in which over-limit days are counted. Default UTC.
+	TimeZone string `yaml:"time_zone"`
+
+	AMI    AMIConfig    `yaml:"ami"`
+	ARI    ARIConfig    `yaml:"ari"`
+	AGI    AGIConfig    `yaml:"agi"`
+	HTTP   HTTPConfig   `yaml:"http"`
+	SIPMon SIPMonConfig `yaml:"sipmon"`
+}
+
+// ProductConfig describes an operator-defined product.
+type ProductConfig struct {
+	Name string `yaml:"name"`
+	// Stacks: keys of this product add up. Default true.
+	Stacks *bool `yaml:"stacks"`
+	// MaxHosts is how many distinct host IDs one key may be activated on. Default 3.
+	MaxHosts int `yaml:"max_hosts"`
+	// OnePerHost: only one key of this product may be used on a host.
+	OnePerHost bool `yaml:"one_per_host"`
+}
+
+// StoreConfig selects and tunes the counter store.
+type StoreConfig struct {
+	// Redis is a redis:// URL or host:port (a comma list for Cluster or Sentinel).
+	// Empty: the embedded single-node store.
+	Redis string `yaml:"redis"`
+	// Password for Redis; never logged.
+	Password string `yaml:"password"`
+	// SentinelMaster names the master when Redis lists Sentinels.
+	SentinelMaster string `yaml:"sentinel_master"`
+	// Pool is "cluster" (default: one pool of all live nodes' keys) or "per-host".
+	Pool string `yaml:"pool"`
+	// Lapse is how long a silent node's channels keep counting. Default 15s.
+	Lapse time.Duration `yaml:"lapse"`
+	// Deadline bounds every store call on the admission path. Default 50ms.
+	Deadline time.Duration `yaml:"deadline"`
+	// Outage is fail-open (default) or fail-closed.
+	Outage string `yaml:"outage"`
+}
+
+// AMIConfig is the Asterisk Manager Interface connection.
+type AMIConfig struct {
+	Addr   string `yaml:"addr"`
+	User   string `yaml:"user"`
+	Secret string `yaml:"secret"`
+}
+
+// ARIConfig is the Asterisk REST Interface connection.
+type ARIConfig struct {
+	URL      string `yaml:"url"`
+	User     string `yaml:"user"`
+	Password string `yaml:"password"`
+	// App is the Stasis application name. Default licbridge.
+	App string `yaml:"app"`
+}
+
+// AGIConfig is the FastAGI listener.
+type AGIConfig struct {
+	// Listen address. Default 127.0.0.1:4573.
+	Listen string `yaml:"listen"`
+	// Allow lists the client networks (CIDR) that may connect. Default loopback only.
+	Allow []string `yaml:"allow"`
+}
+
+// HTTPConfig is the admin API, metrics and status page.
+type HTTPConfig struct {
+	// Listen address. Default 127.0.0.1:8089.
+	Listen string `yaml:"listen"`
+	// Token is the bearer token required off loopback; never logged.
+	Token string `yaml:"token"`
+}
+
+// SIPMonConfig configures the SIP side monitor.
+type SIPMonConfig struct {
+	// CorrelationHeader ties legs with different Call-IDs (for example X-CID).
+	CorrelationHeader string `yaml:"correlation_header"`
+}
+
+// loadConfig reads the file named by the global --config flag, if any. Commands then
+// apply their own flags on top with the set* helpers below.
+func loadConfig(c *cli.Context) (*Config, error) {
+	cfg := &Config{}
+	path := c.String("config")
+	if path == "" {
+		return cfg, nil
+	}
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("config: %w", err)
+	}
+	if err := decodeConfig(b, cfg); err != nil {
+		return nil, fmt.Errorf("config %s: %w", path, err)
+	}
+	return cfg, nil
+}
+
+// decodeConfig is strict: an unknown key is an error, so that a typo does not
+// silently fall back to a default.
+func decodeConfig(b []byte, cfg *Config) error {
+	dec := yaml.NewDecoder(bytes.NewReader(b))
+	dec.KnownFields(true)
+	if err := dec.Decode(cfg); err != nil && !errors.Is(err, io.EOF) {
+		return err
+	}
+	return nil
+}
+
+// overrideString sets *dst from flag name when the flag (or its env var) was given.
+func overrideString(c *cli.Context, name string, dst *string) {
+	if c.IsSet(name) {
+		*dst = c.String(name)
+	}
+}
+
+// overrideStrings appends repeatable flag values to *dst.
+func overrideStrings(c *cli.Context, name string, dst *[]string) {
+	if c.IsSet(name) {
+		*dst = append(*dst, c.StringSlice(name)...)
+	}
+}
