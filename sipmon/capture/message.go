@@ -1,0 +1,52 @@
+// Package capture turns what the SIP side monitor reads (pcap and pcapng files,
+// gzip-compressed or not, directories of them, live interfaces, HEPv3 over UDP/TCP)
+// into whole SIP messages with their time, addresses and sensor. It knows packets,
+// streams and encapsulations; it knows nothing of SIP dialogs or legs.
+package capture
+
+import (
+	"net/netip"
+	"time"
+)
+
+// Transport names how a SIP message travelled.
+type Transport uint8
+
+// Transports.
+const (
+	UDP Transport = iota + 1
+	TCP
+)
+
+func (t Transport) String() string {
+	switch t {
+	case UDP:
+		return "udp"
+	case TCP:
+		return "tcp"
+	default:
+		return "unknown"
+	}
+}
+
+// Message is one candidate SIP message, as found on the wire or inside HEP.
+// It is handed to a Handler; Payload is only valid during that call (it may point
+// into a reused buffer), so a handler that keeps it must copy it.
+type Message struct {
+	// Time is the capture time (pcap record time, or the HEP timestamp).
+	Time time.Time
+	// Sensor names the input the message came from ("" when unnamed).
+	Sensor string
+	Src    netip.AddrPort
+	Dst    netip.AddrPort
+	// Transport is the SIP transport (for HEP, the one the HEP header reports).
+	Transport Transport
+	// HEP is true when the message was decapsulated from HEPv3.
+	HEP bool
+	// Payload is the SIP message bytes (one message; TCP streams are reassembled
+	// and split on Content-Length). It may still be malformed SIP.
+	Payload []byte
+}
+
+// Handler receives messages in capture order. Returning an error stops the read.
+type Handler func(*Message) error
