@@ -1,0 +1,64 @@
+package agi
+
+import (
+	"errors"
+	"fmt"
+	"strings"
+)
+
+// ErrUnsafe is a variable name or value that cannot be sent on one command line
+// (a CR, an LF or a NUL would end or corrupt the line), or a name Asterisk would
+// split or misread.
+var ErrUnsafe = errors.New("cannot be sent in an AGI command")
+
+// Quote returns s as one argument for Asterisk's AGI command parser (parse_args in
+// res_agi.c): wrapped in double quotes, with every backslash and double quote
+// escaped by a backslash, so spaces, quotes, `%`, `:` and parentheses survive as
+// they are. s must not hold CR, LF or NUL (see CheckValue).
+func Quote(s string) string {
+	var b strings.Builder
+	b.Grow(len(s) + 2)
+	b.WriteByte('"')
+	for i := 0; i < len(s); i++ {
+		if s[i] == '"' || s[i] == '\\' {
+			b.WriteByte('\\')
+		}
+		b.WriteByte(s[i])
+	}
+	b.WriteByte('"')
+	return b.String()
+}
+
+// CheckValue reports whether s can be sent quoted on one command line.
+func CheckValue(s string) error {
+	if i := strings.IndexAny(s, "\r\n\x00"); i >= 0 {
+		return fmt.Errorf("value %s: control character at %d: %w", clip(s), i, ErrUnsafe)
+	}
+	return nil
+}
+
+// CheckName reports whether s can be sent unquoted as a variable name: not empty,
+// and no space, quote, backslash or control character. A function call such as
+// CHANNEL(linkedid) is a valid name.
+func CheckName(s string) error {
+	if s == "" {
+		return fmt.Errorf("empty variable name: %w", ErrUnsafe)
+	}
+	for i := 0; i < len(s); i++ {
+		if c := s[i]; c <= ' ' || c == '"' || c == '\\' || c == 0x7f {
+			return fmt.Errorf("variable name %s: %w", clip(s), ErrUnsafe)
+		}
+	}
+	return nil
+}
+
+// SetVariableLine is the command line (with its LF) that sets name to value.
+func SetVariableLine(name, value string) (string, error) {
+	if err := CheckName(name); err != nil {
+		return "", err
+	}
+	if err := CheckValue(value); err != nil {
+		return "", err
+	}
+	return "SET VARIABLE " + name + " " + Quote(value) + "\n", nil
+}

@@ -1,0 +1,138 @@
+package agi
+
+import (
+	"bufio"
+	"context"
+	"fmt"
+	"net"
+	"strings"
+	"time"
+)
+
+// Conn is the server end of one FastAGI session: read the environment, then send
+// commands one at a time, each answered before the next is sent. Asterisk reads the
+// socket a line at a time through stdio, so pipelining commands could leave some
+// unread in its buffer; Conn never does it. A Conn is not safe for concurrent use.
+type Conn struct {
+	nc     net.Conn
+	r      *bufio.Reader
+	lim    Limits
+	hungUp bool
+}
+
+// NewConn wraps an accepted FastAGI connection. Zero Limits mean the defaults.
+func NewConn(nc net.Conn, lim Limits) *Conn {
+	lim = lim.withDefaults()
+	return &Conn{nc: nc, r: bufio.NewReaderSize(nc, 4096), lim: lim}
+}
+
+// HungUp reports whether Asterisk has sent its HANGUP notice: the channel is gone,
+// variables can still be read and set, most other commands answer 511.
+func (c *Conn) HungUp() bool { return c.hungUp }
+
+// Close closes the connection; Asterisk then ends AGI() and the dialplan continues.
+func (c *Conn) Close() error { return c.nc.Close() }
+
+// ReadEnv reads the agi_* environment block.
+func (c *Conn) ReadEnv(ctx context.Context) (Env, error) {
+	defer c.watch(ctx)()
+	env, err := ReadEnv(c.r, c.lim)
+	return env, c.ctxErr(ctx, err)
+}
+
+// Command sends one command line, built by joining words with spaces (the caller
+// quotes arguments that need it, see Quote), and reads its reply. A reply other than
+// 200 is returned with a *ReplyError.
+func (c *Conn) Command(ctx context.Context, words ...string) (Reply, error) {
+	line := strings.Join(words, " ")
+	if err := CheckValue(line); err != nil {
+		return Reply{}, fmt.Errorf("agi: command: %w", err)
+	}
+	return c.roundTrip(ctx, verb(words), line+"\n")
+}
+
+// SetVariable sets a channel variable, quoting the value.
+func (c *Conn) SetVariable(ctx context.Context, name, value string) error {
+	line, err := SetVariableLine(name, value)
+	if err != nil {
+		return fmt.Errorf("agi: SET VARIABLE: %w", err)
+	}
+	_, err = c.roundTrip(ctx, "SET VARIABLE", line)
+	return err
+}
+
+// GetVariable reads a channel variable or a function such as CHANNEL(linkedid).
+// ok is false when Asterisk answers result=0 (not set).
+func (c *Conn) GetVariable(ctx context.Context, name string) (value string, ok bool, err error) {
+	if err := CheckName(name); err != nil {
+		return "", false, fmt.Errorf("agi: GET VARIABLE: %w", err)
+	}
+	rep, err := c.roundTrip(ctx, "GET VARIABLE", "GET VARIABLE "+name+"\n")
+	if err != nil {
+		return "", false, err
+	}
+	return rep.Data, rep.Result == "1", nil
+}
+
+// GetFullVariable evaluates an expression such as ${CHANNEL(linkedid)} on the channel.
+func (c *Conn) GetFullVariable(ctx context.Context, expr string) (string, error) {
+	if err := CheckValue(expr); err != nil {
+		return "", fmt.Errorf("agi: GET FULL VARIABLE: %w", err)
+	}
+	rep, err := c.roundTrip(ctx, "GET FULL VARIABLE", "GET FULL VARIABLE "+Quote(expr)+"\n")
+	if err != nil {
+		return "", err
+	}
+	return rep.Data, nil
+}
+
+func (c *Conn) roundTrip(ctx context.Context, cmd, line string) (Reply, error) {
+	defer c.watch(ctx)()
+	if _, err := c.nc.Write([]byte(line)); err != nil {
+		return Reply{}, c.ctxErr(ctx, fmt.Errorf("agi: send %s: %w", cmd, err))
+	}
+	rep, hangup, err := ReadReply(c.r, c.lim)
+	if hangup {
+		c.hungUp = true
+	}
+	if err != nil {
+		return Reply{}, c.ctxErr(ctx, fmt.Errorf("agi: %s: %w", cmd, err))
+	}
+	if rep.Code != CodeOK {
+		return rep, &ReplyError{Command: cmd, Reply: rep}
+	}
+	return rep, nil
+}
+
+// watch makes blocking socket calls honour ctx: its deadline becomes the socket's,
+// and its cancellation unblocks them at once. The returned func stops watching.
+func (c *Conn) watch(ctx context.Context) func() {
+	d, _ := ctx.Deadline() // zero time: no deadline
+	_ = c.nc.SetDeadline(d)
+	if ctx.Done() == nil {
+		return func() {}
+	}
+	stop := context.AfterFunc(ctx, func() { _ = c.nc.SetDeadline(time.Unix(1, 0)) })
+	return func() { stop() }
+}
+
+// ctxErr names the context's error when it is why a socket call failed, so callers
+// can tell a deadline from a broken peer.
+func (c *Conn) ctxErr(ctx context.Context, err error) error {
+	if err != nil && ctx.Err() != nil {
+		return fmt.Errorf("%w (%w)", err, ctx.Err())
+	}
+	return err
+}
+
+// verb is the command's leading upper-case words, for error messages.
+func verb(words []string) string {
+	var v []string
+	for _, w := range words {
+		if w == "" || strings.ToUpper(w) != w || strings.ContainsAny(w, `"$ `) {
+			break
+		}
+		v = append(v, w)
+	}
+	return strings.Join(v, " ")
+}

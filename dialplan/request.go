@@ -1,0 +1,136 @@
+package dialplan
+
+import (
+	"errors"
+	"fmt"
+	"net/url"
+	"strings"
+
+	"github.com/licbridge/licbridge/dialplan/agi"
+)
+
+// Verbs a FastAGI request may name.
+const (
+	VerbAdmit   = "admit"
+	VerbRelease = "release"
+	VerbStatus  = "status"
+)
+
+// ErrBadRequest is a FastAGI request the server cannot act on.
+var ErrBadRequest = errors.New("bad request")
+
+// Request is what one FastAGI session asks for, decoded from its environment.
+type Request struct {
+	Verb    string // admit, release or status
+	Product string
+	Channel string // agi_uniqueid
+	Call    string // agi_linkedid when sent (Asterisk 22 does not), else "" (asked for later)
+	Caller  string // agi_callerid, "" for Asterisk's "unknown"
+	Called  string // agi_dnid, else agi_extension
+}
+
+// ParseRequest decodes the request from the environment. Asterisk puts the text
+// after `agi://HOST[:PORT]/` up to the first comma of AGI()'s argument in
+// agi_network_script, and the comma-separated rest in agi_arg_1, agi_arg_2, ...
+// (agi_admit_1: `AGI(agi://127.0.0.1:4573/admit?feature=g729,first arg,second)`
+// gives `admit?feature=g729`, `first arg`, `second`). So the product may come as
+//
+//	AGI(agi://HOST/admit,g729)          agi_network_script=admit, agi_arg_1=g729
+//	AGI(agi://HOST/admit?product=g729)  (or ?feature=g729) in the query
+//	agi_network_script=admit,g729       should a proxy pass it that way
+//
+// The script's own product (comma or query) wins over agi_arg_1, so that extra
+// arguments never change what is admitted; two different products in the script are
+// an error.
+func ParseRequest(env agi.Env) (Request, error) {
+	script, ok := env.Get("agi_network_script")
+	if !ok {
+		// agi_request is the whole URL; keep what follows host and port.
+		u := env.Value("agi_request")
+		rest, found := strings.CutPrefix(u, "agi://")
+		if !found {
+			return Request{}, fmt.Errorf("%w: no agi_network_script and agi_request %q is not agi://", ErrBadRequest, u)
+		}
+		_, script, _ = strings.Cut(rest, "/")
+	}
+	path, query, _ := strings.Cut(strings.TrimLeft(script, "/"), "?")
+	verb, pathProduct, _ := strings.Cut(path, ",")
+	if strings.Contains(pathProduct, ",") {
+		return Request{}, fmt.Errorf("%w: script %q: more than one product", ErrBadRequest, script)
+	}
+	verb = strings.ToLower(verb)
+	switch verb {
+	case VerbAdmit, VerbRelease, VerbStatus:
+	default:
+		return Request{}, fmt.Errorf("%w: script %q: unknown request %q (want admit, release or status)", ErrBadRequest, script, verb)
+	}
+
+	product := pathProduct
+	if query != "" {
+		q, err := url.ParseQuery(query)
+		if err != nil {
+			return Request{}, fmt.Errorf("%w: script %q: query: %v", ErrBadRequest, script, err)
+		}
+		for _, key := range []string{"product", "feature"} {
+			v := q.Get(key)
+			if v == "" {
+				continue
+			}
+			if product != "" && product != v {
+				return Request{}, fmt.Errorf("%w: script %q: products %q and %q", ErrBadRequest, script, product, v)
+			}
+			product = v
+		}
+	}
+	if product == "" {
+		if args := env.Args(); len(args) > 0 {
+			product = args[0]
+		}
+	}
+	if product == "" {
+		return Request{}, fmt.Errorf("%w: script %q: no product (use %s,PRODUCT)", ErrBadRequest, script, verb)
+	}
+	product = strings.ToLower(product)
+	if err := CheckProduct(product); err != nil {
+		return Request{}, fmt.Errorf("%w: %v", ErrBadRequest, err)
+	}
+
+	req := Request{
+		Verb:    verb,
+		Product: product,
+		Channel: env.Value("agi_uniqueid"),
+		Call:    env.Value("agi_linkedid"),
+		Caller:  known(env.Value("agi_callerid")),
+		Called:  known(env.Value("agi_dnid")),
+	}
+	if req.Called == "" {
+		req.Called = env.Value("agi_extension")
+	}
+	if req.Channel == "" && verb != VerbStatus {
+		return Request{}, fmt.Errorf("%w: %s %s: no agi_uniqueid", ErrBadRequest, verb, product)
+	}
+	return req, nil
+}
+
+// CheckProduct reports whether name is usable as a product name: 1 to 32 lower-case
+// letters, digits, '-' or '_'. The same rule keeps the printed dialplan's context
+// names and AGI URLs well-formed.
+func CheckProduct(name string) error {
+	if name == "" || len(name) > 32 {
+		return fmt.Errorf("product %q: want 1 to 32 characters", name)
+	}
+	for _, c := range name {
+		if !(c >= 'a' && c <= 'z' || c >= '0' && c <= '9' || c == '-' || c == '_') {
+			return fmt.Errorf("product %q: want lower-case letters, digits, '-' or '_'", name)
+		}
+	}
+	return nil
+}
+
+// known maps Asterisk's placeholder for an absent caller ID or DNID to "".
+func known(s string) string {
+	if s == "unknown" {
+		return ""
+	}
+	return s
+}

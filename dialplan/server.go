@@ -1,0 +1,327 @@
+package dialplan
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/netip"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/licbridge/licbridge/dialplan/agi"
+)
+
+// Defaults of Config.
+const (
+	DefaultAddr           = "127.0.0.1:4573"
+	DefaultSessionTimeout = 2 * time.Second
+	DefaultMaxSessions    = 512
+)
+
+// DefaultAllow is the allow-list when Config.Allow is empty: loopback only.
+var DefaultAllow = []netip.Prefix{
+	netip.MustParsePrefix("127.0.0.0/8"),
+	netip.MustParsePrefix("::1/128"),
+}
+
+// Config tunes the FastAGI server. A zero value means the defaults.
+type Config struct {
+	// Addr is the TCP listen address. Default 127.0.0.1:4573 (loopback: anything
+	// wider must be asked for).
+	Addr string
+	// Allow lists the client networks that may connect; others are closed on at once,
+	// without a byte sent. Default loopback only (DefaultAllow).
+	Allow []netip.Prefix
+	// SessionTimeout bounds a whole session: environment, admission, variables.
+	// Default 2s. A client slower than that is closed on.
+	SessionTimeout time.Duration
+	// MaxSessions bounds concurrent sessions; a connection beyond it is closed at
+	// once, so the dialplan takes its failure branch instead of waiting. Default 512.
+	MaxSessions int
+	// Limits bound line length and line count (see agi.Limits).
+	Limits agi.Limits
+	// Logger receives the server's logs, tagged component=agi. Default: discard.
+	Logger *slog.Logger
+}
+
+// ParseAllow turns CIDR strings (or bare addresses) into an allow-list, naming the
+// entry that does not parse.
+func ParseAllow(cidrs []string) ([]netip.Prefix, error) {
+	var out []netip.Prefix
+	for _, s := range cidrs {
+		s = strings.TrimSpace(s)
+		if s == "" {
+			continue
+		}
+		if p, err := netip.ParsePrefix(s); err == nil {
+			out = append(out, p.Masked())
+			continue
+		}
+		a, err := netip.ParseAddr(s)
+		if err != nil {
+			return nil, fmt.Errorf("agi allow-list entry %q: not a CIDR or address", s)
+		}
+		out = append(out, netip.PrefixFrom(a.Unmap(), a.Unmap().BitLen()))
+	}
+	return out, nil
+}
+
+// Server is the FastAGI server. Build it with NewServer and start it with Run.
+type Server struct {
+	adm   Admitter
+	cfg   Config
+	log   *slog.Logger
+	ready chan struct{}
+	addr  net.Addr
+	slots chan struct{}
+}
+
+// NewServer checks cfg, fills its defaults and returns a server that asks adm.
+func NewServer(adm Admitter, cfg Config) (*Server, error) {
+	if adm == nil {
+		return nil, errors.New("dialplan: NewServer: nil Admitter")
+	}
+	if cfg.Addr == "" {
+		cfg.Addr = DefaultAddr
+	}
+	if _, _, err := net.SplitHostPort(cfg.Addr); err != nil {
+		return nil, fmt.Errorf("dialplan: agi listen address %q: %w", cfg.Addr, err)
+	}
+	if len(cfg.Allow) == 0 {
+		cfg.Allow = DefaultAllow
+	}
+	if cfg.SessionTimeout <= 0 {
+		cfg.SessionTimeout = DefaultSessionTimeout
+	}
+	if cfg.MaxSessions <= 0 {
+		cfg.MaxSessions = DefaultMaxSessions
+	}
+	log := cfg.Logger
+	if log == nil {
+		log = slog.New(slog.NewTextHandler(io.Discard, nil))
+	}
+	return &Server{
+		adm:   adm,
+		cfg:   cfg,
+		log:   log.With("component", "agi"),
+		ready: make(chan struct{}),
+		slots: make(chan struct{}, cfg.MaxSessions),
+	}, nil
+}
+
+// Ready is closed once the server listens; Addr is valid from then on.
+func (s *Server) Ready() <-chan struct{} { return s.ready }
+
+// Addr is the address the server listens on, once Ready is closed.
+func (s *Server) Addr() net.Addr { return s.addr }
+
+// Run listens and serves until ctx ends, then stops accepting, lets the sessions
+// in flight finish (each is bounded by SessionTimeout) and returns nil. It returns
+// an error only when it cannot listen.
+func (s *Server) Run(ctx context.Context) error {
+	var lc net.ListenConfig
+	ln, err := lc.Listen(ctx, "tcp", s.cfg.Addr)
+	if err != nil {
+		return fmt.Errorf("dialplan: agi listen on %s: %w", s.cfg.Addr, err)
+	}
+	s.addr = ln.Addr()
+	s.log.Info("FastAGI server listening", "addr", s.addr.String())
+	close(s.ready)
+
+	stop := context.AfterFunc(ctx, func() { _ = ln.Close() })
+	defer stop()
+	// Sessions outlive ctx by at most SessionTimeout: a channel already in AGI() gets
+	// its answer during a graceful stop.
+	sessCtx := context.WithoutCancel(ctx)
+	var wg sync.WaitGroup
+	defer wg.Wait()
+	var backoff time.Duration
+	for {
+		nc, err := ln.Accept()
+		if err != nil {
+			if ctx.Err() != nil {
+				s.log.Info("FastAGI server stopping")
+				return nil
+			}
+			// Out of file descriptors and the like: wait a little and retry, as
+			// net/http does, rather than spin or give up.
+			backoff = min(max(2*backoff, 5*time.Millisecond), time.Second)
+			s.log.Warn("FastAGI accept failed", "err", err, "retry_in", backoff)
+			t := time.NewTimer(backoff)
+			select {
+			case <-ctx.Done():
+				t.Stop()
+				return nil
+			case <-t.C:
+			}
+			continue
+		}
+		backoff = 0
+		if !s.allowed(nc.RemoteAddr()) {
+			s.log.Warn("FastAGI client refused: not in the allow-list", "remote", nc.RemoteAddr().String())
+			_ = nc.Close()
+			continue
+		}
+		select {
+		case s.slots <- struct{}{}:
+		default:
+			s.log.Warn("FastAGI client refused: too many sessions", "remote", nc.RemoteAddr().String(), "max", s.cfg.MaxSessions)
+			_ = nc.Close()
+			continue
+		}
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			defer func() { <-s.slots }()
+			s.serve(sessCtx, nc)
+		}()
+	}
+}
+
+func (s *Server) allowed(a net.Addr) bool {
+	tcp, ok := a.(*net.TCPAddr)
+	if !ok {
+		return false
+	}
+	ip, ok := netip.AddrFromSlice(tcp.IP)
+	if !ok {
+		return false
+	}
+	ip = ip.Unmap()
+	for _, p := range s.cfg.Allow {
+		if p.Contains(ip) {
+			return true
+		}
+	}
+	return false
+}
+
+// setting is one channel variable to set, in order.
+type setting struct{ name, value string }
+
+// serve runs one session and closes it as soon as the answer is set.
+func (s *Server) serve(ctx context.Context, nc net.Conn) {
+	ctx, cancel := context.WithTimeout(ctx, s.cfg.SessionTimeout)
+	defer cancel()
+	c := agi.NewConn(nc, s.cfg.Limits)
+	defer c.Close()
+	log := s.log.With("remote", nc.RemoteAddr().String())
+
+	env, err := c.ReadEnv(ctx)
+	if err != nil {
+		// Nothing sensible can be said to a peer that does not speak AGI: close.
+		// Asterisk then continues with LICBRIDGE_STATUS unset, which the printed
+		// dialplan treats as a failure.
+		log.Warn("FastAGI session dropped: bad environment", "err", err)
+		return
+	}
+	req, err := ParseRequest(env)
+	if err != nil {
+		log.Warn("FastAGI bad request", "err", err, "script", env.Value("agi_network_script"))
+		s.answer(ctx, c, log, errorSettings(ReasonBadRequest))
+		return
+	}
+	log = log.With("request", req.Verb, "product", req.Product, "uniqueid", req.Channel)
+	s.answer(ctx, c, log, s.handle(ctx, c, log, req))
+}
+
+func (s *Server) handle(ctx context.Context, c *agi.Conn, log *slog.Logger, req Request) []setting {
+	switch req.Verb {
+	case VerbAdmit:
+		call := req.Call
+		if call == "" {
+			// Asterisk 22 puts no linkedid in the environment: ask for it.
+			v, ok, err := c.GetVariable(ctx, "CHANNEL(linkedid)")
+			if err != nil {
+				log.Warn("FastAGI: reading CHANNEL(linkedid) failed", "err", err)
+				return nil // the session is broken or out of time; close
+			}
+			if ok && v != "" {
+				call = v
+			} else {
+				call = req.Channel
+			}
+		}
+		if c.HungUp() {
+			// The caller is gone: admitting now would only be undone by the hangup.
+			log.Info("FastAGI: channel hung up before admission; nothing admitted")
+			return nil
+		}
+		d, err := s.adm.Admit(ctx, AdmitRequest{
+			Product: req.Product, Channel: req.Channel, Call: call,
+			Caller: req.Caller, Called: req.Called,
+		})
+		if err != nil {
+			log.Error("FastAGI admit failed", "err", err)
+			return errorSettings(s.failReason(ctx))
+		}
+		status := StatusRejected
+		if d.Admitted {
+			status = StatusAdmitted
+		}
+		log.Debug("FastAGI admit", "status", status, "reason", d.Reason)
+		return []setting{{VarReason, d.Reason}, {VarLease, d.Lease}, {VarStatus, status}}
+	case VerbRelease:
+		if err := s.adm.Release(ctx, req.Product, req.Channel); err != nil {
+			log.Error("FastAGI release failed", "err", err)
+			return errorSettings(s.failReason(ctx))
+		}
+		return []setting{{VarReason, ""}, {VarLease, ""}, {VarStatus, StatusOK}}
+	case VerbStatus:
+		u, err := s.adm.Status(ctx, req.Product)
+		if err != nil {
+			log.Error("FastAGI status failed", "err", err)
+			return errorSettings(s.failReason(ctx))
+		}
+		return []setting{
+			{VarInUse, strconv.Itoa(u.InUse)}, {VarTotal, strconv.Itoa(u.Total)},
+			{VarReason, ""}, {VarStatus, StatusOK},
+		}
+	}
+	return errorSettings(ReasonBadRequest)
+}
+
+func (s *Server) failReason(ctx context.Context) string {
+	if ctx.Err() != nil {
+		return ReasonTimeout
+	}
+	return ReasonInternal
+}
+
+// errorSettings answers ERROR; the lease is cleared so that a value from an
+// earlier request on the same channel cannot be mistaken for this one's.
+func errorSettings(reason string) []setting {
+	return []setting{{VarReason, reason}, {VarLease, ""}, {VarStatus, StatusError}}
+}
+
+// answer sets the variables, LICBRIDGE_STATUS last so that a session cut short
+// never leaves a status without its reason. The caller closes at once afterwards.
+func (s *Server) answer(ctx context.Context, c *agi.Conn, log *slog.Logger, set []setting) {
+	for _, v := range set {
+		if err := c.SetVariable(ctx, v.name, sanitize(v.value)); err != nil {
+			log.Warn("FastAGI: setting variable failed", "var", v.name, "err", err)
+			return
+		}
+	}
+}
+
+// sanitize keeps a value from the Admitter on one command line: control
+// characters (CR and LF would end the command) become spaces.
+func sanitize(v string) string {
+	if !strings.ContainsFunc(v, isControl) {
+		return v
+	}
+	return strings.Map(func(r rune) rune {
+		if isControl(r) {
+			return ' '
+		}
+		return r
+	}, v)
+}
+
+func isControl(r rune) bool { return r < ' ' || r == 0x7f }
