@@ -1,0 +1,155 @@
+package license
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+)
+
+// Dir is a license directory to load.
+type Dir struct {
+	Path string
+	// Optional: a missing directory is not a problem (the defaults are optional).
+	Optional bool
+}
+
+// The default license directories, searched first and in this order.
+const (
+	DefaultDirAsterisk = "/var/lib/asterisk/licenses"
+	DefaultDirDigium   = "/var/lib/digium/licenses"
+)
+
+// FileSuffix is the name ending of key files; other files in a license directory
+// are left alone (Asterisk's own license files may live there too).
+const FileSuffix = ".lic"
+
+// SearchPath returns the default directories (optional) followed by extra ones
+// (required, so that a typo in a flag is reported).
+func SearchPath(extra ...string) []Dir {
+	dirs := []Dir{{Path: DefaultDirAsterisk, Optional: true}, {Path: DefaultDirDigium, Optional: true}}
+	for _, d := range extra {
+		dirs = append(dirs, Dir{Path: d})
+	}
+	return dirs
+}
+
+// LoadOptions say where the key files are and what the node's facts are.
+type LoadOptions struct {
+	// Dirs are searched in order; a directory listed twice is read once.
+	Dirs []Dir
+	// Trusted issuer public keys.
+	Trusted Trusted
+	// HostID of this node ("" when it has none).
+	HostID HostID
+	// Domain of this node ("" for none).
+	Domain string
+	// Catalog of products. Nil: the built-in catalog.
+	Catalog *Catalog
+	// Now is the clock. Nil: time.Now.
+	Now func() time.Time
+	// RenewalGrace for auto-renew keys. Zero: DefaultRenewalGrace.
+	RenewalGrace time.Duration
+	// WarnAhead thresholds. Nil: DefaultWarnAhead.
+	WarnAhead []time.Duration
+}
+
+func (o LoadOptions) now() time.Time {
+	if o.Now == nil {
+		return time.Now()
+	}
+	return o.Now()
+}
+
+// Load reads every key file (*.lic) in the directories and evaluates them. A file
+// that cannot be read or parsed is an invalid entry, and a directory that is
+// missing or unreadable is a problem of the Set: neither stops the others. The
+// error is non-nil only when ctx ends first.
+func Load(ctx context.Context, opts LoadOptions) (*Set, error) {
+	files, problems := listFiles(opts.Dirs)
+	if err := ctx.Err(); err != nil {
+		return nil, fmt.Errorf("license: load: %w", err)
+	}
+	cands := make([]Candidate, len(files))
+	parallel(len(files), func(i int) {
+		if ctx.Err() != nil {
+			return
+		}
+		cands[i] = readCandidate(files[i])
+	})
+	if err := ctx.Err(); err != nil {
+		return nil, fmt.Errorf("license: load: %w", err)
+	}
+	s := Evaluate(cands, EvalOptions{
+		Trusted: opts.Trusted,
+		HostID:  opts.HostID,
+		Domain:  opts.Domain,
+		Catalog: opts.Catalog,
+		Policy:  Policy{RenewalGrace: opts.RenewalGrace, WarnAhead: opts.WarnAhead},
+		Now:     opts.now(),
+	})
+	s.problems = problems
+	return s, nil
+}
+
+// ReadFile parses the key file at path.
+func ReadFile(path string) (*Key, error) {
+	c := readCandidate(path)
+	return c.Key, c.Err
+}
+
+func readCandidate(path string) Candidate {
+	f, err := os.Open(path)
+	if err != nil {
+		return Candidate{File: path, Err: fmt.Errorf("%s: %w", path, unwrapPath(err))}
+	}
+	defer f.Close()
+	k, err := Parse(f, path)
+	return Candidate{File: path, Key: k, Err: err}
+}
+
+// unwrapPath drops the path from an *fs.PathError, which the caller names already.
+func unwrapPath(err error) error {
+	var pe *fs.PathError
+	if errors.As(err, &pe) {
+		return fmt.Errorf("%s: %w", pe.Op, pe.Err)
+	}
+	return err
+}
+
+// listFiles returns the key files of dirs in order, and the directory problems.
+func listFiles(dirs []Dir) (files, problems []string) {
+	seen := map[string]bool{}
+	for _, d := range dirs {
+		p := filepath.Clean(d.Path)
+		if seen[p] {
+			continue
+		}
+		seen[p] = true
+		entries, err := os.ReadDir(p)
+		if err != nil {
+			if errors.Is(err, fs.ErrNotExist) && d.Optional {
+				continue
+			}
+			problems = append(problems, fmt.Sprintf("licenses directory %s: %v", p, unwrapPath(err)))
+			continue
+		}
+		for _, e := range entries {
+			name := e.Name()
+			if !strings.HasSuffix(name, FileSuffix) || strings.HasPrefix(name, ".") {
+				continue
+			}
+			full := filepath.Join(p, name)
+			// Follow symlinks; directories named *.lic are not key files.
+			if st, err := os.Stat(full); err == nil && st.IsDir() {
+				continue
+			}
+			files = append(files, full)
+		}
+	}
+	return files, problems
+}
