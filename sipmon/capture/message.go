@@ -46,6 +46,11 @@ type Message struct {
 	// Payload is the SIP message bytes (one message; TCP streams are reassembled
 	// and split on Content-Length). It may still be malformed SIP.
 	Payload []byte
+	// CorrelationID is HEP's correlation chunk (17) when present (Asterisk puts the
+	// Call-ID there); nil otherwise. Like Payload, valid only during the call.
+	CorrelationID []byte
+	// CaptureID is HEP's capture agent id (chunk 12); 0 when not from HEP.
+	CaptureID uint32
 }
 
 // Handler receives messages in capture order. Returning an error stops the read.

@@ -1,0 +1,369 @@
+package capture
+
+import (
+	"encoding/binary"
+	"net/netip"
+	"time"
+
+	"github.com/licbridge/licbridge/sipmon/capture/hep"
+)
+
+// LinkType is a pcap link-layer header type (LINKTYPE_* numbers).
+type LinkType uint16
+
+// Link types the decoder understands.
+const (
+	LinkNull     LinkType = 0   // BSD loopback, host-order family
+	LinkEthernet LinkType = 1   // Ethernet II, with 802.1Q / QinQ tags
+	LinkRawAlt12 LinkType = 12  // DLT_RAW on some systems
+	LinkRawAlt14 LinkType = 14  // DLT_RAW on others
+	LinkRaw      LinkType = 101 // raw IPv4 or IPv6
+	LinkLoop     LinkType = 108 // OpenBSD loopback, network-order family
+	LinkLinuxSLL LinkType = 113 // Linux cooked capture v1
+	LinkIPv4     LinkType = 228
+	LinkIPv6     LinkType = 229
+	LinkSLL2     LinkType = 276 // Linux cooked capture v2
+)
+
+const (
+	etherTypeIPv4    = 0x0800
+	etherTypeIPv6    = 0x86dd
+	etherType8021Q   = 0x8100
+	etherType8021AD  = 0x88a8
+	etherTypeQinQOld = 0x9100
+	maxVLANTags      = 4
+
+	ipProtoTCP = 6
+	ipProtoUDP = 17
+)
+
+// Decoder turns link-layer frames into SIP messages for one input (one sensor). It
+// keeps the state that spans packets: IPv4 fragments being reassembled and TCP
+// streams. It is not safe for concurrent use; all its buffers are reused, so the
+// per-packet path does not allocate.
+type Decoder struct {
+	sensor string
+	h      Handler
+	stats  Stats
+	msg    Message
+	hepPkt hep.Packet
+	frags  *defragmenter
+	tcp    *assembler
+}
+
+// DecoderOptions bound the memory a Decoder may hold. A zero field means its
+// default.
+type DecoderOptions struct {
+	// MaxStreams caps the TCP streams tracked at once (default 16384); past it the
+	// least recently active are evicted.
+	MaxStreams int
+	// MaxStreamBuffer caps the bytes buffered per TCP stream direction while a
+	// message is incomplete (default 256 KiB).
+	MaxStreamBuffer int
+	// StreamIdle evicts TCP streams silent for this long in capture time
+	// (default 5 minutes).
+	StreamIdle time.Duration
+	// MaxPendingDatagrams caps IPv4 datagrams being reassembled (default 1024).
+	MaxPendingDatagrams int
+	// FragmentTimeout gives up a datagram whose fragments have not all arrived
+	// within this capture time (default 30 s, as Linux's ipfrag_time).
+	FragmentTimeout time.Duration
+}
+
+// NewDecoder returns a decoder that hands the messages it finds to h, tagged with
+// sensor.
+func NewDecoder(sensor string, h Handler, opt DecoderOptions) *Decoder {
+	d := &Decoder{sensor: sensor, h: h}
+	d.frags = newDefragmenter(opt.MaxPendingDatagrams, opt.FragmentTimeout)
+	d.tcp = newAssembler(opt.MaxStreams, opt.MaxStreamBuffer, opt.StreamIdle)
+	return d
+}
+
+// Stats returns the counts so far.
+func (d *Decoder) Stats() Stats { return d.stats }
+
+// Flush ends every TCP stream (counting partial messages) and drops pending
+// fragments; call it at the end of the input.
+func (d *Decoder) Flush() {
+	d.tcp.flush(&d.stats)
+	d.stats.FragmentsDropped += d.frags.reset()
+}
+
+// Frame decodes one captured frame of the given link type and delivers the SIP
+// messages it completes. A frame that is not SIP is counted and skipped; only the
+// handler's error is returned.
+func (d *Decoder) Frame(link LinkType, data []byte, ts time.Time) error {
+	d.stats.Packets++
+	d.stats.Bytes += int64(len(data))
+	var etype uint16
+	switch link {
+	case LinkEthernet:
+		if len(data) < 14 {
+			d.stats.Truncated++
+			return nil
+		}
+		etype = binary.BigEndian.Uint16(data[12:14])
+		data = data[14:]
+		for i := 0; i < maxVLANTags && (etype == etherType8021Q || etype == etherType8021AD || etype == etherTypeQinQOld); i++ {
+			if len(data) < 4 {
+				d.stats.Truncated++
+				return nil
+			}
+			etype = binary.BigEndian.Uint16(data[2:4])
+			data = data[4:]
+		}
+	case LinkLinuxSLL:
+		if len(data) < 16 {
+			d.stats.Truncated++
+			return nil
+		}
+		etype = binary.BigEndian.Uint16(data[14:16])
+		data = data[16:]
+	case LinkSLL2:
+		if len(data) < 20 {
+			d.stats.Truncated++
+			return nil
+		}
+		etype = binary.BigEndian.Uint16(data[0:2])
+		data = data[20:]
+	case LinkRaw, LinkRawAlt12, LinkRawAlt14, LinkIPv4, LinkIPv6:
+		return d.IP(data, ts)
+	case LinkNull, LinkLoop:
+		if len(data) < 4 {
+			d.stats.Truncated++
+			return nil
+		}
+		// The family is in the capturing host's byte order (DLT_NULL) or network
+		// order (DLT_LOOP); the values are small, so either reading works.
+		fam := binary.LittleEndian.Uint32(data[:4])
+		if fam > 0xffff {
+			fam = binary.BigEndian.Uint32(data[:4])
+		}
+		data = data[4:]
+		switch fam {
+		case 2:
+			etype = etherTypeIPv4
+		case 24, 28, 30:
+			etype = etherTypeIPv6
+		}
+	default:
+		d.stats.NonIP++
+		return nil
+	}
+	switch etype {
+	case etherTypeIPv4:
+		return d.ipv4(data, ts)
+	case etherTypeIPv6:
+		return d.ipv6(data, ts)
+	}
+	d.stats.NonIP++
+	return nil
+}
+
+// IP decodes a bare IPv4 or IPv6 packet (the version nibble decides). It counts as
+// one packet only when called directly, not through Frame.
+func (d *Decoder) IP(data []byte, ts time.Time) error {
+	if len(data) == 0 {
+		d.stats.Truncated++
+		return nil
+	}
+	switch data[0] >> 4 {
+	case 4:
+		return d.ipv4(data, ts)
+	case 6:
+		return d.ipv6(data, ts)
+	}
+	d.stats.NonIP++
+	return nil
+}
+
+func (d *Decoder) ipv4(b []byte, ts time.Time) error {
+	if len(b) < 20 || b[0]>>4 != 4 {
+		d.stats.Truncated++
+		return nil
+	}
+	ihl := int(b[0]&0x0f) * 4
+	total := int(binary.BigEndian.Uint16(b[2:4]))
+	if ihl < 20 || total < ihl || total > len(b) {
+		// total > len(b): cut by the snap length; the transport payload would be
+		// incomplete, so it is not worth handing on.
+		d.stats.Truncated++
+		return nil
+	}
+	b = b[:total] // drop link-layer padding
+	src := netip.AddrFrom4([4]byte(b[12:16]))
+	dst := netip.AddrFrom4([4]byte(b[16:20]))
+	proto := b[9]
+	flagsOff := binary.BigEndian.Uint16(b[6:8])
+	payload := b[ihl:]
+	if flagsOff&0x3fff != 0 { // MF set or non-zero offset: a fragment
+		d.stats.Fragments++
+		id := binary.BigEndian.Uint16(b[4:6])
+		whole, done, dropped := d.frags.add(fragKey{src: src.As4(), dst: dst.As4(), id: id, proto: proto},
+			int(flagsOff&0x1fff)*8, flagsOff&0x2000 != 0, payload, ts)
+		d.stats.FragmentsDropped += dropped
+		if !done {
+			return nil
+		}
+		d.stats.Reassembled++
+		err := d.transport(proto, src, dst, whole, ts)
+		d.frags.release(whole)
+		return err
+	}
+	return d.transport(proto, src, dst, payload, ts)
+}
+
+// IPv6 extension headers skipped on the way to the transport header.
+const (
+	ip6HopByHop = 0
+	ip6Routing  = 43
+	ip6Fragment = 44
+	ip6AH       = 51
+	ip6DestOpts = 60
+	maxIP6Ext   = 8
+)
+
+func (d *Decoder) ipv6(b []byte, ts time.Time) error {
+	if len(b) < 40 || b[0]>>4 != 6 {
+		d.stats.Truncated++
+		return nil
+	}
+	plen := int(binary.BigEndian.Uint16(b[4:6]))
+	if 40+plen > len(b) || plen == 0 { // plen 0 is a jumbogram: not SIP
+		d.stats.Truncated++
+		return nil
+	}
+	next := b[6]
+	src := netip.AddrFrom16([16]byte(b[8:24]))
+	dst := netip.AddrFrom16([16]byte(b[24:40]))
+	payload := b[40 : 40+plen]
+	for i := 0; ; i++ {
+		switch next {
+		case ip6HopByHop, ip6Routing, ip6DestOpts, ip6AH:
+			if i >= maxIP6Ext || len(payload) < 8 {
+				d.stats.Truncated++
+				return nil
+			}
+			n := (int(payload[1]) + 1) * 8
+			if next == ip6AH {
+				n = (int(payload[1]) + 2) * 4
+			}
+			if n > len(payload) {
+				d.stats.Truncated++
+				return nil
+			}
+			next = payload[0]
+			payload = payload[n:]
+			continue
+		case ip6Fragment:
+			// Not reassembled: SIP over IPv6 is rarely fragmented (path MTU
+			// discovery is mandatory), so it is only counted.
+			d.stats.IPv6Fragments++
+			return nil
+		}
+		break
+	}
+	return d.transport(next, src, dst, payload, ts)
+}
+
+func (d *Decoder) transport(proto uint8, src, dst netip.Addr, b []byte, ts time.Time) error {
+	switch proto {
+	case ipProtoUDP:
+		if len(b) < 8 {
+			d.stats.Truncated++
+			return nil
+		}
+		ulen := int(binary.BigEndian.Uint16(b[4:6]))
+		if ulen < 8 || ulen > len(b) {
+			d.stats.Truncated++
+			return nil
+		}
+		return d.Datagram(netip.AddrPortFrom(src, binary.BigEndian.Uint16(b[0:2])),
+			netip.AddrPortFrom(dst, binary.BigEndian.Uint16(b[2:4])), b[8:ulen], ts)
+	case ipProtoTCP:
+		if len(b) < 20 {
+			d.stats.Truncated++
+			return nil
+		}
+		off := int(b[12]>>4) * 4
+		if off < 20 || off > len(b) {
+			d.stats.Truncated++
+			return nil
+		}
+		seg := segment{
+			src:   netip.AddrPortFrom(src, binary.BigEndian.Uint16(b[0:2])),
+			dst:   netip.AddrPortFrom(dst, binary.BigEndian.Uint16(b[2:4])),
+			seq:   binary.BigEndian.Uint32(b[4:8]),
+			flags: b[13],
+			data:  b[off:],
+			ts:    ts,
+		}
+		return d.tcp.segment(d, &seg)
+	}
+	d.stats.OtherProto++
+	return nil
+}
+
+// Datagram handles one UDP payload: HEPv3 is decapsulated, SIP delivered, the
+// rest counted.
+func (d *Decoder) Datagram(src, dst netip.AddrPort, payload []byte, ts time.Time) error {
+	if len(payload) == 0 {
+		d.stats.Empty++
+		return nil
+	}
+	if hep.IsHEP3(payload) {
+		return d.hepMessage(payload, ts)
+	}
+	if !LooksLikeSIP(payload) {
+		d.stats.NotSIP++
+		return nil
+	}
+	return d.deliver(src, dst, UDP, false, payload, ts)
+}
+
+// hepMessage decodes one HEPv3 message and delivers its SIP payload with the inner
+// addresses, transport and time (the capture time when HEP has none).
+func (d *Decoder) hepMessage(b []byte, ts time.Time) error {
+	p := &d.hepPkt
+	if err := hep.Decode(b, p); err != nil {
+		d.stats.HEPErrors++
+		return nil
+	}
+	if p.ProtoType != hep.ProtoTypeSIP {
+		d.stats.HEPNotSIP++
+		return nil
+	}
+	if !LooksLikeSIP(p.Payload) {
+		d.stats.NotSIP++
+		return nil
+	}
+	if !p.Time.IsZero() {
+		ts = p.Time
+	}
+	tr := UDP
+	if p.Proto == hep.ProtoTCP {
+		tr = TCP
+	}
+	d.msg.CorrelationID = p.CorrelationID
+	d.msg.CaptureID = p.CaptureID
+	err := d.deliver(p.Src, p.Dst, tr, true, p.Payload, ts)
+	d.msg.CorrelationID = nil
+	d.msg.CaptureID = 0
+	return err
+}
+
+func (d *Decoder) deliver(src, dst netip.AddrPort, tr Transport, isHEP bool, payload []byte, ts time.Time) error {
+	d.stats.Messages++
+	if isHEP {
+		d.stats.HEPMessages++
+	}
+	m := &d.msg
+	m.Time = ts
+	m.Sensor = d.sensor
+	m.Src = src
+	m.Dst = dst
+	m.Transport = tr
+	m.HEP = isHEP
+	m.Payload = payload
+	return d.h(m)
+}

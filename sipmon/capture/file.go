@@ -1,0 +1,330 @@
+package capture
+
+import (
+	"bufio"
+	"compress/gzip"
+	"container/heap"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/gopacket/gopacket"
+	"github.com/gopacket/gopacket/pcapgo"
+)
+
+// readBufferSize is the read-ahead on capture files and on the gzip stream: large
+// enough that the pcap reader's small record reads rarely reach the OS or inflate.
+const readBufferSize = 1 << 20
+
+// ctxCheckEvery is how many packets pass between checks of the context.
+const ctxCheckEvery = 4096
+
+// Input names one capture path (a file or a directory of captures) and the sensor
+// that recorded it.
+type Input struct {
+	Sensor string
+	Path   string
+}
+
+// ParseInput reads the command-line form "[SENSOR=]PATH". A path that itself
+// contains '=' can be given as "=PATH" (empty sensor).
+func ParseInput(s string) Input {
+	if i := strings.IndexByte(s, '='); i >= 0 && !strings.ContainsAny(s[:i], `/\`) {
+		return Input{Sensor: s[:i], Path: s[i+1:]}
+	}
+	return Input{Path: s}
+}
+
+// ReadFile reads one capture file (pcap or pcapng, optionally gzip-compressed,
+// detected by content) and hands each SIP message to h, tagged with sensor. It
+// returns what it counted; the error is h's, the context's, or the file's (not a
+// capture, truncated): messages read before a truncation have been delivered.
+func ReadFile(ctx context.Context, path, sensor string, h Handler) (Stats, error) {
+	return ReadPaths(ctx, []Input{{Sensor: sensor, Path: path}}, h)
+}
+
+// ReadDir reads every capture file in dir (not recursing), in the time order of
+// their first packets, as one sensor: TCP streams and fragments carry over from
+// one file to the next, as with rotated captures. Files that are not captures are
+// reported in the error, named, and the others are still read.
+func ReadDir(ctx context.Context, dir, sensor string, h Handler) (Stats, error) {
+	return ReadPaths(ctx, []Input{{Sensor: sensor, Path: dir}}, h)
+}
+
+// ReadPaths reads files and directories, possibly of several sensors, and delivers
+// the messages of all of them merged in capture-time order (files are opened as
+// the merge reaches the time of their first packet, so a directory of rotated
+// captures keeps only one or two files open). Each sensor has its own decoder
+// state. A file that cannot be read is named in the returned error and skipped;
+// the others are still read. h's error or the context's stops everything.
+func ReadPaths(ctx context.Context, inputs []Input, h Handler) (Stats, error) {
+	var (
+		stats    Stats
+		errs     []error
+		pending  []*source
+		decoders = map[string]*Decoder{}
+	)
+	for _, in := range inputs {
+		files, err := expand(in.Path)
+		if err != nil {
+			errs = append(errs, err)
+			continue
+		}
+		dec := decoders[in.Sensor]
+		if dec == nil {
+			dec = NewDecoder(in.Sensor, h, DecoderOptions{})
+			decoders[in.Sensor] = dec
+		}
+		for _, f := range files {
+			first, err := firstPacketTime(f)
+			if err != nil {
+				errs = append(errs, err)
+				continue
+			}
+			pending = append(pending, &source{path: f, dec: dec, first: first})
+		}
+	}
+	// Files in order of their first packet; the merge opens them lazily.
+	slices.SortStableFunc(pending, func(a, b *source) int { return a.first.Compare(b.first) })
+
+	var active sourceHeap
+	defer func() {
+		for _, s := range active {
+			s.close()
+		}
+		for _, s := range pending {
+			s.close()
+		}
+	}()
+	var count int
+	runErr := func() error {
+		for {
+			// Open every file whose first packet is due before the next packet of
+			// the open ones.
+			for len(pending) > 0 && (len(active) == 0 || !pending[0].first.After(active[0].ts)) {
+				s := pending[0]
+				pending = pending[1:]
+				if err := s.open(); err != nil {
+					errs = append(errs, err)
+					continue
+				}
+				stats.Files++
+				if err := s.advance(); err != nil {
+					if !errors.Is(err, io.EOF) {
+						errs = append(errs, err)
+					}
+					s.close()
+					continue
+				}
+				heap.Push(&active, s)
+			}
+			if len(active) == 0 {
+				return nil
+			}
+			s := active[0]
+			if count++; count%ctxCheckEvery == 0 {
+				if err := ctx.Err(); err != nil {
+					return err
+				}
+			}
+			if err := s.dec.Frame(s.link(), s.data, s.ts); err != nil {
+				return err
+			}
+			if err := s.advance(); err != nil {
+				if !errors.Is(err, io.EOF) {
+					errs = append(errs, err)
+				}
+				s.close()
+				heap.Pop(&active)
+				continue
+			}
+			heap.Fix(&active, 0)
+		}
+	}()
+	for _, dec := range decoders {
+		if runErr == nil {
+			dec.Flush()
+		}
+		stats.Add(dec.Stats())
+	}
+	if runErr != nil {
+		return stats, runErr
+	}
+	return stats, errors.Join(errs...)
+}
+
+// expand lists the capture files of a path: the file itself, or a directory's
+// regular files (hidden ones skipped), sorted by name.
+func expand(path string) ([]string, error) {
+	fi, err := os.Stat(path)
+	if err != nil {
+		return nil, fmt.Errorf("capture: %w", err)
+	}
+	if !fi.IsDir() {
+		return []string{path}, nil
+	}
+	ents, err := os.ReadDir(path)
+	if err != nil {
+		return nil, fmt.Errorf("capture: reading directory %s: %w", path, err)
+	}
+	var out []string
+	for _, e := range ents {
+		if e.Type().IsRegular() && !strings.HasPrefix(e.Name(), ".") {
+			out = append(out, filepath.Join(path, e.Name()))
+		}
+	}
+	return out, nil
+}
+
+// firstPacketTime opens a capture just to read its first record's time. An empty
+// capture sorts first (it delivers nothing anyway).
+func firstPacketTime(path string) (time.Time, error) {
+	s := &source{path: path}
+	if err := s.open(); err != nil {
+		return time.Time{}, err
+	}
+	defer s.close()
+	if err := s.advance(); err != nil {
+		if errors.Is(err, io.EOF) {
+			return time.Time{}, nil
+		}
+		return time.Time{}, err
+	}
+	return s.ts, nil
+}
+
+// packetReader is what pcapgo's two readers have in common.
+type packetReader interface {
+	ZeroCopyReadPacketData() ([]byte, gopacket.CaptureInfo, error)
+}
+
+// source is one open capture file in the merge.
+type source struct {
+	path  string
+	dec   *Decoder
+	first time.Time
+
+	f        *os.File
+	gz       *gzip.Reader
+	r        packetReader
+	ng       *pcapgo.NgReader
+	linkType LinkType
+	ngLinks  []LinkType
+
+	data  []byte
+	ts    time.Time
+	iface int
+}
+
+// open opens the file and its reader: gzip is recognised by its magic, then
+// pcapng by its section header, else classic pcap (either byte order, µs or ns).
+func (s *source) open() error {
+	f, err := os.Open(s.path)
+	if err != nil {
+		return fmt.Errorf("capture: %w", err)
+	}
+	s.f = f
+	var r io.Reader = bufio.NewReaderSize(f, readBufferSize)
+	br := r.(*bufio.Reader)
+	if magic, _ := br.Peek(2); len(magic) == 2 && magic[0] == 0x1f && magic[1] == 0x8b {
+		gz, err := gzip.NewReader(br)
+		if err != nil {
+			s.close()
+			return fmt.Errorf("capture: %s: gzip: %w", s.path, err)
+		}
+		s.gz = gz
+		br = bufio.NewReaderSize(gz, readBufferSize)
+		r = br
+	}
+	magic, err := br.Peek(4)
+	if err != nil {
+		s.close()
+		return fmt.Errorf("capture: %s: too short to be a capture file: %w", s.path, err)
+	}
+	if magic[0] == 0x0a && magic[1] == 0x0d && magic[2] == 0x0d && magic[3] == 0x0a {
+		ng, err := pcapgo.NewNgReader(r, pcapgo.NgReaderOptions{})
+		if err != nil {
+			s.close()
+			return fmt.Errorf("capture: %s: pcapng: %w", s.path, err)
+		}
+		s.ng, s.r = ng, ng
+		s.linkType = LinkType(ng.LinkType())
+		return nil
+	}
+	pr, err := pcapgo.NewReader(r)
+	if err != nil {
+		s.close()
+		return fmt.Errorf("capture: %s: not a pcap, pcapng or gzip-compressed capture: %w", s.path, err)
+	}
+	// Records longer than the header's snap length exist (tcpdump -s0 on some
+	// systems); accept up to the largest frame we could ever decode.
+	if pr.Snaplen() < 262144 {
+		pr.SetSnaplen(262144)
+	}
+	s.r = pr
+	s.linkType = LinkType(pr.LinkType())
+	return nil
+}
+
+// advance reads the next record; io.EOF at a clean end.
+func (s *source) advance() error {
+	data, ci, err := s.r.ZeroCopyReadPacketData()
+	if err != nil {
+		if errors.Is(err, io.EOF) {
+			return io.EOF
+		}
+		if errors.Is(err, io.ErrUnexpectedEOF) {
+			return fmt.Errorf("capture: %s: truncated (last record cut short)", s.path)
+		}
+		return fmt.Errorf("capture: %s: %w", s.path, err)
+	}
+	s.data, s.ts, s.iface = data, ci.Timestamp, ci.InterfaceIndex
+	return nil
+}
+
+// link returns the link type of the current record (pcapng files may mix them).
+func (s *source) link() LinkType {
+	if s.ng == nil || s.iface == 0 {
+		return s.linkType
+	}
+	for len(s.ngLinks) <= s.iface {
+		s.ngLinks = append(s.ngLinks, 0xffff)
+	}
+	if s.ngLinks[s.iface] == 0xffff {
+		if intf, err := s.ng.Interface(s.iface); err == nil {
+			s.ngLinks[s.iface] = LinkType(intf.LinkType)
+		}
+	}
+	return s.ngLinks[s.iface]
+}
+
+func (s *source) close() {
+	if s.gz != nil {
+		s.gz.Close()
+		s.gz = nil
+	}
+	if s.f != nil {
+		s.f.Close()
+		s.f = nil
+	}
+}
+
+// sourceHeap orders open sources by the time of their current record.
+type sourceHeap []*source
+
+func (h sourceHeap) Len() int           { return len(h) }
+func (h sourceHeap) Less(i, j int) bool { return h[i].ts.Before(h[j].ts) }
+func (h sourceHeap) Swap(i, j int)      { h[i], h[j] = h[j], h[i] }
+func (h *sourceHeap) Push(x any)        { *h = append(*h, x.(*source)) }
+func (h *sourceHeap) Pop() any {
+	old := *h
+	x := old[len(old)-1]
+	*h = old[:len(old)-1]
+	return x
+}

@@ -1,0 +1,102 @@
+package capture_test
+
+import (
+	"context"
+	"encoding/json"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/licbridge/licbridge/internal/fixtures"
+	"github.com/licbridge/licbridge/sipmon/capture"
+)
+
+// manifestFile is the part of a fixture manifest entry these tests check.
+type manifestFile struct {
+	File        string `json:"file"`
+	LinkType    string `json:"link_type"`
+	SIPMessages int    `json:"sip_messages"`
+	RawOnWire   *int   `json:"sip_messages_raw_on_wire"`
+	InsideHEP   *int   `json:"sip_messages_inside_hep"`
+	Packets     int    `json:"packets"`
+}
+
+func loadManifest(t *testing.T, elem ...string) []manifestFile {
+	t.Helper()
+	var m struct {
+		Files []manifestFile `json:"files"`
+	}
+	if err := json.Unmarshal(fixtures.Read(t, elem...), &m); err != nil {
+		t.Fatalf("manifest %s: %v", filepath.Join(elem...), err)
+	}
+	if len(m.Files) == 0 {
+		t.Fatalf("manifest %s lists no files", filepath.Join(elem...))
+	}
+	return m.Files
+}
+
+type counts struct {
+	all, hep, tcp int
+	lastPayload   []byte
+}
+
+func readCounting(t *testing.T, path string) (counts, capture.Stats) {
+	t.Helper()
+	var c counts
+	st, err := capture.ReadFile(context.Background(), path, "s1", func(m *capture.Message) error {
+		c.all++
+		if m.HEP {
+			c.hep++
+		}
+		if m.Transport == capture.TCP {
+			c.tcp++
+		}
+		if m.Sensor != "s1" || !m.Src.IsValid() || !m.Dst.IsValid() || m.Time.IsZero() {
+			t.Errorf("%s: message %d lacks sensor/addresses/time: %+v", filepath.Base(path), c.all, m)
+		}
+		if !capture.LooksLikeSIP(m.Payload) {
+			t.Errorf("%s: message %d delivered but does not look like SIP: %q", filepath.Base(path), c.all, m.Payload[:min(40, len(m.Payload))])
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatalf("ReadFile(%s): %v", path, err)
+	}
+	return c, st
+}
+
+// TestFixtureMessageCounts checks, for every capture of both manifests, that the
+// number of SIP messages delivered equals the manifest's sip_messages (tshark's
+// dissection count, HEP-carried messages included), and the split between raw and
+// HEP-carried messages where the manifest gives it.
+func TestFixtureMessageCounts(t *testing.T) {
+	for _, set := range [][]string{{"sip"}, {"sip", "asterisk"}} {
+		files := loadManifest(t, append(set, "manifest.json")...)
+		for _, f := range files {
+			t.Run(f.File, func(t *testing.T) {
+				path := fixtures.Path(t, append(set, f.File)...)
+				c, st := readCounting(t, path)
+				if c.all != f.SIPMessages {
+					t.Errorf("delivered %d SIP messages, manifest says %d (stats %+v)", c.all, f.SIPMessages, st)
+				}
+				if f.InsideHEP != nil && c.hep != *f.InsideHEP {
+					t.Errorf("delivered %d HEP-carried messages, manifest says %d", c.hep, *f.InsideHEP)
+				}
+				if f.RawOnWire != nil && c.all-c.hep != *f.RawOnWire {
+					t.Errorf("delivered %d raw messages, manifest says %d", c.all-c.hep, *f.RawOnWire)
+				}
+				if f.Packets != 0 && st.Packets != f.Packets {
+					t.Errorf("read %d packets, manifest says %d", st.Packets, f.Packets)
+				}
+				if st.Messages != c.all || st.HEPMessages != c.hep {
+					t.Errorf("stats say %d messages (%d HEP), handler saw %d (%d)", st.Messages, st.HEPMessages, c.all, c.hep)
+				}
+				if strings.HasPrefix(f.File, "11b") && c.tcp != c.all {
+					t.Errorf("11b: %d of %d messages marked TCP", c.tcp, c.all)
+				}
+			})
+		}
+	}
+	_ = os.Getenv
+}
