@@ -125,7 +125,7 @@ func Evaluate(cands []Candidate, opts EvalOptions) *Set {
 		if p.countsOne() {
 			if first, ok := used[e.Product]; ok {
 				e.Status = StatusIgnored
-				e.Reason = fmt.Sprintf("%s keys do not stack: only one is used per host, and %s is (first by key ID)", e.Product, first)
+				e.Reason = fmt.Sprintf("only one %s key is used per host: %s is in use (first by key ID)", e.Product, first)
 				e.Warning = ""
 				continue
 			}

@@ -1,13 +1,355 @@
 package main
 
-import "github.com/urfave/cli/v2"
+import (
+	"crypto/ed25519"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/licbridge/licbridge/license"
+	"github.com/urfave/cli/v2"
+)
 
 func licenseCommand() *cli.Command {
 	return &cli.Command{
 		Name:  "license",
-		Usage: "license key tooling",
-		Action: func(*cli.Context) error {
-			return cli.Exit("licbridge license: not built yet", 2)
+		Usage: "license key tooling: issuer keys, minting, host ID, verification",
+		Subcommands: append([]*cli.Command{
+			keygenCommand(),
+			issueCommand(),
+			hostidCommand(),
+			verifyCommand(),
+		}, activationCommands()...),
+	}
+}
+
+func keygenCommand() *cli.Command {
+	return &cli.Command{
+		Name:  "keygen",
+		Usage: "create an issuer key pair: DIR/issuer.key (secret, mode 0600) and DIR/issuer.pub",
+		Flags: []cli.Flag{
+			&cli.StringFlag{Name: "out", Required: true, Usage: "directory to write issuer.key and issuer.pub into", EnvVars: []string{"LICBRIDGE_KEYGEN_OUT"}},
+			&cli.BoolFlag{Name: "force", Usage: "overwrite existing key files", EnvVars: []string{"LICBRIDGE_KEYGEN_FORCE"}},
+		},
+		Action: func(c *cli.Context) error {
+			dir := c.String("out")
+			pub, priv, err := ed25519.GenerateKey(rand.Reader)
+			if err != nil {
+				return fmt.Errorf("keygen: %w", err)
+			}
+			if err := os.MkdirAll(dir, 0o700); err != nil {
+				return fmt.Errorf("keygen: %w", err)
+			}
+			keyPath, pubPath := filepath.Join(dir, "issuer.key"), filepath.Join(dir, "issuer.pub")
+			force := c.Bool("force")
+			if err := writeNew(keyPath, 0o600, force, func(w io.Writer) error { return license.WritePrivateKey(w, priv) }); err != nil {
+				return fmt.Errorf("keygen: %w", err)
+			}
+			if err := writeNew(pubPath, 0o644, force, func(w io.Writer) error { return license.WritePublicKey(w, pub) }); err != nil {
+				return fmt.Errorf("keygen: %w", err)
+			}
+			fmt.Fprintf(c.App.Writer, "issuer %s\n  private key: %s (keep it secret)\n  public key:  %s (give it to the nodes: --issuer-pub)\n",
+				license.Fingerprint(pub), keyPath, pubPath)
+			return nil
 		},
 	}
+}
+
+// writeNew writes a file through fill, refusing to replace one unless force.
+// The mode is applied even when replacing, so that a private key never stays
+// readable by others.
+func writeNew(path string, mode os.FileMode, force bool, fill func(io.Writer) error) error {
+	flags := os.O_WRONLY | os.O_CREATE | os.O_EXCL
+	if force {
+		flags = os.O_WRONLY | os.O_CREATE | os.O_TRUNC
+	}
+	f, err := os.OpenFile(path, flags, mode)
+	if errors.Is(err, os.ErrExist) {
+		return fmt.Errorf("%s exists (pass --force to replace it)", path)
+	}
+	if err != nil {
+		return err
+	}
+	if err := f.Chmod(mode); err != nil {
+		f.Close()
+		return err
+	}
+	if err := fill(f); err != nil {
+		f.Close()
+		return fmt.Errorf("write %s: %w", path, err)
+	}
+	return f.Close()
+}
+
+func issueCommand() *cli.Command {
+	env := func(name string) []string { return []string{"LICBRIDGE_ISSUE_" + name} }
+	return &cli.Command{
+		Name:  "issue",
+		Usage: "mint a signed license key file",
+		Description: "The binding must be chosen for commercial keys (--host-id, --domain or --unbound):\n" +
+			"the issuer's own host is rarely the target, so there is no default. Trial and\n" +
+			"emergency keys are unbound unless told otherwise. --ends defaults to one year\n" +
+			"after issue for commercial keys and 30 days for trial and emergency keys.\n" +
+			"Dates are 2006-01-02 (00:00 UTC that day) or 2006-01-02T15:04:05Z.",
+		Flags: []cli.Flag{
+			&cli.StringFlag{Name: "issuer-key", Required: true, Usage: "issuer private key file (issuer.key)", EnvVars: []string{"LICBRIDGE_ISSUER_KEY"}},
+			&cli.StringFlag{Name: "product", Required: true, Usage: "product: g729, hpec, fax, ffa or one from the config", EnvVars: env("PRODUCT")},
+			&cli.IntFlag{Name: "channels", Required: true, Usage: "channels the key grants", EnvVars: env("CHANNELS")},
+			&cli.StringFlag{Name: "host-id", Usage: "bind to this host ID (see license hostid on the target)", EnvVars: env("HOST_ID")},
+			&cli.StringFlag{Name: "domain", Usage: "bind to this domain (cluster name)", EnvVars: env("DOMAIN")},
+			&cli.BoolFlag{Name: "unbound", Usage: "bind to nothing: the key works on any node", EnvVars: env("UNBOUND")},
+			&cli.StringFlag{Name: "issued", Usage: "start of validity (default now)", EnvVars: env("ISSUED")},
+			&cli.StringFlag{Name: "ends", Usage: "formal end date", EnvVars: env("ENDS")},
+			&cli.BoolFlag{Name: "auto-renew", Usage: "the subscription renews automatically (commercial only)", EnvVars: env("AUTO_RENEW")},
+			&cli.StringFlag{Name: "kind", Value: string(license.KindCommercial), Usage: "commercial, trial or emergency", EnvVars: env("KIND")},
+			&cli.StringFlag{Name: "key-id", Usage: "key ID (default: PRODUCT-<8 random hex digits>)", EnvVars: env("KEY_ID")},
+			&cli.StringFlag{Name: "out", Required: true, Usage: "key file to write (name it *.lic)", EnvVars: env("OUT")},
+			&cli.BoolFlag{Name: "force", Usage: "overwrite an existing file", EnvVars: env("FORCE")},
+		},
+		Action: issueAction,
+	}
+}
+
+func issueAction(c *cli.Context) error {
+	cfg, err := loadConfig(c)
+	if err != nil {
+		return err
+	}
+	k, err := keyFromFlags(c, cfg, time.Now())
+	if err != nil {
+		return fmt.Errorf("issue: %w", err)
+	}
+	priv, err := readPrivateKey(c.String("issuer-key"))
+	if err != nil {
+		return fmt.Errorf("issue: %w", err)
+	}
+	license.Sign(k, priv)
+	out := c.String("out")
+	if err := writeNew(out, 0o644, c.Bool("force"), func(w io.Writer) error { _, err := k.WriteTo(w); return err }); err != nil {
+		return fmt.Errorf("issue: %w", err)
+	}
+	fmt.Fprintf(c.App.Writer, "%s: key %s, %s, %s, %s, %s, ends %s%s\n",
+		out, k.ID, k.Product, plural(k.Channels, "channel"), k.Binding, k.Kind, k.Ends.Format(license.TimeLayout), map[bool]string{true: ", auto-renew"}[k.AutoRenew])
+	if !strings.HasSuffix(out, license.FileSuffix) {
+		fmt.Fprintf(c.App.ErrWriter, "note: nodes load only *%s files; rename %s before installing it\n", license.FileSuffix, out)
+	}
+	return nil
+}
+
+// keyFromFlags builds the unsigned key from issue's flags, refusing ambiguous
+// or contradictory combinations.
+func keyFromFlags(c *cli.Context, cfg *Config, now time.Time) (*license.Key, error) {
+	cat, err := catalogFromConfig(cfg)
+	if err != nil {
+		return nil, err
+	}
+	k := &license.Key{Product: c.String("product"), Channels: c.Int("channels"), AutoRenew: c.Bool("auto-renew")}
+	if _, ok := cat.Lookup(k.Product); !ok {
+		return nil, fmt.Errorf("unknown product %q (known: %s)", k.Product, strings.Join(cat.Names(), ", "))
+	}
+	if k.Channels <= 0 || k.Channels > license.MaxChannels {
+		return nil, fmt.Errorf("--channels %d: want 1 to %d", k.Channels, license.MaxChannels)
+	}
+	kind := license.Kind(c.String("kind"))
+	switch kind {
+	case license.KindCommercial, license.KindTrial, license.KindEmergency:
+	default:
+		return nil, fmt.Errorf("--kind %q: want commercial, trial or emergency", kind)
+	}
+	k.Kind = kind
+	if k.AutoRenew && kind != license.KindCommercial {
+		return nil, fmt.Errorf("--auto-renew is for commercial keys, not %s keys", kind)
+	}
+
+	var bindings []string
+	for _, f := range []string{"host-id", "domain", "unbound"} {
+		if c.IsSet(f) && (f != "unbound" || c.Bool(f)) {
+			bindings = append(bindings, "--"+f)
+		}
+	}
+	switch {
+	case len(bindings) > 1:
+		return nil, fmt.Errorf("%s exclude each other: choose one binding", strings.Join(bindings, " and "))
+	case c.IsSet("host-id"):
+		id, err := license.ParseHostID(c.String("host-id"))
+		if err != nil {
+			return nil, fmt.Errorf("--host-id: %w", err)
+		}
+		k.Binding = license.Binding{Type: license.BoundHost, HostID: id}
+	case c.IsSet("domain"):
+		d := strings.ToLower(c.String("domain"))
+		if !license.ValidDomain(d) {
+			return nil, fmt.Errorf("--domain %q: want 1 to 253 characters of a-z, 0-9, '.', '_' and '-'", d)
+		}
+		k.Binding = license.Binding{Type: license.BoundDomain, Domain: d}
+	case len(bindings) == 0 && kind == license.KindCommercial:
+		return nil, errors.New("choose the binding of a commercial key: --host-id ID, --domain NAME or --unbound")
+	}
+
+	k.Issued = now.UTC().Truncate(time.Second)
+	if c.IsSet("issued") {
+		if k.Issued, err = license.ParseTime(c.String("issued")); err != nil {
+			return nil, fmt.Errorf("--issued: %w", err)
+		}
+	}
+	switch kind {
+	case license.KindCommercial:
+		k.Ends = k.Issued.AddDate(1, 0, 0)
+	default:
+		k.Ends = k.Issued.Add(license.EmergencyTerm)
+	}
+	if c.IsSet("ends") {
+		if k.Ends, err = license.ParseTime(c.String("ends")); err != nil {
+			return nil, fmt.Errorf("--ends: %w", err)
+		}
+	}
+	if !k.Ends.After(k.Issued) {
+		return nil, fmt.Errorf("--ends %s is not after the issue time %s", k.Ends.Format(license.TimeLayout), k.Issued.Format(license.TimeLayout))
+	}
+	if kind == license.KindEmergency && k.Ends.After(k.Issued.Add(license.EmergencyTerm)) {
+		return nil, fmt.Errorf("--ends %s: an emergency key lasts at most 30 days from issue (%s)",
+			k.Ends.Format(license.TimeLayout), k.Issued.Add(license.EmergencyTerm).Format(license.TimeLayout))
+	}
+
+	k.ID = c.String("key-id")
+	if k.ID == "" {
+		var b [4]byte
+		if _, err := rand.Read(b[:]); err != nil {
+			return nil, err
+		}
+		k.ID = strings.ToUpper(k.Product + "-" + hex.EncodeToString(b[:]))
+	}
+	if !license.ValidKeyID(k.ID) {
+		return nil, fmt.Errorf("--key-id %q: want 1 to 64 characters of A-Z, a-z, 0-9, '.', '_' and '-'", k.ID)
+	}
+	return k, nil
+}
+
+func readPrivateKey(path string) (ed25519.PrivateKey, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, fmt.Errorf("issuer key: %w", err)
+	}
+	defer f.Close()
+	return license.ParsePrivateKey(f, path)
+}
+
+func hostidCommand() *cli.Command {
+	return &cli.Command{
+		Name:  "hostid",
+		Usage: "print this host's ID (from its physical Ethernet MAC addresses)",
+		Flags: []cli.Flag{
+			&cli.BoolFlag{Name: "verbose", Aliases: []string{"v"}, Usage: "list the interfaces and why each counts or not", EnvVars: []string{"LICBRIDGE_HOSTID_VERBOSE"}},
+			sysfsFlag(),
+		},
+		Action: func(c *cli.Context) error {
+			rep, err := license.ReadHostID(c.String("sysfs"))
+			if c.Bool("verbose") {
+				for _, itf := range rep.Interfaces {
+					if itf.Skipped != "" {
+						fmt.Fprintf(c.App.Writer, "  %-16s skipped: %s\n", itf.Name, itf.Skipped)
+					} else {
+						fmt.Fprintf(c.App.Writer, "  %-16s %s\n", itf.Name, itf.MAC)
+					}
+				}
+			}
+			if err != nil {
+				return cli.Exit(fmt.Sprintf("license hostid: %v", err), 1)
+			}
+			fmt.Fprintln(c.App.Writer, rep.ID)
+			return nil
+		},
+	}
+}
+
+func verifyCommand() *cli.Command {
+	return &cli.Command{
+		Name:      "verify",
+		Usage:     "check key files: form, signature, product, time, and the binding when --host-id or --domain is given",
+		ArgsUsage: "FILE...",
+		Flags: []cli.Flag{
+			issuerPubFlag(),
+			&cli.StringFlag{Name: "host-id", Usage: "check host-bound keys against this host ID", EnvVars: []string{"LICBRIDGE_VERIFY_HOST_ID"}},
+			&cli.StringFlag{Name: "domain", Usage: "check domain-bound keys against this domain", EnvVars: []string{"LICBRIDGE_VERIFY_DOMAIN"}},
+			&cli.DurationFlag{Name: "renewal-grace", Usage: "renewal grace of auto-renew keys (default 480h)", EnvVars: []string{"LICBRIDGE_RENEWAL_GRACE"}},
+			nowFlag(),
+		},
+		Action: verifyAction,
+	}
+}
+
+func verifyAction(c *cli.Context) error {
+	if c.NArg() == 0 {
+		return cli.Exit("license verify: name at least one key file", 2)
+	}
+	cfg, err := loadConfig(c)
+	if err != nil {
+		return err
+	}
+	trusted, err := trustedIssuers(c, cfg)
+	if err != nil {
+		return fmt.Errorf("license verify: %w", err)
+	}
+	cat, err := catalogFromConfig(cfg)
+	if err != nil {
+		return err
+	}
+	opts := license.EvalOptions{
+		Trusted:       trusted,
+		Catalog:       cat,
+		Domain:        c.String("domain"),
+		Policy:        license.Policy{RenewalGrace: cfg.RenewalGrace},
+		Now:           time.Now(),
+		IgnoreBinding: !c.IsSet("host-id") && !c.IsSet("domain"),
+	}
+	if c.IsSet("renewal-grace") {
+		opts.Policy.RenewalGrace = c.Duration("renewal-grace")
+	}
+	if clock, err := fixedClock(c); err != nil {
+		return err
+	} else if clock != nil {
+		opts.Now = clock()
+	}
+	if c.IsSet("host-id") {
+		if opts.HostID, err = license.ParseHostID(c.String("host-id")); err != nil {
+			return fmt.Errorf("--host-id: %w", err)
+		}
+	}
+	bad := 0
+	for _, path := range c.Args().Slice() {
+		k, err := license.ReadFile(path)
+		// Each file alone: stacking and superseding are for show licenses.
+		e := license.Evaluate([]license.Candidate{{File: path, Key: k, Err: err}}, opts).Keys()[0]
+		if e.Status != license.StatusValid {
+			bad++
+			fmt.Fprintf(c.App.Writer, "%s: %s\n", path, statusText(e))
+			continue
+		}
+		fmt.Fprintf(c.App.Writer, "%s: valid: key %s, %s, %s, %s, counts until %s\n",
+			path, e.KeyID, e.Product, plural(e.Channels, "channel"), e.Binding, e.CountsUntil.Format(license.TimeLayout))
+		if e.Warning != "" {
+			fmt.Fprintf(c.App.Writer, "  warning: %s\n", e.Warning)
+		}
+	}
+	if opts.IgnoreBinding {
+		fmt.Fprintln(c.App.ErrWriter, "note: bindings not checked (pass --host-id or --domain to check them)")
+	}
+	if bad > 0 {
+		return cli.Exit(fmt.Sprintf("license verify: %d of %d key files not valid", bad, c.NArg()), 1)
+	}
+	return nil
+}
+
+// plural writes "1 channel", "2 channels".
+func plural(n int, what string) string {
+	if n == 1 {
+		return "1 " + what
+	}
+	return fmt.Sprintf("%d %ss", n, what)
 }
