@@ -13,7 +13,7 @@ import (
 
 // startRedis runs a real redis-server on a free loopback port for the test.
 // It is a stop-gap until the shared internal/redistest helper exists.
-func startRedis(t *testing.T) string {
+func startRedis(t testing.TB) string {
 	t.Helper()
 	bin, err := exec.LookPath("redis-server")
 	if err != nil {
