@@ -197,8 +197,8 @@ func TestTwoNodesThreeDays(t *testing.T) {
 
 // ramp is the manifest's record of 09_ramp_200calls_max50.pcap.
 type ramp struct {
-	Origin   float64 `json:"time_origin_epoch"`
-	Calls    [][]any `json:"per_call_id_compact"`
+	Origin   float64  `json:"time_origin_epoch"`
+	Calls    [][]any  `json:"per_call_id_compact"`
 	Columns  []string `json:"per_call_id_compact_columns"`
 	Expected struct {
 		Peak int `json:"peak_concurrent_legs"`
