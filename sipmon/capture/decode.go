@@ -367,3 +367,16 @@ func (d *Decoder) deliver(src, dst netip.AddrPort, tr Transport, isHEP bool, pay
 	m.Payload = payload
 	return d.h(m)
 }
+
+// HEP handles one HEPv3 message received directly (from a HEP listener rather
+// than inside a capture); ts is used when the message carries no timestamp.
+// Anything that is not HEPv3 is counted in HEPErrors.
+func (d *Decoder) HEP(b []byte, ts time.Time) error {
+	d.stats.Packets++
+	d.stats.Bytes += int64(len(b))
+	if !hep.IsHEP3(b) {
+		d.stats.HEPErrors++
+		return nil
+	}
+	return d.hepMessage(b, ts)
+}
