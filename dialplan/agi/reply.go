@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"errors"
 	"fmt"
+	"io"
 	"strconv"
 	"strings"
 )
@@ -164,6 +165,9 @@ func readContinuation(r *bufio.Reader, lim Limits, code int, first string) (stri
 		}
 		line, err := readLine(r, lim.MaxLine)
 		if err != nil {
+			if errors.Is(err, io.EOF) {
+				err = io.ErrUnexpectedEOF // a reply cut short, not a clean end
+			}
 			return "", fmt.Errorf("agi: read %d reply line %d: %w", code, len(lines)+1, err)
 		}
 		if strings.HasPrefix(line, end) {
@@ -184,6 +188,7 @@ func parseResult(rest string) (Reply, error) {
 	}
 	rep := Reply{Code: CodeOK}
 	res, tail, _ := strings.Cut(v, " ")
+	tail = strings.TrimLeft(tail, " ")
 	if res == "" {
 		return Reply{}, fmt.Errorf("empty result: %w", ErrMalformed)
 	}
