@@ -1,0 +1,255 @@
+package sipmon
+
+import (
+	"bytes"
+	"context"
+	"log/slog"
+	"sync"
+	"time"
+
+	"github.com/cespare/xxhash/v2"
+
+	"github.com/licbridge/licbridge/sipmon/capture"
+)
+
+// Config tunes a Monitor. A zero value means the defaults.
+type Config struct {
+	// CorrelationHeader names a header (for example "X-CID") whose value in an
+	// initial INVITE is the Call-ID of another leg of the same call: the two
+	// Call-IDs then count as one leg. Empty: off.
+	CorrelationHeader string
+	// DialogTimeout closes a dialog that has seen no message for this long, measured
+	// on the capture clock (message times). Default 2h: longer than any session
+	// refresh interval in use (Asterisk's default Session-Expires is 30 min).
+	DialogTimeout time.Duration
+	// MaxDialogs caps the open dialogs kept per sensor; beyond it the stalest is
+	// closed as evicted. Default 200000 (about 100 MB).
+	MaxDialogs int
+	// SensorTolerance is how far apart in time two legs from different sensors may
+	// be and still be the same call. Default 2s.
+	SensorTolerance time.Duration
+	// Retain, when set, drops finished legs that ended longer ago than this (live
+	// mode runs forever); zero keeps every leg (file mode).
+	Retain time.Duration
+	// Logger receives debug notes on malformed input. Default: discard.
+	Logger *slog.Logger
+}
+
+// Defaults.
+const (
+	DefaultDialogTimeout   = 2 * time.Hour
+	DefaultMaxDialogs      = 200000
+	DefaultSensorTolerance = 2 * time.Second
+)
+
+func (c Config) withDefaults() Config {
+	if c.DialogTimeout <= 0 {
+		c.DialogTimeout = DefaultDialogTimeout
+	}
+	if c.MaxDialogs <= 0 {
+		c.MaxDialogs = DefaultMaxDialogs
+	}
+	if c.SensorTolerance <= 0 {
+		c.SensorTolerance = DefaultSensorTolerance
+	}
+	if c.Logger == nil {
+		c.Logger = slog.New(slog.DiscardHandler)
+	}
+	return c
+}
+
+// Stats counts messages by what became of them.
+type Stats struct {
+	// SIPMessages counts well-formed SIP messages, duplicates included.
+	SIPMessages int64 `json:"sip_messages"`
+	// Malformed counts payloads that were not well-formed SIP (skipped).
+	Malformed int64 `json:"malformed"`
+	// KeepAlives counts empty and CRLF-only payloads (ignored).
+	KeepAlives int64 `json:"keepalives"`
+	// DuplicateMessages counts byte-identical repeats within a dialog:
+	// retransmissions, and the same message captured twice (raw and HEP copies).
+	DuplicateMessages int64 `json:"duplicate_messages"`
+	// OrphanMessages counts messages of a Call-ID with no initial INVITE seen.
+	OrphanMessages int64 `json:"orphan_messages"`
+	// UnansweredInvites counts initial INVITEs that drew no response at all: not
+	// legs.
+	UnansweredInvites int64 `json:"invites_without_response"`
+	// TimedOut and Evicted count dialogs closed by DialogTimeout and MaxDialogs.
+	TimedOut int64 `json:"timed_out"`
+	Evicted  int64 `json:"evicted"`
+}
+
+// Monitor tracks the legs seen by any number of sensors. Handle, Flush, Tick,
+// Active and Report are safe for concurrent use.
+type Monitor struct {
+	cfg    Config
+	log    *slog.Logger
+	parser *parser
+
+	mu       sync.Mutex
+	trackers map[string]*tracker
+	legs     []Leg
+	stats    Stats
+	first    time.Time
+	last     time.Time
+}
+
+// New returns a Monitor.
+func New(cfg Config) *Monitor {
+	cfg = cfg.withDefaults()
+	return &Monitor{
+		cfg:      cfg,
+		log:      cfg.Logger.With("component", "sipmon"),
+		parser:   newParser(cfg.CorrelationHeader),
+		trackers: make(map[string]*tracker),
+	}
+}
+
+var _ capture.Handler = (*Monitor)(nil).Handle
+
+// Handle takes one captured message. It never fails on bad input (that is
+// counted); it returns nil always, so it can be used as a capture.Handler.
+func (m *Monitor) Handle(msg *capture.Message) error {
+	payload := msg.Payload
+	if len(bytes.TrimLeft(payload, "\r\n")) == 0 {
+		m.mu.Lock()
+		m.stats.KeepAlives++
+		m.mu.Unlock()
+		return nil
+	}
+	sm, err := m.parser.parse(payload)
+	hash := xxhash.Sum64(payload)
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if err != nil {
+		m.stats.Malformed++
+		m.log.Debug("malformed SIP message skipped", "sensor", msg.Sensor, "src", msg.Src, "time", msg.Time, "err", err)
+		return nil
+	}
+	m.stats.SIPMessages++
+	if m.first.IsZero() || msg.Time.Before(m.first) {
+		m.first = msg.Time
+	}
+	if msg.Time.After(m.last) {
+		m.last = msg.Time
+	}
+	m.tracker(msg.Sensor).handle(&sm, msg.Time, hash)
+	return nil
+}
+
+func (m *Monitor) tracker(sensor string) *tracker {
+	tr := m.trackers[sensor]
+	if tr == nil {
+		tr = newTracker(sensor, &m.cfg, &m.stats, m.addLeg)
+		m.trackers[sensor] = tr
+	}
+	return tr
+}
+
+func (m *Monitor) addLeg(l Leg) { m.legs = append(m.legs, l) }
+
+// Flush closes every open dialog as at the end of the input (file mode).
+func (m *Monitor) Flush() {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	for _, tr := range m.trackers {
+		tr.flush()
+	}
+}
+
+// Tick advances every sensor's clock to now (live mode, when traffic is quiet),
+// closing timed-out dialogs, and drops legs older than Config.Retain.
+func (m *Monitor) Tick(now time.Time) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	for _, tr := range m.trackers {
+		tr.advance(now)
+	}
+	if m.cfg.Retain > 0 {
+		cut := now.Add(-m.cfg.Retain)
+		kept := m.legs[:0]
+		for _, l := range m.legs {
+			if !l.End.Before(cut) {
+				kept = append(kept, l)
+			}
+		}
+		clear(m.legs[len(kept):])
+		m.legs = kept
+	}
+}
+
+// Active is what is up right now, over all sensors (not deduplicated across
+// sensors: live capture has one).
+type Active struct {
+	Legs, G729, Fax int
+}
+
+// Active counts the attempts and answered legs not yet ended.
+func (m *Monitor) Active() Active {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	var a Active
+	for _, tr := range m.trackers {
+		l, g, f := tr.active()
+		a.Legs += l
+		a.G729 += g
+		a.Fax += f
+	}
+	return a
+}
+
+// Stats returns the message counters.
+func (m *Monitor) Stats() Stats {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return m.stats
+}
+
+// Legs returns a copy of the finished legs, per sensor, before any merging.
+func (m *Monitor) Legs() []Leg {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return append([]Leg(nil), m.legs...)
+}
+
+// Report counts the finished legs: merged by correlation header and across
+// sensors, with peaks. Call Flush first to include dialogs still open.
+func (m *Monitor) Report() *Report {
+	m.mu.Lock()
+	legs := append([]Leg(nil), m.legs...)
+	stats := m.stats
+	first, last := m.first, m.last
+	m.mu.Unlock()
+	r := buildReport(legs, m.cfg.CorrelationHeader != "", m.cfg.SensorTolerance)
+	r.Stats = stats
+	r.First, r.Last = first, last
+	return r
+}
+
+// Publisher receives the monitor's observed counts: the independent count of legs
+// on the wire per product ("legs" for all legs, "g729", "fax"), so that admitted
+// and observed usage can be compared. The bridge store implements it.
+type Publisher interface {
+	PublishObserved(ctx context.Context, product string, legs int) error
+}
+
+// Products published besides the leg total.
+const (
+	ProductLegs = "legs"
+	ProductG729 = "g729"
+	ProductFax  = "fax"
+)
+
+// Publish sends the current Active counts to p.
+func (m *Monitor) Publish(ctx context.Context, p Publisher) error {
+	a := m.Active()
+	for _, c := range []struct {
+		product string
+		n       int
+	}{{ProductLegs, a.Legs}, {ProductG729, a.G729}, {ProductFax, a.Fax}} {
+		if err := p.PublishObserved(ctx, c.product, c.n); err != nil {
+			return err
+		}
+	}
+	return nil
+}

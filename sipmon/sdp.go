@@ -1,0 +1,124 @@
+package sipmon
+
+import (
+	"bytes"
+	"strconv"
+)
+
+// sdpInfo is what counting needs from one SDP body. Only the first m=audio line
+// decides the codec: its first payload type is the one in use (RFC 3264 §6.1 makes
+// the answerer list its preferred format first), which is also how the fixtures'
+// ground truth is defined.
+type sdpInfo struct {
+	present bool
+	// codec names the first payload of the first active m=audio line ("PCMU",
+	// "G729", ...), or "" when there is none.
+	codec string
+	// t38 is true when an m=image line with a non-zero port offers or accepts
+	// udptl t38.
+	t38 bool
+}
+
+// staticPayloads names the static RTP payload types of RFC 3551 that matter here.
+var staticPayloads = map[string]string{
+	"0": "PCMU", "3": "GSM", "4": "G723", "8": "PCMA", "9": "G722",
+	"13": "CN", "15": "G728", "18": "G729",
+}
+
+// parseSDP scans an SDP body. It never fails: a body it cannot read yields an
+// sdpInfo with present set and nothing else, because a broken SDP does not make the
+// SIP message malformed.
+func parseSDP(body []byte) sdpInfo {
+	info := sdpInfo{present: true}
+	var (
+		inAudio   bool // inside the first m=audio section
+		audioDone bool // the first m=audio section is behind us
+		firstPT   string
+	)
+	for len(body) > 0 {
+		var line []byte
+		if i := bytes.IndexByte(body, '\n'); i >= 0 {
+			line, body = body[:i], body[i+1:]
+		} else {
+			line, body = body, nil
+		}
+		line = bytes.TrimRight(line, "\r \t")
+		if len(line) < 2 || line[1] != '=' {
+			continue
+		}
+		switch line[0] {
+		case 'm':
+			if inAudio {
+				inAudio, audioDone = false, true
+			}
+			media, port, proto, formats := splitMedia(line[2:])
+			switch {
+			case media == "audio" && !audioDone && port != "0" && len(formats) > 0:
+				inAudio = true
+				firstPT = formats[0]
+				if name, ok := staticPayloads[firstPT]; ok {
+					info.codec = name
+				}
+			case media == "image" && port != "0" && bytes.EqualFold([]byte(proto), []byte("udptl")):
+				for _, f := range formats {
+					if bytes.EqualFold([]byte(f), []byte("t38")) {
+						info.t38 = true
+					}
+				}
+			}
+		case 'a':
+			// a=rtpmap:<pt> <encoding>/<clock>[/<channels>]
+			if !inAudio || !bytes.HasPrefix(line[2:], []byte("rtpmap:")) {
+				continue
+			}
+			rest := line[len("a=rtpmap:"):]
+			sp := bytes.IndexAny(rest, " \t")
+			if sp < 0 || string(rest[:sp]) != firstPT {
+				continue
+			}
+			enc := bytes.TrimSpace(rest[sp+1:])
+			if slash := bytes.IndexByte(enc, '/'); slash >= 0 {
+				enc = enc[:slash]
+			}
+			if len(enc) > 0 {
+				info.codec = canonicalCodec(enc)
+			}
+		}
+	}
+	if info.codec == "" && firstPT != "" {
+		// A dynamic payload type without rtpmap: name it by number.
+		if _, err := strconv.Atoi(firstPT); err == nil {
+			info.codec = "PT" + firstPT
+		}
+	}
+	return info
+}
+
+// canonicalCodec upper-cases an rtpmap encoding name and folds the spellings of
+// G.729 (G729, G729A, G.729) into "G729".
+func canonicalCodec(enc []byte) string {
+	up := bytes.ToUpper(enc)
+	up = bytes.ReplaceAll(up, []byte("."), nil)
+	if bytes.HasPrefix(up, []byte("G729")) {
+		return "G729"
+	}
+	return string(up)
+}
+
+// splitMedia splits "audio 16000 RTP/AVP 8 101" into its parts. The port may carry
+// "/<count>".
+func splitMedia(s []byte) (media, port, proto string, formats []string) {
+	fields := bytes.Fields(s)
+	if len(fields) < 3 {
+		return "", "", "", nil
+	}
+	p := fields[1]
+	if i := bytes.IndexByte(p, '/'); i >= 0 {
+		p = p[:i]
+	}
+	formats = make([]string, 0, len(fields)-3)
+	for _, f := range fields[3:] {
+		formats = append(formats, string(f))
+	}
+	return string(fields[0]), string(p), string(fields[2]), formats
+}
