@@ -188,4 +188,3 @@ var reasonCodes = map[string]int{
 	"failure":            38,
 	"answered_elsewhere": 26,
 }
-
