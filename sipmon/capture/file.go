@@ -248,7 +248,9 @@ func (s *source) open() error {
 		return fmt.Errorf("capture: %s: too short to be a capture file: %w", s.path, err)
 	}
 	if magic[0] == 0x0a && magic[1] == 0x0d && magic[2] == 0x0d && magic[3] == 0x0a {
-		ng, err := pcapgo.NewNgReader(r, pcapgo.NgReaderOptions{})
+		// Without WantMixedLinkType, pcapgo silently skips the packets of every
+		// interface whose link type differs from the first one's.
+		ng, err := pcapgo.NewNgReader(r, pcapgo.NgReaderOptions{WantMixedLinkType: true})
 		if err != nil {
 			s.close()
 			return fmt.Errorf("capture: %s: pcapng: %w", s.path, err)
