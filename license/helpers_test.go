@@ -89,6 +89,6 @@ func id(s string) func(*license.Key) { return func(k *license.Key) { k.ID = s } 
 func product(s string) func(*license.Key) {
 	return func(k *license.Key) { k.Product = s }
 }
-func channels(n int) func(*license.Key) { return func(k *license.Key) { k.Channels = n } }
+func channels(n int) func(*license.Key)   { return func(k *license.Key) { k.Channels = n } }
 func unbound(k *license.Key)              { k.Binding = license.Binding{} }
 func ends(t time.Time) func(*license.Key) { return func(k *license.Key) { k.Ends = t } }

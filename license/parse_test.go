@@ -17,8 +17,10 @@ func TestWriteToGolden(t *testing.T) {
 
 func TestParseRoundTrip(t *testing.T) {
 	for name, k := range map[string]*license.Key{
-		"host":      newKey(),
-		"domain":    newKey(func(k *license.Key) { k.Binding = license.Binding{Type: license.BoundDomain, Domain: "cluster-1.example"} }),
+		"host": newKey(),
+		"domain": newKey(func(k *license.Key) {
+			k.Binding = license.Binding{Type: license.BoundDomain, Domain: "cluster-1.example"}
+		}),
 		"unbound":   newKey(unbound, func(k *license.Key) { k.Kind = license.KindTrial }),
 		"autorenew": newKey(func(k *license.Key) { k.AutoRenew = true }),
 		"emergency": newKey(unbound, func(k *license.Key) { k.Kind = license.KindEmergency; k.Ends = t0.Add(license.EmergencyTerm) }),
