@@ -227,7 +227,18 @@ func (s *Server) serve(ctx context.Context, nc net.Conn) {
 		return
 	}
 	log = log.With("request", req.Verb, "product", req.Product, "uniqueid", req.Channel)
-	s.answer(ctx, c, log, s.handle(ctx, c, log, req))
+	// The Admitter gets the session's time minus a reserve, so that a slow
+	// admission is still answered (ERROR, TIMEOUT) before the session deadline.
+	deadline, _ := ctx.Deadline()
+	askCtx, cancelAsk := context.WithDeadline(ctx, deadline.Add(-answerReserve(s.cfg.SessionTimeout)))
+	set := s.handle(askCtx, c, log, req)
+	cancelAsk()
+	s.answer(ctx, c, log, set)
+}
+
+// answerReserve is the part of the session kept for setting the variables.
+func answerReserve(session time.Duration) time.Duration {
+	return min(session/4, 250*time.Millisecond)
 }
 
 func (s *Server) handle(ctx context.Context, c *agi.Conn, log *slog.Logger, req Request) []setting {

@@ -57,8 +57,15 @@ const Version = "22.10.1"
 type Option func(*options)
 
 type options struct {
-	split  []int
-	hangup <-chan struct{}
+	split          []int
+	hangup         <-chan struct{}
+	hangupAfterEnv bool
+}
+
+// WithHangupAfterEnv hangs the channel up right after the environment is sent, so
+// that the HANGUP line is the first thing the server reads after it.
+func WithHangupAfterEnv() Option {
+	return func(o *options) { o.hangupAfterEnv = true }
 }
 
 // WithSplit sends the environment in several writes, cut at these byte offsets. By
@@ -235,6 +242,16 @@ func (s *session) run(ctx context.Context, addr, script string, o options) (Resu
 			return s.finish(res, start, false), nil
 		}
 		prev = at
+	}
+
+	if o.hangupAfterEnv {
+		s.mu.Lock()
+		s.dead = true
+		err := s.writeLocked([]byte("HANGUP\n"))
+		s.mu.Unlock()
+		if err != nil {
+			return s.finish(res, start, false), nil
+		}
 	}
 
 	hangDone := make(chan struct{})
