@@ -222,7 +222,7 @@ func (m *Monitor) Report() *Report {
 	m.mu.Unlock()
 	r := buildReport(legs, m.cfg.CorrelationHeader != "", m.cfg.SensorTolerance)
 	r.Stats = stats
-	r.First, r.Last = first, last
+	r.First, r.Last = first.UTC(), last.UTC()
 	return r
 }
 

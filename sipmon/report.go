@@ -2,7 +2,6 @@ package sipmon
 
 import (
 	"sort"
-	"strings"
 	"time"
 )
 
@@ -247,7 +246,7 @@ func (rec *record) toLegRecord(legs []Leg) LegRecord {
 	root := legs[rec.legs[0]]
 	lr := LegRecord{
 		Caller: root.Caller, Called: root.Called,
-		Invite: rec.invite, End: rec.end,
+		Invite: rec.invite.UTC(), End: rec.end.UTC(),
 		Codec: root.Codec, EndedBy: root.EndedBy,
 	}
 	seenID := map[string]bool{}
@@ -260,7 +259,7 @@ func (rec *record) toLegRecord(legs []Leg) LegRecord {
 		if l.Answered {
 			lr.Answered = true
 			if lr.Answer == nil || l.Answer.Before(*lr.Answer) {
-				a := l.Answer
+				a := l.Answer.UTC()
 				lr.Answer = &a
 			}
 			if lr.Codec == "" {
@@ -344,7 +343,7 @@ func (r *Report) countPeaks() {
 			if cur[k] > peak[k] {
 				peak[k] = cur[k]
 				if k == 0 {
-					r.PeakAt = e.t
+					r.PeakAt = e.t.UTC()
 				}
 			}
 		}
@@ -397,4 +396,4 @@ func (u unionFind) union(a, b int) {
 	u[rb] = ra
 }
 
-var _ = strings.TrimSpace
+
