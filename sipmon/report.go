@@ -395,5 +395,3 @@ func (u unionFind) union(a, b int) {
 	}
 	u[rb] = ra
 }
-
-

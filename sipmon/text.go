@@ -65,4 +65,3 @@ func (r *Report) WriteText(w io.Writer) error {
 }
 
 func stamp(t time.Time) string { return t.UTC().Format("2006-01-02 15:04:05.000000Z") }
-
