@@ -1,0 +1,723 @@
+// Package bridge is licbridge's admission core: it admits or refuses each
+// licensed channel against the stacked, cluster-wide total kept in a shared
+// Store, releases and reconciles holdings, keeps the node live with heartbeats
+// so that a dead node's holdings lapse by themselves, and follows the outage
+// policy (fail-open with a local journal, or fail-closed) when the store does
+// not answer within its deadline.
+//
+// A Bridge serves one node. Protocol packages (ami, ari, dialplan) reach it
+// through small interfaces of their own; Admit, Release and Reconcile are safe
+// for concurrent use. Run must be running for heartbeats and for recovery
+// after a store outage.
+//
+// Data model (both stores): per product, a set of live nodes each with an
+// expiry time stamped from the node's own clock; per node, its channels (each
+// mapped to the unit it counts as), its units with reference counts, its
+// published keys and its observed leg count. Only live nodes count, so a node
+// that stops heartbeating stops counting at its expiry with nobody acting; the
+// next store operation that notices removes its data.
+package bridge
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"sort"
+	"sync"
+	"time"
+)
+
+// Defaults for Options.
+const (
+	DefaultDeadline = 50 * time.Millisecond
+	DefaultLapse    = 15 * time.Second
+	// DefaultSyncTimeout bounds calls off the admission path (resync,
+	// heartbeat, usage).
+	DefaultSyncTimeout = 5 * time.Second
+)
+
+// Options configure a Bridge. A zero field means its default.
+type Options struct {
+	// Store is the shared counter store. Default: a new MemStore (single node).
+	Store Store
+	// Node names this node in the cluster. Required.
+	Node string
+	// Pool: PoolCluster (default) or PoolPerHost.
+	Pool Pool
+	// Enforcement per product. Default ModeHard.
+	Enforcement map[string]Mode
+	// Counting per product. Default CountChannel.
+	Counting map[string]Counting
+	// Lock says whether a grace-mode product is locked. Default NeverLocked.
+	Lock LockState
+	// Observer receives every Event. Default: none.
+	Observer Observer
+	// Deadline bounds every store call on the admission path; a slower store
+	// counts as unavailable for that admission. Default 50 ms.
+	Deadline time.Duration
+	// Lapse is how long this node's holdings keep counting after its last
+	// heartbeat. Default 15 s.
+	Lapse time.Duration
+	// HeartbeatEvery is the heartbeat period. Default Lapse/3.
+	HeartbeatEvery time.Duration
+	// SyncTimeout bounds store calls off the admission path. Default 5 s.
+	SyncTimeout time.Duration
+	// Outage: FailOpen (default) or FailClosed.
+	Outage Outage
+	// JournalPath is the fail-open journal (JSON lines). Empty: decisions taken
+	// without the store are kept in memory only.
+	JournalPath string
+	// Clock is the time source. Default: the system clock.
+	Clock Clock
+	// Logger. Default: discard.
+	Logger *slog.Logger
+}
+
+// Bridge admits channels for one node.
+type Bridge struct {
+	opt   Options
+	store Store
+	log   *slog.Logger
+	clock Clock
+
+	// syncMu lets admissions and releases (read side) run together and keeps
+	// them out while a resync replaces the node's holdings (write side).
+	syncMu sync.RWMutex
+
+	mu       sync.Mutex
+	leases   map[string]map[string]*Lease // product -> channel -> lease
+	keys     map[string][]KeyGrant        // product -> last published keys
+	observed map[string]int               // product -> last published legs
+	products map[string]bool              // products this node heartbeats
+	dirty    map[string]bool              // products whose store copy needs a resync
+	down     bool                         // the store is unavailable
+	journal  *journal
+
+	wake chan struct{}
+}
+
+// ProductUsage is one product as the cluster sees it now.
+type ProductUsage struct {
+	Product string
+	Pool    Pool
+	// Total is the stacked total over distinct live key IDs.
+	Total int
+	// InUse is the units held over all live nodes.
+	InUse int
+	// Observed is the legs the live nodes' SIP monitors see.
+	Observed  int
+	Nodes     []NodeUsage
+	Conflicts []Conflict
+	// Expired: some live node presents a key that has ended.
+	Expired bool
+}
+
+// NodeUsage is one live node's share of a product.
+type NodeUsage struct {
+	Node     string
+	InUse    int
+	Observed int
+	// Total is what the node may spend: its own keys under PoolPerHost, the
+	// cluster total otherwise.
+	Total int
+	Keys  []KeyGrant
+}
+
+// Conflict is one key ID presented by several live nodes (a cloned VM, say):
+// it counts once.
+type Conflict struct {
+	KeyID string
+	Nodes []string
+}
+
+// ErrStoreUnavailable is returned by calls that need the store while it is away.
+var ErrStoreUnavailable = errors.New("bridge: store unavailable")
+
+// New builds a Bridge. A journal left by an earlier run (a crash during an
+// outage) is read back: its leases are restored and written to the store by
+// the first recovery in Run.
+func New(opt Options) (*Bridge, error) {
+	if opt.Node == "" {
+		return nil, errors.New("bridge: node name is required")
+	}
+	if opt.Store == nil {
+		opt.Store = NewMemStore()
+	}
+	if opt.Pool == "" {
+		opt.Pool = PoolCluster
+	}
+	if opt.Lock == nil {
+		opt.Lock = NeverLocked{}
+	}
+	if opt.Deadline <= 0 {
+		opt.Deadline = DefaultDeadline
+	}
+	if opt.Lapse <= 0 {
+		opt.Lapse = DefaultLapse
+	}
+	if opt.HeartbeatEvery <= 0 {
+		opt.HeartbeatEvery = opt.Lapse / 3
+	}
+	if opt.SyncTimeout <= 0 {
+		opt.SyncTimeout = DefaultSyncTimeout
+	}
+	if opt.Outage == "" {
+		opt.Outage = FailOpen
+	}
+	if opt.Clock == nil {
+		opt.Clock = systemClock{}
+	}
+	if opt.Logger == nil {
+		opt.Logger = slog.New(slog.NewTextHandler(io.Discard, nil))
+	}
+	b := &Bridge{
+		opt:      opt,
+		store:    opt.Store,
+		log:      opt.Logger.With("component", "bridge", "node", opt.Node),
+		clock:    opt.Clock,
+		leases:   map[string]map[string]*Lease{},
+		keys:     map[string][]KeyGrant{},
+		observed: map[string]int{},
+		products: map[string]bool{},
+		dirty:    map[string]bool{},
+		wake:     make(chan struct{}, 1),
+	}
+	if opt.JournalPath != "" {
+		j, entries, err := openJournal(opt.JournalPath)
+		if err != nil {
+			return nil, err
+		}
+		b.journal = j
+		if len(entries) > 0 {
+			b.replay(entries)
+			b.down = true // recover (resync, then truncate the journal) before trusting the store
+			b.log.Warn("journal from an earlier run replayed; holdings will be written to the store on recovery",
+				"entries", len(entries), "path", opt.JournalPath)
+		}
+	}
+	return b, nil
+}
+
+// Close releases the journal file. It does not close the Store, which the
+// caller owns.
+func (b *Bridge) Close() error {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if b.journal != nil {
+		return b.journal.close()
+	}
+	return nil
+}
+
+// Node returns the node name.
+func (b *Bridge) Node() string { return b.opt.Node }
+
+func (b *Bridge) mode(product string) Mode {
+	if m := b.opt.Enforcement[product]; m != "" {
+		return m
+	}
+	return ModeHard
+}
+
+func (b *Bridge) unit(product, channel, call string) string {
+	if b.opt.Counting[product] == CountCall && call != "" {
+		return call
+	}
+	return channel
+}
+
+func validate(req Request) error {
+	switch {
+	case !ValidProduct(req.Product):
+		return fmt.Errorf("product %q: want 1-32 of a-z 0-9 _ . -", req.Product)
+	case req.Channel == "" || len(req.Channel) > 256:
+		return fmt.Errorf("channel %q: want 1-256 bytes", req.Channel)
+	case len(req.Call) > 256:
+		return fmt.Errorf("call %q: longer than 256 bytes", req.Call)
+	}
+	return nil
+}
+
+// Admit decides whether req.Channel may use a license of req.Product now. The
+// outcome is a value: Admitted with its Lease, or a Reason. Admitting a
+// channel that holds a lease returns that same lease and counts nothing.
+// The store is given at most Options.Deadline; then the outage policy decides.
+func (b *Bridge) Admit(ctx context.Context, req Request) Result {
+	now := b.clock.Now()
+	ev := Event{Kind: EventReject, Time: now, Node: b.opt.Node, Product: req.Product, Channel: req.Channel,
+		Call: req.Call, Caller: req.Caller, Called: req.Called}
+	if err := validate(req); err != nil {
+		b.log.Warn("admission refused: bad request", "err", err)
+		ev.Reason = ReasonBadRequest
+		b.record(ev)
+		return Result{Reason: ReasonBadRequest}
+	}
+	b.mu.Lock()
+	if l := b.leases[req.Product][req.Channel]; l != nil {
+		lease := *l
+		b.mu.Unlock()
+		return Result{Admitted: true, Lease: lease}
+	}
+	b.products[req.Product] = true
+	down := b.down
+	b.mu.Unlock()
+
+	mode := b.mode(req.Product)
+	locked := mode == ModeGrace && b.opt.Lock.Locked(req.Product)
+	op := AdmitOp{
+		Node: b.opt.Node, Product: req.Product, Channel: req.Channel,
+		Unit: b.unit(req.Product, req.Channel, req.Call),
+		Now:  now, Expires: now.Add(b.opt.Lapse), Pool: b.opt.Pool,
+		AllowOver: mode == ModeMonitor || (mode == ModeGrace && !locked),
+	}
+	if !down {
+		ctx, cancel := context.WithTimeout(ctx, b.opt.Deadline)
+		rep, err := b.admitStore(ctx, op)
+		cancel()
+		if err == nil {
+			return b.decided(ev, op, rep, locked)
+		}
+		b.markDown(err)
+	}
+	return b.admitWithoutStore(ev, op)
+}
+
+// admitStore runs the store's admission; when the node turns out to have
+// lapsed (its holdings dropped) while it still holds leases or keys here, it
+// writes them back and decides again.
+func (b *Bridge) admitStore(ctx context.Context, op AdmitOp) (AdmitReply, error) {
+	for attempt := 0; ; attempt++ {
+		b.syncMu.RLock()
+		rep, err := b.store.Admit(ctx, op)
+		b.syncMu.RUnlock()
+		if err != nil || !rep.Fresh || attempt > 0 || !b.hasLocal(op.Product) {
+			return rep, err
+		}
+		if err := b.resync(ctx, op.Product); err != nil {
+			return rep, err
+		}
+	}
+}
+
+func (b *Bridge) hasLocal(product string) bool {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return len(b.leases[product]) > 0 || len(b.keys[product]) > 0
+}
+
+func (b *Bridge) decided(ev Event, op AdmitOp, rep AdmitReply, locked bool) Result {
+	ev.InUse, ev.Total = rep.InUse, rep.Total
+	if !rep.Admitted {
+		ev.Reason = rep.Reason
+		if locked && rep.Reason == ReasonOverLimit {
+			ev.Reason = ReasonLocked
+		}
+		b.record(ev)
+		return Result{Reason: ev.Reason, InUse: rep.InUse, Total: rep.Total}
+	}
+	lease := b.keep(op, ev, rep.Over, false)
+	ev.Kind, ev.Over = EventAdmit, lease.Over
+	b.record(ev)
+	return Result{Admitted: true, Lease: lease, InUse: rep.InUse, Total: rep.Total}
+}
+
+// keep records an admitted lease locally (the node's own truth) and returns
+// it; a concurrent admission of the same channel keeps the first lease.
+func (b *Bridge) keep(op AdmitOp, ev Event, over, degraded bool) Lease {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	m := b.leases[op.Product]
+	if m == nil {
+		m = map[string]*Lease{}
+		b.leases[op.Product] = m
+	}
+	if l := m[op.Channel]; l != nil {
+		return *l
+	}
+	l := &Lease{ID: op.Product + ":" + op.Channel, Product: op.Product, Channel: op.Channel, Call: ev.Call,
+		Node: b.opt.Node, Unit: op.Unit, At: op.Now, Over: over, Degraded: degraded}
+	m[op.Channel] = l
+	return *l
+}
+
+// admitWithoutStore applies the outage policy.
+func (b *Bridge) admitWithoutStore(ev Event, op AdmitOp) Result {
+	ev.Degraded = true
+	if b.opt.Outage == FailClosed {
+		ev.Reason = ReasonStoreUnavailable
+		b.record(ev)
+		return Result{Reason: ReasonStoreUnavailable}
+	}
+	// Keep the store's resync out while the lease is recorded, so that a
+	// recovery cannot miss it.
+	b.syncMu.RLock()
+	lease := b.keep(op, ev, false, true)
+	b.mu.Lock()
+	b.dirty[op.Product] = true
+	b.appendJournal(journalEntry{Time: op.Now, Op: "admit", Product: op.Product, Channel: op.Channel,
+		Call: ev.Call, Unit: op.Unit, Caller: ev.Caller, Called: ev.Called})
+	b.mu.Unlock()
+	b.syncMu.RUnlock()
+	ev.Kind = EventAdmit
+	b.record(ev)
+	return Result{Admitted: true, Lease: lease}
+}
+
+// Release ends the channel's leases: for the given products, or for every
+// product when none is given. It is idempotent and returns how many leases
+// ended. A store that cannot be reached is put right by the next resync.
+func (b *Bridge) Release(ctx context.Context, channel string, products ...string) int {
+	now := b.clock.Now()
+	b.syncMu.RLock()
+	defer b.syncMu.RUnlock()
+	b.mu.Lock()
+	var gone []*Lease
+	for p, m := range b.leases {
+		if len(products) > 0 && !contains(products, p) {
+			continue
+		}
+		if l := m[channel]; l != nil {
+			gone = append(gone, l)
+			delete(m, channel)
+		}
+	}
+	down := b.down
+	b.mu.Unlock()
+	for _, l := range gone {
+		ev := Event{Kind: EventRelease, Time: now, Node: b.opt.Node, Product: l.Product, Channel: l.Channel, Call: l.Call}
+		if !down {
+			cctx, cancel := context.WithTimeout(ctx, b.opt.Deadline)
+			err := b.store.Release(cctx, b.opt.Node, l.Product, l.Channel)
+			cancel()
+			if err != nil {
+				b.markDown(err)
+				down = true
+			}
+		}
+		if down {
+			ev.Degraded = true
+			b.mu.Lock()
+			b.dirty[l.Product] = true
+			b.appendJournal(journalEntry{Time: now, Op: "release", Product: l.Product, Channel: l.Channel})
+			b.mu.Unlock()
+		}
+		b.record(ev)
+	}
+	return len(gone)
+}
+
+func contains(list []string, s string) bool {
+	for _, x := range list {
+		if x == s {
+			return true
+		}
+	}
+	return false
+}
+
+// Reconcile makes this node's holdings match what Asterisk reports live: a
+// lease whose channel is not in live is released; a Hold naming a product is
+// re-asserted (admitted without a check: a live channel is never refused), and
+// the resulting overage is recorded and returned. A Hold without a product
+// only keeps the channel's existing leases.
+func (b *Bridge) Reconcile(ctx context.Context, live []Hold) (ReconcileResult, error) {
+	now := b.clock.Now()
+	res := ReconcileResult{Over: map[string]int{}}
+	alive := map[string]bool{}
+	for _, h := range live {
+		alive[h.Channel] = true
+	}
+	b.syncMu.Lock()
+	b.mu.Lock()
+	touched := map[string]bool{}
+	for p, m := range b.leases {
+		for ch, l := range m {
+			if !alive[ch] {
+				delete(m, ch)
+				touched[p] = true
+				res.Released++
+				b.record(Event{Kind: EventRelease, Time: now, Node: b.opt.Node, Product: p, Channel: ch, Call: l.Call})
+			}
+		}
+	}
+	var bad []error
+	for _, h := range live {
+		if h.Product == "" {
+			continue
+		}
+		if err := validate(Request{Product: h.Product, Channel: h.Channel, Call: h.Call}); err != nil {
+			bad = append(bad, fmt.Errorf("reconcile: %w", err))
+			continue
+		}
+		m := b.leases[h.Product]
+		if m == nil {
+			m = map[string]*Lease{}
+			b.leases[h.Product] = m
+		}
+		if m[h.Channel] != nil {
+			continue
+		}
+		m[h.Channel] = &Lease{ID: h.Product + ":" + h.Channel, Product: h.Product, Channel: h.Channel, Call: h.Call,
+			Node: b.opt.Node, Unit: b.unit(h.Product, h.Channel, h.Call), At: now}
+		b.products[h.Product] = true
+		touched[h.Product] = true
+		res.Asserted++
+	}
+	for p := range b.leases {
+		touched[p] = true // the store copy may differ from ours even where we changed nothing
+	}
+	for p := range touched {
+		b.dirty[p] = true
+	}
+	down := b.down
+	b.mu.Unlock()
+	b.syncMu.Unlock()
+	if down {
+		return res, errors.Join(append(bad, ErrStoreUnavailable)...)
+	}
+	ctx, cancel := context.WithTimeout(ctx, b.opt.SyncTimeout)
+	defer cancel()
+	for p := range touched {
+		rep, err := b.resyncReply(ctx, p)
+		if err != nil {
+			b.markDown(err)
+			return res, errors.Join(append(bad, err)...)
+		}
+		if rep.InUse > rep.Total {
+			res.Over[p] = rep.InUse - rep.Total
+		}
+	}
+	return res, errors.Join(bad...)
+}
+
+// resync writes this node's keys and holdings of product to the store.
+func (b *Bridge) resync(ctx context.Context, product string) error {
+	_, err := b.resyncReply(ctx, product)
+	return err
+}
+
+func (b *Bridge) resyncReply(ctx context.Context, product string) (SyncReply, error) {
+	b.syncMu.Lock()
+	defer b.syncMu.Unlock()
+	return b.resyncLocked(ctx, product)
+}
+
+// resyncLocked is resyncReply for a caller that holds syncMu.
+func (b *Bridge) resyncLocked(ctx context.Context, product string) (SyncReply, error) {
+	now := b.clock.Now()
+	b.mu.Lock()
+	keys := append([]KeyGrant(nil), b.keys[product]...)
+	holds := make([]UnitHold, 0, len(b.leases[product]))
+	for _, l := range b.leases[product] {
+		holds = append(holds, UnitHold{Channel: l.Channel, Unit: l.Unit})
+	}
+	obs, hasObs := b.observed[product]
+	b.mu.Unlock()
+	exp := now.Add(b.opt.Lapse)
+	if _, err := b.store.PublishKeys(ctx, KeysOp{Node: b.opt.Node, Product: product, Keys: keys, Now: now, Expires: exp}); err != nil {
+		return SyncReply{}, fmt.Errorf("bridge: resync %s: publish keys: %w", product, err)
+	}
+	rep, err := b.store.Sync(ctx, SyncOp{Node: b.opt.Node, Product: product, Holds: holds, Now: now, Expires: exp, Pool: b.opt.Pool})
+	if err != nil {
+		return rep, fmt.Errorf("bridge: resync %s: %w", product, err)
+	}
+	if hasObs {
+		if err := b.store.PublishObserved(ctx, b.opt.Node, product, obs); err != nil {
+			return rep, fmt.Errorf("bridge: resync %s: observed: %w", product, err)
+		}
+	}
+	b.mu.Lock()
+	delete(b.dirty, product)
+	b.mu.Unlock()
+	b.record(Event{Kind: EventReconcile, Time: now, Node: b.opt.Node, Product: product,
+		InUse: rep.InUse, Total: rep.Total, Over: rep.InUse > rep.Total})
+	if rep.InUse > rep.Total {
+		b.log.Warn("holdings beyond the total after resync", "product", product, "in_use", rep.InUse, "total", rep.Total)
+	}
+	return rep, nil
+}
+
+// PublishKeys replaces the keys this node presents (all products at once):
+// a product missing from grants has no keys here any more. Grants that are not
+// valid are skipped and named in the error; the others are published.
+func (b *Bridge) PublishKeys(ctx context.Context, grants []KeyGrant) error {
+	by := map[string][]KeyGrant{}
+	var bad []error
+	for _, g := range grants {
+		switch {
+		case !ValidProduct(g.Product):
+			bad = append(bad, fmt.Errorf("bridge: key %q: product %q is not a valid name", g.KeyID, g.Product))
+		case g.KeyID == "":
+			bad = append(bad, fmt.Errorf("bridge: a %s key has no key ID", g.Product))
+		case g.Channels < 0:
+			bad = append(bad, fmt.Errorf("bridge: key %s: %d channels", g.KeyID, g.Channels))
+		default:
+			by[g.Product] = append(by[g.Product], g)
+		}
+	}
+	b.mu.Lock()
+	for p := range b.keys {
+		if _, ok := by[p]; !ok {
+			by[p] = nil
+		}
+	}
+	for p, ks := range by {
+		b.keys[p] = ks
+		b.products[p] = true
+	}
+	down := b.down
+	b.mu.Unlock()
+	if down {
+		b.mu.Lock()
+		for p := range by {
+			b.dirty[p] = true
+		}
+		b.mu.Unlock()
+		return errors.Join(append(bad, ErrStoreUnavailable)...)
+	}
+	ctx, cancel := context.WithTimeout(ctx, b.opt.SyncTimeout)
+	defer cancel()
+	names := make([]string, 0, len(by))
+	for p := range by {
+		names = append(names, p)
+	}
+	sort.Strings(names)
+	for _, p := range names {
+		now := b.clock.Now()
+		fresh, err := b.store.PublishKeys(ctx, KeysOp{Node: b.opt.Node, Product: p, Keys: by[p], Now: now, Expires: now.Add(b.opt.Lapse)})
+		if err != nil {
+			b.markDown(err)
+			return errors.Join(append(bad, fmt.Errorf("bridge: publish %s keys: %w", p, err))...)
+		}
+		if fresh && b.hasLocal(p) {
+			if err := b.resync(ctx, p); err != nil {
+				b.markDown(err)
+				return errors.Join(append(bad, err)...)
+			}
+		}
+	}
+	return errors.Join(bad...)
+}
+
+// PublishObserved records n legs of product seen on the wire by this node's
+// SIP monitor (passive accounting). The observation is always reported to the
+// Observer, even when the store is away.
+func (b *Bridge) PublishObserved(ctx context.Context, product string, n int) error {
+	if !ValidProduct(product) {
+		return fmt.Errorf("bridge: observed count: product %q is not a valid name", product)
+	}
+	b.mu.Lock()
+	b.observed[product] = n
+	b.products[product] = true
+	down := b.down
+	b.mu.Unlock()
+	b.record(Event{Kind: EventObserved, Time: b.clock.Now(), Node: b.opt.Node, Product: product, InUse: n, Degraded: down})
+	if down {
+		b.setDirty(product)
+		return ErrStoreUnavailable
+	}
+	ctx, cancel := context.WithTimeout(ctx, b.opt.Deadline)
+	defer cancel()
+	if err := b.store.PublishObserved(ctx, b.opt.Node, product, n); err != nil {
+		b.markDown(err)
+		return fmt.Errorf("bridge: publish observed %s: %w", product, err)
+	}
+	return nil
+}
+
+func (b *Bridge) setDirty(product string) {
+	b.mu.Lock()
+	b.dirty[product] = true
+	b.mu.Unlock()
+}
+
+// Usage reports every product as the cluster sees it now.
+func (b *Bridge) Usage(ctx context.Context) ([]ProductUsage, error) {
+	ctx, cancel := context.WithTimeout(ctx, b.opt.SyncTimeout)
+	defer cancel()
+	names, err := b.store.Products(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("bridge: usage: %w", err)
+	}
+	now := b.clock.Now()
+	out := make([]ProductUsage, 0, len(names))
+	for _, p := range names {
+		snap, err := b.store.Snapshot(ctx, p, now)
+		if err != nil {
+			return nil, fmt.Errorf("bridge: usage of %s: %w", p, err)
+		}
+		out = append(out, Summarize(snap, now, b.opt.Pool))
+	}
+	return out, nil
+}
+
+// Summarize turns a store Snapshot into a ProductUsage under the given pool.
+func Summarize(snap Snapshot, now time.Time, pool Pool) ProductUsage {
+	if pool == "" {
+		pool = PoolCluster
+	}
+	u := ProductUsage{Product: snap.Product, Pool: pool, Conflicts: conflicts(snap.Nodes)}
+	u.Total, u.Expired = capacity(snap.Nodes, now, PoolCluster, "")
+	for _, n := range snap.Nodes {
+		total := u.Total
+		if pool == PoolPerHost {
+			total, _ = capacity(snap.Nodes, now, PoolPerHost, n.Node)
+		}
+		u.Nodes = append(u.Nodes, NodeUsage{Node: n.Node, InUse: n.Units, Observed: n.Observed, Total: total, Keys: n.Keys})
+		u.InUse += n.Units
+		u.Observed += n.Observed
+	}
+	return u
+}
+
+// Leases returns this node's leases, sorted by ID.
+func (b *Bridge) Leases() []Lease {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	var out []Lease
+	for _, m := range b.leases {
+		for _, l := range m {
+			out = append(out, *l)
+		}
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].ID < out[j].ID })
+	return out
+}
+
+// StoreAvailable reports whether the store is currently trusted.
+func (b *Bridge) StoreAvailable() bool {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return !b.down
+}
+
+func (b *Bridge) record(ev Event) {
+	if b.opt.Observer != nil {
+		b.opt.Observer.Record(ev)
+	}
+}
+
+// markDown stops trusting the store until Run has seen it answer again and
+// has written this node's holdings back.
+func (b *Bridge) markDown(err error) {
+	b.mu.Lock()
+	was := b.down
+	b.down = true
+	for p := range b.products {
+		b.dirty[p] = true
+	}
+	b.mu.Unlock()
+	if !was {
+		b.log.Warn("store unavailable; following the outage policy", "policy", b.opt.Outage, "err", err)
+	}
+	b.poke()
+}
+
+func (b *Bridge) poke() {
+	select {
+	case b.wake <- struct{}{}:
+	default:
+	}
+}

@@ -1,0 +1,452 @@
+// Package redisstore is the shared bridge.Store on Redis, through go-redis's
+// universal client, so one address serves a standalone server, Sentinel or
+// Redis Cluster. Every decision runs server-side in a Lua script (loaded once,
+// run by EVALSHA, falling back to EVAL after a server restart); all keys of
+// one product share the hash tag {lb:<product>}, so each script touches a
+// single Cluster slot.
+//
+// Keys, for product P and node N:
+//
+//	{lb:P}:nodes   ZSET  node -> live-until (ms, from the node's clock)
+//	{lb:P}:c:N     HASH  channel -> unit
+//	{lb:P}:u:N     HASH  unit -> channels holding it
+//	{lb:P}:k:N     HASH  key ID -> "channels:until_ms"
+//	{lb:P}:o       HASH  node -> legs observed on the wire
+//	lb:products    SET   products in use
+//	lb:act:{KEY}   HASH  host ID -> activated at (ms)
+package redisstore
+
+import (
+	"context"
+	_ "embed"
+	"errors"
+	"fmt"
+	"sort"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/licbridge/licbridge/bridge"
+	"github.com/redis/go-redis/v9"
+)
+
+var (
+	//go:embed lua/common.lua
+	commonLua string
+	//go:embed lua/admit.lua
+	admitLua string
+	//go:embed lua/release.lua
+	releaseLua string
+	//go:embed lua/sync.lua
+	syncLua string
+	//go:embed lua/keys.lua
+	keysLua string
+	//go:embed lua/heartbeat.lua
+	heartbeatLua string
+	//go:embed lua/snapshot.lua
+	snapshotLua string
+	//go:embed lua/activate.lua
+	activateLua string
+)
+
+var (
+	admitScript     = redis.NewScript(commonLua + admitLua)
+	releaseScript   = redis.NewScript(releaseLua)
+	syncScript      = redis.NewScript(commonLua + syncLua)
+	keysScript      = redis.NewScript(commonLua + keysLua)
+	heartbeatScript = redis.NewScript(heartbeatLua)
+	snapshotScript  = redis.NewScript(commonLua + snapshotLua)
+	activateScript  = redis.NewScript(activateLua)
+)
+
+const productsKey = "lb:products"
+
+// Store is a bridge.Store and bridge.ActivationStore on Redis. It is safe for
+// concurrent use.
+type Store struct {
+	rdb   redis.UniversalClient
+	own   bool
+	gc    time.Duration
+	known sync.Map // products already added to lb:products by this process
+}
+
+var (
+	_ bridge.Store           = (*Store)(nil)
+	_ bridge.ActivationStore = (*Store)(nil)
+)
+
+// Options configure Dial. A zero field means its default.
+type Options struct {
+	// Addr is host:port, a redis:// URL, or a comma-separated list (Cluster
+	// seeds, or Sentinels when SentinelMaster is set). A single address that
+	// turns out to be a Cluster node is used as a Cluster seed.
+	Addr string
+	// Username and Password authenticate; never logged.
+	Username, Password string
+	// SentinelMaster names the master when Addr lists Sentinels.
+	SentinelMaster string
+	// GC is the real TTL after which an abandoned node's keys disappear even if
+	// no live node ever sweeps them. Default 10 minutes. Liveness itself never
+	// depends on it.
+	GC time.Duration
+	// DialTimeout bounds one connection attempt. Default 2 s.
+	DialTimeout time.Duration
+	// PoolSize is go-redis's pool size per server. Default go-redis's (10 per CPU).
+	PoolSize int
+}
+
+// Dial connects to Redis and checks that it answers within ctx. The Store owns
+// the client: Close closes it.
+func Dial(ctx context.Context, opt Options) (*Store, error) {
+	if opt.DialTimeout <= 0 {
+		opt.DialTimeout = 2 * time.Second
+	}
+	uo := &redis.UniversalOptions{
+		Username:    opt.Username,
+		Password:    opt.Password,
+		MasterName:  opt.SentinelMaster,
+		DialTimeout: opt.DialTimeout,
+		PoolSize:    opt.PoolSize,
+		// The admission deadline is a context deadline: without this go-redis
+		// would wait for its own ReadTimeout instead.
+		ContextTimeoutEnabled: true,
+	}
+	addr := strings.TrimSpace(opt.Addr)
+	if addr == "" {
+		return nil, errors.New("redisstore: no address")
+	}
+	if strings.HasPrefix(addr, "redis://") || strings.HasPrefix(addr, "rediss://") {
+		u, err := redis.ParseURL(addr)
+		if err != nil {
+			return nil, fmt.Errorf("redisstore: address %q: %w", addr, err)
+		}
+		uo.Addrs, uo.DB, uo.TLSConfig = []string{u.Addr}, u.DB, u.TLSConfig
+		if uo.Username == "" {
+			uo.Username = u.Username
+		}
+		if uo.Password == "" {
+			uo.Password = u.Password
+		}
+	} else {
+		for _, a := range strings.Split(addr, ",") {
+			if a = strings.TrimSpace(a); a != "" {
+				uo.Addrs = append(uo.Addrs, a)
+			}
+		}
+	}
+	if len(uo.Addrs) == 1 && uo.MasterName == "" {
+		cluster, err := isCluster(ctx, uo)
+		if err != nil {
+			return nil, err
+		}
+		uo.IsClusterMode = cluster
+	}
+	rdb := redis.NewUniversalClient(uo)
+	if err := rdb.Ping(ctx).Err(); err != nil {
+		rdb.Close()
+		return nil, fmt.Errorf("redisstore: ping %s: %w", addr, err)
+	}
+	s := New(rdb, opt.GC)
+	s.own = true
+	return s, nil
+}
+
+// isCluster asks a single server whether it is a Cluster node.
+func isCluster(ctx context.Context, uo *redis.UniversalOptions) (bool, error) {
+	c := redis.NewClient(uo.Simple())
+	defer c.Close()
+	info, err := c.Info(ctx, "cluster").Result()
+	if err != nil {
+		return false, fmt.Errorf("redisstore: connect to %s: %w", uo.Addrs[0], err)
+	}
+	return strings.Contains(info, "cluster_enabled:1"), nil
+}
+
+// New wraps a client the caller owns (Close leaves it open). Set
+// ContextTimeoutEnabled on it, or admission deadlines will not cut a slow
+// read short. gc is Options.GC (zero: 10 minutes).
+func New(rdb redis.UniversalClient, gc time.Duration) *Store {
+	if gc <= 0 {
+		gc = 10 * time.Minute
+	}
+	return &Store{rdb: rdb, gc: gc}
+}
+
+// Client returns the underlying client.
+func (s *Store) Client() redis.UniversalClient { return s.rdb }
+
+// Close closes the client if Dial made it.
+func (s *Store) Close() error {
+	if s.own {
+		return s.rdb.Close()
+	}
+	return nil
+}
+
+func prefix(product string) string { return "{lb:" + product + "}" }
+
+func nodesKey(p string) string          { return p + ":nodes" }
+func channelsKey(p, node string) string { return p + ":c:" + node }
+func unitsKey(p, node string) string    { return p + ":u:" + node }
+func keysKey(p, node string) string     { return p + ":k:" + node }
+func observedKey(p string) string       { return p + ":o" }
+
+func ms(t time.Time) int64 {
+	if t.IsZero() {
+		return 0
+	}
+	return t.UnixMilli()
+}
+
+func boolArg(b bool) string {
+	if b {
+		return "1"
+	}
+	return "0"
+}
+
+// remember adds product to lb:products once per process (Heartbeat repeats
+// it, so a store restarted empty learns it again).
+func (s *Store) remember(ctx context.Context, product string) error {
+	if _, ok := s.known.Load(product); ok {
+		return nil
+	}
+	if err := s.rdb.SAdd(ctx, productsKey, product).Err(); err != nil {
+		return err
+	}
+	s.known.Store(product, true)
+	return nil
+}
+
+// Admit implements bridge.Store: one round trip once the product is known.
+func (s *Store) Admit(ctx context.Context, op bridge.AdmitOp) (bridge.AdmitReply, error) {
+	if err := s.remember(ctx, op.Product); err != nil {
+		return bridge.AdmitReply{}, fmt.Errorf("redisstore: admit: %w", err)
+	}
+	p := prefix(op.Product)
+	v, err := admitScript.Run(ctx, s.rdb,
+		[]string{nodesKey(p), channelsKey(p, op.Node), unitsKey(p, op.Node)},
+		p, op.Node, op.Channel, op.Unit, ms(op.Now), ms(op.Expires), string(op.Pool), boolArg(op.AllowOver),
+	).Slice()
+	if err != nil {
+		return bridge.AdmitReply{}, fmt.Errorf("redisstore: admit: %w", err)
+	}
+	if len(v) != 7 {
+		return bridge.AdmitReply{}, fmt.Errorf("redisstore: admit: unexpected reply %v", v)
+	}
+	reason, _ := v[1].(string)
+	return bridge.AdmitReply{
+		Admitted: asInt(v[0]) == 1,
+		Reason:   bridge.Reason(reason),
+		Existing: asInt(v[2]) == 1,
+		Over:     asInt(v[3]) == 1,
+		Fresh:    asInt(v[4]) == 1,
+		InUse:    asInt(v[5]),
+		Total:    asInt(v[6]),
+	}, nil
+}
+
+func asInt(v any) int {
+	switch x := v.(type) {
+	case int64:
+		return int(x)
+	case string:
+		n, _ := strconv.ParseFloat(x, 64)
+		return int(n)
+	}
+	return 0
+}
+
+// Release implements bridge.Store.
+func (s *Store) Release(ctx context.Context, node, product, channel string) error {
+	p := prefix(product)
+	if err := releaseScript.Run(ctx, s.rdb, []string{channelsKey(p, node), unitsKey(p, node)}, channel).Err(); err != nil {
+		return fmt.Errorf("redisstore: release: %w", err)
+	}
+	return nil
+}
+
+// Sync implements bridge.Store.
+func (s *Store) Sync(ctx context.Context, op bridge.SyncOp) (bridge.SyncReply, error) {
+	if err := s.remember(ctx, op.Product); err != nil {
+		return bridge.SyncReply{}, fmt.Errorf("redisstore: sync: %w", err)
+	}
+	p := prefix(op.Product)
+	args := make([]any, 0, 5+2*len(op.Holds))
+	args = append(args, p, op.Node, ms(op.Now), ms(op.Expires), string(op.Pool))
+	for _, h := range op.Holds {
+		args = append(args, h.Channel, h.Unit)
+	}
+	v, err := syncScript.Run(ctx, s.rdb, []string{nodesKey(p), channelsKey(p, op.Node), unitsKey(p, op.Node)}, args...).Slice()
+	if err != nil {
+		return bridge.SyncReply{}, fmt.Errorf("redisstore: sync: %w", err)
+	}
+	if len(v) != 2 {
+		return bridge.SyncReply{}, fmt.Errorf("redisstore: sync: unexpected reply %v", v)
+	}
+	return bridge.SyncReply{InUse: asInt(v[0]), Total: asInt(v[1])}, nil
+}
+
+// PublishKeys implements bridge.Store.
+func (s *Store) PublishKeys(ctx context.Context, op bridge.KeysOp) (bool, error) {
+	if err := s.remember(ctx, op.Product); err != nil {
+		return false, fmt.Errorf("redisstore: publish keys: %w", err)
+	}
+	p := prefix(op.Product)
+	args := make([]any, 0, 4+2*len(op.Keys))
+	args = append(args, p, op.Node, ms(op.Now), ms(op.Expires))
+	for _, k := range op.Keys {
+		args = append(args, k.KeyID, strconv.Itoa(k.Channels)+":"+strconv.FormatInt(ms(k.Until), 10))
+	}
+	fresh, err := keysScript.Run(ctx, s.rdb, []string{nodesKey(p), keysKey(p, op.Node)}, args...).Int()
+	if err != nil {
+		return false, fmt.Errorf("redisstore: publish keys: %w", err)
+	}
+	return fresh == 1, nil
+}
+
+// PublishObserved implements bridge.Store.
+func (s *Store) PublishObserved(ctx context.Context, node, product string, n int) error {
+	if err := s.rdb.HSet(ctx, observedKey(prefix(product)), node, n).Err(); err != nil {
+		return fmt.Errorf("redisstore: publish observed: %w", err)
+	}
+	return nil
+}
+
+// Heartbeat implements bridge.Store: one short script per product, touching a
+// fixed number of keys whatever the node holds.
+func (s *Store) Heartbeat(ctx context.Context, node string, products []string, now, expires time.Time) ([]string, error) {
+	if len(products) == 0 {
+		return nil, s.Ping(ctx)
+	}
+	members := make([]any, len(products))
+	for i, p := range products {
+		members[i] = p
+	}
+	if err := s.rdb.SAdd(ctx, productsKey, members...).Err(); err != nil {
+		return nil, fmt.Errorf("redisstore: heartbeat: %w", err)
+	}
+	var lapsed []string
+	for _, product := range products {
+		p := prefix(product)
+		n, err := heartbeatScript.Run(ctx, s.rdb,
+			[]string{nodesKey(p), channelsKey(p, node), unitsKey(p, node), keysKey(p, node), observedKey(p)},
+			node, ms(now), ms(expires), s.gc.Milliseconds()).Int()
+		if err != nil {
+			return nil, fmt.Errorf("redisstore: heartbeat %s: %w", product, err)
+		}
+		if n == 1 {
+			lapsed = append(lapsed, product)
+		}
+	}
+	return lapsed, nil
+}
+
+// Snapshot implements bridge.Store.
+func (s *Store) Snapshot(ctx context.Context, product string, now time.Time) (bridge.Snapshot, error) {
+	p := prefix(product)
+	v, err := snapshotScript.Run(ctx, s.rdb, []string{nodesKey(p)}, p, ms(now)).Slice()
+	if err != nil {
+		return bridge.Snapshot{}, fmt.Errorf("redisstore: snapshot %s: %w", product, err)
+	}
+	snap := bridge.Snapshot{Product: product}
+	for _, row := range v {
+		r, ok := row.([]any)
+		if !ok || len(r) != 5 {
+			return snap, fmt.Errorf("redisstore: snapshot %s: unexpected row %v", product, row)
+		}
+		name, _ := r[0].(string)
+		ns := bridge.NodeSnapshot{Node: name, Expires: time.UnixMilli(int64(asInt(r[1]))), Units: asInt(r[2]), Observed: asInt(r[3])}
+		kv, _ := r[4].([]any)
+		for i := 0; i+1 < len(kv); i += 2 {
+			id, _ := kv[i].(string)
+			val, _ := kv[i+1].(string)
+			ch, until, _ := strings.Cut(val, ":")
+			g := bridge.KeyGrant{KeyID: id, Product: product, Channels: asInt(ch)}
+			if u := asInt(until); u > 0 {
+				g.Until = time.UnixMilli(int64(u))
+			}
+			ns.Keys = append(ns.Keys, g)
+		}
+		sort.Slice(ns.Keys, func(i, j int) bool { return ns.Keys[i].KeyID < ns.Keys[j].KeyID })
+		snap.Nodes = append(snap.Nodes, ns)
+	}
+	sort.Slice(snap.Nodes, func(i, j int) bool { return snap.Nodes[i].Node < snap.Nodes[j].Node })
+	return snap, nil
+}
+
+// Products implements bridge.Store.
+func (s *Store) Products(ctx context.Context) ([]string, error) {
+	out, err := s.rdb.SMembers(ctx, productsKey).Result()
+	if err != nil {
+		return nil, fmt.Errorf("redisstore: products: %w", err)
+	}
+	sort.Strings(out)
+	return out, nil
+}
+
+// Ping implements bridge.Store.
+func (s *Store) Ping(ctx context.Context) error {
+	if c, ok := s.rdb.(*redis.ClusterClient); ok {
+		// Every shard must answer: a product lives on any of them.
+		return c.ForEachShard(ctx, func(ctx context.Context, sh *redis.Client) error {
+			return sh.Ping(ctx).Err()
+		})
+	}
+	return s.rdb.Ping(ctx).Err()
+}
+
+func activationsKey(keyID string) string { return "lb:act:{" + keyID + "}" }
+
+// Activate implements bridge.ActivationStore.
+func (s *Store) Activate(ctx context.Context, keyID, hostID string, maxHosts int, at time.Time) (bool, []bridge.Activation, error) {
+	v, err := activateScript.Run(ctx, s.rdb, []string{activationsKey(keyID)}, hostID, maxHosts, ms(at)).Slice()
+	if err != nil {
+		return false, nil, fmt.Errorf("redisstore: activate: %w", err)
+	}
+	if len(v) != 2 {
+		return false, nil, fmt.Errorf("redisstore: activate: unexpected reply %v", v)
+	}
+	kv, _ := v[1].([]any)
+	m := map[string]string{}
+	for i := 0; i+1 < len(kv); i += 2 {
+		k, _ := kv[i].(string)
+		val, _ := kv[i+1].(string)
+		m[k] = val
+	}
+	return asInt(v[0]) == 1, activations(m), nil
+}
+
+// Deactivate implements bridge.ActivationStore.
+func (s *Store) Deactivate(ctx context.Context, keyID, hostID string) (bool, error) {
+	n, err := s.rdb.HDel(ctx, activationsKey(keyID), hostID).Result()
+	if err != nil {
+		return false, fmt.Errorf("redisstore: deactivate: %w", err)
+	}
+	return n == 1, nil
+}
+
+// Activations implements bridge.ActivationStore.
+func (s *Store) Activations(ctx context.Context, keyID string) ([]bridge.Activation, error) {
+	m, err := s.rdb.HGetAll(ctx, activationsKey(keyID)).Result()
+	if err != nil {
+		return nil, fmt.Errorf("redisstore: activations: %w", err)
+	}
+	return activations(m), nil
+}
+
+func activations(m map[string]string) []bridge.Activation {
+	out := make([]bridge.Activation, 0, len(m))
+	for host, at := range m {
+		n, _ := strconv.ParseInt(at, 10, 64)
+		out = append(out, bridge.Activation{HostID: host, At: time.UnixMilli(n)})
+	}
+	sort.Slice(out, func(i, j int) bool {
+		if !out[i].At.Equal(out[j].At) {
+			return out[i].At.Before(out[j].At)
+		}
+		return out[i].HostID < out[j].HostID
+	})
+	return out
+}

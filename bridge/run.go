@@ -1,0 +1,156 @@
+package bridge
+
+import (
+	"context"
+	"fmt"
+	"math/rand/v2"
+	"sort"
+	"time"
+)
+
+// Backoff bounds for reconnecting to the store.
+const (
+	backoffMin = 100 * time.Millisecond
+	backoffMax = 5 * time.Second
+)
+
+// Run heartbeats every Options.HeartbeatEvery and resyncs what needs it; while
+// the store is unavailable it probes it with exponential backoff and jitter,
+// and once it answers writes this node's holdings back (the fail-open
+// journal's leases among them) and truncates the journal. Run blocks until ctx
+// ends and then returns nil.
+func (b *Bridge) Run(ctx context.Context) error {
+	timer := time.NewTimer(0)
+	defer timer.Stop()
+	backoff := backoffMin
+	for {
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-timer.C:
+		case <-b.wake:
+		}
+		next := b.opt.HeartbeatEvery
+		if !b.StoreAvailable() {
+			if err := b.recover(ctx); err != nil {
+				if ctx.Err() != nil {
+					return nil
+				}
+				b.log.Debug("store still unavailable", "err", err, "retry_in", backoff)
+				next = jitter(backoff)
+				backoff = min(backoff*2, backoffMax)
+			} else {
+				backoff = backoffMin
+				b.log.Info("store available again; holdings written back")
+			}
+		} else if err := b.Heartbeat(ctx); err != nil && ctx.Err() == nil {
+			b.log.Warn("heartbeat failed", "err", err)
+			next = jitter(backoff)
+		}
+		if !timer.Stop() {
+			select {
+			case <-timer.C:
+			default:
+			}
+		}
+		timer.Reset(next)
+	}
+}
+
+// jitter spreads d over [d/2, d) so that nodes do not reconnect in step.
+func jitter(d time.Duration) time.Duration {
+	return d/2 + rand.N(d/2+1)
+}
+
+// Heartbeat keeps this node live in the store for every product it uses and
+// resyncs the products that need it (lapsed, or changed while the store was
+// away). Its store cost depends on the number of products, not channels.
+func (b *Bridge) Heartbeat(ctx context.Context) error {
+	b.mu.Lock()
+	if b.down {
+		b.mu.Unlock()
+		return ErrStoreUnavailable
+	}
+	products := make([]string, 0, len(b.products))
+	for p := range b.products {
+		products = append(products, p)
+	}
+	b.mu.Unlock()
+	sort.Strings(products)
+	now := b.clock.Now()
+	ctx, cancel := context.WithTimeout(ctx, b.opt.SyncTimeout)
+	defer cancel()
+	lapsed, err := b.store.Heartbeat(ctx, b.opt.Node, products, now, now.Add(b.opt.Lapse))
+	if err != nil {
+		b.markDown(err)
+		return fmt.Errorf("bridge: heartbeat: %w", err)
+	}
+	b.mu.Lock()
+	for _, p := range lapsed {
+		if len(b.leases[p]) > 0 || len(b.keys[p]) > 0 {
+			b.log.Warn("this node had lapsed; writing its holdings back", "product", p)
+			b.dirty[p] = true
+		}
+	}
+	dirty := b.dirtyList()
+	b.mu.Unlock()
+	for _, p := range dirty {
+		if err := b.resync(ctx, p); err != nil {
+			b.markDown(err)
+			return err
+		}
+	}
+	return nil
+}
+
+func (b *Bridge) dirtyList() []string {
+	out := make([]string, 0, len(b.dirty))
+	for p := range b.dirty {
+		out = append(out, p)
+	}
+	sort.Strings(out)
+	return out
+}
+
+// recover checks that the store answers within the admission deadline, then
+// writes back every product this node holds and truncates the journal.
+// Admissions wait while it writes (it holds syncMu), so that none is missed.
+func (b *Bridge) recover(ctx context.Context) error {
+	pctx, cancel := context.WithTimeout(ctx, b.opt.Deadline)
+	err := b.store.Ping(pctx)
+	cancel()
+	if err != nil {
+		return fmt.Errorf("bridge: ping store: %w", err)
+	}
+	ctx, cancel = context.WithTimeout(ctx, b.opt.SyncTimeout)
+	defer cancel()
+	b.syncMu.Lock()
+	defer b.syncMu.Unlock()
+	b.mu.Lock()
+	products := make([]string, 0, len(b.products))
+	for p := range b.products {
+		products = append(products, p)
+	}
+	b.mu.Unlock()
+	sort.Strings(products)
+	now := b.clock.Now()
+	if _, err := b.store.Heartbeat(ctx, b.opt.Node, products, now, now.Add(b.opt.Lapse)); err != nil {
+		return fmt.Errorf("bridge: heartbeat: %w", err)
+	}
+	for _, p := range products {
+		if _, err := b.resyncLocked(ctx, p); err != nil {
+			return err
+		}
+	}
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if b.journal != nil {
+		if err := b.journal.truncate(); err != nil {
+			// The holdings are in the store; a stale journal only repeats them.
+			b.log.Warn("cannot truncate the journal", "err", err)
+		}
+	}
+	b.down = false
+	return nil
+}
+

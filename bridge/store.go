@@ -1,0 +1,248 @@
+package bridge
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"regexp"
+	"sort"
+	"strings"
+	"time"
+)
+
+// Store is the shared counter store the admission core needs. Every method is
+// atomic on the store side. Times come from the calling node's clock: a node is
+// live while its last heartbeat's Expires is after the caller's now, and
+// everything a lapsed node held stops counting at once and is removed by the
+// next operation that notices.
+//
+// Implementations: MemStore (embedded, single node) and redisstore.Store.
+// Both pass the same behavioural suite (bridge/suite_test.go).
+type Store interface {
+	// Admit counts op.Channel for op.Node unless the node's pool is full.
+	Admit(ctx context.Context, op AdmitOp) (AdmitReply, error)
+	// Release drops the channel; releasing an unknown channel is not an error.
+	Release(ctx context.Context, node, product, channel string) error
+	// Sync replaces everything op.Node holds for op.Product with op.Holds,
+	// never refusing, and registers the node live until op.Expires.
+	Sync(ctx context.Context, op SyncOp) (SyncReply, error)
+	// PublishKeys replaces op.Node's keys of op.Product and registers the node
+	// live until op.Expires. Fresh reports that the node had lapsed (or was new).
+	PublishKeys(ctx context.Context, op KeysOp) (fresh bool, err error)
+	// PublishObserved records how many legs of product the node sees on the wire.
+	PublishObserved(ctx context.Context, node, product string, n int) error
+	// Heartbeat keeps node live until expires for each product, at a cost that
+	// does not depend on how many channels it holds. It returns the products for
+	// which the node had lapsed (its holdings there are gone: resync them).
+	Heartbeat(ctx context.Context, node string, products []string, now, expires time.Time) (lapsed []string, err error)
+	// Snapshot returns the live nodes of product as of now.
+	Snapshot(ctx context.Context, product string, now time.Time) (Snapshot, error)
+	// Products lists every product any node has used.
+	Products(ctx context.Context) ([]string, error)
+	// Ping checks that the store answers.
+	Ping(ctx context.Context) error
+}
+
+// ActivationStore is the activation database: which host IDs each key ID is
+// activated on.
+type ActivationStore interface {
+	// Activate records hostID for keyID unless maxHosts other hosts hold it.
+	// Re-activating a host already listed succeeds. Hosts lists the holders
+	// after the call (on refusal: the ones that block it).
+	Activate(ctx context.Context, keyID, hostID string, maxHosts int, at time.Time) (ok bool, hosts []Activation, err error)
+	// Deactivate frees hostID's slot; it reports whether there was one.
+	Deactivate(ctx context.Context, keyID, hostID string) (bool, error)
+	// Activations lists the hosts keyID is activated on, oldest first.
+	Activations(ctx context.Context, keyID string) ([]Activation, error)
+}
+
+// Activation is one host holding a key.
+type Activation struct {
+	HostID string    `json:"host_id"`
+	At     time.Time `json:"at"`
+}
+
+// ActivationLimitError refuses an activation beyond a key's host limit; it
+// names the hosts that hold the key.
+type ActivationLimitError struct {
+	KeyID    string
+	HostID   string
+	MaxHosts int
+	Hosts    []Activation
+}
+
+func (e *ActivationLimitError) Error() string {
+	ids := make([]string, len(e.Hosts))
+	for i, h := range e.Hosts {
+		ids[i] = h.HostID
+	}
+	return fmt.Sprintf("key %s is already activated on %d of %d hosts (%s): deactivate one of them to activate host %s",
+		e.KeyID, len(e.Hosts), e.MaxHosts, strings.Join(ids, ", "), e.HostID)
+}
+
+// Activate records keyID for hostID in s, returning *ActivationLimitError when
+// the key is already on maxHosts other hosts.
+func Activate(ctx context.Context, s ActivationStore, keyID, hostID string, maxHosts int, at time.Time) ([]Activation, error) {
+	if keyID == "" || hostID == "" {
+		return nil, errors.New("activate: key ID and host ID are required")
+	}
+	if maxHosts < 1 {
+		return nil, fmt.Errorf("activate %s: max hosts %d: must be at least 1", keyID, maxHosts)
+	}
+	ok, hosts, err := s.Activate(ctx, keyID, hostID, maxHosts, at)
+	if err != nil {
+		return nil, fmt.Errorf("activate %s for host %s: %w", keyID, hostID, err)
+	}
+	if !ok {
+		return hosts, &ActivationLimitError{KeyID: keyID, HostID: hostID, MaxHosts: maxHosts, Hosts: hosts}
+	}
+	return hosts, nil
+}
+
+// AdmitOp is one admission as the store sees it.
+type AdmitOp struct {
+	Node, Product, Channel string
+	// Unit is what the channel counts as (itself, or its call).
+	Unit string
+	Now  time.Time
+	// Expires registers the node live until then if it was not.
+	Expires time.Time
+	Pool    Pool
+	// AllowOver admits beyond the total (reporting Over) instead of refusing.
+	AllowOver bool
+}
+
+// AdmitReply is the store's decision.
+type AdmitReply struct {
+	Admitted bool
+	// Reason for a refusal: OVER_LIMIT, NO_LICENSE or EXPIRED.
+	Reason Reason
+	// Existing: the channel was already admitted (nothing changed).
+	Existing bool
+	// Over: admitted beyond the total.
+	Over bool
+	// Fresh: the node was not live before this call (new, or lapsed and its
+	// holdings dropped); the caller should resync.
+	Fresh bool
+	// InUse (after the decision) and Total of the node's pool.
+	InUse, Total int
+}
+
+// SyncOp replaces a node's holdings of one product.
+type SyncOp struct {
+	Node, Product string
+	Holds         []UnitHold
+	Now, Expires  time.Time
+	Pool          Pool
+}
+
+// UnitHold is a held channel and the unit it counts as.
+type UnitHold struct {
+	Channel, Unit string
+}
+
+// SyncReply reports the node's pool after a Sync.
+type SyncReply struct {
+	InUse, Total int
+}
+
+// KeysOp replaces a node's keys of one product.
+type KeysOp struct {
+	Node, Product string
+	Keys          []KeyGrant
+	Now, Expires  time.Time
+}
+
+// Snapshot is what the store holds for one product: its live nodes.
+type Snapshot struct {
+	Product string
+	Nodes   []NodeSnapshot
+}
+
+// NodeSnapshot is one live node's share of a product.
+type NodeSnapshot struct {
+	Node    string
+	Expires time.Time
+	// Units is how many units (channels, or calls) the node holds.
+	Units    int
+	Observed int
+	Keys     []KeyGrant
+}
+
+// capacity is the rule both stores apply (the Redis scripts mirror it in Lua):
+// the stacked total of distinct key IDs over live nodes, or under PoolPerHost
+// the keys owned by self, where a key on several nodes belongs to the first by
+// name. Keys whose Until is not after now do not count; expired reports that
+// one was seen.
+func capacity(nodes []NodeSnapshot, now time.Time, pool Pool, self string) (total int, expired bool) {
+	type owner struct {
+		node     string
+		channels int
+	}
+	owners := map[string]owner{}
+	for _, n := range nodes {
+		for _, k := range n.Keys {
+			if !k.Until.IsZero() && !k.Until.After(now) {
+				expired = true
+				continue
+			}
+			if o, ok := owners[k.KeyID]; !ok || n.Node < o.node {
+				owners[k.KeyID] = owner{n.Node, k.Channels}
+			}
+		}
+	}
+	for _, o := range owners {
+		if pool != PoolPerHost || o.node == self {
+			total += o.channels
+		}
+	}
+	return total, expired
+}
+
+// used is the units counted against self's pool.
+func used(nodes []NodeSnapshot, pool Pool, self string) int {
+	n := 0
+	for _, s := range nodes {
+		if pool != PoolPerHost || s.Node == self {
+			n += s.Units
+		}
+	}
+	return n
+}
+
+// conflicts lists key IDs presented by more than one live node.
+func conflicts(nodes []NodeSnapshot) []Conflict {
+	by := map[string][]string{}
+	for _, n := range nodes {
+		for _, k := range n.Keys {
+			by[k.KeyID] = append(by[k.KeyID], n.Node)
+		}
+	}
+	var out []Conflict
+	for id, ns := range by {
+		if len(ns) > 1 {
+			sort.Strings(ns)
+			out = append(out, Conflict{KeyID: id, Nodes: ns})
+		}
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].KeyID < out[j].KeyID })
+	return out
+}
+
+// refusal names the reason for refusing one more unit.
+func refusal(total int, expired bool) Reason {
+	switch {
+	case total > 0:
+		return ReasonOverLimit
+	case expired:
+		return ReasonExpired
+	default:
+		return ReasonNoLicense
+	}
+}
+
+// productRE keeps product names safe inside store key names and hash tags.
+var productRE = regexp.MustCompile(`^[a-z0-9][a-z0-9_.-]{0,31}$`)
+
+// ValidProduct reports whether name can be a product.
+func ValidProduct(name string) bool { return productRE.MatchString(name) }

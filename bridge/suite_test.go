@@ -1,0 +1,423 @@
+package bridge_test
+
+import (
+	"context"
+	"errors"
+	"reflect"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/licbridge/licbridge/bridge"
+)
+
+// suiteCase is one behaviour every Store must show.
+type suiteCase struct {
+	name string
+	run  func(t *testing.T, e *env)
+}
+
+// TestStoreSuite runs the same behaviour against the embedded store, a real
+// redis-server and a real 3-master Redis Cluster.
+func TestStoreSuite(t *testing.T) {
+	for _, kind := range []storeKind{memKind(), redisKind(), clusterKind()} {
+		t.Run(kind.name, func(t *testing.T) {
+			store, act := kind.new(t)
+			for _, c := range suiteCases() {
+				t.Run(c.name, func(t *testing.T) {
+					c.run(t, &env{t: t, store: store, act: act, clock: newClock()})
+				})
+			}
+		})
+	}
+}
+
+func suiteCases() []suiteCase {
+	return []suiteCase{
+		{"admit up to the total then refuse", func(t *testing.T, e *env) {
+			p := uniqueProduct("g729")
+			a := e.node("a")
+			publish(t, a, keys(p, "K1", 2))
+			mustAdmit(t, a, p, "c1", "")
+			mustAdmit(t, a, p, "c2", "")
+			mustRefuse(t, a, p, "c3", bridge.ReasonOverLimit)
+			if u := usage(t, a, p); u.InUse != 2 || u.Total != 2 {
+				t.Fatalf("usage %d of %d, want 2 of 2", u.InUse, u.Total)
+			}
+			if n := a.Release(context.Background(), "c1"); n != 1 {
+				t.Fatalf("release c1 ended %d leases, want 1", n)
+			}
+			mustAdmit(t, a, p, "c3", "")
+		}},
+		{"admit is idempotent per channel", func(t *testing.T, e *env) {
+			p := uniqueProduct("g729")
+			a := e.node("a")
+			publish(t, a, keys(p, "K1", 1))
+			l1 := mustAdmit(t, a, p, "c1", "")
+			l2 := mustAdmit(t, a, p, "c1", "")
+			if !reflect.DeepEqual(l1, l2) {
+				t.Fatalf("second admission gave another lease: %+v vs %+v", l1, l2)
+			}
+			// A second node process (restart without state) asking the store again.
+			a2 := e.node("a")
+			if r := admit(t, a2, p, "c1", ""); !r.Admitted || r.InUse != 1 {
+				t.Fatalf("store-level re-admission: %+v, want admitted with 1 in use", r)
+			}
+			if u := usage(t, a, p); u.InUse != 1 {
+				t.Fatalf("in use %d after admitting c1 three times, want 1", u.InUse)
+			}
+		}},
+		{"release is idempotent", func(t *testing.T, e *env) {
+			p := uniqueProduct("g729")
+			a := e.node("a")
+			publish(t, a, keys(p, "K1", 1))
+			mustAdmit(t, a, p, "c1", "")
+			for i, want := range []int{1, 0, 0} {
+				if n := a.Release(context.Background(), "c1"); n != want {
+					t.Fatalf("release #%d ended %d leases, want %d", i+1, n, want)
+				}
+			}
+			if err := e.store.Release(context.Background(), "a", p, "c1"); err != nil {
+				t.Fatalf("store release of an unknown channel: %v", err)
+			}
+			if u := usage(t, a, p); u.InUse != 0 {
+				t.Fatalf("in use %d, want 0", u.InUse)
+			}
+		}},
+		{"no key, expired key", func(t *testing.T, e *env) {
+			p := uniqueProduct("hpec")
+			a := e.node("a")
+			mustRefuse(t, a, p, "c1", bridge.ReasonNoLicense)
+			publish(t, a, []bridge.KeyGrant{{KeyID: "K1", Product: p, Channels: 2, Until: e.clock.Now().Add(time.Hour)}})
+			mustAdmit(t, a, p, "c1", "")
+			e.clock.Advance(time.Hour)
+			if err := a.Heartbeat(context.Background()); err != nil {
+				t.Fatal(err)
+			}
+			mustRefuse(t, a, p, "c2", bridge.ReasonExpired)
+			u := usage(t, a, p)
+			if u.Total != 0 || !u.Expired || u.InUse != 1 {
+				t.Fatalf("usage after expiry: total %d expired %v in use %d, want 0 true 1", u.Total, u.Expired, u.InUse)
+			}
+		}},
+		{"per-call counting", func(t *testing.T, e *env) {
+			p := uniqueProduct("fax")
+			a := e.node("a", func(o *bridge.Options) { o.Counting = map[string]bridge.Counting{p: bridge.CountCall} })
+			publish(t, a, keys(p, "K1", 2))
+			mustAdmit(t, a, p, "c1", "call1")
+			mustAdmit(t, a, p, "c2", "call1")
+			mustAdmit(t, a, p, "c3", "call2")
+			mustAdmit(t, a, p, "c4", "call2")
+			if u := usage(t, a, p); u.InUse != 2 {
+				t.Fatalf("in use %d for two calls of two channels, want 2", u.InUse)
+			}
+			mustRefuse(t, a, p, "c5", bridge.ReasonOverLimit)
+			a.Release(context.Background(), "c1")
+			if u := usage(t, a, p); u.InUse != 2 {
+				t.Fatalf("in use %d with one channel of call1 left, want 2", u.InUse)
+			}
+			mustRefuse(t, a, p, "c5", bridge.ReasonOverLimit)
+			a.Release(context.Background(), "c2")
+			if u := usage(t, a, p); u.InUse != 1 {
+				t.Fatalf("in use %d after call1 ended, want 1", u.InUse)
+			}
+			mustAdmit(t, a, p, "c5", "call3")
+		}},
+		{"keys stack, a key on two nodes counts once", func(t *testing.T, e *env) {
+			p := uniqueProduct("g729")
+			a, b := e.node("a"), e.node("b")
+			publish(t, a, keys(p, "K1", 10, "K2", 5))
+			publish(t, b, keys(p, "K2", 5, "K3", 2))
+			u := usage(t, a, p)
+			if u.Total != 17 {
+				t.Fatalf("total %d, want 10+5+2 = 17", u.Total)
+			}
+			want := []bridge.Conflict{{KeyID: "K2", Nodes: []string{"a", "b"}}}
+			if !reflect.DeepEqual(u.Conflicts, want) {
+				t.Fatalf("conflicts %+v, want %+v", u.Conflicts, want)
+			}
+			// Republishing without K2 ends the conflict.
+			publish(t, b, keys(p, "K3", 2))
+			if u := usage(t, a, p); len(u.Conflicts) != 0 || u.Total != 17 {
+				t.Fatalf("after b drops K2: total %d conflicts %+v", u.Total, u.Conflicts)
+			}
+			// A node that publishes nothing for the product any more.
+			publish(t, b, nil)
+			if u := usage(t, a, p); u.Total != 15 {
+				t.Fatalf("after b drops all keys: total %d, want 15", u.Total)
+			}
+		}},
+		{"cluster pool spends any node's keys", func(t *testing.T, e *env) {
+			p := uniqueProduct("g729")
+			a, b := e.node("a"), e.node("b")
+			publish(t, a, keys(p, "K1", 3))
+			mustAdmit(t, b, p, "b1", "")
+			mustAdmit(t, b, p, "b2", "")
+			mustAdmit(t, a, p, "a1", "")
+			mustRefuse(t, b, p, "b3", bridge.ReasonOverLimit)
+			mustRefuse(t, a, p, "a2", bridge.ReasonOverLimit)
+			u := usage(t, a, p)
+			if u.InUse != 3 || nodeInUse(u) != "a=1 b=2" {
+				t.Fatalf("usage %d (%s), want 3 (a=1 b=2)", u.InUse, nodeInUse(u))
+			}
+		}},
+		{"per-host pools", func(t *testing.T, e *env) {
+			p := uniqueProduct("g729")
+			perHost := func(o *bridge.Options) { o.Pool = bridge.PoolPerHost }
+			a, b, c := e.node("a", perHost), e.node("b", perHost), e.node("c", perHost)
+			publish(t, a, keys(p, "K1", 1, "KX", 1))
+			publish(t, b, keys(p, "K2", 1, "KX", 1)) // KX is a's: "a" sorts first
+			mustRefuse(t, c, p, "c1", bridge.ReasonNoLicense)
+			mustAdmit(t, b, p, "b1", "")
+			mustRefuse(t, b, p, "b2", bridge.ReasonOverLimit)
+			mustAdmit(t, a, p, "a1", "")
+			mustAdmit(t, a, p, "a2", "")
+			mustRefuse(t, a, p, "a3", bridge.ReasonOverLimit)
+			u := usage(t, a, p)
+			totals := map[string]int{}
+			for _, n := range u.Nodes {
+				totals[n.Node] = n.Total
+			}
+			if !reflect.DeepEqual(totals, map[string]int{"a": 2, "b": 1, "c": 0}) {
+				t.Fatalf("per-node totals %v", totals)
+			}
+		}},
+		{"a silent node lapses and comes back", func(t *testing.T, e *env) {
+			p := uniqueProduct("g729")
+			a, b := e.node("a"), e.node("b")
+			publish(t, b, keys(p, "K1", 3))
+			for _, ch := range []string{"a1", "a2", "a3"} {
+				mustAdmit(t, a, p, ch, "")
+			}
+			mustRefuse(t, b, p, "b1", bridge.ReasonOverLimit)
+			// a goes silent; b keeps heartbeating.
+			e.clock.Advance(10 * time.Second)
+			if err := b.Heartbeat(context.Background()); err != nil {
+				t.Fatal(err)
+			}
+			if u := usage(t, b, p); u.InUse != 3 {
+				t.Fatalf("before the lapse time: in use %d, want 3", u.InUse)
+			}
+			e.clock.Advance(5 * time.Second)
+			if u := usage(t, b, p); u.InUse != 0 {
+				t.Fatalf("after the lapse time: in use %d (%s), want 0", u.InUse, nodeInUse(u))
+			}
+			mustAdmit(t, b, p, "b1", "")
+			// a wakes up: its heartbeat finds it lapsed and writes its leases back.
+			if err := a.Heartbeat(context.Background()); err != nil {
+				t.Fatal(err)
+			}
+			u := usage(t, b, p)
+			if u.InUse != 4 || nodeInUse(u) != "a=3 b=1" {
+				t.Fatalf("after a came back: in use %d (%s), want 4 (a=3 b=1)", u.InUse, nodeInUse(u))
+			}
+		}},
+		{"a lapsed node's next admission restores it first", func(t *testing.T, e *env) {
+			p := uniqueProduct("g729")
+			a, b := e.node("a"), e.node("b")
+			publish(t, a, keys(p, "K1", 3))
+			mustAdmit(t, a, p, "a1", "")
+			mustAdmit(t, a, p, "a2", "")
+			e.clock.Advance(16 * time.Second)
+			if u := usage(t, b, p); u.InUse != 0 || u.Total != 0 {
+				t.Fatalf("a lapsed: %d of %d, want 0 of 0", u.InUse, u.Total)
+			}
+			// a's keys come back with it, and its two leases count again.
+			mustAdmit(t, a, p, "a3", "")
+			mustRefuse(t, a, p, "a4", bridge.ReasonOverLimit)
+			if u := usage(t, b, p); u.InUse != 3 || u.Total != 3 {
+				t.Fatalf("a back: %d of %d, want 3 of 3", u.InUse, u.Total)
+			}
+		}},
+		{"reconcile releases the gone and re-asserts the live", func(t *testing.T, e *env) {
+			p := uniqueProduct("g729")
+			a := e.node("a")
+			publish(t, a, keys(p, "K1", 2))
+			mustAdmit(t, a, p, "c1", "")
+			mustAdmit(t, a, p, "c2", "")
+			res, err := a.Reconcile(context.Background(), []bridge.Hold{
+				{Channel: "c1"},             // live, keeps its lease
+				{Product: p, Channel: "c3"}, // live, never admitted here
+				{Product: p, Channel: "c4"},
+			})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if res.Released != 1 || res.Asserted != 2 || res.Over[p] != 1 {
+				t.Fatalf("reconcile result %+v, want 1 released, 2 asserted, 1 over", res)
+			}
+			if u := usage(t, a, p); u.InUse != 3 {
+				t.Fatalf("in use %d, want 3 (c1 c3 c4)", u.InUse)
+			}
+			var ids []string
+			for _, l := range a.Leases() {
+				ids = append(ids, l.Channel)
+			}
+			if !reflect.DeepEqual(ids, []string{"c1", "c3", "c4"}) {
+				t.Fatalf("leases %v", ids)
+			}
+			mustRefuse(t, a, p, "c5", bridge.ReasonOverLimit)
+		}},
+		{"a restarted node reconciles its old holdings away", func(t *testing.T, e *env) {
+			p := uniqueProduct("g729")
+			a := e.node("a")
+			publish(t, a, keys(p, "K1", 5))
+			mustAdmit(t, a, p, "c1", "")
+			mustAdmit(t, a, p, "c2", "")
+			a2 := e.node("a") // the process restarted; Asterisk reports c2 only
+			publish(t, a2, keys(p, "K1", 5))
+			if _, err := a2.Reconcile(context.Background(), []bridge.Hold{{Product: p, Channel: "c2"}}); err != nil {
+				t.Fatal(err)
+			}
+			if u := usage(t, a2, p); u.InUse != 1 {
+				t.Fatalf("in use %d, want 1", u.InUse)
+			}
+		}},
+		{"enforcement modes", func(t *testing.T, e *env) {
+			p := uniqueProduct("g729")
+			var mu sync.Mutex
+			locked := false
+			lock := lockFunc(func(string) bool { mu.Lock(); defer mu.Unlock(); return locked })
+			mon := e.node("mon", func(o *bridge.Options) { o.Enforcement = map[string]bridge.Mode{p: bridge.ModeMonitor} })
+			gr := e.node("grace", func(o *bridge.Options) {
+				o.Enforcement = map[string]bridge.Mode{p: bridge.ModeGrace}
+				o.Lock = lock
+			})
+			publish(t, mon, keys(p, "K1", 1))
+			if l := mustAdmit(t, mon, p, "m1", ""); l.Over {
+				t.Fatal("within the total but marked over")
+			}
+			if l := mustAdmit(t, mon, p, "m2", ""); !l.Over {
+				t.Fatal("monitor: beyond the total but not marked over")
+			}
+			if l := mustAdmit(t, gr, p, "g1", ""); !l.Over {
+				t.Fatal("grace: beyond the total but not marked over")
+			}
+			mu.Lock()
+			locked = true
+			mu.Unlock()
+			mustRefuse(t, gr, p, "g2", bridge.ReasonLocked)
+			mon.Release(context.Background(), "m1")
+			mon.Release(context.Background(), "m2")
+			gr.Release(context.Background(), "g1")
+			if l := mustAdmit(t, gr, p, "g3", ""); l.Over {
+				t.Fatal("locked grace within the total: marked over")
+			}
+		}},
+		{"observer sees every decision and observation", func(t *testing.T, e *env) {
+			p := uniqueProduct("g729")
+			var mu sync.Mutex
+			var kinds []string
+			obs := bridge.ObserverFunc(func(ev bridge.Event) {
+				mu.Lock()
+				defer mu.Unlock()
+				if ev.Kind != bridge.EventReconcile {
+					kinds = append(kinds, string(ev.Kind)+":"+string(ev.Reason))
+				}
+			})
+			a := e.node("a", func(o *bridge.Options) { o.Observer = obs })
+			publish(t, a, keys(p, "K1", 1))
+			mustAdmit(t, a, p, "c1", "")
+			mustRefuse(t, a, p, "c2", bridge.ReasonOverLimit)
+			a.Release(context.Background(), "c1")
+			if err := a.PublishObserved(context.Background(), p, 4); err != nil {
+				t.Fatal(err)
+			}
+			mustRefuse(t, a, "", "c3", bridge.ReasonBadRequest)
+			want := []string{"admit:", "reject:OVER_LIMIT", "release:", "observed:", "reject:BAD_REQUEST"}
+			mu.Lock()
+			defer mu.Unlock()
+			if !reflect.DeepEqual(kinds, want) {
+				t.Fatalf("events %v, want %v", kinds, want)
+			}
+			if u := usage(t, a, p); u.Observed != 4 {
+				t.Fatalf("observed %d, want 4", u.Observed)
+			}
+		}},
+		{"bad requests", func(t *testing.T, e *env) {
+			a := e.node("a")
+			for name, req := range map[string]bridge.Request{
+				"no product":      {Channel: "c1"},
+				"no channel":      {Product: "g729"},
+				"product hashtag": {Product: "g7}29", Channel: "c1"},
+				"upper case":      {Product: "G729", Channel: "c1"},
+			} {
+				t.Run(name, func(t *testing.T) {
+					if r := a.Admit(context.Background(), req); r.Admitted || r.Reason != bridge.ReasonBadRequest {
+						t.Fatalf("got %+v, want BAD_REQUEST", r)
+					}
+				})
+			}
+			err := a.PublishKeys(context.Background(), []bridge.KeyGrant{{KeyID: "K1", Product: "bad product", Channels: 1}, {KeyID: "K2", Product: uniqueProduct("ok"), Channels: 1}})
+			if err == nil {
+				t.Fatal("a grant with a bad product name was accepted")
+			}
+		}},
+		{"activation limits", func(t *testing.T, e *env) {
+			ctx := context.Background()
+			key := uniqueProduct("KEY")
+			for _, h := range []string{"h1", "h2", "h3", "h2"} {
+				if _, err := bridge.Activate(ctx, e.act, key, h, 3, e.clock.Now()); err != nil {
+					t.Fatalf("activate %s: %v", h, err)
+				}
+				e.clock.Advance(time.Second)
+			}
+			_, err := bridge.Activate(ctx, e.act, key, "h4", 3, e.clock.Now())
+			var lim *bridge.ActivationLimitError
+			if !errors.As(err, &lim) {
+				t.Fatalf("fourth host: err %v, want *ActivationLimitError", err)
+			}
+			if got := hostIDs(lim.Hosts); !reflect.DeepEqual(got, []string{"h1", "h2", "h3"}) {
+				t.Fatalf("refusal names %v, want h1 h2 h3", got)
+			}
+			if msg := err.Error(); !containsAll(msg, "h1", "h2", "h3", "h4", key) {
+				t.Fatalf("message does not name the hosts: %s", msg)
+			}
+			if ok, err := e.act.Deactivate(ctx, key, "h2"); !ok || err != nil {
+				t.Fatalf("deactivate h2: %v %v", ok, err)
+			}
+			if ok, _ := e.act.Deactivate(ctx, key, "h2"); ok {
+				t.Fatal("deactivating twice reported a slot freed")
+			}
+			if _, err := bridge.Activate(ctx, e.act, key, "h4", 3, e.clock.Now()); err != nil {
+				t.Fatalf("h4 after freeing a slot: %v", err)
+			}
+			list, err := e.act.Activations(ctx, key)
+			if err != nil || !reflect.DeepEqual(hostIDs(list), []string{"h1", "h3", "h4"}) {
+				t.Fatalf("activations %v %v", hostIDs(list), err)
+			}
+			ffa := uniqueProduct("FFA")
+			if _, err := bridge.Activate(ctx, e.act, ffa, "h1", 1, e.clock.Now()); err != nil {
+				t.Fatal(err)
+			}
+			if _, err := bridge.Activate(ctx, e.act, ffa, "h2", 1, e.clock.Now()); !errors.As(err, &lim) {
+				t.Fatalf("second host of a one-host key: %v", err)
+			}
+		}},
+	}
+}
+
+type lockFunc func(string) bool
+
+func (f lockFunc) Locked(p string) bool { return f(p) }
+
+func hostIDs(as []bridge.Activation) []string {
+	var out []string
+	for _, a := range as {
+		out = append(out, a.HostID)
+	}
+	return out
+}
+
+func containsAll(s string, subs ...string) bool {
+	for _, x := range subs {
+		if !contains(s, x) {
+			return false
+		}
+	}
+	return true
+}
+
+func contains(s, sub string) bool {
+	return len(sub) == 0 || (len(s) >= len(sub) && (s[:len(sub)] == sub || contains(s[1:], sub)))
+}

@@ -1,0 +1,254 @@
+package bridge
+
+import (
+	"fmt"
+	"time"
+)
+
+// Reason says why an admission was refused. The dialplan branches on its text
+// (LICBRIDGE_REASON), so the values are part of the wire contract.
+type Reason string
+
+// The rejection reasons. An admitted channel has the empty reason.
+const (
+	ReasonOK               Reason = ""
+	ReasonOverLimit        Reason = "OVER_LIMIT"
+	ReasonNoLicense        Reason = "NO_LICENSE"
+	ReasonExpired          Reason = "EXPIRED"
+	ReasonLocked           Reason = "LOCKED"
+	ReasonStoreUnavailable Reason = "STORE_UNAVAILABLE"
+	ReasonBadRequest       Reason = "BAD_REQUEST"
+)
+
+// Mode is a product's enforcement mode.
+type Mode string
+
+// Enforcement modes. The zero value means ModeHard.
+const (
+	// ModeHard never admits beyond the stacked total.
+	ModeHard Mode = "hard"
+	// ModeGrace admits beyond the total (recording the overage) unless the
+	// LockState says the product is locked.
+	ModeGrace Mode = "grace"
+	// ModeMonitor never refuses; it only records.
+	ModeMonitor Mode = "monitor"
+)
+
+// Counting says what one license unit is for a product.
+type Counting string
+
+// Counting modes. The zero value means CountChannel.
+const (
+	// CountChannel: every admitted channel (Asterisk Uniqueid) holds one unit.
+	CountChannel Counting = "channel"
+	// CountCall: the channels of one call (Asterisk Linkedid) on a node hold one
+	// unit, freed when the last of them is released.
+	CountCall Counting = "call"
+)
+
+// Pool says whose keys a node may spend.
+type Pool string
+
+// Pools. The zero value means PoolCluster.
+const (
+	// PoolCluster: one pool per product, the keys of all live nodes stacked
+	// (each key ID once).
+	PoolCluster Pool = "cluster"
+	// PoolPerHost: a node spends only its own keys. A key ID present on several
+	// live nodes belongs to the one whose name sorts first.
+	PoolPerHost Pool = "per-host"
+)
+
+// ParseMode, ParseCounting, ParsePool and ParseOutage read a setting; the empty
+// string is the default.
+func ParseMode(s string) (Mode, error) {
+	switch Mode(s) {
+	case "", ModeHard:
+		return ModeHard, nil
+	case ModeGrace, ModeMonitor:
+		return Mode(s), nil
+	}
+	return "", fmt.Errorf("enforcement %q: want hard, grace or monitor", s)
+}
+
+// ParseCounting reads a counting setting ("" is CountChannel).
+func ParseCounting(s string) (Counting, error) {
+	switch Counting(s) {
+	case "", CountChannel:
+		return CountChannel, nil
+	case CountCall:
+		return CountCall, nil
+	}
+	return "", fmt.Errorf("counting %q: want channel or call", s)
+}
+
+// ParsePool reads a pool setting ("" is PoolCluster).
+func ParsePool(s string) (Pool, error) {
+	switch Pool(s) {
+	case "", PoolCluster:
+		return PoolCluster, nil
+	case PoolPerHost:
+		return PoolPerHost, nil
+	}
+	return "", fmt.Errorf("pool %q: want cluster or per-host", s)
+}
+
+// Outage is what admission does while the store cannot answer in time.
+type Outage string
+
+// Outage policies. The zero value means FailOpen.
+const (
+	// FailOpen admits, keeps the lease locally, journals it, and writes the
+	// node's holdings back to the store when it returns.
+	FailOpen Outage = "fail-open"
+	// FailClosed refuses with ReasonStoreUnavailable.
+	FailClosed Outage = "fail-closed"
+)
+
+// ParseOutage reads an outage setting ("" is FailOpen).
+func ParseOutage(s string) (Outage, error) {
+	switch Outage(s) {
+	case "", FailOpen:
+		return FailOpen, nil
+	case FailClosed:
+		return FailClosed, nil
+	}
+	return "", fmt.Errorf("outage %q: want fail-open or fail-closed", s)
+}
+
+// KeyGrant is one valid license key as a node publishes it: the daemon converts
+// its verified license files to these, so that the core does not depend on the
+// license format.
+type KeyGrant struct {
+	KeyID    string
+	Product  string
+	Channels int
+	// Until is when the key stops counting (its end date plus any renewal
+	// grace). Zero: no end.
+	Until time.Time
+}
+
+// Request asks to admit one channel for one product.
+type Request struct {
+	// Product is the licensed product (g729, hpec, fax, ...). Required.
+	Product string
+	// Channel is the Asterisk Uniqueid. Required.
+	Channel string
+	// Call is the Asterisk Linkedid; with CountCall, channels sharing it hold one unit.
+	Call string
+	// Caller and Called are recorded for statistics only.
+	Caller, Called string
+}
+
+// Lease is an admitted channel.
+type Lease struct {
+	// ID names the lease: product and channel, so the same channel admitted
+	// twice gets the same ID.
+	ID      string
+	Product string
+	Channel string
+	Call    string
+	Node    string
+	// Unit is what the channel counts as: the channel itself or its call.
+	Unit string
+	// At is when it was first admitted.
+	At time.Time
+	// Over: admitted beyond the total (grace or monitor mode, or a re-assertion).
+	Over bool
+	// Degraded: admitted while the store was unavailable (fail-open).
+	Degraded bool
+}
+
+// Result is the outcome of an admission: a lease, or a refusal with its reason.
+type Result struct {
+	Admitted bool
+	Reason   Reason
+	Lease    Lease
+	// InUse and Total are the counts the store decided on (zero when it was not asked).
+	InUse, Total int
+}
+
+// Hold is a channel that Asterisk reports live, for Reconcile.
+type Hold struct {
+	// Product: re-assert this channel for this product. Empty: the channel is
+	// live; keep whatever leases it has.
+	Product string
+	Channel string
+	Call    string
+}
+
+// ReconcileResult says what Reconcile changed.
+type ReconcileResult struct {
+	Released int
+	Asserted int
+	// Over is, per product, how far the node's pool stood beyond its total after
+	// re-assertion (re-asserted channels are never refused).
+	Over map[string]int
+}
+
+// EventKind names what an Event records.
+type EventKind string
+
+// Event kinds.
+const (
+	EventAdmit     EventKind = "admit"
+	EventReject    EventKind = "reject"
+	EventRelease   EventKind = "release"
+	EventReconcile EventKind = "reconcile"
+	EventObserved  EventKind = "observed"
+)
+
+// Event is one admission decision, release, reconciliation or observation, as
+// given to the Observer. Every one is reported, whatever the enforcement state.
+type Event struct {
+	Kind    EventKind
+	Time    time.Time
+	Node    string
+	Product string
+	Channel string
+	Call    string
+	Caller  string
+	Called  string
+	Reason  Reason
+	Over    bool
+	// Degraded: decided without the store.
+	Degraded bool
+	// InUse and Total as the store reported them; for EventObserved, InUse is
+	// the observed count.
+	InUse, Total int
+}
+
+// Observer receives every Event, synchronously on the caller's goroutine: it
+// must be quick and must not call back into the Bridge. Statistics (issue 5)
+// plug in here.
+type Observer interface {
+	Record(Event)
+}
+
+// ObserverFunc adapts a function to Observer.
+type ObserverFunc func(Event)
+
+// Record calls f(e).
+func (f ObserverFunc) Record(e Event) { f(e) }
+
+// LockState tells grace-mode admission whether a product is locked (over the
+// limit for too long). Over-limit admissions of a locked product are refused
+// with ReasonLocked.
+type LockState interface {
+	Locked(product string) bool
+}
+
+// NeverLocked is the default LockState.
+type NeverLocked struct{}
+
+// Locked always returns false.
+func (NeverLocked) Locked(string) bool { return false }
+
+// Clock is the time source; tests inject a fake one.
+type Clock interface {
+	Now() time.Time
+}
+
+type systemClock struct{}
+
+func (systemClock) Now() time.Time { return time.Now() }
