@@ -106,7 +106,7 @@ var links = []link{
 	{"linux_sll2", layers.LinkTypeLinuxSLL2, func(_ testing.TB, ip []byte) []byte {
 		h := make([]byte, 20)
 		binary.BigEndian.PutUint16(h[0:], uint16(etherType(ip)))
-		binary.BigEndian.PutUint32(h[4:], 1)    // interface index
+		binary.BigEndian.PutUint32(h[4:], 1)   // interface index
 		binary.BigEndian.PutUint16(h[8:], 772) // ARPHRD_LOOPBACK
 		h[10], h[11] = 0, 6
 		return append(h, ip...)

@@ -189,8 +189,9 @@ func (a *assembler) frameAll(d *Decoder, k flowKey, b []byte, ts time.Time) (int
 var hepMagic = []byte("HEP3")
 
 // frame finds the first message at the start of b: it returns its length and kind,
-// or frameNeedMore when b holds only part of it. Messages longer than limit are
-// reported as frameTooBig with n = len(b) (all dropped, then resynchronised).
+// or frameNeedMore when b holds only part of it. An incomplete message that would
+// need more than limit bytes of buffer is reported as frameTooBig with n = len(b)
+// (all dropped, then resynchronised); a complete one is delivered whatever its size.
 func frame(b []byte, limit int) (n int, kind frameKind) {
 	if len(b) == 0 {
 		return 0, frameNeedMore
@@ -261,16 +262,13 @@ func frame(b []byte, limit int) (n int, kind frameKind) {
 		clen = 0 // required on TCP; without it the body is taken as empty
 	}
 	total := pos + clen
-	if total > limit {
-		if len(b) < pos {
-			return 0, frameNeedMore
-		}
-		return len(b), frameTooBig
+	switch {
+	case total <= len(b):
+		return total, frameSIP // complete: delivered whatever its size
+	case total > limit:
+		return len(b), frameTooBig // would have to be buffered beyond the bound
 	}
-	if total > len(b) {
-		return 0, frameNeedMore
-	}
-	return total, frameSIP
+	return 0, frameNeedMore
 }
 
 // contentLength recognises a Content-Length header (or its compact form "l") in
