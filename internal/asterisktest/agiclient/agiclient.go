@@ -346,17 +346,24 @@ func (s *session) handle(line string, res *Result) string {
 	if len(argv) == 0 {
 		return replyInvalid
 	}
-	cmd := strings.ToUpper(strings.Join(argv[:min(len(argv), 3)], " "))
+	// words is the command's first n words in upper case, as Asterisk matches
+	// command names case-insensitively word by word.
+	words := func(n int) string {
+		if len(argv) < n {
+			return ""
+		}
+		return strings.ToUpper(strings.Join(argv[:n], " "))
+	}
 	s.mu.Lock()
 	dead := s.dead
 	s.mu.Unlock()
 	switch {
-	case strings.HasPrefix(cmd, "GET FULL VARIABLE"):
+	case words(3) == "GET FULL VARIABLE":
 		if len(argv) != 4 && len(argv) != 5 {
 			return usageFullVar
 		}
 		return "200 result=1 (" + s.substitute(argv[3]) + ")\n"
-	case strings.HasPrefix(cmd, "GET VARIABLE"):
+	case words(2) == "GET VARIABLE":
 		if len(argv) != 3 {
 			return usageGetVar
 		}
@@ -364,25 +371,24 @@ func (s *session) handle(line string, res *Result) string {
 			return "200 result=1 (" + v + ")\n"
 		}
 		return "200 result=0\n"
-	case strings.HasPrefix(cmd, "SET VARIABLE"):
+	case words(2) == "SET VARIABLE":
 		if len(argv) != 4 {
 			return usageSetVar
 		}
 		s.vars[argv[2]] = argv[3]
 		res.Sets = append(res.Sets, Set{Name: argv[2], Value: argv[3]})
 		return "200 result=1\n"
-	case cmd == "VERBOSE" || strings.HasPrefix(cmd, "VERBOSE "), cmd == "NOOP" || strings.HasPrefix(cmd, "NOOP "):
+	case words(1) == "VERBOSE", words(1) == "NOOP":
 		return "200 result=1\n"
-	case strings.HasPrefix(cmd, "EXEC "):
+	case words(1) == "EXEC":
 		return "200 result=0\n"
-	case cmd == "ANSWER", strings.HasPrefix(cmd, "STREAM FILE"), cmd == "CHANNEL STATUS" || strings.HasPrefix(cmd, "CHANNEL STATUS "):
-		if dead {
-			return replyDead
-		}
+	case words(1) == "ANSWER", words(2) == "STREAM FILE", words(2) == "CHANNEL STATUS":
 		switch {
-		case cmd == "ANSWER":
+		case dead:
+			return replyDead
+		case words(1) == "ANSWER":
 			return "200 result=0\n"
-		case strings.HasPrefix(cmd, "STREAM FILE"):
+		case words(2) == "STREAM FILE":
 			return "200 result=0 endpos=0\n"
 		default:
 			return "200 result=" + channelStatus + "\n"
