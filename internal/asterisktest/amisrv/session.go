@@ -191,8 +191,8 @@ func (ss *session) login(req *proto.Message) bool {
 		now := time.Now().UTC().Format("2006-01-02T15:04:05.000+0000")
 		_ = ss.write(proto.NewMessage("Event", "SuccessfulAuth", "Privilege", "security,all", "EventTV", now,
 			"Severity", "Informational", "Service", "AMI", "EventVersion", "1", "AccountID", s.opts.User,
-			"SessionID", fmt.Sprintf("%p", ss), "LocalAddress", "IPV4/TCP/"+ss.nc.LocalAddr().String(),
-			"RemoteAddress", "IPV4/TCP/"+ss.nc.RemoteAddr().String(), "UsingPassword", "0", "SessionTV", now))
+			"SessionID", fmt.Sprintf("%p", ss), "LocalAddress", astAddr(ss.nc.LocalAddr()),
+			"RemoteAddress", astAddr(ss.nc.RemoteAddr()), "UsingPassword", "0", "SessionTV", now))
 	}
 	s.mu.Lock()
 	s.logins++
@@ -333,4 +333,14 @@ func (ss *session) command(req *proto.Message) bool {
 		m.Add("Output", l)
 	}
 	return ss.write(m) == nil
+}
+
+// astAddr writes an address the way Asterisk's security events do:
+// "IPV4/TCP/127.0.0.1/5038".
+func astAddr(a net.Addr) string {
+	host, port, err := net.SplitHostPort(a.String())
+	if err != nil {
+		return "IPV4/TCP/" + a.String()
+	}
+	return "IPV4/TCP/" + host + "/" + port
 }
