@@ -1,0 +1,156 @@
+// Package admin is the node's admin HTTP server: JSON under /api/v1/,
+// Prometheus metrics at /metrics, /healthz and /readyz, and a status page at /.
+//
+// Security: the server listens on loopback by default (127.0.0.1:8089). It
+// refuses to start on any other address without a bearer token. When a token
+// is set, every request must carry "Authorization: Bearer <token>" (compared
+// in constant time; the token is never logged), except the status page's own
+// files (/, /static/...), which hold no data: the page's script asks for the
+// token once, keeps it in the tab's sessionStorage (gone when the tab closes)
+// and sends it with each API call. It also accepts it once in the address
+// fragment (http://node:8089/#token=...), which browsers never send to the
+// server, and removes it from the address bar at once.
+//
+// The data comes through Source, implemented by the daemon; health through
+// Health. The server itself keeps no state but its Metrics.
+package admin
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"sync"
+	"time"
+)
+
+// DefaultListen is the default listen address: loopback only.
+const DefaultListen = "127.0.0.1:8089"
+
+// ErrTokenRequired is returned when the server would listen off loopback
+// without a token.
+var ErrTokenRequired = errors.New("admin: a token is required to listen off loopback")
+
+// Options configure a Server. A zero value is usable: loopback, no token, no
+// data (the API answers 503), always ready, fresh Metrics, no logs.
+type Options struct {
+	// Listen is the address. Default DefaultListen. Off loopback (including
+	// ":8089", all interfaces), Token is required.
+	Listen string
+	// Token is the bearer token; when set it is required on every request
+	// except the status page's static files, wherever the server listens.
+	// Never logged.
+	Token string
+	// Source supplies the data.
+	Source Source
+	// Health reports the components /readyz reflects. Default: none (ready).
+	Health Health
+	// Metrics is what /metrics exposes. Default NewMetrics().
+	Metrics *Metrics
+	// Logger gets request errors and refused requests. Default: discard.
+	Logger *slog.Logger
+}
+
+// Server is the admin HTTP server.
+type Server struct {
+	opt     Options
+	handler http.Handler
+
+	ready chan struct{}
+	mu    sync.Mutex
+	addr  net.Addr
+}
+
+// New checks the options and builds a Server.
+func New(o Options) (*Server, error) {
+	if o.Listen == "" {
+		o.Listen = DefaultListen
+	}
+	if o.Metrics == nil {
+		o.Metrics = NewMetrics()
+	}
+	if o.Logger == nil {
+		o.Logger = slog.New(slog.DiscardHandler)
+	}
+	o.Logger = o.Logger.With("component", "admin")
+	if o.Token == "" && !loopbackAddr(o.Listen) {
+		return nil, fmt.Errorf("%w: %s (set http.token, or listen on 127.0.0.1)", ErrTokenRequired, o.Listen)
+	}
+	s := &Server{opt: o, ready: make(chan struct{})}
+	s.handler = s.routes()
+	return s, nil
+}
+
+// Handler returns the server's HTTP handler, with authentication, for tests
+// and for embedding in another server.
+func (s *Server) Handler() http.Handler { return s.handler }
+
+// Metrics returns the metrics the server exposes.
+func (s *Server) Metrics() *Metrics { return s.opt.Metrics }
+
+// Ready is closed once the server listens.
+func (s *Server) Ready() <-chan struct{} { return s.ready }
+
+// Addr is the address the server listens on, once Ready.
+func (s *Server) Addr() net.Addr {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.addr
+}
+
+// Run listens and serves until ctx ends, then shuts down, giving requests in
+// flight a few seconds.
+func (s *Server) Run(ctx context.Context) error {
+	l, err := (&net.ListenConfig{}).Listen(ctx, "tcp", s.opt.Listen)
+	if err != nil {
+		return fmt.Errorf("admin: listen on %s: %w", s.opt.Listen, err)
+	}
+	// The bound address is the truth (a host name may resolve anywhere).
+	if s.opt.Token == "" && !loopbackAddr(l.Addr().String()) {
+		l.Close()
+		return fmt.Errorf("%w: %s is bound to %s", ErrTokenRequired, s.opt.Listen, l.Addr())
+	}
+	srv := &http.Server{
+		Handler:           s.handler,
+		ReadHeaderTimeout: 10 * time.Second,
+		ErrorLog:          slog.NewLogLogger(s.opt.Logger.Handler(), slog.LevelWarn),
+		BaseContext:       func(net.Listener) context.Context { return ctx },
+	}
+	s.mu.Lock()
+	s.addr = l.Addr()
+	s.mu.Unlock()
+	close(s.ready)
+	s.opt.Logger.Info("admin server listening", "addr", l.Addr().String(), "auth", s.opt.Token != "")
+
+	errc := make(chan error, 1)
+	go func() { errc <- srv.Serve(l) }()
+	select {
+	case err := <-errc:
+		return fmt.Errorf("admin: serve: %w", err)
+	case <-ctx.Done():
+	}
+	sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+	defer cancel()
+	if err := srv.Shutdown(sctx); err != nil {
+		srv.Close()
+	}
+	<-errc
+	return nil
+}
+
+// loopbackAddr reports whether a host:port names only loopback: an IP
+// literal in 127.0.0.0/8 or ::1, or "localhost". An empty host (all
+// interfaces) and other names are not loopback.
+func loopbackAddr(hostport string) bool {
+	host, _, err := net.SplitHostPort(hostport)
+	if err != nil {
+		host = hostport
+	}
+	if host == "localhost" {
+		return true
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback()
+}
