@@ -23,6 +23,8 @@ type Channel struct {
 	Context         string // dialplan context; default "default"
 	Exten           string // default "s"
 	Priority        int    // default 1
+	App             string // dialplan application it runs outside Stasis, e.g. "Wait"
+	AppData         string // its arguments, e.g. "1.5"
 	Linkedid        string // CHANNEL(linkedid); default ID
 	Language        string // default "en"
 	Created         time.Time
@@ -107,6 +109,26 @@ func (c *channel) json() channelJSON {
 	}
 }
 
+// AddChannel creates a channel outside Stasis (in the dialplan, running
+// ch.App) and returns its ID.
+func (s *Server) AddChannel(ch Channel) string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.addLocked(ch).ID
+}
+
+func (s *Server) addLocked(ch Channel) *channel {
+	ch = s.fillChannel(ch)
+	c := &channel{Channel: ch, vars: map[string]string{}, appName: ch.App, appData: ch.AppData}
+	for k, v := range ch.Vars {
+		c.vars[k] = v
+	}
+	s.channels[ch.ID] = c
+	s.order = append(s.order, ch.ID)
+	s.notifyLocked()
+	return c
+}
+
 // EnterStasis runs Stasis(licbridge,ARGS...) on ch (a new channel, or an
 // existing one by ID): StasisStart goes to the "licbridge" application. With
 // no WebSocket for it, the channel gets STASISSTATUS=FAILED and the error is
@@ -122,13 +144,7 @@ func (s *Server) Stasis(appName string, ch Channel, args ...string) (string, err
 	defer s.mu.Unlock()
 	c := s.channels[ch.ID]
 	if c == nil || ch.ID == "" {
-		ch = s.fillChannel(ch)
-		c = &channel{Channel: ch, vars: map[string]string{}}
-		for k, v := range ch.Vars {
-			c.vars[k] = v
-		}
-		s.channels[ch.ID] = c
-		s.order = append(s.order, ch.ID)
+		c = s.addLocked(ch)
 	}
 	if c.gone {
 		return c.ID, fmt.Errorf("arisrv: channel %s is hung up", c.ID)
@@ -206,6 +222,7 @@ func (s *Server) leaveLocked(c *channel) {
 		return channelEventJSON{"StasisEnd", now, c.json(), s.opts.AsteriskID, app}
 	})
 	c.stasisApp = ""
+	c.appName, c.appData = c.App, c.AppData
 	close(c.left)
 }
 
@@ -223,7 +240,7 @@ func (s *Server) hangupLocked(c *channel, cause int) {
 	})
 	s.leaveLocked(c)
 	if !s.opts.NoChannelDestroyed {
-		c.appName, c.appData = "", ""
+		c.appName, c.appData = "", "" // as recorded: the channel runs nothing any more
 		s.emitLocked(c, "ChannelDestroyed", func(app string) any {
 			return destroyedJSON{"ChannelDestroyed", now, cause, causeText(cause), c.json(), s.opts.AsteriskID, app}
 		})
