@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"sync"
 	"testing"
 	"time"
 
@@ -18,14 +19,20 @@ import (
 type fakeSource struct {
 	view    admin.View
 	reports map[string]stats.Report
-	err     error
+
+	mu  sync.Mutex
+	err error // set with fail
 }
 
-func (f *fakeSource) Snapshot(context.Context) (admin.View, error) { return f.view, f.err }
+func (f *fakeSource) fail(err error) { f.mu.Lock(); f.err = err; f.mu.Unlock() }
+
+func (f *fakeSource) failure() error { f.mu.Lock(); defer f.mu.Unlock(); return f.err }
+
+func (f *fakeSource) Snapshot(context.Context) (admin.View, error) { return f.view, f.failure() }
 
 func (f *fakeSource) Stats(_ context.Context, product string, days int) (stats.Report, error) {
-	if f.err != nil {
-		return stats.Report{}, f.err
+	if err := f.failure(); err != nil {
+		return stats.Report{}, err
 	}
 	rep, ok := f.reports[product]
 	if !ok {
