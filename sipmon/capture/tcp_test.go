@@ -44,7 +44,7 @@ var (
 
 const (
 	sdpBody = "v=0\r\no=- 1 1 IN IP4 x\r\ns=-\r\n" // 28 bytes
-	sipBig = "INVITE sip:+15550001@10.0.0.2 SIP/2.0\r\nVia: SIP/2.0/TCP 10.0.0.1:40000;branch=z9hG4bK1\r\n" +
+	sipBig  = "INVITE sip:+15550001@10.0.0.2 SIP/2.0\r\nVia: SIP/2.0/TCP 10.0.0.1:40000;branch=z9hG4bK1\r\n" +
 		"Call-ID: tcp-1@10.0.0.1\r\nContent-Type: application/sdp\r\nContent-Length:   28\r\n\r\n" + sdpBody
 	sipAck = "ACK sip:+15550001@10.0.0.2 SIP/2.0\r\nCall-ID: tcp-1@10.0.0.1\r\nl: 0\r\n\r\n"
 	sipBye = "BYE sip:+15550001@10.0.0.2 SIP/2.0\r\nCall-ID: tcp-1@10.0.0.1\r\ncontent-LENGTH : 0\r\n\r\n"
