@@ -465,11 +465,17 @@ func (b *Bridge) Reconcile(ctx context.Context, live []Hold) (ReconcileResult, e
 		touched[h.Product] = true
 		res.Asserted++
 	}
+	// The store copy may differ from ours even where we changed nothing (a
+	// restarted node knows nothing of what its previous run held).
 	for p := range b.leases {
-		touched[p] = true // the store copy may differ from ours even where we changed nothing
+		touched[p] = true
+	}
+	for p := range b.products {
+		touched[p] = true
 	}
 	for p := range touched {
 		b.dirty[p] = true
+		b.products[p] = true
 	}
 	down := b.down
 	b.mu.Unlock()
@@ -479,6 +485,19 @@ func (b *Bridge) Reconcile(ctx context.Context, live []Hold) (ReconcileResult, e
 	}
 	ctx, cancel := context.WithTimeout(ctx, b.opt.SyncTimeout)
 	defer cancel()
+	all, err := b.store.Products(ctx)
+	if err != nil {
+		b.markDown(err)
+		return res, errors.Join(append(bad, fmt.Errorf("bridge: reconcile: %w", err))...)
+	}
+	for _, p := range all {
+		if !touched[p] {
+			touched[p] = true
+			b.mu.Lock()
+			b.products[p] = true
+			b.mu.Unlock()
+		}
+	}
 	for p := range touched {
 		rep, err := b.resyncReply(ctx, p)
 		if err != nil {

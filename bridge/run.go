@@ -153,4 +153,3 @@ func (b *Bridge) recover(ctx context.Context) error {
 	b.down = false
 	return nil
 }
-
