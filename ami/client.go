@@ -95,6 +95,10 @@ func (c *Client) Run(ctx context.Context) error {
 		return errors.New("ami: Run called twice")
 	}
 	log := c.opts.Logger.With("component", "ami", "addr", c.opts.Addr)
+	// Credentials that cannot be sent are a configuration error, not a reason to retry.
+	if err := checkValues("Login", "Username", c.opts.Username, "Secret", c.opts.Secret, "Events", c.opts.Events); err != nil {
+		return err
+	}
 	qctx, qcancel := context.WithCancel(context.Background())
 	qdone := make(chan struct{})
 	go func() { c.queue.pump(qctx); close(qdone) }()
