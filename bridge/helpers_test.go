@@ -177,3 +177,7 @@ func nodeInUse(u bridge.ProductUsage) string {
 	}
 	return strings.Join(parts, " ")
 }
+
+func redisstoreDial(ctx context.Context, addr string) (*redisstore.Store, error) {
+	return redisstore.Dial(ctx, redisstore.Options{Addr: addr})
+}
