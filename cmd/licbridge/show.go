@@ -116,7 +116,7 @@ func newLicensesView(s *license.Set, hostIDNote string) licensesView {
 func keyViewOf(e license.Entry) keyView {
 	kv := keyView{File: e.File, Status: string(e.Status), Reason: e.Reason, Warning: e.Warning}
 	if e.Key != nil {
-		kv.KeyID, kv.Channels, kv.Binding = e.KeyID, e.Channels, e.Binding.Short()
+		kv.KeyID, kv.Channels, kv.Binding = e.KeyID, e.Channels, e.Binding.String()
 		kv.Kind, kv.AutoRenew = string(e.Kind), e.AutoRenew
 		kv.Ends = e.Ends.UTC().Format(license.TimeLayout)
 		kv.CountsUntil = e.CountsUntil.UTC().Format(license.TimeLayout)
@@ -163,7 +163,7 @@ func renderLicensesText(w io.Writer, v licensesView) error {
 		tw := tabwriter.NewWriter(&b, 0, 0, 2, ' ', 0)
 		fmt.Fprintln(tw, "  KEY ID\tCHANNELS\tBINDING\tKIND\tENDS\tFILE\tSTATUS")
 		for _, k := range p.Keys {
-			fmt.Fprintf(tw, "  %s\t%d\t%s\t%s\t%s\t%s\t%s\n", k.KeyID, k.Channels, k.Binding, kindText(k), shortTime(k.Ends), filepath.Base(k.File), keyStatusText(k))
+			fmt.Fprintf(tw, "  %s\t%d\t%s\t%s\t%s\t%s\t%s\n", k.KeyID, k.Channels, strings.Replace(k.Binding, "host-id ", "host ", 1), kindText(k), shortTime(k.Ends), filepath.Base(k.File), keyStatusText(k))
 		}
 		if err := tw.Flush(); err != nil {
 			return err
