@@ -50,7 +50,7 @@ func runDialplan(c *cli.Context) error {
 	// Print into memory first: a bad option must not leave half a file behind.
 	var b bytes.Buffer
 	if err := dialplan.Generate(&b, opts); err != nil {
-		return cli.Exit(fmt.Sprintf("licbridge dialplan: %v", err), 2)
+		return cli.Exit(err.Error(), 2)
 	}
 	if path := c.String("output"); path != "" {
 		if err := os.WriteFile(path, b.Bytes(), 0o644); err != nil {
