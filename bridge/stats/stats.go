@@ -19,6 +19,9 @@ import (
 	"time"
 )
 
+// MaxDays is how many calendar days of statistics are kept and can be queried.
+const MaxDays = 14
+
 // Retention is how long buckets are kept: 14 days of reports plus a day, so
 // that the oldest window of a 14-day report is still whole.
 const Retention = 15 * 24 * time.Hour
