@@ -65,7 +65,11 @@ func dialEvents(ctx context.Context, c *Client, app string, timeout time.Duratio
 			}
 		},
 	}
-	conn, br, _, err := d.Dial(ctx, eventsURL(c.base, app))
+	// gobwas/ws v1.3.2 applies Dialer.Timeout to the handshake only when ctx
+	// is context.Background(); bound the whole dial with ctx ourselves.
+	dctx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
+	conn, br, _, err := d.Dial(dctx, eventsURL(c.base, app))
 	if err != nil {
 		if conn != nil {
 			conn.Close()
@@ -73,7 +77,7 @@ func dialEvents(ctx context.Context, c *Client, app string, timeout time.Duratio
 		if statusErr != nil {
 			return nil, nil, statusErr
 		}
-		if errors.Is(err, context.DeadlineExceeded) || isTimeout(err) {
+		if ctx.Err() == nil && (errors.Is(err, context.DeadlineExceeded) || isTimeout(err)) {
 			return nil, nil, fmt.Errorf("ari: %s: no answer within %s: %w", op, timeout, err)
 		}
 		return nil, nil, fmt.Errorf("ari: %s: %w", op, err)
