@@ -1,0 +1,213 @@
+package capture
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"os/exec"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"golang.org/x/net/bpf"
+)
+
+// LiveOptions tune a live capture. A zero field means its default.
+type LiveOptions struct {
+	// Decoder bounds the TCP and fragment state (see DecoderOptions).
+	Decoder DecoderOptions
+}
+
+// ReadLive captures on the network interface iface until ctx ends (then it
+// returns nil) or h returns an error, handing SIP messages to h. bpf, when not
+// empty, is a kernel filter: either a compiled program in the form
+// `tcpdump -ddd` prints (a count, then "code jt jf k" per line or per comma), or a
+// pcap-filter expression, which is compiled by running tcpdump (it must be
+// installed for that). Live capture needs CAP_NET_RAW and is Linux only.
+func ReadLive(ctx context.Context, iface, bpf, sensor string, h Handler) (Stats, error) {
+	l, err := NewLive(iface, bpf, sensor, h, LiveOptions{})
+	if err != nil {
+		return Stats{}, err
+	}
+	err = l.Run(ctx)
+	return l.Stats(), err
+}
+
+// Live is a capture on one interface: NewLive opens it (from then on packets are
+// captured), Run reads them.
+type Live struct {
+	iface string
+	src   liveSource
+	link  LinkType
+
+	mu  sync.Mutex // guards dec (Stats may be called while Run works)
+	dec *Decoder
+}
+
+// liveSource is the packet socket behind a Live capture (AF_PACKET on Linux).
+type liveSource interface {
+	// next returns the next frame, errLiveTimeout when none came within the poll
+	// period, or another error.
+	next() ([]byte, time.Time, error)
+	setBPF([]bpf.RawInstruction) error
+	close()
+}
+
+var errLiveTimeout = errors.New("live: poll timeout")
+
+// NewLive opens a capture on iface ("any" for all interfaces) with an optional
+// kernel filter (see ReadLive).
+func NewLive(iface, filter, sensor string, h Handler, opt LiveOptions) (*Live, error) {
+	src, link, err := openLive(iface)
+	if err != nil {
+		return nil, fmt.Errorf("live capture on %s: %w", iface, err)
+	}
+	var prog []bpf.RawInstruction
+	if filter != "" {
+		if prog, err = compileFilter(iface, filter); err != nil {
+			src.close()
+			return nil, fmt.Errorf("live capture on %s: filter %q: %w", iface, filter, err)
+		}
+	}
+	if prog, err = dropLoopbackOutgoing(prog); err == nil {
+		err = src.setBPF(prog)
+	}
+	if err != nil {
+		src.close()
+		return nil, fmt.Errorf("live capture on %s: setting the kernel filter: %w", iface, err)
+	}
+	return &Live{iface: iface, src: src, link: link, dec: NewDecoder(sensor, h, opt.Decoder)}, nil
+}
+
+// Stats returns the counts so far.
+func (l *Live) Stats() Stats {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.dec.Stats()
+}
+
+// Run reads packets until ctx ends (nil) or the handler fails (its error). It
+// closes the capture before returning.
+func (l *Live) Run(ctx context.Context) error {
+	defer l.src.close()
+	for ctx.Err() == nil {
+		data, ts, err := l.src.next()
+		if errors.Is(err, errLiveTimeout) {
+			continue
+		}
+		if err != nil {
+			if ctx.Err() != nil {
+				break
+			}
+			return fmt.Errorf("live capture on %s: %w", l.iface, err)
+		}
+		l.mu.Lock()
+		err = l.dec.Frame(l.link, data, ts)
+		l.mu.Unlock()
+		if err != nil {
+			return err
+		}
+	}
+	l.mu.Lock()
+	l.dec.Flush()
+	l.mu.Unlock()
+	return nil
+}
+
+// packetOutgoing is the kernel's PACKET_OUTGOING packet type.
+const packetOutgoing = 4
+
+// dropLoopbackOutgoing prefixes a BPF program (nil: accept all) with a test that
+// drops packets going out of the loopback interface: a packet socket sees each
+// loopback packet twice, going out and coming in, and libpcap drops the outgoing
+// copy the same way (in user space). Jumps in BPF are relative, so the prefix
+// leaves the program's own jumps intact.
+func dropLoopbackOutgoing(prog []bpf.RawInstruction) ([]bpf.RawInstruction, error) {
+	if len(prog) == 0 {
+		prog = []bpf.RawInstruction{{Op: 0x06, K: 0xffffffff}} // ret #-1: accept
+	}
+	lo := -1
+	ifs, err := net.Interfaces()
+	if err != nil {
+		return nil, fmt.Errorf("listing interfaces: %w", err)
+	}
+	for _, ifc := range ifs {
+		if ifc.Flags&net.FlagLoopback != 0 {
+			lo = ifc.Index
+			break
+		}
+	}
+	if lo < 0 {
+		return prog, nil
+	}
+	prefix, err := bpf.Assemble([]bpf.Instruction{
+		bpf.LoadExtension{Num: bpf.ExtType},
+		bpf.JumpIf{Cond: bpf.JumpEqual, Val: packetOutgoing, SkipFalse: 3},
+		bpf.LoadExtension{Num: bpf.ExtInterfaceIndex},
+		bpf.JumpIf{Cond: bpf.JumpEqual, Val: uint32(lo), SkipFalse: 1},
+		bpf.RetConstant{Val: 0},
+	})
+	if err != nil {
+		return nil, err
+	}
+	if len(prefix)+len(prog) > maxBPFInstructions {
+		return nil, fmt.Errorf("program of %d instructions is too long", len(prog))
+	}
+	return append(prefix, prog...), nil
+}
+
+// compileFilter turns a filter into BPF instructions: a program as printed by
+// `tcpdump -ddd` is taken as is; an expression is compiled by tcpdump, since no
+// pure-Go pcap-filter compiler is available (gopacket's needs libpcap via cgo).
+func compileFilter(iface, filter string) ([]bpf.RawInstruction, error) {
+	if f := strings.TrimSpace(filter); f != "" && f[0] >= '0' && f[0] <= '9' {
+		return parseDDD(f)
+	}
+	path, err := exec.LookPath("tcpdump")
+	if err != nil {
+		return nil, errors.New("compiling a filter expression needs tcpdump in PATH; give a program as printed by `tcpdump -ddd` instead")
+	}
+	args := []string{"-ddd"}
+	if iface != "" && iface != "any" {
+		args = append(args, "-i", iface)
+	}
+	out, err := exec.Command(path, append(args, filter)...).Output()
+	if err != nil {
+		return nil, fmt.Errorf("tcpdump -ddd: %w", err)
+	}
+	return parseDDD(string(out))
+}
+
+// parseDDD reads the decimal BPF listing of `tcpdump -ddd`: the instruction count,
+// then four numbers per instruction, separated by newlines or commas.
+func parseDDD(s string) ([]bpf.RawInstruction, error) {
+	lines := strings.FieldsFunc(s, func(r rune) bool { return r == '\n' || r == ',' || r == ';' })
+	if len(lines) == 0 {
+		return nil, errors.New("empty BPF program")
+	}
+	n, err := strconv.Atoi(strings.TrimSpace(lines[0]))
+	if err != nil || n <= 0 || n > maxBPFInstructions || n != len(lines)-1 {
+		return nil, fmt.Errorf("BPF program: count %q does not match %d instructions", lines[0], len(lines)-1)
+	}
+	prog := make([]bpf.RawInstruction, 0, n)
+	for i, l := range lines[1:] {
+		f := strings.Fields(l)
+		if len(f) != 4 {
+			return nil, fmt.Errorf("BPF instruction %d: %q: want 4 numbers", i+1, l)
+		}
+		var v [4]uint64
+		for j, x := range f {
+			v[j], err = strconv.ParseUint(x, 10, 32)
+			if err != nil || (j == 0 && v[j] > 0xffff) || ((j == 1 || j == 2) && v[j] > 0xff) {
+				return nil, fmt.Errorf("BPF instruction %d: %q: bad number %q", i+1, l, x)
+			}
+		}
+		prog = append(prog, bpf.RawInstruction{Op: uint16(v[0]), Jt: uint8(v[1]), Jf: uint8(v[2]), K: uint32(v[3])})
+	}
+	return prog, nil
+}
+
+// maxBPFInstructions is the kernel's BPF_MAXINSNS.
+const maxBPFInstructions = 4096
