@@ -1,13 +1,172 @@
 package main
 
-import "github.com/urfave/cli/v2"
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"strings"
+	"time"
+
+	"github.com/mattn/go-isatty"
+	"github.com/redis/go-redis/v9"
+	"github.com/urfave/cli/v2"
+
+	"github.com/licbridge/licbridge/bridge/stats"
+	"github.com/licbridge/licbridge/bridge/stats/chart"
+)
+
+// builtinProducts are listed by `stats concurrent` when no --product is given,
+// with the products the config file adds.
+var builtinProducts = []string{"g729", "hpec", "fax", "ffa"}
+
+// localStatsStore is the seam for reading statistics without Redis: the
+// daemon's embedded store is in its own process, so there is nothing to read
+// here yet. When the daemon gains an on-disk or socket-reachable store, set
+// this to open it.
+var localStatsStore func(cfg *Config) (stats.Store, error)
 
 func statsCommand() *cli.Command {
 	return &cli.Command{
 		Name:  "stats",
 		Usage: "concurrency statistics",
-		Action: func(*cli.Context) error {
-			return cli.Exit("licbridge stats: not built yet", 2)
+		Subcommands: []*cli.Command{{
+			Name:      "concurrent",
+			Usage:     "peak concurrent channels per hour and per day (14 days are kept)",
+			UsageText: "licbridge stats concurrent [--product P] [--days N] [--json] [--redis URL]",
+			Flags: []cli.Flag{
+				&cli.StringSliceFlag{Name: "product", Aliases: []string{"p"}, Usage: "product to show (repeatable). Default: every product with data"},
+				&cli.IntFlag{Name: "days", Value: stats.MaxDays, Usage: fmt.Sprintf("calendar days to show, today included (1 to %d)", stats.MaxDays)},
+				&cli.BoolFlag{Name: "json", Usage: "print the reports as JSON"},
+				&cli.BoolFlag{Name: "ascii", Usage: "plain-ASCII chart (the default when stdout is not a terminal)"},
+				&cli.StringFlag{Name: "redis", Usage: "shared store: redis://host:port/db or host:port[,host:port...] (default: store.redis from the config)", EnvVars: []string{"LICBRIDGE_REDIS"}},
+				&cli.StringFlag{Name: "tz", Usage: "time zone of windows and days (default: time_zone from the config, else UTC)", EnvVars: []string{"LICBRIDGE_TIME_ZONE"}},
+			},
+			Action: statsConcurrent,
+		}},
+		Action: func(c *cli.Context) error {
+			return cli.ShowSubcommandHelp(c)
 		},
 	}
+}
+
+func statsConcurrent(c *cli.Context) error {
+	cfg, err := loadConfig(c)
+	if err != nil {
+		return err
+	}
+	overrideString(c, "redis", &cfg.Store.Redis)
+	overrideString(c, "tz", &cfg.TimeZone)
+	days := c.Int("days")
+	if days < 1 || days > stats.MaxDays {
+		return cli.Exit(fmt.Sprintf("stats: --days %d: want 1 to %d", days, stats.MaxDays), 2)
+	}
+	loc := time.UTC
+	if cfg.TimeZone != "" {
+		if loc, err = time.LoadLocation(cfg.TimeZone); err != nil {
+			return cli.Exit(fmt.Sprintf("stats: time zone %q: %v", cfg.TimeZone, err), 2)
+		}
+	}
+	store, closeStore, err := openStatsStore(cfg)
+	if err != nil {
+		return err
+	}
+	defer closeStore()
+
+	products := c.StringSlice("product")
+	explicit := len(products) > 0
+	if !explicit {
+		products = append(products, builtinProducts...)
+		for _, p := range cfg.Products {
+			products = append(products, p.Name)
+		}
+	}
+	rec := stats.New(stats.Options{Store: store, Location: loc})
+	ctx, cancel := context.WithTimeout(c.Context, 10*time.Second)
+	defer cancel()
+	reps, err := collectReports(ctx, rec, products, explicit, time.Now(), days)
+	if err != nil {
+		return err
+	}
+	style := chart.Unicode
+	if c.Bool("ascii") || !chartTerminal(c.App.Writer) {
+		style = chart.ASCII
+	}
+	return printReports(c.App.Writer, reps, c.Bool("json"), style, days)
+}
+
+// collectReports queries each product; without an explicit list, products
+// with nothing recorded are left out.
+func collectReports(ctx context.Context, rec *stats.Recorder, products []string, explicit bool, now time.Time, days int) ([]stats.Report, error) {
+	reps := []stats.Report{}
+	for _, p := range products {
+		rep, err := rec.Last(ctx, p, now, days)
+		if err != nil {
+			return nil, fmt.Errorf("stats: %s: %w", p, err)
+		}
+		if explicit || rep.Peak > 0 {
+			reps = append(reps, rep)
+		}
+	}
+	return reps, nil
+}
+
+func printReports(w io.Writer, reps []stats.Report, asJSON bool, style chart.Style, days int) error {
+	if asJSON {
+		enc := json.NewEncoder(w)
+		enc.SetIndent("", "  ")
+		return enc.Encode(reps)
+	}
+	if len(reps) == 0 {
+		_, err := fmt.Fprintf(w, "no channels recorded in the last %d days\n", days)
+		return err
+	}
+	return chart.Write(w, reps, style)
+}
+
+// openStatsStore opens the shared store named by the config, or explains why
+// there is nothing to read.
+func openStatsStore(cfg *Config) (stats.Store, func(), error) {
+	if cfg.Store.Redis == "" {
+		if localStatsStore != nil {
+			st, err := localStatsStore(cfg)
+			return st, func() {}, err
+		}
+		return nil, nil, cli.Exit("stats: no shared store given. Statistics live in the store the nodes share: "+
+			"pass --redis (or set store.redis in the config). A single node without Redis keeps them in its "+
+			"own process: read them from its admin API, http://127.0.0.1:8089/api/v1/stats?product=g729", 2)
+	}
+	rdb, err := openRedis(cfg.Store)
+	if err != nil {
+		return nil, nil, err
+	}
+	return stats.NewRedisStore(rdb), func() { rdb.Close() }, nil
+}
+
+// openRedis builds a client from a redis:// URL or a comma list of addresses
+// (several: Cluster, or Sentinel with sentinel_master).
+func openRedis(sc StoreConfig) (redis.UniversalClient, error) {
+	if strings.Contains(sc.Redis, "://") {
+		opt, err := redis.ParseURL(sc.Redis)
+		if err != nil {
+			// The URL may hold a password: name the setting, not the value.
+			return nil, errors.New("store.redis: not a valid redis:// URL")
+		}
+		if sc.Password != "" {
+			opt.Password = sc.Password
+		}
+		return redis.NewClient(opt), nil
+	}
+	return redis.NewUniversalClient(&redis.UniversalOptions{
+		Addrs:      strings.Split(sc.Redis, ","),
+		Password:   sc.Password,
+		MasterName: sc.SentinelMaster,
+	}), nil
+}
+
+func chartTerminal(w io.Writer) bool {
+	f, ok := w.(*os.File)
+	return ok && (isatty.IsTerminal(f.Fd()) || isatty.IsCygwinTerminal(f.Fd())) && os.Getenv("TERM") != "dumb"
 }
