@@ -112,8 +112,8 @@ func TestEndlessHeaders(t *testing.T) {
 	if !errors.Is(err, io.ErrUnexpectedEOF) {
 		t.Fatalf("err = %v", err)
 	}
-	if cap(rd.fields) > lim.MaxFields || cap(rd.line) > 4*lim.MaxLineBytes {
-		t.Fatalf("reader holds %d fields / %d line bytes", cap(rd.fields), cap(rd.line))
+	if cap(rd.keys) > 2*lim.MaxFields || cap(rd.vals) > 2*lim.MaxMessageBytes || cap(rd.line) > 4*lim.MaxLineBytes {
+		t.Fatalf("reader holds %d headers, %d value bytes, %d line bytes", cap(rd.keys), cap(rd.vals), cap(rd.line))
 	}
 }
 

@@ -71,10 +71,14 @@ type Reader struct {
 	line     []byte // partial line across read errors
 	skipLine bool   // the current line is over the limit and being discarded
 
-	fields []Field
-	size   int   // bytes of the message so far
-	inMsg  bool  // at least one non-empty line of the current message seen
-	bad    error // current message is broken; skipping to its end
+	// The current message's values are gathered in vals and turned into one
+	// string when it ends: one allocation per message instead of one per header.
+	keys  []string
+	ends  []int
+	vals  []byte
+	size  int   // bytes of the message so far
+	inMsg bool  // at least one non-empty line of the current message seen
+	bad   error // current message is broken; skipping to its end
 }
 
 // NewReader returns a Reader on r with the given limits (zero value: defaults).
@@ -161,8 +165,7 @@ func (r *Reader) ReadMessage() (*Message, error) {
 				r.reset()
 				return nil, bad
 			}
-			m := &Message{Fields: r.fields}
-			r.fields = nil
+			m := r.build()
 			r.reset()
 			return m, nil
 		}
@@ -175,49 +178,74 @@ func (r *Reader) ReadMessage() (*Message, error) {
 			r.breakMessage(&FrameError{Err: ErrMessageTooLarge})
 			continue
 		}
-		if len(r.fields) >= r.lim.MaxFields {
+		if len(r.keys) >= r.lim.MaxFields {
 			r.breakMessage(&FrameError{Err: ErrTooManyFields})
 			continue
 		}
-		f, ok := parseHeader(line)
+		key, val, ok := splitHeader(line)
 		if !ok {
 			r.breakMessage(&FrameError{Err: ErrMalformedLine, Line: shorten(line)})
 			continue
 		}
-		r.fields = append(r.fields, f)
+		r.keys = append(r.keys, internKey(key))
+		r.vals = append(r.vals, val...)
+		r.ends = append(r.ends, len(r.vals))
 	}
+}
+
+func (r *Reader) build() *Message {
+	all := string(r.vals)
+	fields := make([]Field, len(r.keys))
+	start := 0
+	for i, k := range r.keys {
+		fields[i] = Field{Key: k, Value: all[start:r.ends[i]]}
+		start = r.ends[i]
+	}
+	return &Message{Fields: fields}
 }
 
 func (r *Reader) breakMessage(err error) {
 	if r.bad == nil {
 		r.bad = err
 	}
-	r.fields = nil
+	r.clearFields()
+}
+
+// clearFields forgets the headers gathered so far, and the memory of a
+// message that grew large.
+func (r *Reader) clearFields() {
+	r.keys, r.ends, r.vals = r.keys[:0], r.ends[:0], r.vals[:0]
+	if cap(r.vals) > 64<<10 {
+		r.vals = nil
+	}
+	if cap(r.keys) > 1024 {
+		r.keys, r.ends = nil, nil
+	}
 }
 
 func (r *Reader) reset() {
-	r.fields = r.fields[:0:0]
+	r.clearFields()
 	r.size = 0
 	r.inMsg = false
 	r.bad = nil
 }
 
-// parseHeader splits "Key: Value". Exactly one space after the colon belongs to
-// the separator; anything further is kept, so values round-trip exactly.
-func parseHeader(line []byte) (Field, bool) {
+// splitHeader splits "Key: Value". Exactly one space after the colon belongs
+// to the separator; anything further is kept, so values round-trip exactly.
+func splitHeader(line []byte) (key, val []byte, ok bool) {
 	i := bytes.IndexByte(line, ':')
 	if i <= 0 {
-		return Field{}, false
+		return nil, nil, false
 	}
-	key := line[:i]
+	key = line[:i]
 	if bytes.ContainsAny(key, " \t\r") {
-		return Field{}, false
+		return nil, nil, false
 	}
-	val := line[i+1:]
+	val = line[i+1:]
 	if len(val) > 0 && val[0] == ' ' {
 		val = val[1:]
 	}
-	return Field{Key: internKey(key), Value: string(val)}, true
+	return key, val, true
 }
 
 func shorten(b []byte) string {
