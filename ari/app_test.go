@@ -561,4 +561,3 @@ func TestRunTwice(t *testing.T) {
 		t.Errorf("second Run: %v", err)
 	}
 }
-

@@ -315,4 +315,3 @@ func TestEventFilterAndSubscription(t *testing.T) {
 		t.Errorf("events after the filter = %v, want StasisEnd, ChannelDestroyed", types)
 	}
 }
-
