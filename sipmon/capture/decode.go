@@ -43,12 +43,17 @@ const (
 // per-packet path does not allocate.
 type Decoder struct {
 	sensor string
-	h      Handler
-	stats  Stats
-	msg    Message
-	hepPkt hep.Packet
-	frags  *defragmenter
-	tcp    *assembler
+	// file and frame locate the current record for Message.File and Frame; a file
+	// reader sets them (fileFrame true), otherwise frame follows Packets.
+	file      string
+	frame     int
+	fileFrame bool
+	h         Handler
+	stats     Stats
+	msg       Message
+	hepPkt    hep.Packet
+	frags     *defragmenter
+	tcp       *assembler
 }
 
 // DecoderOptions bound the memory a Decoder may hold. A zero field means its
@@ -95,6 +100,9 @@ func (d *Decoder) Flush() {
 func (d *Decoder) Frame(link LinkType, data []byte, ts time.Time) error {
 	d.stats.Packets++
 	d.stats.Bytes += int64(len(data))
+	if !d.fileFrame {
+		d.frame = d.stats.Packets
+	}
 	var etype uint16
 	switch link {
 	case LinkEthernet:
@@ -365,6 +373,8 @@ func (d *Decoder) deliver(src, dst netip.AddrPort, tr Transport, isHEP bool, pay
 	m.Transport = tr
 	m.HEP = isHEP
 	m.Payload = payload
+	m.File = d.file
+	m.Frame = d.frame
 	return d.h(m)
 }
 
@@ -374,6 +384,7 @@ func (d *Decoder) deliver(src, dst netip.AddrPort, tr Transport, isHEP bool, pay
 func (d *Decoder) HEP(b []byte, ts time.Time) error {
 	d.stats.Packets++
 	d.stats.Bytes += int64(len(b))
+	d.frame = d.stats.Packets
 	if !hep.IsHEP3(b) {
 		d.stats.HEPErrors++
 		return nil

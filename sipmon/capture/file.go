@@ -133,6 +133,7 @@ func ReadPaths(ctx context.Context, inputs []Input, h Handler) (Stats, error) {
 					return err
 				}
 			}
+			s.dec.file, s.dec.frame, s.dec.fileFrame = s.path, s.records, true
 			if err := s.dec.Frame(s.link(), s.data, s.ts); err != nil {
 				return err
 			}
@@ -217,9 +218,10 @@ type source struct {
 	linkType LinkType
 	ngLinks  []LinkType
 
-	data  []byte
-	ts    time.Time
-	iface int
+	data    []byte
+	ts      time.Time
+	iface   int
+	records int // records read so far: the current one's frame number
 }
 
 // open opens the file and its reader: gzip is recognised by its magic, then
@@ -287,6 +289,7 @@ func (s *source) advance() error {
 		return fmt.Errorf("capture: %s: %w", s.path, err)
 	}
 	s.data, s.ts, s.iface = data, ci.Timestamp, ci.InterfaceIndex
+	s.records++
 	return nil
 }
 

@@ -3,7 +3,6 @@ package capture_test
 import (
 	"context"
 	"encoding/json"
-	"os"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -15,11 +14,11 @@ import (
 // manifestFile is the part of a fixture manifest entry these tests check.
 type manifestFile struct {
 	File        string `json:"file"`
-	LinkType    string `json:"link_type"`
 	SIPMessages int    `json:"sip_messages"`
 	RawOnWire   *int   `json:"sip_messages_raw_on_wire"`
 	InsideHEP   *int   `json:"sip_messages_inside_hep"`
 	Packets     int    `json:"packets"`
+	SIPFrames   int    `json:"sip_frames"`
 }
 
 func loadManifest(t *testing.T, elem ...string) []manifestFile {
@@ -38,14 +37,21 @@ func loadManifest(t *testing.T, elem ...string) []manifestFile {
 
 type counts struct {
 	all, hep, tcp int
-	lastPayload   []byte
+	// rawFrames are the frames that completed a message not carried in HEP.
+	rawFrames map[int]bool
 }
 
 func readCounting(t *testing.T, path string) (counts, capture.Stats) {
 	t.Helper()
-	var c counts
+	c := counts{rawFrames: map[int]bool{}}
 	st, err := capture.ReadFile(context.Background(), path, "s1", func(m *capture.Message) error {
 		c.all++
+		if !m.HEP {
+			c.rawFrames[m.Frame] = true
+		}
+		if m.File != path || m.Frame < 1 {
+			t.Errorf("%s: message %d has file %q frame %d", filepath.Base(path), c.all, m.File, m.Frame)
+		}
 		if m.HEP {
 			c.hep++
 		}
@@ -92,11 +98,29 @@ func TestFixtureMessageCounts(t *testing.T) {
 				if st.Messages != c.all || st.HEPMessages != c.hep {
 					t.Errorf("stats say %d messages (%d HEP), handler saw %d (%d)", st.Messages, st.HEPMessages, c.all, c.hep)
 				}
+				// tshark counts the frames that complete a SIP message (HEP ones
+				// excluded): the reassembled INVITE of 11b is one frame, its ACK+BYE
+				// segment another; 11a's fragmented INVITE is its last fragment.
+				if len(c.rawFrames) != f.SIPFrames {
+					t.Errorf("messages completed in %d distinct frames, manifest says %d", len(c.rawFrames), f.SIPFrames)
+				}
+				// Without TCP (whose control segments are not counted), every packet
+				// is accounted for exactly once: a SIP or HEP message, or a reason to
+				// skip it. For 11a: garbage, HTTP, STUN, CRLF keep-alive, "INVITE"
+				// alone, lower-case "invite ... sip/2.0" and its "sip/2.0 400" reply
+				// are not SIP; one datagram is empty; two frames are fragments
+				// completed by a third.
+				if st.TCPSegments == 0 {
+					skipped := st.NotSIP + st.Empty + st.OtherProto + st.NonIP + st.Truncated +
+						st.Fragments - st.Reassembled + st.HEPErrors + st.HEPNotSIP
+					if st.Messages+skipped != st.Packets {
+						t.Errorf("%d messages + %d skipped != %d packets (stats %+v)", st.Messages, skipped, st.Packets, st)
+					}
+				}
 				if strings.HasPrefix(f.File, "11b") && c.tcp != c.all {
 					t.Errorf("11b: %d of %d messages marked TCP", c.tcp, c.all)
 				}
 			})
 		}
 	}
-	_ = os.Getenv
 }

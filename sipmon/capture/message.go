@@ -51,6 +51,14 @@ type Message struct {
 	CorrelationID []byte
 	// CaptureID is HEP's capture agent id (chunk 12); 0 when not from HEP.
 	CaptureID uint32
+	// File is the capture file the message was read from ("" for live capture and
+	// HEP listeners).
+	File string
+	// Frame is the 1-based number of the record (packet) that completed the
+	// message: within File when reading files (Wireshark's frame number), since
+	// the start otherwise. A message reassembled from TCP segments or IPv4
+	// fragments carries its last frame.
+	Frame int
 }
 
 // Handler receives messages in capture order. Returning an error stops the read.
