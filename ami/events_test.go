@@ -123,3 +123,30 @@ func TestDecodeValues(t *testing.T) {
 		}
 	})
 }
+
+// DecodeEvent never fails or panics, whatever the headers hold.
+func FuzzDecodeEvent(f *testing.F) {
+	f.Add([]byte("Event: Hangup\r\nChannel: PJSIP/1\r\nCause: 21\r\nCause-txt: Call Rejected\r\n\r\n"))
+	f.Add([]byte("Event: DialBegin\r\nDestChannelState: x\r\nDestPriority: 99999999999999999999\r\n\r\n"))
+	f.Add([]byte("Event: CoreShowChannel\r\nChannelState: -1\r\n\r\nEvent: Shutdown\r\nRestart: True\r\n\r\n"))
+	f.Fuzz(func(t *testing.T, data []byte) {
+		rd := proto.NewReader(bytes.NewReader(data), proto.Limits{MaxLineBytes: 512, MaxFields: 64})
+		for i := 0; i < 64; i++ {
+			m, err := rd.ReadMessage()
+			if err != nil {
+				var fe *proto.FrameError
+				if errors.As(err, &fe) {
+					continue
+				}
+				return
+			}
+			if m.Kind() != proto.KindEvent {
+				continue
+			}
+			ev := ami.DecodeEvent(m)
+			if ev == nil || ev.EventName() != m.Name() {
+				t.Fatalf("decoded %v from %q", ev, m.String())
+			}
+		}
+	})
+}

@@ -264,3 +264,17 @@ func (s *Server) showChannels(concise bool) []string {
 	}
 	return out
 }
+
+// RemoveChannel drops a channel from the table without any event, as if the
+// events announcing its end had been lost (for resynchronisation tests).
+func (s *Server) RemoveChannel(uniqueid string) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for i, ch := range s.channels {
+		if ch.Uniqueid == uniqueid {
+			s.channels = append(s.channels[:i], s.channels[i+1:]...)
+			return nil
+		}
+	}
+	return fmt.Errorf("%w: %s", ErrNoSuchChannel, uniqueid)
+}
