@@ -11,6 +11,8 @@ import (
 	"path/filepath"
 	"testing"
 
+	"github.com/gopacket/gopacket"
+	"github.com/gopacket/gopacket/layers"
 	"github.com/gopacket/gopacket/pcapgo"
 	"github.com/licbridge/licbridge/internal/fixtures"
 	"github.com/licbridge/licbridge/sipmon/capture"
@@ -99,4 +101,106 @@ func gunzip(tb testing.TB, b []byte) []byte {
 		tb.Fatal(err)
 	}
 	return out
+}
+
+// BenchmarkPerfGopacketDLP is the road not taken: the same uncompressed capture
+// through gopacket's DecodingLayerParser (preallocated layers, no per-packet
+// allocation) down to the UDP payload and the SIP test, without TCP or fragment
+// handling. It shows what the hand-written decoder saves.
+func BenchmarkPerfGopacketDLP(b *testing.B) {
+	raw := gunzip(b, fixtures.Read(b, "sip", perfFile))
+	var (
+		eth     layers.Ethernet
+		ip4     layers.IPv4
+		ip6     layers.IPv6
+		udp     layers.UDP
+		tcp     layers.TCP
+		payload gopacket.Payload
+	)
+	parser := gopacket.NewDecodingLayerParser(layers.LayerTypeEthernet, &eth, &ip4, &ip6, &udp, &tcp, &payload)
+	parser.IgnoreUnsupported = true
+	decoded := make([]gopacket.LayerType, 0, 8)
+	var msgs, n int64
+	b.ReportAllocs()
+	for b.Loop() {
+		r, err := pcapgo.NewReader(bytes.NewReader(raw))
+		if err != nil {
+			b.Fatal(err)
+		}
+		for {
+			data, _, err := r.ZeroCopyReadPacketData()
+			if errors.Is(err, io.EOF) {
+				break
+			}
+			if err != nil {
+				b.Fatal(err)
+			}
+			n += int64(len(data))
+			if err := parser.DecodeLayers(data, &decoded); err != nil {
+				continue
+			}
+			for _, lt := range decoded {
+				if lt == layers.LayerTypeUDP && capture.LooksLikeSIP(udp.Payload) {
+					msgs++
+				}
+			}
+		}
+	}
+	benchReport(b, msgs, n)
+}
+
+// BenchmarkPerfBaselineUncompressed reads the uncompressed capture's records with
+// pcapgo from memory, doing nothing with them: the floor for the decoders above.
+func BenchmarkPerfBaselineUncompressed(b *testing.B) {
+	raw := gunzip(b, fixtures.Read(b, "sip", perfFile))
+	var recs, n int64
+	for b.Loop() {
+		r, err := pcapgo.NewReader(bytes.NewReader(raw))
+		if err != nil {
+			b.Fatal(err)
+		}
+		for {
+			data, _, err := r.ZeroCopyReadPacketData()
+			if errors.Is(err, io.EOF) {
+				break
+			}
+			if err != nil {
+				b.Fatal(err)
+			}
+			recs++
+			n += int64(len(data))
+		}
+	}
+	benchReport(b, recs, n)
+}
+
+// BenchmarkPerfDecoderInMemory runs the hand-written decoder over the uncompressed
+// records read from memory, to compare with BenchmarkPerfGopacketDLP on equal terms.
+func BenchmarkPerfDecoderInMemory(b *testing.B) {
+	raw := gunzip(b, fixtures.Read(b, "sip", perfFile))
+	var msgs, n int64
+	b.ReportAllocs()
+	for b.Loop() {
+		r, err := pcapgo.NewReader(bytes.NewReader(raw))
+		if err != nil {
+			b.Fatal(err)
+		}
+		dec := capture.NewDecoder("", func(*capture.Message) error { return nil }, capture.DecoderOptions{})
+		for {
+			data, ci, err := r.ZeroCopyReadPacketData()
+			if errors.Is(err, io.EOF) {
+				break
+			}
+			if err != nil {
+				b.Fatal(err)
+			}
+			if err := dec.Frame(capture.LinkType(r.LinkType()), data, ci.Timestamp); err != nil {
+				b.Fatal(err)
+			}
+		}
+		st := dec.Stats()
+		msgs += int64(st.Messages)
+		n += st.Bytes
+	}
+	benchReport(b, msgs, n)
 }
