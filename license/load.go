@@ -56,6 +56,9 @@ type LoadOptions struct {
 	RenewalGrace time.Duration
 	// WarnAhead thresholds. Nil: DefaultWarnAhead.
 	WarnAhead []time.Duration
+
+	// sigs, set by a Watcher, skips verifying again what the last load verified.
+	sigs *sigCache
 }
 
 func (o LoadOptions) now() time.Time {
@@ -70,6 +73,9 @@ func (o LoadOptions) now() time.Time {
 // missing or unreadable is a problem of the Set: neither stops the others. The
 // error is non-nil only when ctx ends first.
 func Load(ctx context.Context, opts LoadOptions) (*Set, error) {
+	if opts.sigs != nil {
+		opts.sigs.begin()
+	}
 	files, problems := listFiles(opts.Dirs)
 	if err := ctx.Err(); err != nil {
 		return nil, fmt.Errorf("license: load: %w", err)
@@ -91,6 +97,7 @@ func Load(ctx context.Context, opts LoadOptions) (*Set, error) {
 		Catalog: opts.Catalog,
 		Policy:  Policy{RenewalGrace: opts.RenewalGrace, WarnAhead: opts.WarnAhead},
 		Now:     opts.now(),
+		sigs:    opts.sigs,
 	})
 	s.problems = problems
 	return s, nil

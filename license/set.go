@@ -81,6 +81,9 @@ type EvalOptions struct {
 	// IgnoreBinding skips the host ID and domain checks (an issuer verifying keys
 	// meant for other hosts).
 	IgnoreBinding bool
+
+	// sigs caches verified signatures across the loads of one Watcher.
+	sigs *sigCache
 }
 
 // Set is the evaluated license keys of a node at one instant. A Set is immutable
@@ -162,7 +165,7 @@ func checkOne(c Candidate, opts EvalOptions) Entry {
 		e.Reason = errNoTrusted.Error()
 		return e
 	}
-	if err := opts.Trusted.Verify(k); err != nil {
+	if err := opts.sigs.verify(opts.Trusted, k); err != nil {
 		e.Reason = err.Error()
 		return e
 	}

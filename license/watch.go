@@ -57,6 +57,7 @@ func NewWatcher(opts LoadOptions, wo WatcherOptions) *Watcher {
 		subs:    map[int]func(*Set){},
 		changed: make(chan struct{}, 1),
 	}
+	w.opts.sigs = &sigCache{}
 	if w.log == nil {
 		w.log = slog.New(slog.NewTextHandler(io.Discard, nil))
 	}
