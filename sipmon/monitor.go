@@ -117,10 +117,10 @@ func (m *Monitor) Handle(msg *capture.Message) error {
 		m.mu.Unlock()
 		return nil
 	}
-	sm, err := m.parser.parse(payload)
 	hash := xxhash.Sum64(payload)
 	m.mu.Lock()
 	defer m.mu.Unlock()
+	sm, err := m.parser.parse(payload)
 	if err != nil {
 		m.stats.Malformed++
 		m.log.Debug("malformed SIP message skipped", "sensor", msg.Sensor, "src", msg.Src, "time", msg.Time, "err", err)
@@ -252,4 +252,47 @@ func (m *Monitor) Publish(ctx context.Context, p Publisher) error {
 		}
 	}
 	return nil
+}
+
+// RunOptions tune Run.
+type RunOptions struct {
+	// Publisher receives the Active counts every Interval; nil: none.
+	Publisher Publisher
+	// Interval between ticks. Default 5s.
+	Interval time.Duration
+	// OnTick, if set, is called after each tick with the counts (for printing).
+	OnTick func(Active, Stats)
+	// Now is the clock. Default time.Now.
+	Now func() time.Time
+}
+
+// Run drives a live Monitor until ctx ends: every Interval it advances the
+// dialogs' clock to now (so silent dialogs time out), publishes the Active counts
+// and calls OnTick. A publishing error is logged and retried on the next tick:
+// the store being away must not stop the count. Run returns nil when ctx ends.
+func (m *Monitor) Run(ctx context.Context, opt RunOptions) error {
+	if opt.Interval <= 0 {
+		opt.Interval = 5 * time.Second
+	}
+	if opt.Now == nil {
+		opt.Now = time.Now
+	}
+	tick := time.NewTicker(opt.Interval)
+	defer tick.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-tick.C:
+		}
+		m.Tick(opt.Now())
+		if opt.Publisher != nil {
+			if err := m.Publish(ctx, opt.Publisher); err != nil && ctx.Err() == nil {
+				m.log.Warn("publishing observed legs", "err", err)
+			}
+		}
+		if opt.OnTick != nil {
+			opt.OnTick(m.Active(), m.Stats())
+		}
+	}
 }

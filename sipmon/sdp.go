@@ -52,16 +52,17 @@ func parseSDP(body []byte) sdpInfo {
 				inAudio, audioDone = false, true
 			}
 			media, port, proto, formats := splitMedia(line[2:])
+			first, _ := nextField(formats)
 			switch {
-			case media == "audio" && !audioDone && port != "0" && len(formats) > 0:
+			case string(media) == "audio" && !audioDone && string(port) != "0" && len(first) > 0:
 				inAudio = true
-				firstPT = formats[0]
+				firstPT = string(first)
 				if name, ok := staticPayloads[firstPT]; ok {
 					info.codec = name
 				}
-			case media == "image" && port != "0" && bytes.EqualFold([]byte(proto), []byte("udptl")):
-				for _, f := range formats {
-					if bytes.EqualFold([]byte(f), []byte("t38")) {
+			case string(media) == "image" && string(port) != "0" && bytes.EqualFold(proto, []byte("udptl")):
+				for f, rest := nextField(formats); len(f) > 0; f, rest = nextField(rest) {
+					if bytes.EqualFold(f, []byte("t38")) {
 						info.t38 = true
 					}
 				}
@@ -105,20 +106,25 @@ func canonicalCodec(enc []byte) string {
 	return string(up)
 }
 
-// splitMedia splits "audio 16000 RTP/AVP 8 101" into its parts. The port may carry
+// splitMedia splits "audio 16000 RTP/AVP 8 101" into its parts without
+// allocating: formats is the rest of the line ("8 101"). The port may carry
 // "/<count>".
-func splitMedia(s []byte) (media, port, proto string, formats []string) {
-	fields := bytes.Fields(s)
-	if len(fields) < 3 {
-		return "", "", "", nil
+func splitMedia(s []byte) (media, port, proto, formats []byte) {
+	media, s = nextField(s)
+	port, s = nextField(s)
+	proto, s = nextField(s)
+	if i := bytes.IndexByte(port, '/'); i >= 0 {
+		port = port[:i]
 	}
-	p := fields[1]
-	if i := bytes.IndexByte(p, '/'); i >= 0 {
-		p = p[:i]
+	return media, port, proto, s
+}
+
+// nextField returns the first space-separated field of s and the rest.
+func nextField(s []byte) (field, rest []byte) {
+	s = bytes.TrimLeft(s, " \t")
+	i := bytes.IndexAny(s, " \t")
+	if i < 0 {
+		return s, nil
 	}
-	formats = make([]string, 0, len(fields)-3)
-	for _, f := range fields[3:] {
-		formats = append(formats, string(f))
-	}
-	return string(fields[0]), string(p), string(fields[2]), formats
+	return s[:i], s[i+1:]
 }

@@ -110,6 +110,15 @@ func newTracker(sensor string, cfg *Config, stats *Stats, emit func(Leg)) *track
 	}
 }
 
+// lookup finds the dialog of a Call-ID; the map index with a converted []byte
+// does not allocate.
+func (tr *tracker) lookup(callID []byte) *dialog {
+	if len(callID) <= maxKeyLen {
+		return tr.dialogs[string(callID)]
+	}
+	return tr.dialogs[dialogKey(string(callID))]
+}
+
 // dialogKey bounds the key length (see maxKeyLen).
 func dialogKey(callID string) string {
 	if len(callID) <= maxKeyLen {
@@ -126,15 +135,14 @@ func dialogKey(callID string) string {
 // handle applies one parsed message seen at t whose payload hashes to hash.
 func (tr *tracker) handle(m *sipMsg, t time.Time, hash uint64) {
 	tr.advance(t)
-	key := dialogKey(m.callID)
-	d := tr.dialogs[key]
+	d := tr.lookup(m.callID)
 	if d != nil && d.sawPayload(hash) {
 		tr.stats.DuplicateMessages++
 		tr.touch(d, t)
 		return
 	}
 	if m.request && m.method == "INVITE" && m.toTag == "" {
-		tr.initialInvite(d, key, m, t, hash)
+		tr.initialInvite(d, m, t, hash)
 		return
 	}
 	if d == nil {
@@ -190,9 +198,9 @@ func (tr *tracker) handle(m *sipMsg, t time.Time, hash uint64) {
 	}
 }
 
-func (tr *tracker) initialInvite(d *dialog, key string, m *sipMsg, t time.Time, hash uint64) {
+func (tr *tracker) initialInvite(d *dialog, m *sipMsg, t time.Time, hash uint64) {
 	if d == nil {
-		d = tr.newDialog(key, m, t)
+		d = tr.newDialog(dialogKey(string(m.callID)), m, t)
 	} else {
 		tr.touch(d, t)
 		if m.fromTag == d.fromTag && m.cseq != d.inviteCSeq {
