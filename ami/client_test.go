@@ -215,6 +215,11 @@ func TestPercentRoundTrips(t *testing.T) {
 	if !seen {
 		t.Fatal("the server never received the value verbatim")
 	}
+	// Events: off still gets the items of our own list actions.
+	srv.AddChannel(amisrv.Channel{Name: "PJSIP/9-00000009"})
+	if list, err := h.c.CoreShowChannels(ctx); err != nil || len(list) != 1 || list[0].Channel != "PJSIP/9-00000009" {
+		t.Fatalf("CoreShowChannels with Events off: %v, %v", list, err)
+	}
 }
 
 // goami defect: answers taken in order, so a list action shifted every later
