@@ -10,6 +10,7 @@ import (
 
 	"github.com/licbridge/licbridge/internal/fixtures"
 	"github.com/licbridge/licbridge/sipmon/capture"
+	"github.com/licbridge/licbridge/sipmon/capture/hep"
 )
 
 // feeder drives a Decoder with raw-IP frames, collecting what it delivers.
@@ -222,4 +223,33 @@ func FuzzTCPReassembly(f *testing.F) {
 			}
 		}
 	})
+}
+
+// TestTCPCarryingHEP: HEPv3 over TCP found inside a capture (heplify and Kamailio
+// can send HEP over TCP) is framed by the HEP length field and decapsulated, even
+// when a HEP message straddles segments.
+func TestTCPCarryingHEP(t *testing.T) {
+	var stream []byte
+	var want []string
+	for i, payload := range []string{sipBig, sipAck} {
+		p := hep.Packet{Proto: hep.ProtoUDP, Src: netip.MustParseAddrPort("192.0.2.1:5060"), Dst: netip.MustParseAddrPort("192.0.2.2:5060"),
+			Time: time.Unix(1795386427, int64(i)*1000), ProtoType: hep.ProtoTypeSIP, Payload: []byte(payload)}
+		var err error
+		if stream, err = hep.Append(stream, &p); err != nil {
+			t.Fatal(err)
+		}
+		want = append(want, payload)
+	}
+	f := newFeeder(t, capture.DecoderOptions{})
+	hepSrv := netip.MustParseAddrPort("10.0.0.9:9060")
+	f.ip(ipTCP(t, cli, hepSrv, 100, "S", nil))
+	cut := len(stream) / 3
+	f.ip(ipTCP(t, cli, hepSrv, 101, "", stream[:cut]))
+	f.ip(ipTCP(t, cli, hepSrv, 101+uint32(cut), "", stream[cut:]))
+	if strings.Join(f.msgs, "|") != strings.Join(want, "|") {
+		t.Errorf("got %q, want %q", f.msgs, want)
+	}
+	if st := f.dec.Stats(); st.HEPMessages != 2 {
+		t.Errorf("HEPMessages = %d, want 2", st.HEPMessages)
+	}
 }
