@@ -471,3 +471,80 @@ func TestFAXStatsAndGetvarFormats(t *testing.T) {
 		t.Fatalf("audionativeformat %q", v)
 	}
 }
+
+// Events built through the API carry the recorded bytes, given channels in the
+// recorded state.
+func TestBytesCallEvents(t *testing.T) {
+	_, rx := capture(t, "ami_call_local_dial_events", "rx")
+	find := func(pred func(*proto.Message) bool) *proto.Message {
+		for _, m := range rx {
+			if pred(m) {
+				return m
+			}
+		}
+		t.Fatal("not in recording")
+		return nil
+	}
+	// channelAt rebuilds a channel from the (prefixed) snapshot inside m.
+	channelAt := func(m *proto.Message, prefix string) Channel {
+		c := proto.NewMessage()
+		for _, f := range m.Fields {
+			if strings.HasPrefix(f.Key, prefix) {
+				c.Add(strings.TrimPrefix(f.Key, prefix), f.Value)
+			}
+		}
+		return channelFrom(c)
+	}
+	tests := []struct {
+		name string
+		want *proto.Message
+		emit func(s *Server, want *proto.Message) error
+	}{
+		{"dialend_with_caller", find(func(m *proto.Message) bool { return m.Name() == "DialEnd" && m.Get("Channel") != "" }),
+			func(s *Server, w *proto.Message) error {
+				caller, dest := s.AddChannel(channelAt(w, "")), s.AddChannel(channelAt(w, "Dest"))
+				return s.DialEnd(caller.Uniqueid, dest.Uniqueid, w.Get("DialStatus"))
+			}},
+		{"dialbegin_from_originate", find(func(m *proto.Message) bool { return m.Name() == "DialBegin" && m.Get("Channel") == "" }),
+			func(s *Server, w *proto.Message) error {
+				return s.DialBegin("", s.AddChannel(channelAt(w, "Dest")).Uniqueid, w.Get("DialString"))
+			}},
+		{"bridgeenter_second", find(func(m *proto.Message) bool { return m.Name() == "BridgeEnter" && m.Get("BridgeNumChannels") == "2" }),
+			func(s *Server, w *proto.Message) error {
+				b := Bridge{Uniqueid: w.Get("BridgeUniqueid")}
+				first := s.AddChannel(Channel{Name: "Local/200@lic-answer-00000001;1"})
+				if err := s.BridgeEnter(b, first.Uniqueid); err != nil {
+					return err
+				}
+				return s.BridgeEnter(b, s.AddChannel(channelAt(w, "")).Uniqueid)
+			}},
+		{"varset", find(func(m *proto.Message) bool { return m.Name() == "VarSet" }),
+			func(s *Server, w *proto.Message) error {
+				return s.SetVar(s.AddChannel(channelAt(w, "")).Uniqueid, w.Get("Variable"), w.Get("Value"))
+			}},
+		{"newexten_via_emitchannel", find(func(m *proto.Message) bool { return m.Name() == "Newexten" }),
+			func(s *Server, w *proto.Message) error {
+				return s.EmitChannel("Newexten", s.AddChannel(channelAt(w, "")).Uniqueid,
+					"Extension", w.Get("Extension"), "Application", w.Get("Application"), "AppData", w.Get("AppData"))
+			}},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			s := Start(t, Options{})
+			c := dial(t, s)
+			c.banner()
+			c.send(proto.NewMessage("Action", "Login", "Username", "licbridge", "Secret", "licsecret", "Events", "call,dialplan"))
+			c.read()
+			if err := tc.emit(s, tc.want); err != nil {
+				t.Fatal(err)
+			}
+			var got *proto.Message
+			for got == nil || got.Name() != tc.want.Name() || got.Get("Uniqueid") != tc.want.Get("Uniqueid") {
+				got = c.read()
+			}
+			if got.String() != tc.want.String() {
+				t.Fatalf("\n got %q\nwant %q", got, tc.want)
+			}
+		})
+	}
+}
