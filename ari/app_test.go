@@ -494,14 +494,46 @@ func TestReconnectsAfterDrop(t *testing.T) {
 // TestResyncAfterReconnect: a held channel hangs up while the WebSocket is
 // down; after reconnecting the app finds it gone and releases it.
 func TestResyncAfterReconnect(t *testing.T) {
-	r := startRig(t, arisrv.Options{}, Options{MinBackoff: 200 * time.Millisecond})
+	r := startRig(t, arisrv.Options{}, Options{})
 	id, o := r.enter(t, arisrv.Channel{}, "admit", "g729")
 	checkVars(t, o, vars(StatusAdmitted, "", "lease-"+id))
+	kept, o2 := r.enter(t, arisrv.Channel{}, "admit", "g729")
+	checkVars(t, o2, vars(StatusAdmitted, "", "lease-"+kept))
+	r.srv.RefuseWebSockets(true)
 	r.srv.DropWebSockets()
 	if err := r.srv.Hangup(id); err != nil { // no WebSocket: no event reaches the app
 		t.Fatal(err)
 	}
+	r.srv.RefuseWebSockets(false)
 	r.waitRelease(t, "g729/"+id)
+	r.waitGone(t, id)
+	// The channel still up is followed again (the app's subscriptions went
+	// with its WebSocket), so its later hangup still releases it.
+	if err := r.srv.WaitConnected(r.ctx, "licbridge"); err != nil {
+		t.Fatal(err)
+	}
+	waitSubscribed(t, r, kept)
+	if err := r.srv.Hangup(kept); err != nil {
+		t.Fatal(err)
+	}
+	r.waitRelease(t, "g729/"+kept)
+}
+
+// waitSubscribed waits until the app has re-subscribed to a channel, using
+// the double's state-change signal.
+func waitSubscribed(tb testing.TB, r *rig, id string) {
+	tb.Helper()
+	for {
+		changed := r.srv.Changed()
+		if r.srv.Subscribed("licbridge", id) {
+			return
+		}
+		select {
+		case <-changed:
+		case <-r.ctx.Done():
+			tb.Fatalf("never re-subscribed to %s", id)
+		}
+	}
 }
 
 // TestNoStasisStartLost: with one handler slot and a slow admitter, a burst of

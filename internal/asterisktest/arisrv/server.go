@@ -61,6 +61,7 @@ type Server struct {
 	conns    map[net.Conn]struct{}
 	changed  chan struct{} // closed and replaced whenever state changes
 	seq      int
+	refuseWS bool
 	closed   bool
 	wg       sync.WaitGroup
 }
@@ -167,6 +168,15 @@ func (s *Server) waitFor(ctx context.Context, cond func() bool) error {
 			return ctx.Err()
 		}
 	}
+}
+
+// Changed returns a channel closed at the double's next state change (a
+// channel, variable, application or subscription). Take it before checking a
+// condition, then wait on it, so that no change is missed.
+func (s *Server) Changed() <-chan struct{} {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.changed
 }
 
 // WaitConnected blocks until a WebSocket is connected for appName.

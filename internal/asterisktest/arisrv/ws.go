@@ -26,6 +26,12 @@ func (s *Server) upgrade(c net.Conn, br *bufio.Reader, r *http.Request) bool {
 		_ = s.write(c, unauthorized, r.Close)
 		return false
 	}
+	s.mu.Lock()
+	refused := s.refuseWS
+	s.mu.Unlock()
+	if refused {
+		return false // closed unanswered, like an Asterisk that is restarting
+	}
 	appName := r.URL.Query().Get("app")
 	key := r.Header.Get("Sec-WebSocket-Key")
 	switch {
@@ -39,13 +45,9 @@ func (s *Server) upgrade(c net.Conn, br *bufio.Reader, r *http.Request) bool {
 		_ = s.write(c, errResp(400, "Bad Request", "Bad WebSocket handshake"), true)
 		return false
 	}
-	// Asterisk's 101, header for header (ari_ws_*.rx.raw).
-	if _, err := io.WriteString(c, "HTTP/1.1 101 Switching Protocols\r\n"+
-		"Upgrade: websocket\r\n"+
-		"Connection: Upgrade\r\n"+
-		"Sec-WebSocket-Accept: "+Accept(key)+"\r\n\r\n"); err != nil {
-		return false
-	}
+	// The application exists before the client sees the 101, so that its
+	// first REST call (an event filter, a subscription) finds it; events
+	// queue until the writer starts.
 	w := newWSConn(c, appName)
 	s.mu.Lock()
 	if s.closed {
@@ -59,6 +61,18 @@ func (s *Server) upgrade(c net.Conn, br *bufio.Reader, r *http.Request) bool {
 		s.apps[appName] = a
 	}
 	a.ws = append(a.ws, w)
+	s.mu.Unlock()
+	// Asterisk's 101, header for header (ari_ws_*.rx.raw).
+	if _, err := io.WriteString(c, "HTTP/1.1 101 Switching Protocols\r\n"+
+		"Upgrade: websocket\r\n"+
+		"Connection: Upgrade\r\n"+
+		"Sec-WebSocket-Accept: "+Accept(key)+"\r\n\r\n"); err != nil {
+		w.close()
+		s.unregister(appName, w)
+		close(w.gone)
+		return true
+	}
+	s.mu.Lock()
 	s.notifyLocked()
 	s.mu.Unlock()
 
@@ -102,6 +116,14 @@ func (s *Server) unregister(appName string, w *wsConn) {
 		delete(s.apps, appName)
 	}
 	s.notifyLocked()
+}
+
+// RefuseWebSockets makes upgrade requests fail (the connection is closed
+// unanswered) while on, so a test can act while no client is connected.
+func (s *Server) RefuseWebSockets(on bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.refuseWS = on
 }
 
 // DropWebSockets closes every event WebSocket's TCP connection with no close
