@@ -38,7 +38,9 @@ type Config struct {
 	// without a byte sent. Default loopback only (DefaultAllow).
 	Allow []netip.Prefix
 	// SessionTimeout bounds a whole session: environment, admission, variables.
-	// Default 2s. A client slower than that is closed on.
+	// Default 2s. A client slower than that is closed on. Up to 500ms of it (half,
+	// for short timeouts) is kept for setting the variables, so an Admitter that
+	// overruns still gets an ERROR/TIMEOUT answer out.
 	SessionTimeout time.Duration
 	// MaxSessions bounds concurrent sessions; a connection beyond it is closed at
 	// once, so the dialplan takes its failure branch instead of waiting. Default 512.
@@ -236,9 +238,10 @@ func (s *Server) serve(ctx context.Context, nc net.Conn) {
 	s.answer(ctx, c, log, set)
 }
 
-// answerReserve is the part of the session kept for setting the variables.
+// answerReserve is the part of the session kept for setting the variables: half
+// of it, at most 500ms (three round trips on a loaded host need far less).
 func answerReserve(session time.Duration) time.Duration {
-	return min(session/4, 250*time.Millisecond)
+	return min(session/2, 500*time.Millisecond)
 }
 
 func (s *Server) handle(ctx context.Context, c *agi.Conn, log *slog.Logger, req Request) []setting {

@@ -347,7 +347,7 @@ func TestAdmitterFailures(t *testing.T) {
 	t.Run("slower than the session", func(t *testing.T) {
 		adm := newAdmitter(map[string]int{"g729": 1})
 		adm.block = make(chan struct{}) // never closed: Admit returns at its deadline
-		addr, _ := startServer(t, adm, Config{SessionTimeout: 200 * time.Millisecond})
+		addr, _ := startServer(t, adm, Config{SessionTimeout: 600 * time.Millisecond})
 		res := call(t, addr, channel(1), "admit,g729")
 		if res.Vars[VarStatus] != StatusError || res.Vars[VarReason] != ReasonTimeout || !res.ServerClosed {
 			t.Errorf("status %q reason %q closed %v, want ERROR TIMEOUT and a close", res.Vars[VarStatus], res.Vars[VarReason], res.ServerClosed)

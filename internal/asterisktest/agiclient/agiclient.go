@@ -239,6 +239,7 @@ func (s *session) run(ctx context.Context, addr, script string, o options) (Resu
 		if err := s.write(env[prev:at]); err != nil {
 			// The server closed before taking the whole environment: Asterisk
 			// carries on reading, finds EOF, and AGI() ends with SUCCESS.
+			res.ServerClosed = true
 			return s.finish(res, start, false), nil
 		}
 		prev = at
@@ -250,6 +251,7 @@ func (s *session) run(ctx context.Context, addr, script string, o options) (Resu
 		err := s.writeLocked([]byte("HANGUP\n"))
 		s.mu.Unlock()
 		if err != nil {
+			res.ServerClosed = true
 			return s.finish(res, start, false), nil
 		}
 	}
