@@ -208,6 +208,19 @@ func TestAdmitRejectReleaseStatus(t *testing.T) {
 	}
 }
 
+// TestEnvironmentInSegments: the environment arrives in many small TCP writes.
+func TestEnvironmentInSegments(t *testing.T) {
+	addr, _ := startServer(t, newAdmitter(map[string]int{"g729": 1}), Config{})
+	var cuts []int
+	for i := 7; i < 600; i += 7 {
+		cuts = append(cuts, i)
+	}
+	res := call(t, addr, channel(1), "admit,g729", agiclient.WithSplit(cuts...))
+	if res.Vars[VarStatus] != StatusAdmitted {
+		t.Errorf("status %q", res.Vars[VarStatus])
+	}
+}
+
 // TestServerClosesAtOnce: with a one-minute session timeout, the double (which
 // never closes by itself, like Asterisk) sees the server close right after the last
 // variable: the close is the server's design, not a deadline.
