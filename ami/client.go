@@ -78,9 +78,9 @@ func (c *Client) Connected() bool {
 	return c.cur != nil && c.cur.cause() == nil
 }
 
-// Events returns the event stream. It is closed when Run returns. Events are
-// delivered in arrival order; list items of our own actions are not in it
-// (they come with the action's Response).
+// Events returns the event stream, for one consumer. It is closed when Run
+// returns. Events are delivered in arrival order across reconnects; list items
+// of our own actions are not in it (they come with the action's Response).
 func (c *Client) Events() <-chan Event { return c.queue.out }
 
 // DroppedEvents counts events dropped because the consumer fell more than

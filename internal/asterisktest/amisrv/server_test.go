@@ -548,3 +548,21 @@ func TestBytesCallEvents(t *testing.T) {
 		})
 	}
 }
+
+func TestLocalPairAndCommandCounts(t *testing.T) {
+	s := Start(t, Options{})
+	a, b := s.AddLocalPair("100@lic-dial", Channel{Context: "lic-dial", Exten: "100", State: 6}, Channel{Context: "lic-dial", Exten: "100", State: 6})
+	if a.Name != "Local/100@lic-dial-00000000;1" || b.Name != "Local/100@lic-dial-00000000;2" || b.Linkedid != a.Uniqueid || a.Uniqueid == b.Uniqueid {
+		t.Fatalf("%+v %+v", a, b)
+	}
+	out, ok := s.cli("core show channels")
+	if !ok || out[len(out)-3] != "2 active channels" || out[len(out)-2] != "1 active call" || out[len(out)-1] != "1 call processed" {
+		t.Fatalf("%q", out)
+	}
+	if err := s.RemoveChannel(a.Uniqueid); err != nil || len(s.Channels()) != 1 {
+		t.Fatalf("remove: %v, %d left", err, len(s.Channels()))
+	}
+	if err := s.Hangup(a.Uniqueid, 16); !errors.Is(err, ErrNoSuchChannel) {
+		t.Fatalf("hangup of removed channel: %v", err)
+	}
+}

@@ -278,3 +278,25 @@ func (s *Server) RemoveChannel(uniqueid string) error {
 	}
 	return fmt.Errorf("%w: %s", ErrNoSuchChannel, uniqueid)
 }
+
+// AddLocalPair adds the two halves of a Local channel, as Asterisk creates
+// them for "Local/<base>": "<base>-<seq>;1" and ";2", both Linkedid to the ;1
+// half's Uniqueid (unless set), emitting Newchannel for each. one and two give
+// the other fields; their Name is ignored.
+func (s *Server) AddLocalPair(base string, one, two Channel) (Channel, Channel) {
+	s.mu.Lock()
+	n := 0
+	for _, ch := range s.channels {
+		if strings.HasPrefix(ch.Name, "Local/") && strings.HasSuffix(ch.Name, ";1") {
+			n++
+		}
+	}
+	s.mu.Unlock()
+	name := fmt.Sprintf("Local/%s-%08x", base, n)
+	one.Name, two.Name = name+";1", name+";2"
+	a := s.AddChannel(one)
+	if two.Linkedid == "" {
+		two.Linkedid = a.Linkedid
+	}
+	return a, s.AddChannel(two)
+}
