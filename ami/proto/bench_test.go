@@ -4,7 +4,9 @@ import (
 	"bufio"
 	"bytes"
 	"io"
+	"slices"
 	"testing"
+	"time"
 
 	"github.com/licbridge/licbridge/internal/fixtures"
 )
@@ -59,4 +61,55 @@ func BenchmarkBaselineScanLines(b *testing.B) {
 		}
 	}
 	b.ReportMetric(float64(n)*float64(b.N)/b.Elapsed().Seconds(), "msgs/s")
+}
+
+func parseAll(b *testing.B, raw []byte) int {
+	rd := NewReader(bytes.NewReader(raw), Limits{})
+	n := 0
+	for {
+		_, err := rd.ReadMessage()
+		if err == io.EOF {
+			return n
+		}
+		if err != nil {
+			b.Fatal(err)
+		}
+		n++
+	}
+}
+
+func scanAll(raw []byte) int {
+	sc := bufio.NewScanner(bytes.NewReader(raw))
+	n := 0
+	for sc.Scan() {
+		if len(sc.Bytes()) == 0 {
+			n++
+		}
+	}
+	return n
+}
+
+// BenchmarkParseVsBaseline alternates both on every iteration, so that load
+// from other processes hits them alike, and reports the median per-iteration
+// cost ratio (parse ÷ line scan) and the parser's median messages per second.
+func BenchmarkParseVsBaseline(b *testing.B) {
+	raw, n := eventStream(b)
+	var ratios, rates []float64
+	for b.Loop() {
+		t0 := time.Now()
+		if parseAll(b, raw) != n {
+			b.Fatal("parse count")
+		}
+		t1 := time.Now()
+		if scanAll(raw) != n {
+			b.Fatal("scan count")
+		}
+		t2 := time.Now()
+		ratios = append(ratios, float64(t1.Sub(t0))/float64(t2.Sub(t1)))
+		rates = append(rates, float64(n)/t1.Sub(t0).Seconds())
+	}
+	slices.Sort(ratios)
+	slices.Sort(rates)
+	b.ReportMetric(ratios[len(ratios)/2], "x-baseline-cost")
+	b.ReportMetric(rates[len(rates)/2], "parse-msgs/s")
 }
