@@ -6,6 +6,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/licbridge/licbridge/internal/asterisktest/agiclient"
 	"github.com/licbridge/licbridge/internal/fixtures"
 )
 
@@ -80,6 +81,27 @@ func FuzzReadReply(f *testing.F) {
 					t.Fatalf("%q: %+v then %+v, %v", line, rep, again, err)
 				}
 			}
+		}
+	})
+}
+
+// FuzzQuote: any value that CheckValue accepts comes back unchanged, as one
+// argument, through Asterisk's parse_args (the double's copy of it).
+func FuzzQuote(f *testing.F) {
+	for _, s := range []string{"", "hello world", `a "b" \ c`, `\`, `"`, "50% off: a=b (x)", "\t"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, v string) {
+		line, err := SetVariableLine("X", v)
+		if err != nil {
+			if CheckValue(v) == nil {
+				t.Fatalf("refused %q: %v", v, err)
+			}
+			return
+		}
+		argv := agiclient.ParseArgs(strings.TrimSuffix(line, "\n"))
+		if len(argv) != 4 || argv[3] != v {
+			t.Fatalf("%q parsed as %q", line, argv)
 		}
 	})
 }

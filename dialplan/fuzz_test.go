@@ -1,0 +1,33 @@
+package dialplan
+
+import (
+	"testing"
+
+	"github.com/licbridge/licbridge/dialplan/agi"
+)
+
+// FuzzParseRequest: any script and first argument either give ErrBadRequest or a
+// request with a known verb and a well-formed product.
+func FuzzParseRequest(f *testing.F) {
+	for _, s := range []string{"admit", "admit,g729", "admit?feature=g729", "release?product=fax", "/STATUS,hpec", "admit,a,b", "admit?product=%zz"} {
+		f.Add(s, "g729")
+	}
+	f.Fuzz(func(t *testing.T, script, arg string) {
+		req, err := ParseRequest(agi.Env{
+			{Key: "agi_network_script", Value: script},
+			{Key: "agi_uniqueid", Value: "1.1"},
+			{Key: "agi_arg_1", Value: arg},
+		})
+		if err != nil {
+			return
+		}
+		switch req.Verb {
+		case VerbAdmit, VerbRelease, VerbStatus:
+		default:
+			t.Fatalf("verb %q", req.Verb)
+		}
+		if err := CheckProduct(req.Product); err != nil {
+			t.Fatal(err)
+		}
+	})
+}
