@@ -213,6 +213,7 @@ type source struct {
 
 	f        *os.File
 	gz       *gzip.Reader
+	ra       *readahead
 	r        packetReader
 	ng       *pcapgo.NgReader
 	linkType LinkType
@@ -241,7 +242,8 @@ func (s *source) open() error {
 			return fmt.Errorf("capture: %s: gzip: %w", s.path, err)
 		}
 		s.gz = gz
-		br = bufio.NewReaderSize(gz, readBufferSize)
+		s.ra = newReadahead(gz)
+		br = bufio.NewReaderSize(s.ra, 64<<10)
 		r = br
 	}
 	magic, err := br.Peek(4)
@@ -310,6 +312,10 @@ func (s *source) link() LinkType {
 }
 
 func (s *source) close() {
+	if s.ra != nil {
+		s.ra.Close()
+		s.ra = nil
+	}
 	if s.gz != nil {
 		s.gz.Close()
 		s.gz = nil
