@@ -196,6 +196,9 @@ func Decode(b []byte, p *Packet) error {
 			p.CorrelationID = data
 		case ChunkPayload:
 			p.Payload, havePayload = data, true
+		case ChunkAuthKey:
+			// The sender's shared secret (Asterisk's capture_password): skipped on
+			// purpose, so that it can never end up in a log or a report.
 		case ChunkCompressed:
 			if havePayload {
 				continue // a plain payload wins; no need to inflate
