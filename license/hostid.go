@@ -85,7 +85,8 @@ func ReadHostID(root string) (HostIDReport, error) {
 	netDir := filepath.Join(root, "class", "net")
 	entries, err := os.ReadDir(netDir)
 	if err != nil {
-		return HostIDReport{}, fmt.Errorf("host ID: list interfaces: %w", err)
+		// Without sysfs (not Linux, or a sandbox) the operator's way out is the same.
+		return HostIDReport{}, fmt.Errorf("host ID: list interfaces: %v: %w", err, ErrNoHostID)
 	}
 	var rep HostIDReport
 	var macs []net.HardwareAddr
