@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"net"
 	"os/exec"
 	"strconv"
@@ -11,6 +12,9 @@ import (
 	"sync"
 	"time"
 
+	"github.com/gopacket/gopacket"
+	"github.com/gopacket/gopacket/layers"
+	"github.com/gopacket/gopacket/pcapgo"
 	"golang.org/x/net/bpf"
 )
 
@@ -18,6 +22,11 @@ import (
 type LiveOptions struct {
 	// Decoder bounds the TCP and fragment state (see DecoderOptions).
 	Decoder DecoderOptions
+	// Record, when set, receives every captured frame (after the kernel filter)
+	// as a classic pcap with nanosecond timestamps, so that a live run can be read
+	// back later with ReadFile. Writes happen on Run's goroutine; a write error
+	// stops Run.
+	Record io.Writer
 }
 
 // ReadLive captures on the network interface iface until ctx ends (then it
@@ -44,6 +53,8 @@ type Live struct {
 
 	mu  sync.Mutex // guards dec (Stats may be called while Run works)
 	dec *Decoder
+
+	rec *pcapgo.Writer // nil unless LiveOptions.Record
 }
 
 // liveSource is the packet socket behind a Live capture (AF_PACKET on Linux).
@@ -78,7 +89,15 @@ func NewLive(iface, filter, sensor string, h Handler, opt LiveOptions) (*Live, e
 		src.close()
 		return nil, fmt.Errorf("live capture on %s: setting the kernel filter: %w", iface, err)
 	}
-	return &Live{iface: iface, src: src, link: link, dec: NewDecoder(sensor, h, opt.Decoder)}, nil
+	l := &Live{iface: iface, src: src, link: link, dec: NewDecoder(sensor, h, opt.Decoder)}
+	if opt.Record != nil {
+		l.rec = pcapgo.NewWriterNanos(opt.Record)
+		if err := l.rec.WriteFileHeader(liveSnaplen, layers.LinkType(link)); err != nil {
+			src.close()
+			return nil, fmt.Errorf("live capture on %s: recording: %w", iface, err)
+		}
+	}
+	return l, nil
 }
 
 // Stats returns the counts so far.
@@ -102,6 +121,12 @@ func (l *Live) Run(ctx context.Context) error {
 				break
 			}
 			return fmt.Errorf("live capture on %s: %w", l.iface, err)
+		}
+		if l.rec != nil {
+			ci := gopacket.CaptureInfo{Timestamp: ts, CaptureLength: len(data), Length: len(data)}
+			if err := l.rec.WritePacket(ci, data); err != nil {
+				return fmt.Errorf("live capture on %s: recording: %w", l.iface, err)
+			}
 		}
 		l.mu.Lock()
 		err = l.dec.Frame(l.link, data, ts)
@@ -211,3 +236,6 @@ func parseDDD(s string) ([]bpf.RawInstruction, error) {
 
 // maxBPFInstructions is the kernel's BPF_MAXINSNS.
 const maxBPFInstructions = 4096
+
+// liveSnaplen is the most of a frame a live capture keeps: 64 KiB, loopback's MTU.
+const liveSnaplen = 1 << 16

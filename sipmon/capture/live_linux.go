@@ -17,7 +17,7 @@ type afpacketSource struct{ tp *afpacket.TPacket }
 
 // Ring sizing: frames up to 64 KiB (loopback's MTU), 16 blocks of 1 MiB.
 const (
-	liveFrameSize = 1 << 16
+	liveFrameSize = liveSnaplen
 	liveBlockSize = 1 << 20
 	liveNumBlocks = 16
 	livePoll      = 100 * time.Millisecond

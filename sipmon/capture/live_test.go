@@ -3,11 +3,13 @@
 package capture_test
 
 import (
+	"bytes"
 	"context"
 	"fmt"
 	"net"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -94,7 +96,8 @@ func TestReadLiveLoopback(t *testing.T) {
 			if filtered {
 				filter = portFilter(t, port)
 			}
-			live, err := capture.NewLive("lo", filter, "lo-sensor", h, capture.LiveOptions{})
+			var rec bytes.Buffer
+			live, err := capture.NewLive("lo", filter, "lo-sensor", h, capture.LiveOptions{Record: &rec})
 			if err != nil {
 				t.Fatalf("NewLive: %v", err)
 			}
@@ -157,6 +160,23 @@ func TestReadLiveLoopback(t *testing.T) {
 			}
 			if st := live.Stats(); filtered && st.Packets != len(payloads) {
 				t.Errorf("with the filter %d packets reached the decoder, want %d", st.Packets, len(payloads))
+			}
+			// The recording reads back to the same messages.
+			path := filepath.Join(t.TempDir(), "live.pcap")
+			if err := os.WriteFile(path, rec.Bytes(), 0o600); err != nil {
+				t.Fatal(err)
+			}
+			var back []string
+			if _, err := capture.ReadFile(context.Background(), path, "lo-sensor", func(m *capture.Message) error {
+				if int(m.Dst.Port()) == port || int(m.Dst.Port()) == otherPort {
+					back = append(back, fmt.Sprintf("%d|%s", m.Dst.Port(), m.Payload))
+				}
+				return nil
+			}); err != nil {
+				t.Fatal(err)
+			}
+			if strings.Join(back, "\n") != strings.Join(got, "\n") {
+				t.Errorf("recording read back gives %d messages, live gave %d", len(back), len(got))
 			}
 		})
 	}
