@@ -11,6 +11,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/licbridge/licbridge/dialplan/agi"
@@ -81,6 +82,7 @@ type Server struct {
 	ready chan struct{}
 	addr  net.Addr
 	slots chan struct{}
+	ran   atomic.Bool
 }
 
 // NewServer checks cfg, fills its defaults and returns a server that asks adm.
@@ -124,8 +126,11 @@ func (s *Server) Addr() net.Addr { return s.addr }
 
 // Run listens and serves until ctx ends, then stops accepting, lets the sessions
 // in flight finish (each is bounded by SessionTimeout) and returns nil. It returns
-// an error only when it cannot listen.
+// an error only when it cannot listen. A Server runs once.
 func (s *Server) Run(ctx context.Context) error {
+	if !s.ran.CompareAndSwap(false, true) {
+		return errors.New("dialplan: FastAGI server: Run called twice")
+	}
 	var lc net.ListenConfig
 	ln, err := lc.Listen(ctx, "tcp", s.cfg.Addr)
 	if err != nil {

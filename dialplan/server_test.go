@@ -425,6 +425,42 @@ func TestHostileInput(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) { expectClosed(t, tc.payload) })
 	}
 
+	// Clients that send a good environment, then misbehave on the first command.
+	for _, tc := range []struct{ name, reply string }{
+		{"never answers a command", ""},
+		{"answers garbage", "hello\n"},
+		{"answers an oversized line", strings.Repeat("2", 5000) + "\n"},
+		{"answers HANGUP forever", strings.Repeat("HANGUP\n", 1000)},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			nc, err := net.Dial("tcp", addr)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer nc.Close()
+			_ = nc.SetDeadline(time.Now().Add(10 * time.Second))
+			if _, err := io.WriteString(nc, env); err != nil {
+				t.Fatal(err)
+			}
+			buf := make([]byte, len("GET VARIABLE CHANNEL(linkedid)\n"))
+			if _, err := io.ReadFull(nc, buf); err != nil || string(buf) != "GET VARIABLE CHANNEL(linkedid)\n" {
+				t.Fatalf("first command %q, %v", buf, err)
+			}
+			_, _ = io.WriteString(nc, tc.reply)
+			rest, err := io.ReadAll(nc)
+			var ne net.Error
+			if errors.As(err, &ne) && ne.Timeout() {
+				t.Fatal("server did not close")
+			}
+			if len(rest) != 0 {
+				t.Errorf("server went on with %q", rest)
+			}
+		})
+	}
+	if n := len(adm.calls()); n != 0 {
+		t.Errorf("%d admissions from hostile clients", n)
+	}
+
 	t.Run("a stalled client does not hold up others", func(t *testing.T) {
 		stalled, err := net.Dial("tcp", addr)
 		if err != nil {
@@ -545,5 +581,8 @@ func TestNewServerChecks(t *testing.T) {
 	}
 	if err := srv.Run(testCtx(t)); err == nil || !strings.Contains(err.Error(), busy.Addr().String()) {
 		t.Errorf("Run on a port in use: %v, want an error naming it", err)
+	}
+	if err := srv.Run(testCtx(t)); err == nil || !strings.Contains(err.Error(), "twice") {
+		t.Errorf("second Run: %v", err)
 	}
 }
