@@ -168,7 +168,12 @@ func (w *Watcher) Run(ctx context.Context) error {
 			if !ok {
 				return nil
 			}
-			if strings.HasSuffix(ev.Name, FileSuffix) || watched[filepath.Clean(ev.Name)] {
+			name := filepath.Clean(ev.Name)
+			if watched[name] && ev.Has(fsnotify.Remove|fsnotify.Rename) {
+				// The directory itself went away: watch it again once it is back.
+				delete(watched, name)
+			}
+			if strings.HasSuffix(name, FileSuffix) || watched[name] {
 				debounce.Reset(w.wait)
 			}
 		case err, ok := <-fw.Errors:
