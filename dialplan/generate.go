@@ -194,9 +194,14 @@ var tmpl = template.Must(template.New("dialplan").Parse(`; licbridge dialplan fo
 ;                     BAD_REQUEST, INTERNAL, TIMEOUT, or UNREACHABLE when licbridge
 ;                     could not be reached{{if eq .Via "agi"}} (AGISTATUS is not SUCCESS) or set nothing{{else}} (STASISSTATUS is not SUCCESS){{end}}
 ;   LICBRIDGE_LEASE   the lease of an admitted channel
-; With no decision (ERROR) the routine is fail-{{.OnFailure}}: it returns {{if eq .OnFailure "open"}}ADMITTED, so calls go
-; on while licbridge is down{{else}}REJECTED, so no channel is used
-; without a license while licbridge is down{{end}}. Either way it logs a WARNING.
+{{- if eq .OnFailure "open"}}
+; With no decision (ERROR) the routine is fail-open: it returns ADMITTED, so
+; calls go on while licbridge is down. Either way it logs a WARNING.
+{{- else}}
+; With no decision (ERROR) the routine is fail-closed: it returns REJECTED, so
+; no channel uses the feature unlicensed while licbridge is down. Either way it
+; logs a WARNING.
+{{- end}}
 {{- if eq .Via "ari"}}
 ; If licbridge is set to hang up rejected channels, a rejected channel does not
 ; return from Stasis() at all.
