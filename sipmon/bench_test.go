@@ -18,13 +18,9 @@ import (
 // perfFixture is the large capture the performance target is stated on.
 var perfFixture = []string{"sip", "13_perf_15000_calls.pcap.gz"}
 
-// tsharkBaseline runs, once per process, the peer tool on the same file:
-// `tshark -r FILE -Y sip -T fields -e sip.Call-ID`, and returns its SIP messages
-// per second (lines out / wall time). Skips when tshark is not installed.
-var tsharkBaseline = sync.OnceValues(func() (float64, error) {
-	return 0, nil
-})
-
+// measureTshark runs the peer tool on the same file, `tshark -r FILE -Y sip -T
+// fields -e sip.Call-ID`, and returns its SIP messages per second (lines out /
+// wall time). It skips the benchmark when tshark is not installed.
 func measureTshark(b *testing.B, path string) float64 {
 	b.Helper()
 	bin, err := exec.LookPath("tshark")
@@ -63,7 +59,9 @@ func BenchmarkPerfRead(b *testing.B) {
 	var peak uint64
 	b.ResetTimer()
 	for b.Loop() {
+		b.StopTimer()
 		runtime.GC()
+		b.StartTimer()
 		stop := sampleHeap(&peak)
 		mon := New(Config{})
 		if _, err := capture.ReadPaths(context.Background(), []capture.Input{{Path: path}}, mon.Handle); err != nil {

@@ -181,7 +181,7 @@ func (ps *parser) scan(payload []byte, m *sipMsg) bool {
 	}
 	head := payload[:end+2]
 	eol := bytes.IndexByte(head, '\r')
-	if !ps.scanStartLine(head[:eol], m) {
+	if head[eol+1] != '\n' || bytes.IndexByte(head[:eol], '\n') >= 0 || !ps.scanStartLine(head[:eol], m) {
 		return false
 	}
 	var (
@@ -191,9 +191,12 @@ func (ps *parser) scan(payload []byte, m *sipMsg) bool {
 	)
 	for pos := eol + 2; pos < len(head); {
 		i := bytes.IndexByte(head[pos:], '\r')
+		if i <= 0 || pos+i+1 >= len(head) {
+			return false
+		}
 		line := head[pos : pos+i]
 		pos += i + 2
-		if i <= 0 || head[pos-1] != '\n' || line[0] == ' ' || line[0] == '\t' || bytes.IndexByte(line, '\n') >= 0 {
+		if head[pos-1] != '\n' || line[0] == ' ' || line[0] == '\t' || bytes.IndexByte(line, '\n') >= 0 {
 			return false
 		}
 		colon := bytes.IndexByte(line, ':')
@@ -401,13 +404,14 @@ func (ps *parser) keepNeeded(dst, payload []byte) []byte {
 		return append(dst, payload...)
 	}
 	keep := true // the start line
+	// Lines end at CR LF, as sipgo reads them.
 	for pos := 0; pos < end+2; {
-		i := bytes.IndexByte(payload[pos:end+2], '\n')
-		if i < 0 {
-			// A bare CR inside the headers: let sipgo see all and judge.
+		i := bytes.IndexByte(payload[pos:end+2], '\r')
+		if i < 0 || payload[pos+i+1] != '\n' {
+			// A bare CR: let sipgo see all and judge.
 			return append(dst[:0], payload...)
 		}
-		line := payload[pos : pos+i+1]
+		line := payload[pos : pos+i+2]
 		if pos > 0 && line[0] != ' ' && line[0] != '\t' {
 			colon := bytes.IndexByte(line, ':')
 			keep = colon < 0 || ps.needed(trimRightSpace(line[:colon]))
@@ -415,7 +419,7 @@ func (ps *parser) keepNeeded(dst, payload []byte) []byte {
 		if keep {
 			dst = append(dst, line...)
 		}
-		pos += i + 1
+		pos += i + 2
 	}
 	return append(dst, payload[end+2:]...)
 }
