@@ -7,6 +7,7 @@ import (
 	"runtime"
 	"slices"
 	"sync"
+	"sync/atomic"
 	"time"
 )
 
@@ -263,33 +264,26 @@ func better(a, b Entry) bool {
 	return a.File < b.File
 }
 
-// parallel runs fn(0..n-1) on up to GOMAXPROCS goroutines.
+// parallel runs fn(0..n-1) on up to GOMAXPROCS goroutines, in chunks.
 func parallel(n int, fn func(int)) {
-	workers := min(runtime.GOMAXPROCS(0), n/32+1)
+	const chunk = 64
+	workers := min(runtime.GOMAXPROCS(0), (n+chunk-1)/chunk)
 	if workers <= 1 {
 		for i := range n {
 			fn(i)
 		}
 		return
 	}
+	var next atomic.Int64
 	var wg sync.WaitGroup
-	var mu sync.Mutex
-	nextIdx := 0
-	take := func() int {
-		mu.Lock()
-		defer mu.Unlock()
-		i := nextIdx
-		nextIdx += 64
-		return i
-	}
 	for range workers {
 		wg.Go(func() {
 			for {
-				start := take()
+				start := int(next.Add(chunk)) - chunk
 				if start >= n {
 					return
 				}
-				for i := start; i < min(start+64, n); i++ {
+				for i := start; i < min(start+chunk, n); i++ {
 					fn(i)
 				}
 			}

@@ -38,7 +38,7 @@ type Watcher struct {
 	wait    time.Duration
 	cur     atomic.Pointer[Set]
 	ready   chan struct{}
-	readyMu sync.Once
+	readyOnce sync.Once
 
 	mu   sync.Mutex // serialises reloads and notifications
 	subs map[int]func(*Set)
@@ -113,7 +113,7 @@ func (w *Watcher) Reload(ctx context.Context) (*Set, error) {
 }
 
 // Run loads the Set, watches the directories and reloads as described on Watcher
-// until ctx ends. It returns nil when ctx ends, or an error if watching cannot start.
+// until ctx ends. Call it once. It returns nil when ctx ends, or an error if watching cannot start.
 func (w *Watcher) Run(ctx context.Context) error {
 	fw, err := fsnotify.NewWatcher()
 	if err != nil {
@@ -140,7 +140,7 @@ func (w *Watcher) Run(ctx context.Context) error {
 		}
 		return err
 	}
-	w.readyMu.Do(func() { close(w.ready) })
+	w.readyOnce.Do(func() { close(w.ready) })
 
 	debounce := time.NewTimer(time.Hour)
 	debounce.Stop()
