@@ -33,11 +33,11 @@ type WatcherOptions struct {
 // atomically: readers see the old Set or the new one, never a mix. All methods
 // are safe for concurrent use.
 type Watcher struct {
-	opts    LoadOptions
-	log     *slog.Logger
-	wait    time.Duration
-	cur     atomic.Pointer[Set]
-	ready   chan struct{}
+	opts      LoadOptions
+	log       *slog.Logger
+	wait      time.Duration
+	cur       atomic.Pointer[Set]
+	ready     chan struct{}
 	readyOnce sync.Once
 
 	mu   sync.Mutex // serialises reloads and notifications
