@@ -93,5 +93,18 @@
 // that do not stack, or allow one key per host (ffa), count only the first valid
 // key by key ID; the others are reported as ignored, with why. When several
 // authentic files carry the same key ID, the one with the latest end date is used
-// and the others are reported as superseded.
+// and the others are reported as superseded. The choice is made among the files
+// that are authentic and bound to this node, preferring one that counts now, so a
+// renewal issued ahead of time does not displace the current key before it starts.
+//
+// # Loading and watching
+//
+// Load reads every *.lic file of the directories it is given (by default
+// /var/lib/asterisk/licenses and /var/lib/digium/licenses, which may be missing,
+// then the operator's own, which must exist), in parallel, and evaluates them all
+// at one instant into an immutable Set. A file that cannot be read, parsed or
+// trusted is an entry with its reason; it never stops the others. A Watcher keeps
+// the current Set behind an atomic pointer and replaces it on Reload (wire SIGHUP
+// to it), on changes in the directories (fsnotify, debounced), and when a key's
+// time comes; subscribers hear of every Set that differs from the previous one.
 package license
