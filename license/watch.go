@@ -45,6 +45,10 @@ type Watcher struct {
 	nsub int
 
 	changed chan struct{} // a reload happened: Run re-arms its time trigger
+
+	// fw and watched exist while Run runs; guarded by mu.
+	fw      *fsnotify.Watcher
+	watched map[string]bool
 }
 
 // NewWatcher returns a Watcher over opts; nothing is read until Run or Reload.
@@ -90,10 +94,13 @@ func (w *Watcher) Subscribe(fn func(*Set)) (cancel func()) {
 	}
 }
 
-// Reload loads the directories now and publishes the result.
+// Reload loads the directories now and publishes the result. While Run is
+// running, Reload also starts watching any directory that has appeared since.
 func (w *Watcher) Reload(ctx context.Context) (*Set, error) {
 	w.mu.Lock()
 	defer w.mu.Unlock()
+	// Watch before reading, so that no change falls between the two.
+	w.watchDirsLocked()
 	s, err := Load(ctx, w.opts)
 	if err != nil {
 		return nil, err
@@ -112,28 +119,40 @@ func (w *Watcher) Reload(ctx context.Context) (*Set, error) {
 	return s, nil
 }
 
+// watchDirsLocked adds the directories not yet watched. w.mu is held.
+func (w *Watcher) watchDirsLocked() {
+	if w.fw == nil {
+		return
+	}
+	for _, d := range w.opts.Dirs {
+		p := filepath.Clean(d.Path)
+		if w.watched[p] {
+			continue
+		}
+		if err := w.fw.Add(p); err == nil {
+			w.watched[p] = true
+		}
+	}
+}
+
 // Run loads the Set, watches the directories and reloads as described on Watcher
-// until ctx ends. Call it once. It returns nil when ctx ends, or an error if watching cannot start.
+// until ctx ends. Call it once. It returns nil when ctx ends, or an error if
+// watching cannot start. A directory that does not exist yet is watched from the
+// first reload after it appears (Reload, or a key's time).
 func (w *Watcher) Run(ctx context.Context) error {
 	fw, err := fsnotify.NewWatcher()
 	if err != nil {
 		return fmt.Errorf("license: watch directories: %w", err)
 	}
-	defer fw.Close()
-	watched := map[string]bool{}
-	watchDirs := func() {
-		// A directory created later is picked up at the next reload.
-		for _, d := range w.opts.Dirs {
-			p := filepath.Clean(d.Path)
-			if watched[p] {
-				continue
-			}
-			if err := fw.Add(p); err == nil {
-				watched[p] = true
-			}
-		}
-	}
-	watchDirs()
+	w.mu.Lock()
+	w.fw, w.watched = fw, map[string]bool{}
+	w.mu.Unlock()
+	defer func() {
+		w.mu.Lock()
+		w.fw = nil
+		w.mu.Unlock()
+		fw.Close()
+	}()
 	if _, err := w.Reload(ctx); err != nil {
 		if ctx.Err() != nil {
 			return nil
@@ -158,7 +177,6 @@ func (w *Watcher) Run(ctx context.Context) error {
 		if _, err := w.Reload(ctx); err != nil && ctx.Err() == nil {
 			w.log.Warn("reload licenses", "err", err)
 		}
-		watchDirs()
 	}
 	for {
 		select {
@@ -169,11 +187,14 @@ func (w *Watcher) Run(ctx context.Context) error {
 				return nil
 			}
 			name := filepath.Clean(ev.Name)
-			if watched[name] && ev.Has(fsnotify.Remove|fsnotify.Rename) {
+			w.mu.Lock()
+			if w.watched[name] && ev.Has(fsnotify.Remove|fsnotify.Rename) {
 				// The directory itself went away: watch it again once it is back.
-				delete(watched, name)
+				delete(w.watched, name)
 			}
-			if strings.HasSuffix(name, FileSuffix) || watched[name] {
+			dirEvent := w.watched[name]
+			w.mu.Unlock()
+			if strings.HasSuffix(name, FileSuffix) || dirEvent {
 				debounce.Reset(w.wait)
 			}
 		case err, ok := <-fw.Errors:

@@ -188,3 +188,24 @@ func TestWatcherClock(t *testing.T) {
 		t.Fatalf("short key: %s %s", e.Status, e.Reason)
 	}
 }
+
+// TestWatcherLateDirectory: a directory missing at start is read by the next
+// Reload (SIGHUP) and watched from then on.
+func TestWatcherLateDirectory(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "later")
+	w := license.NewWatcher(loadOpts(license.Dir{Path: dir}), license.WatcherOptions{Debounce: 20 * time.Millisecond})
+	sets := subscribe(w)
+	startWatcher(t, w)
+	if p := w.Current().Problems(); len(p) != 1 {
+		t.Fatalf("problems %q, want the missing directory", p)
+	}
+	if err := os.Mkdir(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	writeKey(t, dir, "a.lic", newKey(id("A")))
+	if s, err := w.Reload(context.Background()); err != nil || s.Total("g729") != 10 || len(s.Problems()) != 0 {
+		t.Fatalf("reload: %v", err)
+	}
+	writeKey(t, dir, "b.lic", newKey(id("B")))
+	waitTotal(t, sets, 20)
+}
