@@ -65,10 +65,14 @@ type DecoderOptions struct {
 	// MaxStreamBuffer caps the bytes buffered per TCP stream direction while a
 	// message is incomplete (default 256 KiB).
 	MaxStreamBuffer int
+	// MaxBufferedBytes caps the bytes buffered across all TCP streams (default
+	// 64 MiB); past it the least recently active streams are evicted.
+	MaxBufferedBytes int
 	// StreamIdle evicts TCP streams silent for this long in capture time
 	// (default 5 minutes).
 	StreamIdle time.Duration
-	// MaxPendingDatagrams caps IPv4 datagrams being reassembled (default 1024).
+	// MaxPendingDatagrams caps IPv4 datagrams being reassembled (default 256,
+	// each holding up to 64 KiB).
 	MaxPendingDatagrams int
 	// FragmentTimeout gives up a datagram whose fragments have not all arrived
 	// within this capture time (default 30 s, as Linux's ipfrag_time).
@@ -80,7 +84,7 @@ type DecoderOptions struct {
 func NewDecoder(sensor string, h Handler, opt DecoderOptions) *Decoder {
 	d := &Decoder{sensor: sensor, h: h}
 	d.frags = newDefragmenter(opt.MaxPendingDatagrams, opt.FragmentTimeout)
-	d.tcp = newAssembler(opt.MaxStreams, opt.MaxStreamBuffer, opt.StreamIdle)
+	d.tcp = newAssembler(opt.MaxStreams, opt.MaxStreamBuffer, opt.MaxBufferedBytes, opt.StreamIdle)
 	return d
 }
 

@@ -6,7 +6,7 @@ import (
 )
 
 const (
-	defaultMaxPending   = 1024
+	defaultMaxPending   = 256
 	defaultFragTimeout  = 30 * time.Second
 	maxFragsPerDatagram = 64
 	maxDatagram         = 65535

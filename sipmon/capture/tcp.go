@@ -18,6 +18,7 @@ const (
 	defaultMaxStreams      = 16384
 	defaultMaxStreamBuffer = 256 << 10
 	defaultStreamIdle      = 5 * time.Minute
+	defaultMaxBuffered     = 64 << 20
 	// keptBufferCap: stream buffers up to this size are pooled when a stream ends;
 	// larger ones (a rare huge message) go back to the garbage collector.
 	keptBufferCap = 64 << 10
@@ -53,11 +54,13 @@ type assembler struct {
 	free       []*stream
 	maxStreams int
 	maxBuf     int
+	maxTotal   int
+	buffered   int // bytes held in all streams' buffers
 	idle       time.Duration
 	lastSweep  time.Time
 }
 
-func newAssembler(maxStreams, maxBuf int, idle time.Duration) *assembler {
+func newAssembler(maxStreams, maxBuf, maxTotal int, idle time.Duration) *assembler {
 	if maxStreams <= 0 {
 		maxStreams = defaultMaxStreams
 	}
@@ -67,7 +70,10 @@ func newAssembler(maxStreams, maxBuf int, idle time.Duration) *assembler {
 	if idle <= 0 {
 		idle = defaultStreamIdle
 	}
-	return &assembler{streams: make(map[flowKey]*stream), maxStreams: maxStreams, maxBuf: maxBuf, idle: idle}
+	if maxTotal <= 0 {
+		maxTotal = defaultMaxBuffered
+	}
+	return &assembler{streams: make(map[flowKey]*stream), maxStreams: maxStreams, maxBuf: maxBuf, maxTotal: maxTotal, idle: idle}
 }
 
 func (a *assembler) segment(d *Decoder, s *segment) error {
@@ -97,6 +103,7 @@ func (a *assembler) segment(d *Decoder, s *segment) error {
 			if len(st.buf) > 0 {
 				d.stats.TCPIncomplete++
 			}
+			a.buffered -= len(st.buf)
 			st.buf = st.buf[:0]
 			st.next = seq
 		case diff < 0:
@@ -118,6 +125,11 @@ func (a *assembler) segment(d *Decoder, s *segment) error {
 		a.end(d, k, st)
 	}
 	a.sweep(d, s.ts)
+	// Past the total budget, evict the least recently active streams (st may be
+	// among them: it is not used after this).
+	for a.buffered > a.maxTotal && len(a.streams) > 0 {
+		a.evict(d, len(a.streams)/8+1)
+	}
 	return nil
 }
 
@@ -125,6 +137,8 @@ func (a *assembler) segment(d *Decoder, s *segment) error {
 // buffered (the usual case) messages are delivered straight from the packet and
 // only an incomplete tail is copied.
 func (a *assembler) consume(d *Decoder, k flowKey, st *stream, data []byte, ts time.Time) error {
+	before := len(st.buf)
+	defer func() { a.buffered += len(st.buf) - before }()
 	var err error
 	if len(st.buf) == 0 {
 		n, ferr := a.frameAll(d, k, data, ts)
@@ -326,6 +340,7 @@ func (a *assembler) end(d *Decoder, k flowKey, st *stream) {
 	if len(st.buf) > 0 {
 		d.stats.TCPIncomplete++
 	}
+	a.buffered -= len(st.buf)
 	delete(a.streams, k)
 	st.buf = st.buf[:0]
 	if cap(st.buf) > keptBufferCap {
@@ -375,4 +390,5 @@ func (a *assembler) flush(stats *Stats) {
 		}
 		delete(a.streams, k)
 	}
+	a.buffered = 0
 }

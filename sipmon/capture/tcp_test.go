@@ -157,6 +157,25 @@ func TestTCPStreamCap(t *testing.T) {
 	}
 }
 
+func TestTCPTotalBufferBound(t *testing.T) {
+	f := newFeeder(t, capture.DecoderOptions{MaxBufferedBytes: 200})
+	// Each connection leaves 40 bytes of a message: past 200 bytes in all, the
+	// oldest connections are evicted.
+	for i := range 20 {
+		c := netip.AddrPortFrom(cli.Addr(), uint16(42000+i))
+		f.ip(ipTCP(t, c, srv, 1, "", []byte(sipBig[:40])))
+	}
+	last := netip.AddrPortFrom(cli.Addr(), 42019)
+	f.ip(ipTCP(t, last, srv, 41, "", []byte(sipBig[40:])))
+	st := f.dec.Stats()
+	if st.TCPEvicted < 15 {
+		t.Errorf("TCPEvicted = %d, want at least 15 of 20 with room for 5", st.TCPEvicted)
+	}
+	if len(f.msgs) != 1 || f.msgs[0] != sipBig {
+		t.Errorf("got %q, want the last connection's message", f.msgs)
+	}
+}
+
 func TestTCPIdleStreamsExpire(t *testing.T) {
 	f := newFeeder(t, capture.DecoderOptions{StreamIdle: time.Second})
 	f.ip(ipTCP(t, cli, srv, 1, "", []byte(sipBig[:40])))
