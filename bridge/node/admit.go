@@ -1,0 +1,125 @@
+package node
+
+import (
+	"context"
+	"errors"
+	"strings"
+	"time"
+
+	"github.com/licbridge/licbridge/ari"
+	"github.com/licbridge/licbridge/bridge"
+	"github.com/licbridge/licbridge/dialplan"
+)
+
+// Interface guards: the protocol packages take the node through these.
+var (
+	_ dialplan.Admitter = AGIAdmitter{}
+	_ ari.Admitter      = ARIAdmitter{}
+	_ ari.StatusChecker = ARIAdmitter{}
+)
+
+// Admit runs one admission for a protocol adapter: refused while draining,
+// remembered (for reconcile races) when admitted, reported to OnDecision.
+func (n *Node) Admit(ctx context.Context, via string, req bridge.Request) (bridge.Result, error) {
+	start := time.Now()
+	if n.draining.Load() {
+		n.decided(via, req.Product, bridge.Result{}, time.Since(start), ErrDraining)
+		return bridge.Result{}, ErrDraining
+	}
+	r := n.b.Admit(ctx, req)
+	if r.Admitted {
+		n.mu.Lock()
+		n.recent[req.Channel] = start
+		n.mu.Unlock()
+	}
+	n.decided(via, req.Product, r, time.Since(start), nil)
+	return r, nil
+}
+
+func (n *Node) decided(via, product string, r bridge.Result, d time.Duration, err error) {
+	if n.opt.OnDecision != nil {
+		n.opt.OnDecision(via, product, r, d, err)
+	}
+}
+
+// Release ends a channel's holding of product ("" for all of them).
+func (n *Node) Release(ctx context.Context, product, channel string) {
+	if product == "" {
+		n.b.Release(ctx, channel)
+	} else {
+		n.b.Release(ctx, channel, product)
+	}
+}
+
+// AGIAdmitter is the node as the FastAGI server's dialplan.Admitter.
+type AGIAdmitter struct{ n *Node }
+
+// Admit implements dialplan.Admitter.
+func (a AGIAdmitter) Admit(ctx context.Context, req dialplan.AdmitRequest) (dialplan.Decision, error) {
+	r, err := a.n.Admit(ctx, dialplan.ViaAGI, bridge.Request{Product: req.Product, Channel: req.Channel, Call: req.Call, Caller: req.Caller, Called: req.Called})
+	if err != nil {
+		return dialplan.Decision{}, err
+	}
+	return dialplan.Decision{Admitted: r.Admitted, Reason: string(r.Reason), Lease: r.Lease.ID}, nil
+}
+
+// Release implements dialplan.Admitter.
+func (a AGIAdmitter) Release(ctx context.Context, product, channel string) error {
+	a.n.Release(ctx, product, channel)
+	return nil
+}
+
+// Status implements dialplan.Admitter: the product's channels in use and total
+// as the cluster sees them.
+func (a AGIAdmitter) Status(ctx context.Context, product string) (dialplan.Usage, error) {
+	us, err := a.n.b.Usage(ctx)
+	if err != nil {
+		return dialplan.Usage{}, err
+	}
+	for _, u := range us {
+		if u.Product == product {
+			return dialplan.Usage{InUse: u.InUse, Total: u.Total}, nil
+		}
+	}
+	return dialplan.Usage{}, nil
+}
+
+// ARIAdmitter is the node as the Stasis application's ari.Admitter.
+type ARIAdmitter struct{ n *Node }
+
+// Admit implements ari.Admitter.
+func (a ARIAdmitter) Admit(ctx context.Context, req ari.AdmitRequest) (ari.Decision, error) {
+	r, err := a.n.Admit(ctx, dialplan.ViaARI, bridge.Request{Product: req.Product, Channel: req.Channel, Call: req.Call, Caller: req.Caller, Called: req.Called})
+	if err != nil {
+		return ari.Decision{}, err
+	}
+	return ari.Decision{Admitted: r.Admitted, Reason: string(r.Reason), Lease: r.Lease.ID}, nil
+}
+
+// Release implements ari.Admitter.
+func (a ARIAdmitter) Release(ctx context.Context, product, channel string) error {
+	a.n.Release(ctx, product, channel)
+	return nil
+}
+
+// Status implements ari.StatusChecker: ADMITTED when the channel holds product.
+func (a ARIAdmitter) Status(_ context.Context, product, channel string) (ari.Decision, error) {
+	for _, l := range a.n.b.Leases() {
+		if l.Product == product && l.Channel == channel {
+			return ari.Decision{Admitted: true, Lease: l.ID}, nil
+		}
+	}
+	return ari.Decision{Reason: string(bridge.ReasonNoLicense)}, nil
+}
+
+// parseLease reads a LICBRIDGE_LEASE value ("g729:1795386360.29") back into
+// its product and channel.
+func parseLease(v string) (product, channel string, ok bool) {
+	p, c, ok := strings.Cut(v, ":")
+	if !ok || p == "" || c == "" || !bridge.ValidProduct(p) {
+		return "", "", false
+	}
+	return p, c, true
+}
+
+var errNoAsterisk = errors.New("node: no AMI or ARI connection to reconcile with")

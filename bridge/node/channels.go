@@ -1,0 +1,341 @@
+package node
+
+import (
+	"context"
+	"strings"
+	"time"
+
+	"github.com/licbridge/licbridge/ami"
+	"github.com/licbridge/licbridge/bridge"
+)
+
+// stateUp is Asterisk's channel state number for an answered channel.
+const stateUp = 6
+
+// channel is one live channel as AMI reports it.
+type channel struct {
+	Uniqueid, Linkedid, Name string
+	State                    int
+	// checked: CHANNEL(audionativeformat) was read (or is being read).
+	checked bool
+	// product is the licensed product its native format uses, "" for none.
+	product string
+	// fax: a fax session is running on it (FAXStatus seen, no ReceiveFAX/SendFAX yet).
+	fax bool
+}
+
+// consume reads AMI events until the stream closes or ctx ends.
+func (n *Node) consume(ctx context.Context) error {
+	events := n.amiC.Events()
+	for {
+		select {
+		case <-ctx.Done():
+			return nil
+		case ev, ok := <-events:
+			if !ok {
+				return nil
+			}
+			n.handle(ctx, ev)
+		}
+	}
+}
+
+// handle applies one AMI event to the channel table and the holdings.
+func (n *Node) handle(ctx context.Context, ev ami.Event) {
+	switch e := ev.(type) {
+	case *ami.Newchannel:
+		n.upsert(ctx, e.ChannelFields)
+	case *ami.Newstate:
+		n.upsert(ctx, e.ChannelFields)
+	case *ami.Hangup:
+		n.gone(ctx, e.Uniqueid)
+	case *ami.FAXStatus:
+		n.mu.Lock()
+		if c := n.chans[e.Uniqueid]; c != nil {
+			c.fax = true
+		}
+		n.mu.Unlock()
+		n.pokeFax()
+	case *ami.ReceiveFAX:
+		n.faxEnded(e.Uniqueid)
+	case *ami.SendFAX:
+		n.faxEnded(e.Uniqueid)
+	}
+}
+
+func (n *Node) faxEnded(uid string) {
+	n.mu.Lock()
+	if c := n.chans[uid]; c != nil {
+		c.fax = false
+	}
+	n.mu.Unlock()
+	n.pokeFax()
+}
+
+// upsert records a channel's snapshot and, once it is up, has its codec read.
+func (n *Node) upsert(ctx context.Context, f ami.ChannelFields) {
+	if f.Uniqueid == "" {
+		return
+	}
+	n.mu.Lock()
+	c := n.chans[f.Uniqueid]
+	if c == nil {
+		c = &channel{Uniqueid: f.Uniqueid}
+		n.chans[f.Uniqueid] = c
+	}
+	c.Name, c.State = f.Channel, f.ChannelState
+	if f.Linkedid != "" {
+		c.Linkedid = f.Linkedid
+	}
+	check := n.wantCodec(c)
+	n.mu.Unlock()
+	if check {
+		n.checkCodec(ctx, f.Uniqueid, f.Channel)
+	}
+}
+
+// wantCodec marks c as checked when its codec should be read now. n.mu held.
+func (n *Node) wantCodec(c *channel) bool {
+	if n.opt.Passive.Disabled || c.checked || c.State != stateUp || len(n.opt.Passive.Codecs) == 0 {
+		return false
+	}
+	c.checked = true
+	return true
+}
+
+// gone releases everything a channel held: Asterisk says it no longer exists.
+func (n *Node) gone(ctx context.Context, uid string) {
+	if uid == "" {
+		return
+	}
+	n.mu.Lock()
+	c := n.chans[uid]
+	delete(n.chans, uid)
+	delete(n.recent, uid)
+	observed := c != nil && (c.product != "" || c.fax)
+	n.mu.Unlock()
+	rctx, cancel := context.WithTimeout(ctx, bridge.DefaultSyncTimeout)
+	defer cancel()
+	if k := n.b.Release(rctx, uid); k > 0 {
+		n.log.Debug("released on hangup", "channel", uid, "leases", k)
+	}
+	if observed {
+		n.recount()
+		if c.fax {
+			n.pokeFax()
+		}
+	}
+}
+
+// ReconcileReport says what the last reconciliation found.
+type ReconcileReport struct {
+	At       time.Time
+	Live     int
+	Released int
+	Asserted int
+	Err      string
+}
+
+// LastReconcile returns the last reconciliation's report, nil before the first.
+func (n *Node) LastReconcile() *ReconcileReport { return n.lastRec.Load() }
+
+// Reconciles counts reconciliations so far (tests wait on it).
+func (n *Node) Reconciles() int64 { return n.reconcile.Load() }
+
+// AMIConnects counts AMI logins so far.
+func (n *Node) AMIConnects() int64 { return n.connects.Load() }
+
+// onAMIConnect resynchronises after every login: events may have been missed.
+func (n *Node) onAMIConnect(ctx context.Context, info ami.ConnectInfo) error {
+	n.log.Info("AMI connected; reconciling with CoreShowChannels", "connects", info.Connects)
+	_, err := n.reconcileAMI(ctx, info.Client, info.Connects == 1)
+	if err != nil {
+		// A failed resync must not cost the connection: the periodic run retries.
+		n.log.Warn("reconcile after AMI connect", "err", err)
+	}
+	n.pokeFax()
+	return nil
+}
+
+func (n *Node) reconcileLoop(ctx context.Context) error {
+	t := time.NewTicker(n.opt.ReconcileEvery)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-t.C:
+		}
+		var err error
+		switch {
+		case n.amiC != nil && n.amiC.Connected():
+			_, err = n.reconcileAMI(ctx, n.amiC, false)
+		case n.amiC == nil && n.ariApp != nil && n.ariApp.Health().Connected:
+			_, err = n.reconcileARI(ctx)
+		default:
+			continue
+		}
+		if err != nil {
+			n.log.Warn("periodic reconcile", "err", err)
+		}
+	}
+}
+
+// reconcileAMI makes the holdings match CoreShowChannels. first: the node has
+// just started, so live channels it holds nothing for are asked for the lease
+// an earlier run gave them (LICBRIDGE_LEASE) and re-asserted.
+func (n *Node) reconcileAMI(ctx context.Context, c *ami.Client, first bool) (bridge.ReconcileResult, error) {
+	start := time.Now()
+	cctx, cancel := context.WithTimeout(ctx, bridge.DefaultSyncTimeout)
+	defer cancel()
+	list, err := c.CoreShowChannels(cctx)
+	if err != nil {
+		n.recordReconcile(start, 0, bridge.ReconcileResult{}, err)
+		return bridge.ReconcileResult{}, err
+	}
+	held := map[string]bool{}
+	for _, l := range n.b.Leases() {
+		held[l.Channel] = true
+	}
+	var holds []bridge.Hold
+	var ask []*ami.CoreShowChannel
+	var check [][2]string
+	n.mu.Lock()
+	fresh := make(map[string]*channel, len(list))
+	for _, ch := range list {
+		old := n.chans[ch.Uniqueid]
+		if old == nil {
+			old = &channel{Uniqueid: ch.Uniqueid}
+			if first && !held[ch.Uniqueid] {
+				ask = append(ask, ch)
+			}
+		}
+		old.Name, old.State, old.Linkedid = ch.Channel, ch.ChannelState, ch.Linkedid
+		if n.wantCodec(old) {
+			check = append(check, [2]string{ch.Uniqueid, ch.Channel})
+		}
+		fresh[ch.Uniqueid] = old
+		holds = append(holds, bridge.Hold{Channel: ch.Uniqueid, Call: ch.Linkedid})
+	}
+	// Channels admitted since the list was asked for are live even if the list
+	// missed them.
+	for ch, at := range n.recent {
+		if !at.Before(start) {
+			if _, ok := fresh[ch]; !ok {
+				holds = append(holds, bridge.Hold{Channel: ch})
+			}
+		} else if _, ok := fresh[ch]; !ok {
+			delete(n.recent, ch)
+		}
+	}
+	n.chans = fresh
+	n.mu.Unlock()
+
+	holds = append(holds, n.leasesOf(cctx, c, ask)...)
+	res, err := n.b.Reconcile(cctx, holds)
+	n.recordReconcile(start, len(list), res, err)
+	for _, ck := range check {
+		n.checkCodec(ctx, ck[0], ck[1])
+	}
+	n.recount()
+	return res, err
+}
+
+// leasesOf reads LICBRIDGE_LEASE of channels the node holds nothing for, and
+// returns holds that re-assert the leases they name (a restarted node's live
+// calls).
+func (n *Node) leasesOf(ctx context.Context, c *ami.Client, chs []*ami.CoreShowChannel) []bridge.Hold {
+	out := make(chan []bridge.Hold, len(chs))
+	sem := make(chan struct{}, 8)
+	for _, ch := range chs {
+		sem <- struct{}{}
+		go func() {
+			defer func() { <-sem }()
+			v, err := c.Getvar(ctx, ch.Channel, "LICBRIDGE_LEASE")
+			if err != nil {
+				out <- nil
+				return
+			}
+			var hs []bridge.Hold
+			for _, one := range strings.Split(v, ",") {
+				if p, chID, ok := parseLease(strings.TrimSpace(one)); ok && chID == ch.Uniqueid {
+					hs = append(hs, bridge.Hold{Product: p, Channel: ch.Uniqueid, Call: ch.Linkedid})
+				}
+			}
+			out <- hs
+		}()
+	}
+	var holds []bridge.Hold
+	for range chs {
+		holds = append(holds, <-out...)
+	}
+	return holds
+}
+
+// reconcileARI is the reconciliation of a node without AMI: ARI's channel list
+// is the truth.
+func (n *Node) reconcileARI(ctx context.Context) (bridge.ReconcileResult, error) {
+	if n.ariApp == nil {
+		return bridge.ReconcileResult{}, errNoAsterisk
+	}
+	start := time.Now()
+	cctx, cancel := context.WithTimeout(ctx, bridge.DefaultSyncTimeout)
+	defer cancel()
+	list, err := n.ariApp.Client().Channels(cctx)
+	if err != nil {
+		n.recordReconcile(start, 0, bridge.ReconcileResult{}, err)
+		return bridge.ReconcileResult{}, err
+	}
+	live := map[string]bool{}
+	var holds []bridge.Hold
+	for _, ch := range list {
+		live[ch.ID] = true
+		holds = append(holds, bridge.Hold{Channel: ch.ID})
+	}
+	n.mu.Lock()
+	for ch, at := range n.recent {
+		if !at.Before(start) && !live[ch] {
+			holds = append(holds, bridge.Hold{Channel: ch})
+		}
+	}
+	n.mu.Unlock()
+	res, err := n.b.Reconcile(cctx, holds)
+	n.recordReconcile(start, len(list), res, err)
+	return res, err
+}
+
+func (n *Node) recordReconcile(at time.Time, live int, res bridge.ReconcileResult, err error) {
+	r := &ReconcileReport{At: at, Live: live, Released: res.Released, Asserted: res.Asserted}
+	if err != nil {
+		r.Err = err.Error()
+	}
+	n.lastRec.Store(r)
+	n.reconcile.Add(1)
+	if res.Released > 0 || res.Asserted > 0 || err != nil {
+		n.log.Info("reconciled with Asterisk", "live", live, "released", res.Released, "asserted", res.Asserted, "err", errString(err))
+	} else {
+		n.log.Debug("reconciled with Asterisk", "live", live)
+	}
+}
+
+func errString(err error) string {
+	if err == nil {
+		return ""
+	}
+	return err.Error()
+}
+
+// Reconcile runs one reconciliation now (AMI if configured and connected,
+// else ARI).
+func (n *Node) Reconcile(ctx context.Context) (bridge.ReconcileResult, error) {
+	if n.amiC != nil {
+		if !n.amiC.Connected() {
+			return bridge.ReconcileResult{}, ami.ErrNotConnected
+		}
+		return n.reconcileAMI(ctx, n.amiC, false)
+	}
+	if n.ariApp != nil {
+		return n.reconcileARI(ctx)
+	}
+	return bridge.ReconcileResult{}, errNoAsterisk
+}
