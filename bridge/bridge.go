@@ -221,8 +221,15 @@ func (b *Bridge) mode(product string) Mode {
 	return ModeHard
 }
 
+// unit is what the channel counts as in the store: empty (alone) when
+// counting per channel; its call, or itself when it names no call, when
+// counting per call (Asterisk's Linkedid is the Uniqueid of the call's first
+// channel, so both ways of naming that channel meet on one unit).
 func (b *Bridge) unit(product, channel, call string) string {
-	if b.opt.Counting[product] == CountCall && call != "" {
+	if b.opt.Counting[product] != CountCall {
+		return ""
+	}
+	if call != "" {
 		return call
 	}
 	return channel
@@ -272,16 +279,24 @@ func (b *Bridge) Admit(ctx context.Context, req Request) Result {
 		Now:  now, Expires: now.Add(b.opt.Lapse), Pool: b.opt.Pool,
 		AllowOver: mode == ModeMonitor || (mode == ModeGrace && !locked),
 	}
-	if !down {
-		ctx, cancel := context.WithTimeout(ctx, b.opt.Deadline)
-		rep, err := b.admitStore(ctx, op)
-		cancel()
-		if err == nil {
-			return b.decided(ev, op, rep, locked)
+	for {
+		if !down {
+			ctx, cancel := context.WithTimeout(ctx, b.opt.Deadline)
+			rep, err := b.admitStore(ctx, op)
+			cancel()
+			if err == nil {
+				return b.decided(ev, op, rep, locked)
+			}
+			b.markDown(err)
 		}
-		b.markDown(err)
+		res, recovered := b.admitWithoutStore(ev, op)
+		if !recovered {
+			return res
+		}
+		// The store came back while this admission waited for the recovery
+		// to finish: ask it after all (its deadline starts again).
+		down = false
 	}
-	return b.admitWithoutStore(ev, op)
 }
 
 // admitStore runs the store's admission; when the node turns out to have
@@ -342,17 +357,23 @@ func (b *Bridge) keep(op AdmitOp, ev Event, over, degraded bool) Lease {
 	return *l
 }
 
-// admitWithoutStore applies the outage policy.
-func (b *Bridge) admitWithoutStore(ev Event, op AdmitOp) Result {
+// admitWithoutStore applies the outage policy. It reports recovered instead
+// when the store turns out to be back (a recovery finished meanwhile), since a
+// lease kept only here now would never reach the store.
+func (b *Bridge) admitWithoutStore(ev Event, op AdmitOp) (res Result, recovered bool) {
 	ev.Degraded = true
 	if b.opt.Outage == FailClosed {
 		ev.Reason = ReasonStoreUnavailable
 		b.record(ev)
-		return Result{Reason: ReasonStoreUnavailable}
+		return Result{Reason: ReasonStoreUnavailable}, false
 	}
 	// Keep the store's resync out while the lease is recorded, so that a
 	// recovery cannot miss it.
 	b.syncMu.RLock()
+	if !b.isDown() {
+		b.syncMu.RUnlock()
+		return Result{}, true
+	}
 	lease := b.keep(op, ev, false, true)
 	b.mu.Lock()
 	b.dirty[op.Product] = true
@@ -362,7 +383,13 @@ func (b *Bridge) admitWithoutStore(ev Event, op AdmitOp) Result {
 	b.syncMu.RUnlock()
 	ev.Kind = EventAdmit
 	b.record(ev)
-	return Result{Admitted: true, Lease: lease}
+	return Result{Admitted: true, Lease: lease}, false
+}
+
+func (b *Bridge) isDown() bool {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.down
 }
 
 // Release ends the channel's leases: for the given products, or for every

@@ -118,12 +118,8 @@ func (b *Bridge) replay(entries []journalEntry) {
 		switch e.Op {
 		case "admit":
 			if m[e.Channel] == nil {
-				unit := e.Unit
-				if unit == "" {
-					unit = e.Channel
-				}
 				m[e.Channel] = &Lease{ID: e.Product + ":" + e.Channel, Product: e.Product, Channel: e.Channel,
-					Call: e.Call, Node: b.opt.Node, Unit: unit, At: e.Time, Degraded: true}
+					Call: e.Call, Node: b.opt.Node, Unit: e.Unit, At: e.Time, Degraded: true}
 			}
 		case "release":
 			delete(m, e.Channel)

@@ -91,7 +91,12 @@ func (p *memProduct) snapshot(name string) Snapshot {
 	return snap
 }
 
+// hold records channel under unit; the empty unit means the channel counts
+// alone (a NUL-prefixed unit of its own, which no call ID can be).
 func (p *memProduct) hold(node, channel, unit string) {
+	if unit == "" {
+		unit = "\x00" + channel
+	}
 	if p.channels[node] == nil {
 		p.channels[node] = map[string]string{}
 		p.units[node] = map[string]int{}
@@ -120,7 +125,7 @@ func (s *MemStore) Admit(ctx context.Context, op AdmitOp) (AdmitReply, error) {
 		r.Admitted, r.Existing = true, true
 		return r, nil
 	}
-	if p.units[op.Node][op.Unit] > 0 {
+	if op.Unit != "" && p.units[op.Node][op.Unit] > 0 { // another channel of a held call
 		p.hold(op.Node, op.Channel, op.Unit)
 		r.Admitted = true
 		return r, nil

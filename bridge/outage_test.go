@@ -220,7 +220,9 @@ func TestSlowStore(t *testing.T) {
 	}
 	proxy.SetDelay(0)
 	waitFor(t, 20*time.Second, "recovery", func() bool { return open.StoreAvailable() && closed.StoreAvailable() })
-	mustAdmit(t, closed, p, "c9", "")
+	// On a loaded machine one 50 ms answer may still be late: the node then
+	// recovers again by itself, so wait for an admission rather than demand the first.
+	waitFor(t, 20*time.Second, "fail-closed to admit again", func() bool { return admit(t, closed, p, "c9", "").Admitted })
 	if u := usage(t, open, p); u.InUse != 5 {
 		t.Fatalf("in use %d after the latency went away, want 5 (o0-o3, c9)", u.InUse)
 	}

@@ -102,7 +102,8 @@ func Activate(ctx context.Context, s ActivationStore, keyID, hostID string, maxH
 // AdmitOp is one admission as the store sees it.
 type AdmitOp struct {
 	Node, Product, Channel string
-	// Unit is what the channel counts as (itself, or its call).
+	// Unit is the call whose single unit the channel shares (CountCall);
+	// empty: the channel counts alone.
 	Unit string
 	Now  time.Time
 	// Expires registers the node live until then if it was not.
@@ -136,7 +137,7 @@ type SyncOp struct {
 	Pool          Pool
 }
 
-// UnitHold is a held channel and the unit it counts as.
+// UnitHold is a held channel and the unit it counts as (see AdmitOp.Unit).
 type UnitHold struct {
 	Channel, Unit string
 }

@@ -149,7 +149,8 @@ type Lease struct {
 	Channel string
 	Call    string
 	Node    string
-	// Unit is what the channel counts as: the channel itself or its call.
+	// Unit is the call whose one unit the channel shares under CountCall;
+	// empty when the channel counts alone.
 	Unit string
 	// At is when it was first admitted.
 	At time.Time

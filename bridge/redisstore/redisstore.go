@@ -7,11 +7,12 @@
 //
 // Keys, for product P and node N:
 //
-//	{lb:P}:nodes   ZSET  node -> live-until (ms, from the node's clock)
-//	{lb:P}:c:N     HASH  channel -> unit
+//	{lb:P}:s       HASH  the product's state, per node: live-until (ms, from
+//	                     the node's clock), units held, legs observed, keys
+//	                     (see lua/common.lua)
+//	{lb:P}:c1:N    HASH  channels that count alone -> 1
+//	{lb:P}:c:N     HASH  channels of calls -> unit (the call)
 //	{lb:P}:u:N     HASH  unit -> channels holding it
-//	{lb:P}:k:N     HASH  key ID -> "channels:until_ms"
-//	{lb:P}:o       HASH  node -> legs observed on the wire
 //	lb:products    SET   products in use
 //	lb:act:{KEY}   HASH  host ID -> activated at (ms)
 package redisstore
@@ -186,11 +187,13 @@ func (s *Store) Close() error {
 
 func prefix(product string) string { return "{lb:" + product + "}" }
 
-func nodesKey(p string) string          { return p + ":nodes" }
-func channelsKey(p, node string) string { return p + ":c:" + node }
-func unitsKey(p, node string) string    { return p + ":u:" + node }
-func keysKey(p, node string) string     { return p + ":k:" + node }
-func observedKey(p string) string       { return p + ":o" }
+func stateKey(p string) string { return p + ":s" }
+
+// nodeKeys are the state and the node's three holdings hashes: the KEYS of
+// most scripts.
+func nodeKeys(p, node string) []string {
+	return []string{stateKey(p), p + ":c1:" + node, p + ":c:" + node, p + ":u:" + node}
+}
 
 func ms(t time.Time) int64 {
 	if t.IsZero() {
@@ -225,8 +228,7 @@ func (s *Store) Admit(ctx context.Context, op bridge.AdmitOp) (bridge.AdmitReply
 		return bridge.AdmitReply{}, fmt.Errorf("redisstore: admit: %w", err)
 	}
 	p := prefix(op.Product)
-	v, err := admitScript.Run(ctx, s.rdb,
-		[]string{nodesKey(p), channelsKey(p, op.Node), unitsKey(p, op.Node)},
+	v, err := admitScript.Run(ctx, s.rdb, nodeKeys(p, op.Node),
 		p, op.Node, op.Channel, op.Unit, ms(op.Now), ms(op.Expires), string(op.Pool), boolArg(op.AllowOver),
 	).Slice()
 	if err != nil {
@@ -261,7 +263,7 @@ func asInt(v any) int {
 // Release implements bridge.Store.
 func (s *Store) Release(ctx context.Context, node, product, channel string) error {
 	p := prefix(product)
-	if err := releaseScript.Run(ctx, s.rdb, []string{channelsKey(p, node), unitsKey(p, node)}, channel).Err(); err != nil {
+	if err := releaseScript.Run(ctx, s.rdb, nodeKeys(p, node), node, channel).Err(); err != nil {
 		return fmt.Errorf("redisstore: release: %w", err)
 	}
 	return nil
@@ -278,7 +280,7 @@ func (s *Store) Sync(ctx context.Context, op bridge.SyncOp) (bridge.SyncReply, e
 	for _, h := range op.Holds {
 		args = append(args, h.Channel, h.Unit)
 	}
-	v, err := syncScript.Run(ctx, s.rdb, []string{nodesKey(p), channelsKey(p, op.Node), unitsKey(p, op.Node)}, args...).Slice()
+	v, err := syncScript.Run(ctx, s.rdb, nodeKeys(p, op.Node), args...).Slice()
 	if err != nil {
 		return bridge.SyncReply{}, fmt.Errorf("redisstore: sync: %w", err)
 	}
@@ -299,7 +301,7 @@ func (s *Store) PublishKeys(ctx context.Context, op bridge.KeysOp) (bool, error)
 	for _, k := range op.Keys {
 		args = append(args, k.KeyID, strconv.Itoa(k.Channels)+":"+strconv.FormatInt(ms(k.Until), 10))
 	}
-	fresh, err := keysScript.Run(ctx, s.rdb, []string{nodesKey(p), keysKey(p, op.Node)}, args...).Int()
+	fresh, err := keysScript.Run(ctx, s.rdb, nodeKeys(p, op.Node), args...).Int()
 	if err != nil {
 		return false, fmt.Errorf("redisstore: publish keys: %w", err)
 	}
@@ -308,7 +310,7 @@ func (s *Store) PublishKeys(ctx context.Context, op bridge.KeysOp) (bool, error)
 
 // PublishObserved implements bridge.Store.
 func (s *Store) PublishObserved(ctx context.Context, node, product string, n int) error {
-	if err := s.rdb.HSet(ctx, observedKey(prefix(product)), node, n).Err(); err != nil {
+	if err := s.rdb.HSet(ctx, stateKey(prefix(product)), "o\x00"+node, n).Err(); err != nil {
 		return fmt.Errorf("redisstore: publish observed: %w", err)
 	}
 	return nil
@@ -330,9 +332,7 @@ func (s *Store) Heartbeat(ctx context.Context, node string, products []string, n
 	var lapsed []string
 	for _, product := range products {
 		p := prefix(product)
-		n, err := heartbeatScript.Run(ctx, s.rdb,
-			[]string{nodesKey(p), channelsKey(p, node), unitsKey(p, node), keysKey(p, node), observedKey(p)},
-			node, ms(now), ms(expires), s.gc.Milliseconds()).Int()
+		n, err := heartbeatScript.Run(ctx, s.rdb, nodeKeys(p, node), node, ms(now), ms(expires), s.gc.Milliseconds()).Int()
 		if err != nil {
 			return nil, fmt.Errorf("redisstore: heartbeat %s: %w", product, err)
 		}
@@ -346,7 +346,7 @@ func (s *Store) Heartbeat(ctx context.Context, node string, products []string, n
 // Snapshot implements bridge.Store.
 func (s *Store) Snapshot(ctx context.Context, product string, now time.Time) (bridge.Snapshot, error) {
 	p := prefix(product)
-	v, err := snapshotScript.Run(ctx, s.rdb, []string{nodesKey(p)}, p, ms(now)).Slice()
+	v, err := snapshotScript.Run(ctx, s.rdb, []string{stateKey(p)}, p, ms(now)).Slice()
 	if err != nil {
 		return bridge.Snapshot{}, fmt.Errorf("redisstore: snapshot %s: %w", product, err)
 	}

@@ -1,29 +1,32 @@
--- KEYS: nodes, channels of self, units of self
--- ARGV: prefix, self, channel, unit, now, expires, pool, allow_over
+-- KEYS: state, channels counting alone (c1), channels of calls (c), units (u) of self
+-- ARGV: prefix, self, channel, unit ('' = the channel counts alone), now, expires, pool, allow_over
 -- Returns {admitted, reason, existing, over, fresh, in_use, total}.
+-- Common path, counting per channel: HGETALL, HSETNX, HINCRBY.
 local prefix, self, channel, unit = ARGV[1], ARGV[2], ARGV[3], ARGV[4]
 local now = tonumber(ARGV[5])
-local nodes = sweep(KEYS[1], prefix, now)
+local nodes, live, present = sweep(KEYS[1], prefix, now, self)
 local fresh = 0
-if not redis.call('ZSCORE', KEYS[1], self) then
+if not present then
   fresh = 1
-  forget(prefix, self)
-  redis.call('ZADD', KEYS[1], ARGV[6], self)
-  table.insert(nodes, self)
+  register(KEYS[1], prefix, nodes, live, self, ARGV[6])
 end
-local total, expired, used = pool(prefix, nodes, now, ARGV[7], self)
-if redis.call('HEXISTS', KEYS[2], channel) == 1 then
-  return {1, '', 1, 0, fresh, used, total}
-end
-if redis.call('HEXISTS', KEYS[3], unit) == 1 then
-  -- another channel of the same call: it holds no further unit
-  redis.call('HSET', KEYS[2], channel, unit)
-  redis.call('HINCRBY', KEYS[3], unit, 1)
-  return {1, '', 0, 0, fresh, used, total}
+local total, expired, used = pool(nodes, live, now, ARGV[7], self)
+if unit == '' then
+  if redis.call('HSETNX', KEYS[2], channel, 1) == 0 then return {1, '', 1, 0, fresh, used, total} end
+else
+  if redis.call('HSETNX', KEYS[3], channel, unit) == 0 then return {1, '', 1, 0, fresh, used, total} end
+  -- another channel of a call already held: no further unit
+  if redis.call('HINCRBY', KEYS[4], unit, 1) > 1 then return {1, '', 0, 0, fresh, used, total} end
 end
 local over = 0
 if used + 1 > total then
   if ARGV[8] ~= '1' then
+    if unit == '' then
+      redis.call('HDEL', KEYS[2], channel)
+    else
+      redis.call('HDEL', KEYS[3], channel)
+      redis.call('HDEL', KEYS[4], unit)
+    end
     local reason = 'OVER_LIMIT'
     if total == 0 then
       if expired == 1 then reason = 'EXPIRED' else reason = 'NO_LICENSE' end
@@ -32,6 +35,5 @@ if used + 1 > total then
   end
   over = 1
 end
-redis.call('HSET', KEYS[2], channel, unit)
-redis.call('HINCRBY', KEYS[3], unit, 1)
+redis.call('HINCRBY', KEYS[1], 'n\0' .. self, 1)
 return {1, '', 0, over, fresh, used + 1, total}

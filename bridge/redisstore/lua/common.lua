@@ -1,25 +1,73 @@
 -- Shared by the product scripts. Every key of a product carries the hash tag
--- {lb:<product>} (the prefix, ARGV[1] or built from it), so a script touches one
--- Redis Cluster slot. Times are milliseconds from the calling node's clock.
+-- {lb:<product>}, so a script touches one Redis Cluster slot. Times are
+-- milliseconds from the calling node's clock.
+--
+-- The product's state hash (KEYS[1]) holds, per node N:
+--   e\0N       live until (ms)
+--   n\0N       units held
+--   o\0N       legs observed on the wire
+--   k\0N\0ID   a key: "channels:until_ms" (0: no end)
+-- so that one HGETALL reads all a decision needs: admission latency is mostly
+-- the number of redis.call()s a script makes.
 
--- sweep drops every node whose expiry is not after now, with all it held, and
--- returns the live nodes.
-local function sweep(nodes_key, prefix, now)
-  local dead = redis.call('ZRANGEBYSCORE', nodes_key, '-inf', now)
-  if #dead > 0 then
-    for _, n in ipairs(dead) do
-      redis.call('DEL', prefix .. ':c:' .. n, prefix .. ':u:' .. n, prefix .. ':k:' .. n)
-      redis.call('HDEL', prefix .. ':o', n)
+-- load parses the state hash into nodes[name] = {exp, n, o, keys, fields}.
+local function load(s_key)
+  local kv = redis.call('HGETALL', s_key)
+  local nodes = {}
+  for i = 1, #kv, 2 do
+    local f, v = kv[i], kv[i + 1]
+    local kind, rest = string.sub(f, 1, 1), string.sub(f, 3)
+    local name, id = rest, nil
+    if kind == 'k' then
+      local sep = string.find(rest, '\0', 1, true)
+      name, id = string.sub(rest, 1, sep - 1), string.sub(rest, sep + 1)
     end
-    redis.call('ZREMRANGEBYSCORE', nodes_key, '-inf', now)
+    local x = nodes[name]
+    if not x then
+      x = {exp = 0, n = 0, o = 0, keys = {}, fields = {}}
+      nodes[name] = x
+    end
+    x.fields[#x.fields + 1] = f
+    if kind == 'k' then x.keys[id] = v
+    elseif kind == 'e' then x.exp = tonumber(v)
+    elseif kind == 'n' then x.n = tonumber(v)
+    elseif kind == 'o' then x.o = tonumber(v) end
   end
-  return redis.call('ZRANGE', nodes_key, 0, -1)
+  return nodes
 end
 
--- forget drops a node's holdings, keys and observation (it is new or lapsed).
-local function forget(prefix, node)
-  redis.call('DEL', prefix .. ':c:' .. node, prefix .. ':u:' .. node, prefix .. ':k:' .. node)
-  redis.call('HDEL', prefix .. ':o', node)
+-- forget drops a node's fields and holdings (it is new, or lapsed).
+local function forget(s_key, prefix, nodes, name)
+  local x = nodes[name]
+  if x and #x.fields > 0 then redis.call('HDEL', s_key, unpack(x.fields)) end
+  redis.call('DEL', prefix .. ':c1:' .. name, prefix .. ':c:' .. name, prefix .. ':u:' .. name)
+  nodes[name] = nil
+end
+
+-- sweep forgets every registered node whose expiry is not after now and
+-- returns the nodes, the live names, and whether self is live.
+local function sweep(s_key, prefix, now, self)
+  local nodes = load(s_key)
+  local live, present = {}, false
+  for name, x in pairs(nodes) do
+    if x.exp > 0 then
+      if x.exp <= now then
+        forget(s_key, prefix, nodes, name)
+      else
+        live[#live + 1] = name
+        if name == self then present = true end
+      end
+    end
+  end
+  return nodes, live, present
+end
+
+-- register makes self live until exp with nothing held.
+local function register(s_key, prefix, nodes, live, self, exp)
+  forget(s_key, prefix, nodes, self)
+  nodes[self] = {exp = tonumber(exp), n = 0, o = 0, keys = {}, fields = {}}
+  live[#live + 1] = self
+  redis.call('HSET', s_key, 'e\0' .. self, exp)
 end
 
 -- less compares bytes, as Go does; Lua's < follows the server's locale.
@@ -36,21 +84,19 @@ end
 -- for self's pool: every live node's distinct keys (cluster), or the keys self
 -- owns, a key on several nodes belonging to the first by name (per-host).
 -- Mirrors capacity and used in bridge/store.go.
-local function pool(prefix, nodes, now, mode, self)
+local function pool(nodes, live, now, mode, self)
   local owners = {}
   local expired = 0
-  for _, n in ipairs(nodes) do
-    local kv = redis.call('HGETALL', prefix .. ':k:' .. n)
-    for i = 1, #kv, 2 do
-      local v = kv[i + 1]
+  for _, name in ipairs(live) do
+    for id, v in pairs(nodes[name].keys) do
       local sep = string.find(v, ':', 1, true)
       local ch = tonumber(string.sub(v, 1, sep - 1))
       local untl = tonumber(string.sub(v, sep + 1))
       if untl > 0 and untl <= now then
         expired = 1
       else
-        local o = owners[kv[i]]
-        if o == nil or less(n, o[1]) then owners[kv[i]] = {n, ch} end
+        local o = owners[id]
+        if o == nil or less(name, o[1]) then owners[id] = {name, ch} end
       end
     end
   end
@@ -59,8 +105,8 @@ local function pool(prefix, nodes, now, mode, self)
     if mode ~= 'per-host' or o[1] == self then total = total + o[2] end
   end
   local used = 0
-  for _, n in ipairs(nodes) do
-    if mode ~= 'per-host' or n == self then used = used + redis.call('HLEN', prefix .. ':u:' .. n) end
+  for _, name in ipairs(live) do
+    if mode ~= 'per-host' or name == self then used = used + nodes[name].n end
   end
   return total, expired, used
 end

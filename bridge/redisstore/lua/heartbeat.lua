@@ -1,16 +1,23 @@
--- KEYS: nodes, channels of self, units of self, keys of self, observed
+-- KEYS: state, c1, c, u of self
 -- ARGV: self, now, expires, gc_ms
--- O(1) in the channels held. Returns 1 if self had lapsed (its holdings are
--- dropped here if nobody swept them yet; the node writes them back).
-local sc = redis.call('ZSCORE', KEYS[1], ARGV[1])
+-- A fixed number of calls whatever the node holds. Returns 1 if self had
+-- lapsed (its holdings are dropped here if nobody swept them yet; the node
+-- writes them back).
+local self = ARGV[1]
+local e = redis.call('HGET', KEYS[1], 'e\0' .. self)
 local lapsed = 0
-if not sc or tonumber(sc) <= tonumber(ARGV[2]) then
+if not e or tonumber(e) <= tonumber(ARGV[2]) then
   lapsed = 1
+  local kp = 'k\0' .. self .. '\0'
+  for _, f in ipairs(redis.call('HKEYS', KEYS[1])) do
+    if f == 'n\0' .. self or f == 'o\0' .. self or string.sub(f, 1, #kp) == kp then
+      redis.call('HDEL', KEYS[1], f)
+    end
+  end
   redis.call('DEL', KEYS[2], KEYS[3], KEYS[4])
-  redis.call('HDEL', KEYS[5], ARGV[1])
 end
-redis.call('ZADD', KEYS[1], ARGV[3], ARGV[1])
+redis.call('HSET', KEYS[1], 'e\0' .. self, ARGV[3])
 -- Real TTLs only collect what an abandoned cluster leaves behind; liveness
--- itself is decided from the expiry scores above.
-for i = 1, 5 do redis.call('PEXPIRE', KEYS[i], ARGV[4]) end
+-- itself is decided from the expiry fields.
+for i = 1, 4 do redis.call('PEXPIRE', KEYS[i], ARGV[4]) end
 return lapsed

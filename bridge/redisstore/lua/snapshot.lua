@@ -1,12 +1,15 @@
--- KEYS: nodes
+-- KEYS: state
 -- ARGV: prefix, now
 -- Returns, per live node, {node, expires_ms, units, observed, {key ID, value, ...}}.
-local prefix = ARGV[1]
-local nodes = sweep(KEYS[1], prefix, tonumber(ARGV[2]))
+local nodes, live = sweep(KEYS[1], ARGV[1], tonumber(ARGV[2]), '')
 local out = {}
-for _, n in ipairs(nodes) do
-  local exp = redis.call('ZSCORE', KEYS[1], n)
-  local obs = redis.call('HGET', prefix .. ':o', n) or '0'
-  table.insert(out, {n, exp, redis.call('HLEN', prefix .. ':u:' .. n), obs, redis.call('HGETALL', prefix .. ':k:' .. n)})
+for _, name in ipairs(live) do
+  local x = nodes[name]
+  local keys = {}
+  for id, v in pairs(x.keys) do
+    keys[#keys + 1] = id
+    keys[#keys + 1] = v
+  end
+  out[#out + 1] = {name, tostring(x.exp), x.n, x.o, keys}
 end
 return out
