@@ -12,6 +12,7 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/gopacket/gopacket"
@@ -64,6 +65,32 @@ func ReadDir(ctx context.Context, dir, sensor string, h Handler) (Stats, error) 
 // state. A file that cannot be read is named in the returned error and skipped;
 // the others are still read. h's error or the context's stops everything.
 func ReadPaths(ctx context.Context, inputs []Input, h Handler) (Stats, error) {
+	return ReadPathsWith(ctx, inputs, h, ReadOptions{})
+}
+
+// ReadOptions tune ReadPathsWith. The zero value is ReadPaths' behaviour.
+type ReadOptions struct {
+	// Decoder bounds the TCP and fragment state of each sensor.
+	Decoder DecoderOptions
+	// Progress, when set, is kept up to date while reading.
+	Progress *Progress
+}
+
+// Progress tells how far a read has gone, in bytes of the input files as stored
+// (compressed files count their compressed size). Its methods are safe to call
+// from another goroutine while the read runs, for a progress bar.
+type Progress struct {
+	read, total atomic.Int64
+}
+
+// Read is the bytes of the input files consumed so far.
+func (p *Progress) Read() int64 { return p.read.Load() }
+
+// Total is the size of all input files, known once the read has listed them.
+func (p *Progress) Total() int64 { return p.total.Load() }
+
+// ReadPathsWith is ReadPaths with options.
+func ReadPathsWith(ctx context.Context, inputs []Input, h Handler, opt ReadOptions) (Stats, error) {
 	var (
 		stats    Stats
 		errs     []error
@@ -78,7 +105,7 @@ func ReadPaths(ctx context.Context, inputs []Input, h Handler) (Stats, error) {
 		}
 		dec := decoders[in.Sensor]
 		if dec == nil {
-			dec = NewDecoder(in.Sensor, h, DecoderOptions{})
+			dec = NewDecoder(in.Sensor, h, opt.Decoder)
 			decoders[in.Sensor] = dec
 		}
 		for _, f := range files {
@@ -87,7 +114,15 @@ func ReadPaths(ctx context.Context, inputs []Input, h Handler) (Stats, error) {
 				errs = append(errs, err)
 				continue
 			}
-			pending = append(pending, &source{path: f, dec: dec, first: first})
+			pending = append(pending, &source{path: f, dec: dec, first: first, progress: opt.Progress})
+			if opt.Progress != nil {
+				if fi, err := os.Stat(f); err == nil {
+					opt.Progress.total.Add(fi.Size())
+				}
+			}
+			if err := ctx.Err(); err != nil {
+				return stats, err
+			}
 		}
 	}
 	// Files in order of their first packet; the merge opens them lazily.
@@ -207,9 +242,10 @@ type packetReader interface {
 
 // source is one open capture file in the merge.
 type source struct {
-	path  string
-	dec   *Decoder
-	first time.Time
+	path     string
+	dec      *Decoder
+	first    time.Time
+	progress *Progress // nil when not reported
 
 	f        *os.File
 	gz       *gzip.Reader
@@ -233,7 +269,11 @@ func (s *source) open() error {
 		return fmt.Errorf("capture: %w", err)
 	}
 	s.f = f
-	var r io.Reader = bufio.NewReaderSize(f, readBufferSize)
+	var fr io.Reader = f
+	if s.progress != nil {
+		fr = &countingReader{r: f, n: &s.progress.read}
+	}
+	var r io.Reader = bufio.NewReaderSize(fr, readBufferSize)
 	br := r.(*bufio.Reader)
 	if magic, _ := br.Peek(2); len(magic) == 2 && magic[0] == 0x1f && magic[1] == 0x8b {
 		gz, err := gzip.NewReader(br)
@@ -324,6 +364,19 @@ func (s *source) close() {
 		s.f.Close()
 		s.f = nil
 	}
+}
+
+// countingReader adds what it reads to n (atomically: with gzip, the file is read
+// on the readahead goroutine).
+type countingReader struct {
+	r io.Reader
+	n *atomic.Int64
+}
+
+func (c *countingReader) Read(p []byte) (int, error) {
+	n, err := c.r.Read(p)
+	c.n.Add(int64(n))
+	return n, err
 }
 
 // sourceHeap orders open sources by the time of their current record.

@@ -107,6 +107,39 @@ func TestReadPathsTwoSensorsMerged(t *testing.T) {
 	}
 }
 
+func TestReadProgress(t *testing.T) {
+	paths := []string{fixtures.Path(t, "sip", perfFile), fixtures.Path(t, "sip", "07_g729_call.pcap")}
+	var want int64
+	var in []capture.Input
+	for _, p := range paths {
+		fi, err := os.Stat(p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		want += fi.Size()
+		in = append(in, capture.Input{Path: p})
+	}
+	var p capture.Progress
+	var seen []int64
+	n := 0
+	_, err := capture.ReadPathsWith(context.Background(), in, func(*capture.Message) error {
+		if n++; n%20000 == 0 {
+			seen = append(seen, p.Read())
+		}
+		return nil
+	}, capture.ReadOptions{Progress: &p})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if p.Total() != want || p.Read() != want {
+		t.Errorf("progress %d / %d, want %d / %d", p.Read(), p.Total(), want, want)
+	}
+	// The reader runs a few MiB ahead of the messages, so only growth is checked.
+	if len(seen) < 3 || !slices.IsSorted(seen) || seen[0] >= seen[len(seen)-1] || seen[0] >= want {
+		t.Errorf("progress during the read %v does not grow towards %d", seen, want)
+	}
+}
+
 func TestParseInput(t *testing.T) {
 	cases := []struct{ in, sensor, path string }{
 		{"a.pcap", "", "a.pcap"},
