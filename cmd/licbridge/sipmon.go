@@ -149,7 +149,7 @@ type progress struct {
 }
 
 const (
-	progressDelay    = time.Second     // a terminal read shorter than this shows nothing
+	progressDelay    = time.Second // a terminal read shorter than this shows nothing
 	progressTTYEvery = 200 * time.Millisecond
 	progressLogEvery = 5 * time.Second // plain lines, for logs
 )
