@@ -357,9 +357,31 @@ func decode(product string, b []byte) (record, error) {
 		return r, nil
 	}
 	if err := json.Unmarshal(b, &r); err != nil {
-		return r, fmt.Errorf("overage: decode %s state %q: %w", product, b, err)
+		return record{}, fmt.Errorf("overage: decode %s state %q: %w", product, b, err)
+	}
+	if err := r.check(); err != nil {
+		return record{}, fmt.Errorf("overage: %s state %q: %w", product, b, err)
 	}
 	return r, nil
+}
+
+// check rejects a record that the machine cannot have written.
+func (r record) check() error {
+	if r.Run < 0 || r.Peak < 0 {
+		return errors.New("negative count")
+	}
+	if r.Over && r.Run == 0 {
+		return errors.New("over-limit day outside a run")
+	}
+	for _, d := range []string{r.Day, r.Since} {
+		if d == "" {
+			continue
+		}
+		if _, err := time.Parse(dayLayout, d); err != nil {
+			return fmt.Errorf("bad day %q", d)
+		}
+	}
+	return nil
 }
 
 // maxAttempts bounds the compare-and-set loop; a record changes at most a few

@@ -278,3 +278,30 @@ func TestCorruptRecord(t *testing.T) {
 		t.Errorf("Decide over a corrupt record: %+v, %v", dec, err)
 	}
 }
+
+// FuzzStoredRecord: whatever bytes the store holds for a product, admission
+// keeps working (a corrupt record starts afresh) and nothing panics.
+func FuzzStoredRecord(f *testing.F) {
+	for _, s := range []string{`{"day":"2026-01-02","over":true,"run":13,"since":"2025-12-21","peak":12}`, `{}`, `{"day":"x","run":-5}`, `null`, `{"run":1e99}`, `[`, ``, `{"day":"2026-01-03","over":true,"run":-5}`, `{"day":"2026-01-03","over":true}`} {
+		f.Add([]byte(s))
+	}
+	f.Fuzz(func(t *testing.T, b []byte) {
+		ctx := context.Background()
+		s := overage.NewMemoryStore()
+		s.CompareAndSet(ctx, "g729", nil, b)
+		now := time.Date(2026, 1, 3, 12, 0, 0, 0, time.UTC)
+		m := overage.New(overage.Options{Store: s, Now: func() time.Time { return now }, Modes: map[string]overage.Mode{"g729": overage.ModeGrace}})
+		m.Status(ctx, "g729")
+		m.Locked(ctx, "g729")
+		if _, err := m.Decide(ctx, "g729", 5, 10); err != nil {
+			t.Fatalf("Decide within the limit over %q: %v", b, err)
+		}
+		d, err := m.Decide(ctx, "g729", 11, 10)
+		if err != nil {
+			t.Fatalf("Decide over the limit over %q: %v", b, err)
+		}
+		if d.State.OverDays < 1 {
+			t.Fatalf("over-limit admission over %q left %d over days", b, d.State.OverDays)
+		}
+	})
+}
