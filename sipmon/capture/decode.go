@@ -211,7 +211,7 @@ func (d *Decoder) ipv4(b []byte, ts time.Time) error {
 	if flagsOff&0x3fff != 0 { // MF set or non-zero offset: a fragment
 		d.stats.Fragments++
 		id := binary.BigEndian.Uint16(b[4:6])
-		whole, done, dropped := d.frags.add(fragKey{src: src.As4(), dst: dst.As4(), id: id, proto: proto},
+		whole, done, dropped := d.frags.add(fragKey{src: src.As16(), dst: dst.As16(), id: uint32(id), proto: proto},
 			int(flagsOff&0x1fff)*8, flagsOff&0x2000 != 0, payload, ts)
 		d.stats.FragmentsDropped += dropped
 		if !done {
@@ -245,37 +245,69 @@ func (d *Decoder) ipv6(b []byte, ts time.Time) error {
 		d.stats.Truncated++
 		return nil
 	}
-	next := b[6]
 	src := netip.AddrFrom16([16]byte(b[8:24]))
 	dst := netip.AddrFrom16([16]byte(b[24:40]))
-	payload := b[40 : 40+plen]
-	for i := 0; ; i++ {
+	next, payload, frag, ok := ip6Extensions(b[6], b[40:40+plen])
+	if !ok {
+		d.stats.Truncated++
+		return nil
+	}
+	if frag == nil {
+		return d.transport(next, src, dst, payload, ts)
+	}
+	// A fragment: frag is the fragment header, payload what follows it.
+	offFlags := binary.BigEndian.Uint16(frag[2:4])
+	off, more := int(offFlags>>3)*8, offFlags&1 != 0
+	if off == 0 && !more { // an atomic fragment (RFC 6946): the whole datagram
+		return d.transport(next, src, dst, payload, ts)
+	}
+	d.stats.Fragments++
+	whole, done, dropped := d.frags.add(fragKey{src: src.As16(), dst: dst.As16(), id: binary.BigEndian.Uint32(frag[4:8]), proto: next},
+		off, more, payload, ts)
+	d.stats.FragmentsDropped += dropped
+	if !done {
+		return nil
+	}
+	d.stats.Reassembled++
+	var err error
+	if next, payload, frag, ok = ip6Extensions(next, whole); !ok || frag != nil {
+		d.stats.Truncated++ // a fragment header inside a reassembled datagram
+	} else {
+		err = d.transport(next, src, dst, payload, ts)
+	}
+	d.frags.release(whole)
+	return err
+}
+
+// ip6Extensions skips IPv6 extension headers from next over b, stopping at the
+// transport header or at a fragment header. It returns the next header type, the
+// bytes after the headers skipped and, when it stopped at a fragment header, that
+// 8-byte header (the returned type is then the fragment header's next header).
+func ip6Extensions(next uint8, b []byte) (uint8, []byte, []byte, bool) {
+	for range maxIP6Ext {
 		switch next {
 		case ip6HopByHop, ip6Routing, ip6DestOpts, ip6AH:
-			if i >= maxIP6Ext || len(payload) < 8 {
-				d.stats.Truncated++
-				return nil
+			if len(b) < 8 {
+				return 0, nil, nil, false
 			}
-			n := (int(payload[1]) + 1) * 8
+			n := (int(b[1]) + 1) * 8
 			if next == ip6AH {
-				n = (int(payload[1]) + 2) * 4
+				n = (int(b[1]) + 2) * 4
 			}
-			if n > len(payload) {
-				d.stats.Truncated++
-				return nil
+			if n > len(b) {
+				return 0, nil, nil, false
 			}
-			next = payload[0]
-			payload = payload[n:]
-			continue
+			next, b = b[0], b[n:]
 		case ip6Fragment:
-			// Not reassembled: SIP over IPv6 is rarely fragmented (path MTU
-			// discovery is mandatory), so it is only counted.
-			d.stats.IPv6Fragments++
-			return nil
+			if len(b) < 8 {
+				return 0, nil, nil, false
+			}
+			return b[0], b[8:], b[:8], true
+		default:
+			return next, b, nil, true
 		}
-		break
 	}
-	return d.transport(next, src, dst, payload, ts)
+	return 0, nil, nil, false
 }
 
 func (d *Decoder) transport(proto uint8, src, dst netip.Addr, b []byte, ts time.Time) error {

@@ -12,9 +12,11 @@ const (
 	maxDatagram         = 65535
 )
 
+// fragKey identifies a datagram being reassembled (RFC 791 for IPv4, RFC 8200
+// for IPv6; IPv4 addresses are stored mapped into IPv6 ones).
 type fragKey struct {
-	src, dst [4]byte
-	id       uint16
+	src, dst [16]byte
+	id       uint32
 	proto    uint8
 }
 
@@ -28,7 +30,7 @@ type pendingDatagram struct {
 	count int
 }
 
-// defragmenter reassembles IPv4 datagrams (RFC 791), bounded in the number of
+// defragmenter reassembles IPv4 and IPv6 datagrams, bounded in the number of
 // datagrams pending and in time, so that a flood of first fragments cannot grow
 // memory. Overlapping fragments are copied over (last one wins): for counting
 // SIP, the difference between overlap policies does not matter.

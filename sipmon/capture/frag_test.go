@@ -98,3 +98,66 @@ func TestIPv4Fragments(t *testing.T) {
 		}
 	})
 }
+
+// fragments6 splits an IPv6 packet without extension headers into fragments with
+// payloads of at most size bytes (a multiple of 8), as a sending host does.
+func fragments6(t *testing.T, pkt []byte, size int, id uint32) [][]byte {
+	t.Helper()
+	hdr, data := pkt[:40], pkt[40:]
+	next := hdr[6]
+	var out [][]byte
+	for off := 0; off < len(data); off += size {
+		end := min(off+size, len(data))
+		f := append([]byte(nil), hdr...)
+		f[6] = 44 // fragment header
+		fh := make([]byte, 8)
+		fh[0] = next
+		of := uint16(off/8) << 3
+		if end < len(data) {
+			of |= 1
+		}
+		binary.BigEndian.PutUint16(fh[2:], of)
+		binary.BigEndian.PutUint32(fh[4:], id)
+		f = append(append(f, fh...), data[off:end]...)
+		binary.BigEndian.PutUint16(f[4:], uint16(len(f)-40))
+		out = append(out, f)
+	}
+	return out
+}
+
+func TestIPv6Fragments(t *testing.T) {
+	big := "INVITE sip:+15550004444@[2001:db8::2] SIP/2.0\r\nCall-ID: frag6@x\r\nX-Pad: " + strings.Repeat("q", 3000) + "\r\nContent-Length: 0\r\n\r\n"
+	a := netip.MustParseAddrPort("[2001:db8::1]:5060")
+	b := netip.MustParseAddrPort("[2001:db8::2]:5060")
+	frs := fragments6(t, ipUDP(t, a, b, []byte(big)), 1232, 77)
+	if len(frs) != 3 {
+		t.Fatalf("%d fragments, want 3", len(frs))
+	}
+	for _, tc := range []struct {
+		name  string
+		order [][]byte
+	}{
+		{"in order", [][]byte{frs[0], frs[1], frs[2]}},
+		{"reversed", [][]byte{frs[2], frs[1], frs[0]}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			f := newFeeder(t, capture.DecoderOptions{})
+			for _, p := range tc.order {
+				f.ip(p)
+			}
+			if len(f.msgs) != 1 || f.msgs[0] != big {
+				t.Errorf("got %d messages, want the reassembled INVITE", len(f.msgs))
+			}
+			if st := f.dec.Stats(); st.Fragments != 3 || st.Reassembled != 1 {
+				t.Errorf("stats %+v", st)
+			}
+		})
+	}
+	t.Run("atomic fragment", func(t *testing.T) {
+		f := newFeeder(t, capture.DecoderOptions{})
+		f.ip(fragments6(t, ipUDP(t, a, b, []byte(sipOK)), 2000, 1)[0])
+		if len(f.msgs) != 1 || f.msgs[0] != sipOK {
+			t.Errorf("got %q", f.msgs)
+		}
+	})
+}

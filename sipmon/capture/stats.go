@@ -30,14 +30,12 @@ type Stats struct {
 	// length, corrupt lengths).
 	Truncated int `json:"truncated"`
 
-	// Fragments counts IPv4 fragments seen; Reassembled the datagrams rebuilt from
+	// Fragments counts IP fragments seen; Reassembled the datagrams rebuilt from
 	// them; FragmentsDropped the fragments given up (timeout, bounds, overlap
-	// beyond the datagram, too many pending datagrams). IPv6Fragments counts IPv6
-	// fragments, which are skipped.
+	// beyond the datagram, too many pending datagrams). IPv4 and IPv6 alike.
 	Fragments        int `json:"fragments"`
 	Reassembled      int `json:"reassembled"`
 	FragmentsDropped int `json:"fragments_dropped"`
-	IPv6Fragments    int `json:"ipv6_fragments"`
 
 	// HEPErrors counts payloads with the HEP3 magic that failed to decode;
 	// HEPNotSIP those whose payload type is not SIP.
@@ -73,7 +71,6 @@ func (s *Stats) Add(o Stats) {
 	s.Fragments += o.Fragments
 	s.Reassembled += o.Reassembled
 	s.FragmentsDropped += o.FragmentsDropped
-	s.IPv6Fragments += o.IPv6Fragments
 	s.HEPErrors += o.HEPErrors
 	s.HEPNotSIP += o.HEPNotSIP
 	s.TCPSegments += o.TCPSegments
