@@ -277,7 +277,7 @@ func verifyCommand() *cli.Command {
 			issuerPubFlag(),
 			&cli.StringFlag{Name: "host-id", Usage: "check host-bound keys against this host ID", EnvVars: []string{"LICBRIDGE_VERIFY_HOST_ID"}},
 			&cli.StringFlag{Name: "domain", Usage: "check domain-bound keys against this domain", EnvVars: []string{"LICBRIDGE_VERIFY_DOMAIN"}},
-			&cli.DurationFlag{Name: "renewal-grace", Usage: "renewal grace of auto-renew keys (default 480h)", EnvVars: []string{"LICBRIDGE_RENEWAL_GRACE"}},
+			&cli.DurationFlag{Name: "renewal-grace", Value: license.DefaultRenewalGrace, Usage: "renewal grace of auto-renew keys (config renewal_grace)", EnvVars: []string{"LICBRIDGE_RENEWAL_GRACE"}},
 			nowFlag(),
 		},
 		Action: verifyAction,

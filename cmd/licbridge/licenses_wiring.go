@@ -21,7 +21,7 @@ func licensesFlags() []cli.Flag {
 		issuerPubFlag(),
 		&cli.StringFlag{Name: "host-id", Usage: "this host's ID, instead of the one computed from its Ethernet MACs (config host_id)", EnvVars: []string{"LICBRIDGE_HOST_ID"}},
 		&cli.StringFlag{Name: "domain", Usage: "this node's domain (cluster name) for domain-bound keys (config domain)", EnvVars: []string{"LICBRIDGE_DOMAIN"}},
-		&cli.DurationFlag{Name: "renewal-grace", Usage: "how long auto-renew keys count after their formal end (default 480h = 20 days; config renewal_grace)", EnvVars: []string{"LICBRIDGE_RENEWAL_GRACE"}},
+		&cli.DurationFlag{Name: "renewal-grace", Value: license.DefaultRenewalGrace, Usage: "how long auto-renew keys count after their formal end (config renewal_grace)", EnvVars: []string{"LICBRIDGE_RENEWAL_GRACE"}},
 		sysfsFlag(),
 	}
 }
