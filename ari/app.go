@@ -80,8 +80,8 @@ type Options struct {
 	// ("congestion", "busy", ...); used when RejectHangupCause is 0.
 	RejectHangupReason string
 
-	// OnChannelGone, if set, is called once when a channel the app has seen
-	// is gone (StasisEnd without our continue, ChannelHangupRequest,
+	// OnChannelGone, if set, is called once when a channel the app tracks
+	// (in Stasis, or admitted and followed after Stasis) is gone (StasisEnd without our continue, ChannelHangupRequest,
 	// ChannelDestroyed, or a 404 from Asterisk). The app releases the
 	// channel's holdings itself, once no handler is in flight for it. Called
 	// from the event reader: keep it short.
@@ -249,7 +249,7 @@ func (a *App) Run(ctx context.Context) error {
 		}
 		a.mu.Unlock()
 		a.setHealth(true, nil)
-		a.log.Info("ari event websocket connected", "url", a.opts.URL, "reconnect", connects > 1)
+		a.log.Info("ari event websocket connected", "url", a.client.base.String(), "reconnect", connects > 1)
 		a.once.Do(func() { close(a.ready) })
 		a.wg.Add(1)
 		go func() {
@@ -606,17 +606,18 @@ func (a *App) handleStart(runCtx context.Context, ev Event) {
 	}
 	log.Debug("stasis decision", "action", req.action, "product", req.product, "status", status, "reason", d.Reason)
 
+	if held {
+		// First (a later request may fail): keep hearing this channel after
+		// it leaves Stasis, so that its hangup releases the holding.
+		if err := a.client.Subscribe(ctx, a.opts.App, "channel:"+id); err != nil {
+			log.Warn("cannot follow the channel after stasis; its holding ends by lapse or AMI", "err", err)
+		}
+	}
+
 	for _, v := range [...][2]string{{VarReason, d.Reason}, {VarLease, d.Lease}, {VarStatus, status}} {
 		if err := a.client.SetVariable(ctx, id, v[0], v[1]); err != nil {
 			a.restFailed(log, id, err)
 			return
-		}
-	}
-	if held {
-		// Keep hearing this channel after it leaves Stasis, so that its
-		// hangup releases the holding.
-		if err := a.client.Subscribe(ctx, a.opts.App, "channel:"+id); err != nil {
-			log.Warn("cannot follow the channel after stasis; its holding ends by lapse or AMI", "err", err)
 		}
 	}
 	if status == StatusRejected && (a.opts.RejectHangupCause > 0 || a.opts.RejectHangupReason != "") {

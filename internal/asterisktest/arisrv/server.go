@@ -233,11 +233,10 @@ func (s *Server) accept() {
 
 // response is one HTTP answer in Asterisk's layout.
 type response struct {
-	code     int
-	reason   string
-	body     []byte // JSON; nil means no body and no Content-type
-	wwwAuth  bool
-	location string
+	code    int
+	reason  string
+	body    []byte // JSON; nil means no body and no Content-type
+	wwwAuth bool
 }
 
 func jsonResp(code int, reason string, v any) response {
