@@ -52,8 +52,8 @@ func FuzzMsgReader(f *testing.F) {
 		}
 	}
 	f.Add([]byte{0x81, 0x7f, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff}) // a 2^64-1 length claim
-	f.Add([]byte{0x01, 0x01, 'a', 0x00, 0x01, 'b', 0x80, 0x01, 'c'})           // fragmented text
-	f.Add([]byte{0x89, 0x00, 0x81, 0x02, '{', '}'})                             // ping, then text
+	f.Add([]byte{0x01, 0x01, 'a', 0x00, 0x01, 'b', 0x80, 0x01, 'c'})          // fragmented text
+	f.Add([]byte{0x89, 0x00, 0x81, 0x02, '{', '}'})                           // ping, then text
 	f.Fuzz(func(t *testing.T, data []byte) {
 		mr := newMsgReader(bytes.NewReader(data), io.Discard)
 		for i := 0; i <= len(data); i++ {
