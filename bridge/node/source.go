@@ -26,8 +26,10 @@ type Source struct {
 	Licenses *license.Watcher
 	// Enforcement per product, as configured (default hard).
 	Enforcement map[string]bridge.Mode
-	// Stats answers peaks; nil: none recorded.
+	// Recorder answers peaks; nil: none recorded.
 	Recorder *stats.Recorder
+	// Overage answers the over-limit state; nil: always OK.
+	Overage *overage.Machine
 }
 
 // Snapshot implements admin.Source.
@@ -129,6 +131,16 @@ func (s *Source) Snapshot(ctx context.Context) (admin.View, error) {
 			rep, err := s.Recorder.Last(ctx, p, now, stats.MaxDays)
 			if err == nil {
 				byName[p].Peak14d = max(rep.Peak, byName[p].InUse)
+			}
+		}
+	}
+	if s.Overage != nil {
+		for _, p := range order {
+			if st, err := s.Overage.Status(ctx, p); err == nil {
+				byName[p].Overage = st
+				if w := st.Warning(); w != "" {
+					byName[p].Warnings = append(byName[p].Warnings, w)
+				}
 			}
 		}
 	}

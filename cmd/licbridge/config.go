@@ -51,6 +51,30 @@ type Config struct {
 	AGI    AGIConfig    `yaml:"agi"`
 	HTTP   HTTPConfig   `yaml:"http"`
 	SIPMon SIPMonConfig `yaml:"sipmon"`
+
+	// Passive configures passive accounting of channels that never ask for admission.
+	Passive PassiveConfig `yaml:"passive"`
+	// ReconcileEvery is the period of the reconciliation with Asterisk's channel
+	// list (also done on every AMI connect). Default 1m.
+	ReconcileEvery time.Duration `yaml:"reconcile_every"`
+	// DrainTimeout bounds the drain on SIGTERM. Default 0: until the last holding ends.
+	DrainTimeout time.Duration `yaml:"drain_timeout"`
+	// NoAsterisk runs without AMI and ARI (a test node that only serves FastAGI).
+	NoAsterisk bool `yaml:"no_asterisk"`
+}
+
+// PassiveConfig configures passive accounting (AMI only).
+type PassiveConfig struct {
+	// Disabled turns it off.
+	Disabled bool `yaml:"disabled"`
+	// Codecs maps a native audio format to a product. Default {g729: g729}.
+	Codecs map[string]string `yaml:"codecs"`
+	// FaxProduct is the product fax sessions count as. Default fax.
+	FaxProduct string `yaml:"fax_product"`
+	// HangupOverLimit hangs up unadmitted channels beyond the licensed total.
+	HangupOverLimit bool `yaml:"hangup_over_limit"`
+	// HangupCause is the Q.850 cause of those hangups. Default 34.
+	HangupCause int `yaml:"hangup_cause"`
 }
 
 // ProductConfig describes an operator-defined product.
