@@ -1,0 +1,51 @@
+package ari
+
+import "context"
+
+// AdmitRequest asks for one licensed channel.
+type AdmitRequest struct {
+	Product string // e.g. "g729"
+	Channel string // the channel's Uniqueid (ARI channel id)
+	Call    string // the channel's Linkedid when known, else ""
+	Caller  string // caller ID number
+	Called  string // dialplan extension the channel is on
+}
+
+// Decision is the admitter's answer. Reason is one of the dialplan's reason
+// tokens (OVER_LIMIT, NO_LICENSE, ...), Lease an opaque holding reference.
+type Decision struct {
+	Admitted bool
+	Reason   string
+	Lease    string
+}
+
+// Admitter is what the app needs from the admission core. Both methods may be
+// called concurrently, and Release for a channel never admitted must be a
+// no-op (release is idempotent).
+type Admitter interface {
+	Admit(ctx context.Context, req AdmitRequest) (Decision, error) // error → LICBRIDGE_STATUS=ERROR
+	Release(ctx context.Context, product, channel string) error
+}
+
+// StatusChecker is optional: an Admitter that implements it answers
+// Stasis(licbridge,status,PRODUCT) (ADMITTED when the channel holds one).
+// Without it a status request gets LICBRIDGE_STATUS=ERROR, reason UNSUPPORTED.
+type StatusChecker interface {
+	Status(ctx context.Context, product, channel string) (Decision, error)
+}
+
+// Channel variable names and values the dialplan branches on.
+const (
+	VarStatus = "LICBRIDGE_STATUS"
+	VarReason = "LICBRIDGE_REASON"
+	VarLease  = "LICBRIDGE_LEASE"
+
+	StatusAdmitted = "ADMITTED"
+	StatusRejected = "REJECTED"
+	StatusReleased = "RELEASED"
+	StatusError    = "ERROR"
+
+	ReasonBadRequest  = "BAD_REQUEST"    // Stasis() arguments we cannot read
+	ReasonInternal    = "INTERNAL_ERROR" // the admitter returned an error
+	ReasonUnsupported = "UNSUPPORTED"    // status asked of an Admitter without StatusChecker
+)
