@@ -14,7 +14,8 @@ import (
 // admitter, sets the three variables, subscribes and continues → the double
 // sees the continue. Everything runs over loopback sockets. The baseline,
 // measured in the same run, is a direct call of the same admitter; the
-// metrics are the ratio, and p50/p99 of the round trip.
+// metrics are the ratio, p50/p99 of the round trip, and the ratio to one
+// plain REST request to the double (the app makes 5-6 per admission).
 func BenchmarkAdmitRoundTrip(b *testing.B) {
 	for _, bc := range []struct {
 		name string
@@ -35,6 +36,24 @@ func BenchmarkAdmitRoundTrip(b *testing.B) {
 				}
 			}
 			direct := time.Since(t0) / baseN
+
+			// A second reference: one REST request to the double (the app
+			// makes five or six per admission).
+			probe, err := r.srv.EnterStasis(arisrv.Channel{}, "status", "g729")
+			if err != nil {
+				b.Fatal(err)
+			}
+			if _, err := r.srv.Wait(r.ctx, probe); err != nil {
+				b.Fatal(err)
+			}
+			const restN = 500
+			t1 := time.Now()
+			for i := 0; i < restN; i++ {
+				if _, err := r.app.Client().Variable(ctx, probe, "CHANNEL(linkedid)"); err != nil {
+					b.Fatal(err)
+				}
+			}
+			rest := time.Since(t1) / restN
 
 			lat := make([]time.Duration, 0, b.N)
 			b.ResetTimer()
@@ -69,6 +88,8 @@ func BenchmarkAdmitRoundTrip(b *testing.B) {
 			b.ReportMetric(float64(p(0.50).Nanoseconds()), "p50-ns")
 			b.ReportMetric(float64(p(0.99).Nanoseconds()), "p99-ns")
 			b.ReportMetric(float64(mean)/float64(max(direct, 1)), "x-direct")
+			b.ReportMetric(float64(rest.Nanoseconds()), "rest-ns/req")
+			b.ReportMetric(float64(mean)/float64(max(rest, 1)), "x-rest")
 		})
 	}
 }

@@ -55,6 +55,7 @@ func NewClient(rawURL, user, password string, hc *http.Client) (*Client, error) 
 	u.RawQuery, u.Fragment, u.User = "", "", nil
 	if hc == nil {
 		t := http.DefaultTransport.(*http.Transport).Clone()
+		t.Proxy = nil // libraries do not read the environment (HTTP_PROXY)
 		t.MaxIdleConnsPerHost = 16
 		hc = &http.Client{Transport: t}
 	}
