@@ -102,11 +102,7 @@ func (d *Decoder) Flush() {
 // messages it completes. A frame that is not SIP is counted and skipped; only the
 // handler's error is returned.
 func (d *Decoder) Frame(link LinkType, data []byte, ts time.Time) error {
-	d.stats.Packets++
-	d.stats.Bytes += int64(len(data))
-	if !d.fileFrame {
-		d.frame = d.stats.Packets
-	}
+	d.count(data)
 	var etype uint16
 	switch link {
 	case LinkEthernet:
@@ -139,7 +135,7 @@ func (d *Decoder) Frame(link LinkType, data []byte, ts time.Time) error {
 		etype = binary.BigEndian.Uint16(data[0:2])
 		data = data[20:]
 	case LinkRaw, LinkRawAlt12, LinkRawAlt14, LinkIPv4, LinkIPv6:
-		return d.IP(data, ts)
+		return d.ip(data, ts)
 	case LinkNull, LinkLoop:
 		if len(data) < 4 {
 			d.stats.Truncated++
@@ -172,9 +168,24 @@ func (d *Decoder) Frame(link LinkType, data []byte, ts time.Time) error {
 	return nil
 }
 
-// IP decodes a bare IPv4 or IPv6 packet (the version nibble decides). It counts as
-// one packet only when called directly, not through Frame.
+// count notes one input record in the stats and, unless a file reader numbers the
+// frames, as the current frame.
+func (d *Decoder) count(data []byte) {
+	d.stats.Packets++
+	d.stats.Bytes += int64(len(data))
+	if !d.fileFrame {
+		d.frame = d.stats.Packets
+	}
+}
+
+// IP decodes one bare IPv4 or IPv6 packet (the version nibble decides), counted
+// as one packet, and delivers the SIP messages it completes.
 func (d *Decoder) IP(data []byte, ts time.Time) error {
+	d.count(data)
+	return d.ip(data, ts)
+}
+
+func (d *Decoder) ip(data []byte, ts time.Time) error {
 	if len(data) == 0 {
 		d.stats.Truncated++
 		return nil
@@ -322,7 +333,7 @@ func (d *Decoder) transport(proto uint8, src, dst netip.Addr, b []byte, ts time.
 			d.stats.Truncated++
 			return nil
 		}
-		return d.Datagram(netip.AddrPortFrom(src, binary.BigEndian.Uint16(b[0:2])),
+		return d.datagram(netip.AddrPortFrom(src, binary.BigEndian.Uint16(b[0:2])),
 			netip.AddrPortFrom(dst, binary.BigEndian.Uint16(b[2:4])), b[8:ulen], ts)
 	case ipProtoTCP:
 		if len(b) < 20 {
@@ -348,9 +359,15 @@ func (d *Decoder) transport(proto uint8, src, dst netip.Addr, b []byte, ts time.
 	return nil
 }
 
-// Datagram handles one UDP payload: HEPv3 is decapsulated, SIP delivered, the
-// rest counted.
+// Datagram handles one UDP payload received from src to dst (by a UDP socket,
+// say), counted as one packet: HEPv3 is decapsulated, SIP delivered, the rest
+// counted.
 func (d *Decoder) Datagram(src, dst netip.AddrPort, payload []byte, ts time.Time) error {
+	d.count(payload)
+	return d.datagram(src, dst, payload, ts)
+}
+
+func (d *Decoder) datagram(src, dst netip.AddrPort, payload []byte, ts time.Time) error {
 	if len(payload) == 0 {
 		d.stats.Empty++
 		return nil
@@ -418,9 +435,7 @@ func (d *Decoder) deliver(src, dst netip.AddrPort, tr Transport, isHEP bool, pay
 // than inside a capture); ts is used when the message carries no timestamp.
 // Anything that is not HEPv3 is counted in HEPErrors.
 func (d *Decoder) HEP(b []byte, ts time.Time) error {
-	d.stats.Packets++
-	d.stats.Bytes += int64(len(b))
-	d.frame = d.stats.Packets
+	d.count(b)
 	if !hep.IsHEP3(b) {
 		d.stats.HEPErrors++
 		return nil

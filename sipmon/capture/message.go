@@ -31,6 +31,7 @@ const (
 	TCP
 )
 
+// String names the transport in lower case ("udp", "tcp").
 func (t Transport) String() string {
 	switch t {
 	case UDP:
