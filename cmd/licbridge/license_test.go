@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"crypto/ed25519"
+	"encoding/json"
 	"os"
 	"path/filepath"
 	"strings"
@@ -156,5 +157,61 @@ func TestDemo(t *testing.T) {
 		if !strings.Contains(out, want) {
 			t.Errorf("demo output lacks %q:\n%s", want, out)
 		}
+	}
+}
+
+// TestShowLicensesConfig: the config's renewal grace and products reach the
+// rules, and the flag overrides the config.
+func TestShowLicensesConfig(t *testing.T) {
+	dir := t.TempDir()
+	lic := filepath.Join(dir, "lic")
+	if _, err := runApp(t, "license", "keygen", "--out", dir); err != nil {
+		t.Fatal(err)
+	}
+	cfg := filepath.Join(dir, "cfg.yaml")
+	body := "renewal_grace: 1h\nhost_id: A1B2-C3D4-E5F6\nissuer_pub: [" + filepath.Join(dir, "issuer.pub") + "]\n" +
+		"licenses_dirs: [" + lic + "]\nproducts:\n  - name: opus\n    stacks: false\n"
+	if err := os.WriteFile(cfg, []byte(body), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Mkdir(lic, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	now := time.Now().UTC()
+	issue := func(name string, args ...string) {
+		t.Helper()
+		base := []string{"--config", cfg, "license", "issue", "--issuer-key", filepath.Join(dir, "issuer.key"), "--out", filepath.Join(lic, name), "--unbound"}
+		if out, err := runApp(t, append(base, args...)...); err != nil {
+			t.Fatalf("%v %s", err, out)
+		}
+	}
+	// Formal end two hours ago: inside a 5h grace, outside a 1h one.
+	issue("renew.lic", "--product", "g729", "--channels", "10", "--auto-renew",
+		"--issued", now.Add(-48*time.Hour).Format(license.TimeLayout), "--ends", now.Add(-2*time.Hour).Format(license.TimeLayout))
+	issue("opus-1.lic", "--product", "opus", "--channels", "4", "--key-id", "OPUS-1")
+	issue("opus-2.lic", "--product", "opus", "--channels", "4", "--key-id", "OPUS-2")
+
+	show := func(args ...string) showJSON {
+		t.Helper()
+		out, err := runApp(t, append([]string{"--config", cfg, "show", "licenses", "--no-default-dirs", "--json"}, args...)...)
+		if err != nil {
+			t.Fatalf("%v %s", err, out)
+		}
+		var v showJSON
+		if err := json.Unmarshal([]byte(out), &v); err != nil {
+			t.Fatalf("%v\n%s", err, out)
+		}
+		return v
+	}
+	v := show()
+	if st, _ := v.key("renew.lic"); st != "expired" || v.total("g729") != 0 {
+		t.Fatalf("with the config's 1h grace: %s, total %d", st, v.total("g729"))
+	}
+	if v.total("opus") != 4 {
+		t.Fatalf("opus (stacks: false) total %d, want 4", v.total("opus"))
+	}
+	v = show("--renewal-grace", "5h")
+	if st, _ := v.key("renew.lic"); st != "valid" || v.total("g729") != 10 {
+		t.Fatalf("with --renewal-grace 5h: %s, total %d", st, v.total("g729"))
 	}
 }
