@@ -91,6 +91,8 @@ func (p *parser) parse(data []byte) (*Key, error) {
 	if bytes.IndexByte(data, 0) >= 0 {
 		return nil, p.errf(0, "binary content: not a license key file")
 	}
+	// An editor on Windows may have added a byte order mark; it is not content.
+	data = bytes.TrimPrefix(data, []byte("\xef\xbb\xbf"))
 	first := true
 	lineNo := 0
 	for len(data) > 0 {

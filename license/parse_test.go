@@ -40,8 +40,8 @@ func TestParseRoundTrip(t *testing.T) {
 	}
 }
 
-// TestParseFreeForm: comments, blank lines, field order, name case, CRLF and
-// spaces around values are not signed, so they do not matter.
+// TestParseFreeForm: comments, blank lines, field order, name case, CRLF, a byte
+// order mark and spaces around values are not signed, so they do not matter.
 func TestParseFreeForm(t *testing.T) {
 	k := newKey()
 	lines := strings.Split(strings.TrimSpace(string(encode(t, k))), "\n")
@@ -53,7 +53,7 @@ func TestParseFreeForm(t *testing.T) {
 		name, val, _ := strings.Cut(lines[i], ":")
 		b.WriteString(strings.ToLower(name) + ":   " + strings.TrimSpace(val) + "  \r\n\r\n")
 	}
-	got, err := license.Parse(strings.NewReader(b.String()), "k.lic")
+	got, err := license.Parse(strings.NewReader("\ufeff"+b.String()), "k.lic")
 	if err != nil {
 		t.Fatalf("%v\n%s", err, b.String())
 	}
