@@ -31,6 +31,11 @@ type Config struct {
 	// Retain, when set, drops finished legs that ended longer ago than this (live
 	// mode runs forever); zero keeps every leg (file mode).
 	Retain time.Duration
+	// MaxRetainedLegs caps the finished legs kept when Retain is set, so that a
+	// flood of short calls within the Retain window cannot grow memory without
+	// bound either; the oldest go first (counted in Stats.DroppedLegs). Default
+	// 500000.
+	MaxRetainedLegs int
 	// Logger receives debug notes on malformed input. Default: discard.
 	Logger *slog.Logger
 }
@@ -40,6 +45,7 @@ const (
 	DefaultDialogTimeout   = 2 * time.Hour
 	DefaultMaxDialogs      = 200000
 	DefaultSensorTolerance = 2 * time.Second
+	DefaultMaxRetainedLegs = 500000
 )
 
 func (c Config) withDefaults() Config {
@@ -51,6 +57,9 @@ func (c Config) withDefaults() Config {
 	}
 	if c.SensorTolerance <= 0 {
 		c.SensorTolerance = DefaultSensorTolerance
+	}
+	if c.MaxRetainedLegs <= 0 {
+		c.MaxRetainedLegs = DefaultMaxRetainedLegs
 	}
 	if c.Logger == nil {
 		c.Logger = slog.New(slog.DiscardHandler)
@@ -77,6 +86,8 @@ type Stats struct {
 	// TimedOut and Evicted count dialogs closed by DialogTimeout and MaxDialogs.
 	TimedOut int64 `json:"timed_out"`
 	Evicted  int64 `json:"evicted"`
+	// DroppedLegs counts finished legs forgotten for Config.MaxRetainedLegs.
+	DroppedLegs int64 `json:"dropped_legs,omitempty"`
 }
 
 // Monitor tracks the legs seen by any number of sensors. Handle, Flush, Tick,
@@ -146,7 +157,17 @@ func (m *Monitor) tracker(sensor string) *tracker {
 	return tr
 }
 
-func (m *Monitor) addLeg(l Leg) { m.legs = append(m.legs, l) }
+func (m *Monitor) addLeg(l Leg) {
+	if m.cfg.Retain > 0 && len(m.legs) >= m.cfg.MaxRetainedLegs {
+		// Forget the oldest tenth at once, so the copy is paid rarely.
+		drop := max(1, len(m.legs)/10)
+		m.stats.DroppedLegs += int64(drop)
+		n := copy(m.legs, m.legs[drop:])
+		clear(m.legs[n:])
+		m.legs = m.legs[:n]
+	}
+	m.legs = append(m.legs, l)
+}
 
 // Flush closes every open dialog as at the end of the input (file mode).
 func (m *Monitor) Flush() {

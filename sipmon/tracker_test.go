@@ -359,3 +359,20 @@ func TestHourWindows(t *testing.T) {
 		}
 	}
 }
+
+// TestRetainedLegsBounded: a live monitor keeps at most MaxRetainedLegs finished
+// legs, however many short calls arrive within its Retain window.
+func TestRetainedLegsBounded(t *testing.T) {
+	const maxLegs, calls = 20, 200
+	mon := New(Config{Retain: time.Hour, MaxRetainedLegs: maxLegs})
+	for i := range calls {
+		feed(t, mon, "", basicCall(fmt.Sprintf("c%d", i), party{"1", "a"}, party{"2", "b"}, time.Duration(i)*time.Second, 2*time.Second, audioPCMU, audioPCMU))
+		if n := len(mon.Legs()); n > maxLegs {
+			t.Fatalf("after %d calls %d legs kept, cap %d", i+1, n, maxLegs)
+		}
+	}
+	mon.Flush()
+	if kept, dropped := len(mon.Legs()), mon.Stats().DroppedLegs; kept+int(dropped) != calls || dropped == 0 {
+		t.Errorf("kept %d + dropped %d, want %d calls with some dropped", kept, dropped, calls)
+	}
+}
