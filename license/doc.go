@@ -25,10 +25,10 @@
 //	Issuer: 3f9a0c11d2e4b567
 //	Signature: <base64 of the 64-byte ed25519 signature>
 //
-// Parsing is strict. Blank lines and lines starting with "#" are ignored (and not
-// signed). The first field must be "Licbridge-License: 1". Field names match
-// case-insensitively; every field above is required exactly once; any other field
-// is an error. Values are checked:
+// Parsing is strict. A leading UTF-8 byte order mark, blank lines and lines
+// starting with "#" are ignored (and not signed). The first field must be
+// "Licbridge-License: 1". Field names match case-insensitively; every field above
+// is required exactly once; any other field is an error. Values are checked:
 //
 //   - Key-ID: 1 to 64 characters of [A-Za-z0-9._-], starting with a letter or digit.
 //   - Product: 1 to 32 characters of [a-z0-9_-], starting with a letter or digit.
