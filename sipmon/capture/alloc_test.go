@@ -27,7 +27,9 @@ func TestNoAllocsPerPacket(t *testing.T) {
 	}{
 		{"udp sip", func() [][]byte { return [][]byte{eth.wrap(t, ipUDP(t, a, b, []byte(sipInvite)))} }},
 		{"udp rtp", func() [][]byte { return [][]byte{eth.wrap(t, ipUDP(t, a, b, []byte("\x80\x00\x00\x01rtp-payload")))} }},
-		{"hep in udp", func() [][]byte { return [][]byte{eth.wrap(t, ipUDP(t, a, netip.MustParseAddrPort("10.0.0.3:9060"), hb))} }},
+		{"hep in udp", func() [][]byte {
+			return [][]byte{eth.wrap(t, ipUDP(t, a, netip.MustParseAddrPort("10.0.0.3:9060"), hb))}
+		}},
 		{"tcp whole messages", func() [][]byte {
 			var fs [][]byte
 			seq := uint32(1)
