@@ -280,22 +280,50 @@ func (b *Bridge) Admit(ctx context.Context, req Request) Result {
 		AllowOver: mode == ModeMonitor || (mode == ModeGrace && !locked),
 	}
 	for {
+		actx, cancel := context.WithTimeout(ctx, b.opt.Deadline)
 		if !down {
-			ctx, cancel := context.WithTimeout(ctx, b.opt.Deadline)
-			rep, err := b.admitStore(ctx, op)
-			cancel()
+			rep, err := b.admitStore(actx, op)
 			if err == nil {
+				cancel()
 				return b.decided(ev, op, rep, locked)
 			}
-			b.markDown(err)
+			if !errors.Is(err, errBusy) {
+				b.markDown(err)
+			}
 		}
-		res, recovered := b.admitWithoutStore(ev, op)
+		res, recovered := b.admitWithoutStore(actx, ev, op, down)
+		cancel()
 		if !recovered {
 			return res
 		}
 		// The store came back while this admission waited for the recovery
-		// to finish: ask it after all (its deadline starts again).
+		// to finish: ask it after all, with a deadline of its own.
 		down = false
+	}
+}
+
+// errBusy: a resync is writing this node's holdings back, and the admission's
+// deadline ended before it finished. The store is not down; this admission
+// just does not wait any longer for it.
+var errBusy = errors.New("bridge: holdings are being written back")
+
+// rlock takes syncMu's read side, giving up when ctx ends: admissions and
+// releases never wait on a resync longer than their deadline.
+func (b *Bridge) rlock(ctx context.Context) bool {
+	if b.syncMu.TryRLock() {
+		return true
+	}
+	t := time.NewTicker(time.Millisecond)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return false
+		case <-t.C:
+			if b.syncMu.TryRLock() {
+				return true
+			}
+		}
 	}
 }
 
@@ -304,7 +332,9 @@ func (b *Bridge) Admit(ctx context.Context, req Request) Result {
 // writes them back and decides again.
 func (b *Bridge) admitStore(ctx context.Context, op AdmitOp) (AdmitReply, error) {
 	for attempt := 0; ; attempt++ {
-		b.syncMu.RLock()
+		if !b.rlock(ctx) {
+			return AdmitReply{}, errBusy
+		}
 		rep, err := b.store.Admit(ctx, op)
 		b.syncMu.RUnlock()
 		if err != nil || !rep.Fresh || attempt > 0 || !b.hasLocal(op.Product) {
@@ -357,30 +387,42 @@ func (b *Bridge) keep(op AdmitOp, ev Event, over, degraded bool) Lease {
 	return *l
 }
 
-// admitWithoutStore applies the outage policy. It reports recovered instead
-// when the store turns out to be back (a recovery finished meanwhile), since a
-// lease kept only here now would never reach the store.
-func (b *Bridge) admitWithoutStore(ev Event, op AdmitOp) (res Result, recovered bool) {
+// admitWithoutStore applies the outage policy, for a store that is down (or,
+// with wasDown false, busy being resynced). A lease kept here is marked dirty
+// so that the next resync writes it to the store, and journaled if the store
+// is down. It reports recovered instead when the store turns out to be back (a
+// recovery finished meanwhile): the caller then asks the store after all.
+func (b *Bridge) admitWithoutStore(ctx context.Context, ev Event, op AdmitOp, wasDown bool) (res Result, recovered bool) {
 	ev.Degraded = true
 	if b.opt.Outage == FailClosed {
 		ev.Reason = ReasonStoreUnavailable
 		b.record(ev)
 		return Result{Reason: ReasonStoreUnavailable}, false
 	}
-	// Keep the store's resync out while the lease is recorded, so that a
-	// recovery cannot miss it.
-	b.syncMu.RLock()
-	if !b.isDown() {
+	// Hold off a recovery while the lease is recorded, so that it cannot miss
+	// it; if a resync keeps it past the deadline, the dirty mark suffices.
+	locked := b.rlock(ctx)
+	b.mu.Lock()
+	if locked && wasDown && !b.down {
+		b.mu.Unlock()
 		b.syncMu.RUnlock()
 		return Result{}, true
 	}
+	b.mu.Unlock()
 	lease := b.keep(op, ev, false, true)
 	b.mu.Lock()
 	b.dirty[op.Product] = true
-	b.appendJournal(journalEntry{Time: op.Now, Op: "admit", Product: op.Product, Channel: op.Channel,
-		Call: ev.Call, Unit: op.Unit, Caller: ev.Caller, Called: ev.Called})
+	if b.down {
+		b.appendJournal(journalEntry{Time: op.Now, Op: "admit", Product: op.Product, Channel: op.Channel,
+			Call: ev.Call, Unit: op.Unit, Caller: ev.Caller, Called: ev.Called})
+	}
 	b.mu.Unlock()
-	b.syncMu.RUnlock()
+	if locked {
+		b.syncMu.RUnlock()
+	}
+	if !wasDown {
+		b.poke() // resync soon rather than at the next heartbeat
+	}
 	ev.Kind = EventAdmit
 	b.record(ev)
 	return Result{Admitted: true, Lease: lease}, false
@@ -397,8 +439,12 @@ func (b *Bridge) isDown() bool {
 // ended. A store that cannot be reached is put right by the next resync.
 func (b *Bridge) Release(ctx context.Context, channel string, products ...string) int {
 	now := b.clock.Now()
-	b.syncMu.RLock()
-	defer b.syncMu.RUnlock()
+	lctx, cancel := context.WithTimeout(ctx, b.opt.Deadline)
+	locked := b.rlock(lctx)
+	cancel()
+	if locked {
+		defer b.syncMu.RUnlock()
+	}
 	b.mu.Lock()
 	var gone []*Lease
 	for p, m := range b.leases {
@@ -414,7 +460,12 @@ func (b *Bridge) Release(ctx context.Context, channel string, products ...string
 	b.mu.Unlock()
 	for _, l := range gone {
 		ev := Event{Kind: EventRelease, Time: now, Node: b.opt.Node, Product: l.Product, Channel: l.Channel, Call: l.Call}
-		if !down {
+		if !locked && !down {
+			// A resync is running and may have missed this release.
+			ev.Degraded = true
+			b.setDirty(l.Product)
+			b.poke()
+		} else if !down {
 			cctx, cancel := context.WithTimeout(ctx, b.opt.Deadline)
 			err := b.store.Release(cctx, b.opt.Node, l.Product, l.Channel)
 			cancel()
@@ -551,9 +602,17 @@ func (b *Bridge) resyncReply(ctx context.Context, product string) (SyncReply, er
 }
 
 // resyncLocked is resyncReply for a caller that holds syncMu.
-func (b *Bridge) resyncLocked(ctx context.Context, product string) (SyncReply, error) {
+func (b *Bridge) resyncLocked(ctx context.Context, product string) (rep SyncReply, err error) {
 	now := b.clock.Now()
 	b.mu.Lock()
+	// Clear the mark with the snapshot: a change after it (a lease kept while
+	// an admission could not wait for this resync) marks it again.
+	delete(b.dirty, product)
+	defer func() {
+		if err != nil {
+			b.setDirty(product)
+		}
+	}()
 	keys := append([]KeyGrant(nil), b.keys[product]...)
 	holds := make([]UnitHold, 0, len(b.leases[product]))
 	for _, l := range b.leases[product] {
@@ -565,7 +624,7 @@ func (b *Bridge) resyncLocked(ctx context.Context, product string) (SyncReply, e
 	if _, err := b.store.PublishKeys(ctx, KeysOp{Node: b.opt.Node, Product: product, Keys: keys, Now: now, Expires: exp}); err != nil {
 		return SyncReply{}, fmt.Errorf("bridge: resync %s: publish keys: %w", product, err)
 	}
-	rep, err := b.store.Sync(ctx, SyncOp{Node: b.opt.Node, Product: product, Holds: holds, Now: now, Expires: exp, Pool: b.opt.Pool})
+	rep, err = b.store.Sync(ctx, SyncOp{Node: b.opt.Node, Product: product, Holds: holds, Now: now, Expires: exp, Pool: b.opt.Pool})
 	if err != nil {
 		return rep, fmt.Errorf("bridge: resync %s: %w", product, err)
 	}
@@ -574,9 +633,6 @@ func (b *Bridge) resyncLocked(ctx context.Context, product string) (SyncReply, e
 			return rep, fmt.Errorf("bridge: resync %s: observed: %w", product, err)
 		}
 	}
-	b.mu.Lock()
-	delete(b.dirty, product)
-	b.mu.Unlock()
 	b.record(Event{Kind: EventReconcile, Time: now, Node: b.opt.Node, Product: product,
 		InUse: rep.InUse, Total: rep.Total, Over: rep.InUse > rep.Total})
 	if rep.InUse > rep.Total {
@@ -737,6 +793,14 @@ func (b *Bridge) StoreAvailable() bool {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	return !b.down
+}
+
+// InSync reports whether the store is available and holds everything this
+// node holds (no resync pending).
+func (b *Bridge) InSync() bool {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return !b.down && len(b.dirty) == 0
 }
 
 func (b *Bridge) record(ev Event) {

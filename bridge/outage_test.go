@@ -111,7 +111,7 @@ func TestFailOpenAcrossRestart(t *testing.T) {
 	waitFor(t, 15*time.Second, "recovery", a.StoreAvailable)
 	stop()
 	wg.Wait()
-	waitFor(t, 15*time.Second, "recovery after the traffic", a.StoreAvailable)
+	waitFor(t, 15*time.Second, "the store to hold what the node holds", a.InSync)
 	want := len(a.Leases())
 	if u := usage(t, peer, p); u.InUse != want || u.Total != 1000 {
 		t.Fatalf("after the store came back empty: %d of %d in use, want %d of 1000", u.InUse, u.Total, want)
@@ -187,7 +187,7 @@ func TestJournalReplayAfterCrash(t *testing.T) {
 		t.Fatalf("publish before recovery: %v, want ErrStoreUnavailable", err)
 	}
 	running(t, a2)
-	waitFor(t, 15*time.Second, "recovery", a2.StoreAvailable)
+	waitFor(t, 15*time.Second, "recovery", a2.InSync)
 	if u := usage(t, a2, p); u.InUse != 2 {
 		t.Fatalf("in use %d after replay, want 2", u.InUse)
 	}

@@ -42,8 +42,13 @@ func (b *Bridge) Run(ctx context.Context) error {
 			} else {
 				backoff = backoffMin
 				b.log.Info("store available again; holdings written back")
+				// Leases kept while the recovery ran are marked dirty: write them now.
+				if err := b.Heartbeat(ctx); err != nil && ctx.Err() == nil {
+					b.log.Warn("heartbeat after recovery failed", "err", err)
+				}
 			}
 		} else if err := b.Heartbeat(ctx); err != nil && ctx.Err() == nil {
+			// Heartbeat has marked the store down if it was the store.
 			b.log.Warn("heartbeat failed", "err", err)
 			next = jitter(backoff)
 		}
