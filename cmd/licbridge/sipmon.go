@@ -331,10 +331,14 @@ func sipmonLiveCommand() *cli.Command {
 				return cli.Exit(err.Error(), 2)
 			}
 			mon, opt := liveMonitor(c, cfg)
-			return runLive(c, mon, opt, func(ctx context.Context) error {
-				_, err := capture.ReadLive(ctx, c.String("interface"), c.String("filter"), c.String("sensor"), mon.Handle)
-				return err
-			})
+			// Open first: a missing interface or permission is reported at once, and
+			// from here on packets are being captured.
+			live, err := capture.NewLive(c.String("interface"), c.String("filter"), c.String("sensor"), mon.Handle, capture.LiveOptions{})
+			if err != nil {
+				return fmt.Errorf("sipmon live: %w", err)
+			}
+			slog.Info("capturing", "interface", c.String("interface"))
+			return runLive(c, mon, opt, live.Run)
 		},
 	}
 }

@@ -17,6 +17,7 @@ import (
 	"github.com/gopacket/gopacket"
 	"github.com/gopacket/gopacket/layers"
 	"github.com/gopacket/gopacket/pcapgo"
+	"golang.org/x/net/bpf"
 
 	"github.com/licbridge/licbridge/internal/fixtures"
 )
@@ -291,5 +292,112 @@ func TestSipmonHEP(t *testing.T) {
 	}
 	if r["legs_answered"] != want["legs_answered"] || r["peak_concurrent_legs"] != want["peak_concurrent_legs"] {
 		t.Errorf("legs_answered %v peak %v, manifest %v %v", r["legs_answered"], r["peak_concurrent_legs"], want["legs_answered"], want["peak_concurrent_legs"])
+	}
+}
+
+// udpDstPortFilter is the kernel filter "ip and udp dst port P, not a fragment"
+// for an Ethernet-framed interface (lo), in the `tcpdump -ddd` form that
+// `sipmon live --filter` takes: tcpdump itself is not needed to compile it.
+func udpDstPortFilter(t *testing.T, port int) string {
+	t.Helper()
+	prog, err := bpf.Assemble([]bpf.Instruction{
+		bpf.LoadAbsolute{Off: 12, Size: 2},                          // ethertype
+		bpf.JumpIf{Cond: bpf.JumpEqual, Val: 0x0800, SkipFalse: 8},  // IPv4
+		bpf.LoadAbsolute{Off: 23, Size: 1},                          // protocol
+		bpf.JumpIf{Cond: bpf.JumpEqual, Val: 17, SkipFalse: 6},      // UDP
+		bpf.LoadAbsolute{Off: 20, Size: 2},                          // flags, fragment offset
+		bpf.JumpIf{Cond: bpf.JumpBitsSet, Val: 0x1fff, SkipTrue: 4}, // not a later fragment
+		bpf.LoadMemShift{Off: 14},                                   // X = IP header length
+		bpf.LoadIndirect{Off: 16, Size: 2},                          // UDP destination port
+		bpf.JumpIf{Cond: bpf.JumpEqual, Val: uint32(port), SkipFalse: 1},
+		bpf.RetConstant{Val: 262144},
+		bpf.RetConstant{Val: 0},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var b strings.Builder
+	fmt.Fprintf(&b, "%d", len(prog))
+	for _, in := range prog {
+		fmt.Fprintf(&b, ",%d %d %d %d", in.Op, in.Jt, in.Jf, in.K)
+	}
+	return b.String()
+}
+
+// TestSipmonLive runs `sipmon live` on lo, sends it one call over UDP, waits for
+// its periodic line to count the call's messages, stops it and reads the report.
+func TestSipmonLive(t *testing.T) {
+	sink, err := net.ListenPacket("udp", "127.0.0.1:0") // receives the call, so no ICMP
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer sink.Close()
+	port := sink.LocalAddr().(*net.UDPAddr).Port
+	callID := fmt.Sprintf("sipmon-live-%d@127.0.0.1", port)
+	hdr := func(first, to string, cseq string) string {
+		return first + "\r\nVia: SIP/2.0/UDP 127.0.0.1:5060;branch=z9hG4bK" + cseq[:1] + "\r\nFrom: <sip:+14155559001@127.0.0.1>;tag=a\r\nTo: <sip:+14155559002@127.0.0.1>" + to +
+			"\r\nCall-ID: " + callID + "\r\nCSeq: " + cseq + "\r\nContent-Length: 0\r\n\r\n"
+	}
+	call := []string{
+		hdr("INVITE sip:+14155559002@127.0.0.1 SIP/2.0", "", "1 INVITE"),
+		hdr("SIP/2.0 200 OK", ";tag=b", "1 INVITE"),
+		hdr("ACK sip:+14155559002@127.0.0.1 SIP/2.0", ";tag=b", "1 ACK"),
+		hdr("BYE sip:+14155559002@127.0.0.1 SIP/2.0", ";tag=b", "2 BYE"),
+		hdr("SIP/2.0 200 OK", ";tag=b", "2 BYE"),
+	}
+
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	var out, errOut syncBuffer
+	done := make(chan error, 1)
+	go func() {
+		done <- runSipmon(ctx, &out, &errOut, "live", "--interface", "lo", "--filter", udpDstPortFilter(t, port), "--interval", "20ms", "--json")
+	}()
+	send, err := net.ListenPacket("udp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer send.Close()
+	sent := false
+	wantLine := fmt.Sprintf("SIP messages %d ", len(call))
+	for !strings.Contains(out.String(), wantLine) {
+		select {
+		case err := <-done:
+			if err != nil && strings.Contains(err.Error(), "operation not permitted") {
+				t.Skipf("live capture needs CAP_NET_RAW: %v", err)
+			}
+			t.Fatalf("live command ended early: %v\n%s", err, out.String())
+		case <-ctx.Done():
+			t.Fatalf("the command never counted the call:\n%s", out.String())
+		case <-time.After(20 * time.Millisecond):
+		}
+		// The capture is open before the first periodic line is printed.
+		if !sent && strings.Contains(out.String(), "legs up") {
+			for _, m := range call {
+				if _, err := send.WriteTo([]byte(m), sink.LocalAddr()); err != nil {
+					t.Fatal(err)
+				}
+			}
+			sent = true
+		}
+	}
+	cancel()
+	if err := <-done; err != nil {
+		t.Fatalf("live command: %v", err)
+	}
+	var r struct {
+		LegsAnswered int `json:"legs_answered"`
+		Legs         []struct {
+			CallIDs        []string `json:"call_ids"`
+			Caller, Called string
+			Answered       bool
+		} `json:"legs"`
+	}
+	report := out.String()[strings.Index(out.String(), "{"):]
+	if err := json.Unmarshal([]byte(report), &r); err != nil {
+		t.Fatalf("final report: %v\n%s", err, report)
+	}
+	if r.LegsAnswered != 1 || len(r.Legs) != 1 || r.Legs[0].CallIDs[0] != callID || r.Legs[0].Caller != "+14155559001" || !r.Legs[0].Answered {
+		t.Errorf("report = %+v, want the one answered call %s", r, callID)
 	}
 }
