@@ -38,7 +38,7 @@ const (
 )
 
 // Decoder turns link-layer frames into SIP messages for one input (one sensor). It
-// keeps the state that spans packets: IPv4 fragments being reassembled and TCP
+// keeps the state that spans packets: IP fragments being reassembled and TCP
 // streams. It is not safe for concurrent use; all its buffers are reused, so the
 // per-packet path does not allocate.
 type Decoder struct {
@@ -207,6 +207,11 @@ func (d *Decoder) ipv4(b []byte, ts time.Time) error {
 	}
 	ihl := int(b[0]&0x0f) * 4
 	total := int(binary.BigEndian.Uint16(b[2:4]))
+	if total == 0 && len(b) > ihl {
+		// Captured on the sending host before TCP segmentation offload, the
+		// length is left 0; like Wireshark, take the captured length.
+		total = len(b)
+	}
 	if ihl < 20 || total < ihl || total > len(b) {
 		// total > len(b): cut by the snap length; the transport payload would be
 		// incomplete, so it is not worth handing on.

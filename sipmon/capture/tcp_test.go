@@ -138,6 +138,17 @@ func TestTCPReassembly(t *testing.T) {
 	}
 }
 
+func TestTCPSegmentationOffloadLengthZero(t *testing.T) {
+	// A large segment captured on the sender before TSO has IPv4 length 0.
+	pkt := ipTCP(t, cli, srv, 1, "", []byte(sipBig+sipAck))
+	pkt[2], pkt[3] = 0, 0
+	f := newFeeder(t, capture.DecoderOptions{})
+	f.ip(pkt)
+	if len(f.msgs) != 2 {
+		t.Errorf("got %d messages, want 2", len(f.msgs))
+	}
+}
+
 func TestTCPStreamCap(t *testing.T) {
 	f := newFeeder(t, capture.DecoderOptions{MaxStreams: 4})
 	// 10 connections each leave half a message; the cap evicts the oldest.
