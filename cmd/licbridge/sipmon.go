@@ -185,18 +185,7 @@ func startProgress(w io.Writer, total int64, mon *sipmon.Monitor) *progress {
 				return
 			case <-tick.C:
 			}
-			msgs := mon.Stats().SIPMessages
-			elapsed := time.Since(start)
-			rate := float64(msgs) / elapsed.Seconds()
-			read := readBytes() - base
-			line := fmt.Sprintf("%s SIP messages, %s msg/s, %s", humanCount(msgs), humanCount(int64(rate)), elapsed.Truncate(time.Second))
-			if read > 0 && total > 0 {
-				read = min(read, total)
-				line = fmt.Sprintf("%s / %s  %s", humanBytes(read), humanBytes(total), line)
-				if tty {
-					line = bar(float64(read)/float64(total)) + " " + line
-				}
-			}
+			line := progressLine(mon.Stats().SIPMessages, time.Since(start), readBytes()-base, total, tty)
 			if tty {
 				fmt.Fprintf(w, "\r\033[K%s", line)
 				drawn = true
@@ -206,6 +195,21 @@ func startProgress(w io.Writer, total int64, mon *sipmon.Monitor) *progress {
 		}
 	}()
 	return p
+}
+
+// progressLine says how far a read is: bytes of the inputs read (when known),
+// SIP messages so far and their rate; with a bar on a terminal.
+func progressLine(msgs int64, elapsed time.Duration, read, total int64, tty bool) string {
+	rate := float64(msgs) / max(elapsed.Seconds(), 1e-3)
+	line := fmt.Sprintf("%s SIP messages, %s msg/s, %s", humanCount(msgs), humanCount(int64(rate)), elapsed.Truncate(time.Second))
+	if read > 0 && total > 0 {
+		read = min(read, total)
+		line = fmt.Sprintf("%s / %s  %s", humanBytes(read), humanBytes(total), line)
+		if tty {
+			line = bar(float64(read)/float64(total)) + " " + line
+		}
+	}
+	return line
 }
 
 func (p *progress) stop() {
