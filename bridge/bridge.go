@@ -699,8 +699,27 @@ func (b *Bridge) PublishKeys(ctx context.Context, grants []KeyGrant) error {
 				return errors.Join(append(bad, err)...)
 			}
 		}
+		if len(by[p]) > 0 {
+			b.warnConflicts(ctx, p, now)
+		}
 	}
 	return errors.Join(bad...)
+}
+
+// warnConflicts logs every key of product that this node presents and another
+// live node presents too (a cloned VM, say): it counts once. Usage reports
+// the same conflicts for the admin views.
+func (b *Bridge) warnConflicts(ctx context.Context, product string, now time.Time) {
+	snap, err := b.store.Snapshot(ctx, product, now)
+	if err != nil {
+		return // the conflict will show in Usage; publishing succeeded
+	}
+	for _, c := range conflicts(snap.Nodes) {
+		if contains(c.Nodes, b.opt.Node) {
+			b.log.Warn("the same license key is present on several live nodes; it counts once",
+				"product", product, "key_id", c.KeyID, "nodes", c.Nodes)
+		}
+	}
 }
 
 // PublishObserved records n legs of product seen on the wire by this node's

@@ -1,9 +1,12 @@
 package bridge_test
 
 import (
+	"bytes"
 	"context"
 	"errors"
+	"log/slog"
 	"reflect"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -125,9 +128,14 @@ func suiteCases() []suiteCase {
 		}},
 		{"keys stack, a key on two nodes counts once", func(t *testing.T, e *env) {
 			p := uniqueProduct("g729")
-			a, b := e.node("a"), e.node("b")
+			var logs syncBuffer
+			a := e.node("a")
+			b := e.node("b", func(o *bridge.Options) { o.Logger = slog.New(slog.NewTextHandler(&logs, nil)) })
 			publish(t, a, keys(p, "K1", 10, "K2", 5))
 			publish(t, b, keys(p, "K2", 5, "K3", 2))
+			if got := logs.String(); !strings.Contains(got, "key_id=K2 nodes=\"[a b]\"") {
+				t.Fatalf("no conflict warning naming both nodes in the log:\n%s", got)
+			}
 			u := usage(t, a, p)
 			if u.Total != 17 {
 				t.Fatalf("total %d, want 10+5+2 = 17", u.Total)
@@ -397,6 +405,24 @@ func suiteCases() []suiteCase {
 	}
 }
 
+// syncBuffer is a bytes.Buffer safe for a logger and a test to share.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
 type lockFunc func(string) bool
 
 func (f lockFunc) Locked(p string) bool { return f(p) }
@@ -411,13 +437,9 @@ func hostIDs(as []bridge.Activation) []string {
 
 func containsAll(s string, subs ...string) bool {
 	for _, x := range subs {
-		if !contains(s, x) {
+		if !strings.Contains(s, x) {
 			return false
 		}
 	}
 	return true
-}
-
-func contains(s, sub string) bool {
-	return len(sub) == 0 || (len(s) >= len(sub) && (s[:len(sub)] == sub || contains(s[1:], sub)))
 }

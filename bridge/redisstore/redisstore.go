@@ -22,6 +22,7 @@ import (
 	_ "embed"
 	"errors"
 	"fmt"
+	"log/slog"
 	"sort"
 	"strconv"
 	"strings"
@@ -95,6 +96,17 @@ type Options struct {
 	DialTimeout time.Duration
 	// PoolSize is go-redis's pool size per server. Default go-redis's (10 per CPU).
 	PoolSize int
+	// Logger, when set, receives go-redis's own messages (failed dials while
+	// the store is away, say) at debug level instead of the standard log.
+	// go-redis has one logger per process, so this sets it for every client.
+	Logger *slog.Logger
+}
+
+// slogLogging adapts slog to go-redis's process-wide logger.
+type slogLogging struct{ l *slog.Logger }
+
+func (s slogLogging) Printf(ctx context.Context, format string, v ...any) {
+	s.l.DebugContext(ctx, fmt.Sprintf(format, v...))
 }
 
 // Dial connects to Redis and checks that it answers within ctx. The Store owns
@@ -102,6 +114,9 @@ type Options struct {
 func Dial(ctx context.Context, opt Options) (*Store, error) {
 	if opt.DialTimeout <= 0 {
 		opt.DialTimeout = 2 * time.Second
+	}
+	if opt.Logger != nil {
+		redis.SetLogger(slogLogging{opt.Logger.With("component", "go-redis")})
 	}
 	uo := &redis.UniversalOptions{
 		Username:    opt.Username,
