@@ -351,11 +351,12 @@ func scanCSeq(v []byte, m *sipMsg) bool {
 func (ps *parser) scanAddress(v []byte, user, tagOut *string) bool {
 	r, hit := ps.addrs[string(v)]
 	if !hit {
-		r = parseAddress(string(v))
+		key := string(v)
+		r = parseAddress(key)
 		if len(ps.addrs) >= maxCache {
 			clear(ps.addrs)
 		}
-		ps.addrs[string(v)] = r
+		ps.addrs[key] = r
 	}
 	*user, *tagOut = r.user, r.tag
 	return r.ok
@@ -379,13 +380,14 @@ func parseAddress(v string) addrResult {
 func (ps *parser) validURI(b []byte) bool {
 	ok, hit := ps.uris[string(b)]
 	if !hit {
+		key := string(b)
 		var uri sip.Uri
-		err := sip.ParseUri(string(b), &uri)
+		err := sip.ParseUri(key, &uri)
 		ok = err == nil && !uri.Wildcard
 		if len(ps.uris) >= maxCache {
 			clear(ps.uris)
 		}
-		ps.uris[string(b)] = ok
+		ps.uris[key] = ok
 	}
 	return ok
 }

@@ -95,15 +95,21 @@ func parseSDP(body []byte) sdpInfo {
 	return info
 }
 
+// codecNames interns the usual encoding names.
+var codecNames = []string{"PCMU", "PCMA", "G722", "G723", "GSM", "OPUS", "SPEEX", "ILBC", "AMR", "AMR-WB", "TELEPHONE-EVENT", "CN"}
+
 // canonicalCodec upper-cases an rtpmap encoding name and folds the spellings of
-// G.729 (G729, G729A, G.729) into "G729".
+// G.729 (G729, G729A, G729B, G.729) into "G729".
 func canonicalCodec(enc []byte) string {
-	up := bytes.ToUpper(enc)
-	up = bytes.ReplaceAll(up, []byte("."), nil)
-	if bytes.HasPrefix(up, []byte("G729")) {
+	if len(enc) >= 4 && bytes.EqualFold(enc[:4], []byte("G729")) || len(enc) >= 5 && bytes.EqualFold(enc[:5], []byte("G.729")) {
 		return "G729"
 	}
-	return string(up)
+	for _, n := range codecNames {
+		if bytes.EqualFold(enc, []byte(n)) {
+			return n
+		}
+	}
+	return string(bytes.ToUpper(enc))
 }
 
 // splitMedia splits "audio 16000 RTP/AVP 8 101" into its parts without
