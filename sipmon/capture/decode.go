@@ -54,6 +54,8 @@ type Decoder struct {
 	hepPkt    hep.Packet
 	frags     *defragmenter
 	tcp       *assembler
+	filter    *Filter
+	fp        filterPacket // reused: a stack value would escape through the filter
 }
 
 // DecoderOptions bound the memory a Decoder may hold. A zero field means its
@@ -77,12 +79,15 @@ type DecoderOptions struct {
 	// FragmentTimeout gives up a datagram whose fragments have not all arrived
 	// within this capture time (default 30 s, as Linux's ipfrag_time).
 	FragmentTimeout time.Duration
+	// Filter, when set, keeps only the UDP and TCP packets it matches (counted
+	// in Stats.Filtered otherwise). Default: all.
+	Filter *Filter
 }
 
 // NewDecoder returns a decoder that hands the messages it finds to h, tagged with
 // sensor.
 func NewDecoder(sensor string, h Handler, opt DecoderOptions) *Decoder {
-	d := &Decoder{sensor: sensor, h: h}
+	d := &Decoder{sensor: sensor, h: h, filter: opt.Filter}
 	d.frags = newDefragmenter(opt.MaxPendingDatagrams, opt.FragmentTimeout)
 	d.tcp = newAssembler(opt.MaxStreams, opt.MaxStreamBuffer, opt.MaxBufferedBytes, opt.StreamIdle)
 	return d
@@ -338,8 +343,11 @@ func (d *Decoder) transport(proto uint8, src, dst netip.Addr, b []byte, ts time.
 			d.stats.Truncated++
 			return nil
 		}
-		return d.datagram(netip.AddrPortFrom(src, binary.BigEndian.Uint16(b[0:2])),
-			netip.AddrPortFrom(dst, binary.BigEndian.Uint16(b[2:4])), b[8:ulen], ts)
+		sport, dport := binary.BigEndian.Uint16(b[0:2]), binary.BigEndian.Uint16(b[2:4])
+		if d.filter != nil && !d.keep(proto, src, dst, sport, dport) {
+			return nil
+		}
+		return d.datagram(netip.AddrPortFrom(src, sport), netip.AddrPortFrom(dst, dport), b[8:ulen], ts)
 	case ipProtoTCP:
 		if len(b) < 20 {
 			d.stats.Truncated++
@@ -350,9 +358,13 @@ func (d *Decoder) transport(proto uint8, src, dst netip.Addr, b []byte, ts time.
 			d.stats.Truncated++
 			return nil
 		}
+		sport, dport := binary.BigEndian.Uint16(b[0:2]), binary.BigEndian.Uint16(b[2:4])
+		if d.filter != nil && !d.keep(proto, src, dst, sport, dport) {
+			return nil
+		}
 		seg := segment{
-			src:   netip.AddrPortFrom(src, binary.BigEndian.Uint16(b[0:2])),
-			dst:   netip.AddrPortFrom(dst, binary.BigEndian.Uint16(b[2:4])),
+			src:   netip.AddrPortFrom(src, sport),
+			dst:   netip.AddrPortFrom(dst, dport),
 			seq:   binary.BigEndian.Uint32(b[4:8]),
 			flags: b[13],
 			data:  b[off:],
@@ -362,6 +374,16 @@ func (d *Decoder) transport(proto uint8, src, dst netip.Addr, b []byte, ts time.
 	}
 	d.stats.OtherProto++
 	return nil
+}
+
+// keep applies the filter, counting what it drops.
+func (d *Decoder) keep(proto uint8, src, dst netip.Addr, sport, dport uint16) bool {
+	d.fp = filterPacket{proto: proto, src: src, dst: dst, srcPort: sport, dstPort: dport}
+	if d.filter.match(&d.fp) {
+		return true
+	}
+	d.stats.Filtered++
+	return false
 }
 
 // Datagram handles one UDP payload received from src to dst (by a UDP socket,

@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"io"
 	"net"
-	"os/exec"
 	"strconv"
 	"strings"
 	"sync"
@@ -31,10 +30,10 @@ type LiveOptions struct {
 
 // ReadLive captures on the network interface iface until ctx ends (then it
 // returns nil) or h returns an error, handing SIP messages to h. bpf, when not
-// empty, is a kernel filter: either a compiled program in the form
-// `tcpdump -ddd` prints (a count, then "code jt jf k" per line or per comma), or a
-// pcap-filter expression, which is compiled by running tcpdump (it must be
-// installed for that). Live capture needs CAP_NET_RAW and is Linux only.
+// empty, is either a filter expression (see Filter: a subset of pcap-filter,
+// applied in user space after IP reassembly) or a compiled BPF program as
+// `tcpdump -ddd` prints it (a count, then "code jt jf k" per line or per comma),
+// which the kernel applies. Live capture needs CAP_NET_RAW and is Linux only.
 func ReadLive(ctx context.Context, iface, bpf, sensor string, h Handler) (Stats, error) {
 	l, err := NewLive(iface, bpf, sensor, h, LiveOptions{})
 	if err != nil {
@@ -55,6 +54,10 @@ type Live struct {
 	dec *Decoder
 
 	rec *pcapgo.Writer // nil unless LiveOptions.Record
+
+	// filteredSince is when the kernel filter was attached; zero once a packet
+	// from after that was read.
+	filteredSince time.Time
 }
 
 // liveSource is the packet socket behind a Live capture (AF_PACKET on Linux).
@@ -76,10 +79,15 @@ func NewLive(iface, filter, sensor string, h Handler, opt LiveOptions) (*Live, e
 		return nil, fmt.Errorf("live capture on %s: %w", iface, err)
 	}
 	var prog []bpf.RawInstruction
-	if filter != "" {
-		if prog, err = compileFilter(iface, filter); err != nil {
+	if f := strings.TrimSpace(filter); f != "" && f[0] >= '0' && f[0] <= '9' {
+		if prog, err = parseDDD(f); err != nil {
 			src.close()
 			return nil, fmt.Errorf("live capture on %s: filter %q: %w", iface, filter, err)
+		}
+	} else if f != "" {
+		if opt.Decoder.Filter, err = ParseFilter(f); err != nil {
+			src.close()
+			return nil, fmt.Errorf("live capture on %s: %w", iface, err)
 		}
 	}
 	if prog, err = dropLoopbackOutgoing(prog); err == nil {
@@ -89,7 +97,9 @@ func NewLive(iface, filter, sensor string, h Handler, opt LiveOptions) (*Live, e
 		src.close()
 		return nil, fmt.Errorf("live capture on %s: setting the kernel filter: %w", iface, err)
 	}
-	l := &Live{iface: iface, src: src, link: link, dec: NewDecoder(sensor, h, opt.Decoder)}
+	// The socket captured from the moment it was bound, before the filter was
+	// set: Run skips what the ring holds from before now.
+	l := &Live{iface: iface, src: src, link: link, dec: NewDecoder(sensor, h, opt.Decoder), filteredSince: time.Now()}
 	if opt.Record != nil {
 		l.rec = pcapgo.NewWriterNanos(opt.Record)
 		if err := l.rec.WriteFileHeader(liveSnaplen, layers.LinkType(link)); err != nil {
@@ -121,6 +131,12 @@ func (l *Live) Run(ctx context.Context) error {
 				break
 			}
 			return fmt.Errorf("live capture on %s: %w", l.iface, err)
+		}
+		if !l.filteredSince.IsZero() {
+			if ts.Before(l.filteredSince) {
+				continue // captured before the kernel filter applied
+			}
+			l.filteredSince = time.Time{}
 		}
 		if l.rec != nil {
 			ci := gopacket.CaptureInfo{Timestamp: ts, CaptureLength: len(data), Length: len(data)}
@@ -181,28 +197,6 @@ func dropLoopbackOutgoing(prog []bpf.RawInstruction) ([]bpf.RawInstruction, erro
 		return nil, fmt.Errorf("program of %d instructions is too long", len(prog))
 	}
 	return append(prefix, prog...), nil
-}
-
-// compileFilter turns a filter into BPF instructions: a program as printed by
-// `tcpdump -ddd` is taken as is; an expression is compiled by tcpdump, since no
-// pure-Go pcap-filter compiler is available (gopacket's needs libpcap via cgo).
-func compileFilter(iface, filter string) ([]bpf.RawInstruction, error) {
-	if f := strings.TrimSpace(filter); f != "" && f[0] >= '0' && f[0] <= '9' {
-		return parseDDD(f)
-	}
-	path, err := exec.LookPath("tcpdump")
-	if err != nil {
-		return nil, errors.New("compiling a filter expression needs tcpdump in PATH; give a program as printed by `tcpdump -ddd` instead")
-	}
-	args := []string{"-ddd"}
-	if iface != "" && iface != "any" {
-		args = append(args, "-i", iface)
-	}
-	out, err := exec.Command(path, append(args, filter)...).Output()
-	if err != nil {
-		return nil, fmt.Errorf("tcpdump -ddd: %w", err)
-	}
-	return parseDDD(string(out))
 }
 
 // parseDDD reads the decimal BPF listing of `tcpdump -ddd`: the instruction count,

@@ -24,6 +24,8 @@ type Stats struct {
 	// NonIP counts frames that carry neither IPv4 nor IPv6 (ARP, LLDP, unknown link
 	// types).
 	NonIP int `json:"non_ip"`
+	// Filtered counts UDP and TCP packets a Filter left out.
+	Filtered int `json:"filtered"`
 	// OtherProto counts IP packets that are neither UDP nor TCP (ICMP, ...).
 	OtherProto int `json:"other_proto"`
 	// Truncated counts packets whose headers are cut short or inconsistent (snap
@@ -66,6 +68,7 @@ func (s *Stats) Add(o Stats) {
 	s.NotSIP += o.NotSIP
 	s.Empty += o.Empty
 	s.NonIP += o.NonIP
+	s.Filtered += o.Filtered
 	s.OtherProto += o.OtherProto
 	s.Truncated += o.Truncated
 	s.Fragments += o.Fragments
