@@ -71,6 +71,23 @@ func clusterKind() storeKind {
 	}}
 }
 
+func sentinelKind() storeKind {
+	return storeKind{"redis-sentinel", func(t *testing.T) (bridge.Store, bridge.ActivationStore) {
+		sen := redistest.StartSentinel(t)
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		s, err := redisstore.Dial(ctx, redisstore.Options{Addr: sen.Addr, SentinelMaster: sen.Master})
+		if err != nil {
+			t.Fatalf("dial sentinel %s: %v", sen.Addr, err)
+		}
+		t.Cleanup(func() { s.Close() })
+		if _, ok := s.Client().(*redis.Client); !ok {
+			t.Fatalf("a Sentinel address gave a %T", s.Client())
+		}
+		return s, s
+	}}
+}
+
 func dialRedis(t testing.TB, addr string) *redisstore.Store {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)

@@ -21,9 +21,10 @@ type suiteCase struct {
 }
 
 // TestStoreSuite runs the same behaviour against the embedded store, a real
-// redis-server and a real 3-master Redis Cluster.
+// redis-server, a real 3-master Redis Cluster and a master behind a real
+// Sentinel (each through one address, as the daemon is configured).
 func TestStoreSuite(t *testing.T) {
-	for _, kind := range []storeKind{memKind(), redisKind(), clusterKind()} {
+	for _, kind := range []storeKind{memKind(), redisKind(), clusterKind(), sentinelKind()} {
 		t.Run(kind.name, func(t *testing.T) {
 			store, act := kind.new(t)
 			for _, c := range suiteCases() {

@@ -241,3 +241,50 @@ func StartCluster(tb testing.TB, masters int) *Cluster {
 	}
 	return c
 }
+
+// Sentinel is a Redis Sentinel watching one master.
+type Sentinel struct {
+	// Addr is the Sentinel's address; Master the name it knows the master by.
+	Addr, Master string
+	// Server is the master it watches.
+	Server *Server
+}
+
+// StartSentinel runs a master and one Sentinel watching it under the name
+// "licbridge", and waits until the Sentinel reports the master.
+func StartSentinel(tb testing.TB) *Sentinel {
+	tb.Helper()
+	master := Start(tb)
+	const name = "licbridge"
+	for attempt := 0; attempt < 5; attempt++ {
+		sport, err := freePort(false)
+		if err != nil {
+			tb.Fatalf("redistest: %v", err)
+		}
+		dir := tb.TempDir()
+		conf := filepath.Join(dir, "sentinel.conf")
+		// Sentinel rewrites its config file, so it gets one of its own.
+		body := fmt.Sprintf("port %d\nbind 127.0.0.1\ndir %s\nlogfile %s\nsentinel monitor %s 127.0.0.1 %s 1\n"+
+			"sentinel down-after-milliseconds %s 60000\n",
+			sport, dir, filepath.Join(dir, "redis.log"), name, port(master.Addr), name)
+		if err := os.WriteFile(conf, []byte(body), 0o600); err != nil {
+			tb.Fatalf("redistest: %v", err)
+		}
+		s := &Server{Addr: net.JoinHostPort("127.0.0.1", strconv.Itoa(sport)), tb: tb, dir: dir, args: []string{conf, "--sentinel"}}
+		if err := s.Start(); err != nil {
+			continue
+		}
+		tb.Cleanup(s.Stop)
+		deadline := time.Now().Add(startTimeout)
+		for !strings.Contains(s.Do(tb, "sentinel", "get-master-addr-by-name", name), port(master.Addr)) {
+			if time.Now().After(deadline) {
+				tb.Fatalf("redistest: sentinel on %s does not report master %s", s.Addr, master.Addr)
+			}
+			time.Sleep(20 * time.Millisecond) // polling for readiness
+		}
+		return &Sentinel{Addr: s.Addr, Master: name, Server: master}
+	}
+	tb.Fatal("redistest: could not start a sentinel")
+	return nil
+}
+
