@@ -287,4 +287,3 @@ func StartSentinel(tb testing.TB) *Sentinel {
 	tb.Fatal("redistest: could not start a sentinel")
 	return nil
 }
-
