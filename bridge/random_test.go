@@ -29,15 +29,18 @@ func TestRandomized(t *testing.T) {
 	t.Logf("seed %d (rerun with -seed)", seed)
 	for _, tc := range []struct {
 		kind  storeKind
+		pool  bridge.Pool
 		steps int
 	}{
-		{memKind(), 5000},
-		{redisKind(), 3000},
-		{clusterKind(), 1000},
+		{memKind(), bridge.PoolCluster, 5000},
+		{memKind(), bridge.PoolPerHost, 3000},
+		{redisKind(), bridge.PoolCluster, 3000},
+		{redisKind(), bridge.PoolPerHost, 1500},
+		{clusterKind(), bridge.PoolCluster, 1000},
 	} {
-		t.Run(tc.kind.name, func(t *testing.T) {
+		t.Run(tc.kind.name+"/"+string(tc.pool), func(t *testing.T) {
 			store, _ := tc.kind.new(t)
-			runRandom(t, store, rand.New(rand.NewPCG(seed, 1)), tc.steps)
+			runRandom(t, store, tc.pool, rand.New(rand.NewPCG(seed, 1)), tc.steps)
 		})
 	}
 }
@@ -56,6 +59,7 @@ type model struct {
 	t        *testing.T
 	rng      *rand.Rand
 	store    bridge.Store
+	pool     bridge.Pool
 	clock    *fakeClock
 	nodes    []*modelNode
 	products []string
@@ -63,8 +67,8 @@ type model struct {
 	next     int
 }
 
-func runRandom(t *testing.T, store bridge.Store, rng *rand.Rand, steps int) {
-	m := &model{t: t, rng: rng, store: store, clock: newClock(), perCall: map[string]bool{}}
+func runRandom(t *testing.T, store bridge.Store, pool bridge.Pool, rng *rand.Rand, steps int) {
+	m := &model{t: t, rng: rng, store: store, pool: pool, clock: newClock(), perCall: map[string]bool{}}
 	pc, pk := uniqueProduct("chan"), uniqueProduct("call")
 	m.products = []string{pc, pk}
 	m.perCall[pk] = true
@@ -126,7 +130,7 @@ func runRandom(t *testing.T, store bridge.Store, rng *rand.Rand, steps int) {
 
 func (m *model) newBridge(n *modelNode) *bridge.Bridge {
 	b, err := bridge.New(bridge.Options{
-		Store: m.store, Node: n.name, Clock: m.clock, Lapse: lapse, Deadline: 5 * time.Second,
+		Store: m.store, Node: n.name, Clock: m.clock, Lapse: lapse, Deadline: 5 * time.Second, Pool: m.pool,
 		Counting: map[string]bridge.Counting{m.products[1]: bridge.CountCall},
 	})
 	if err != nil {
@@ -196,6 +200,38 @@ func (m *model) expected(p string) (inUse, total int) {
 	return inUse, total
 }
 
+// expectedFor is the in-use and total of n's pool: the cluster's, or under
+// PoolPerHost n's own units and the keys it owns (a key on several live nodes
+// belongs to the first by name).
+func (m *model) expectedFor(n *modelNode, p string) (inUse, total int) {
+	if m.pool != bridge.PoolPerHost {
+		return m.expected(p)
+	}
+	owner := map[string]string{}
+	channels := map[string]int{}
+	for _, o := range m.nodes {
+		if !m.live(o) {
+			continue
+		}
+		for _, k := range o.keys[p] {
+			if cur, ok := owner[k.KeyID]; !ok || o.name < cur {
+				owner[k.KeyID] = o.name
+			}
+			channels[k.KeyID] = k.Channels
+		}
+	}
+	for id, o := range owner {
+		if o == n.name {
+			total += channels[id]
+		}
+	}
+	units := map[string]bool{}
+	for _, u := range n.held[p] {
+		units[u] = true
+	}
+	return len(units), total
+}
+
 func (m *model) pickUp() *modelNode {
 	var up []*modelNode
 	for _, n := range m.nodes {
@@ -227,7 +263,7 @@ func (m *model) admit() string {
 		sort.Strings(units)
 		call = units[m.rng.IntN(len(units))]
 	}
-	inUse, total := m.expected(p)
+	inUse, total := m.expectedFor(n, p)
 	joins := false
 	for _, u := range n.held[p] {
 		joins = joins || u == call
@@ -345,5 +381,27 @@ func (m *model) check(at string) {
 		if u.InUse != inUse || u.Total != total {
 			m.t.Fatalf("%s: %s: store %d of %d (%s), model %d of %d", at, p, u.InUse, u.Total, nodeInUse(u), inUse, total)
 		}
+		for _, nu := range u.Nodes {
+			for _, mn := range m.nodes {
+				if mn.name != nu.Node {
+					continue
+				}
+				wantUse, wantTotal := m.expectedFor(mn, p)
+				if m.pool != bridge.PoolPerHost {
+					wantUse = len(unitsOf(mn.held[p]))
+				}
+				if nu.InUse != wantUse || nu.Total != wantTotal {
+					m.t.Fatalf("%s: %s on %s: store %d of %d, model %d of %d", at, p, nu.Node, nu.InUse, nu.Total, wantUse, wantTotal)
+				}
+			}
+		}
 	}
+}
+
+func unitsOf(held map[string]string) map[string]bool {
+	out := map[string]bool{}
+	for _, u := range held {
+		out[u] = true
+	}
+	return out
 }
