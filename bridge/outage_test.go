@@ -9,6 +9,7 @@ import (
 	"os"
 	"path/filepath"
 	"runtime"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -243,6 +244,7 @@ func TestNoGoroutineLeak(t *testing.T) {
 				addr = srv.Addr
 			}
 			before := runtime.NumGoroutine()
+			clientsBefore := connectedClients(t, srv)
 			func() {
 				ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 				defer cancel()
@@ -284,6 +286,25 @@ func TestNoGoroutineLeak(t *testing.T) {
 				}
 				time.Sleep(10 * time.Millisecond)
 			}
+			// And the store's connections are closed (the count includes
+			// the redis-cli asking).
+			waitFor(t, 10*time.Second, "connections to close", func() bool { return connectedClients(t, srv) <= clientsBefore })
 		})
 	}
+}
+
+// connectedClients is the server's own count of client connections.
+func connectedClients(t *testing.T, srv *redistest.Server) int {
+	t.Helper()
+	for _, l := range strings.Split(srv.Do(t, "info", "clients"), "\n") {
+		if v, ok := strings.CutPrefix(strings.TrimSpace(l), "connected_clients:"); ok {
+			n, err := strconv.Atoi(v)
+			if err != nil {
+				t.Fatalf("connected_clients %q", v)
+			}
+			return n
+		}
+	}
+	t.Fatal("no connected_clients in INFO clients")
+	return 0
 }

@@ -37,7 +37,10 @@ func activationCommands() []*cli.Command {
 				"into the first licenses directory (--install-dir, else the config's first\n" +
 				"licenses_dirs, else " + license.DefaultDirAsterisk + ").\n" +
 				"With --host-id the activation is recorded for that host and nothing is\n" +
-				"installed here (preparing new hardware).",
+				"installed here (preparing new hardware).\n" +
+				"The activation database lives in the shared Redis: without --redis (or\n" +
+				"store.redis) these commands refuse, since the embedded single-node store\n" +
+				"keeps nothing once the command ends.",
 			Flags: append(storeFlags(),
 				issuerPubFlag(),
 				&cli.StringFlag{Name: "host-id", Usage: "record the activation for this host ID instead of this host (installs nothing)", EnvVars: []string{"LICBRIDGE_REGISTER_HOST_ID"}},
