@@ -96,11 +96,12 @@ func NewDecoder(sensor string, h Handler, opt DecoderOptions) *Decoder {
 // Stats returns the counts so far.
 func (d *Decoder) Stats() Stats { return d.stats }
 
-// Flush ends every TCP stream (counting partial messages) and drops pending
-// fragments; call it at the end of the input.
-func (d *Decoder) Flush() {
-	d.tcp.flush(&d.stats)
+// Flush ends every TCP stream, delivering the messages still held behind a hole
+// and counting partial ones, and drops pending fragments; call it at the end of
+// the input. The error is the handler's.
+func (d *Decoder) Flush() error {
 	d.stats.FragmentsDropped += d.frags.reset()
+	return d.tcp.flush(d)
 }
 
 // Frame decodes one captured frame of the given link type and delivers the SIP

@@ -64,6 +64,8 @@ func FuzzFrame(f *testing.F) {
 				t.Fatal(err)
 			}
 		}
-		dec.Flush()
+		if err := dec.Flush(); err != nil {
+			t.Fatal(err)
+		}
 	})
 }

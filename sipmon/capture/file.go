@@ -185,7 +185,7 @@ func ReadPathsWith(ctx context.Context, inputs []Input, h Handler, opt ReadOptio
 	}()
 	for _, dec := range decoders {
 		if runErr == nil {
-			dec.Flush()
+			runErr = dec.Flush()
 		}
 		stats.Add(dec.Stats())
 	}

@@ -67,7 +67,9 @@ func TestIPv4Fragments(t *testing.T) {
 			for _, p := range tc.order {
 				f.ip(p)
 			}
-			f.dec.Flush()
+			if err := f.dec.Flush(); err != nil {
+				t.Fatal(err)
+			}
 			if strings.Join(f.msgs, "|") != strings.Join(tc.want, "|") {
 				t.Errorf("got %d messages, want %d", len(f.msgs), len(tc.want))
 			}

@@ -152,9 +152,8 @@ func (l *Live) Run(ctx context.Context) error {
 		}
 	}
 	l.mu.Lock()
-	l.dec.Flush()
-	l.mu.Unlock()
-	return nil
+	defer l.mu.Unlock()
+	return l.dec.Flush()
 }
 
 // packetOutgoing is the kernel's PACKET_OUTGOING packet type.

@@ -40,14 +40,35 @@ type stream struct {
 	next uint32    // next expected sequence number
 	buf  []byte    // bytes of an incomplete message
 	last time.Time // capture time of the last segment
+	// ooo holds segments that arrived ahead of a hole, in sequence order, until
+	// the hole is filled or given up; oooBytes is their size.
+	ooo      []oooSegment
+	oooBytes int
 }
+
+// oooSegment is a segment received out of order (its data copied).
+type oooSegment struct {
+	seq  uint32
+	data []byte
+	ts   time.Time
+}
+
+const (
+	// maxOutOfOrder segments are held per direction while waiting for a hole to
+	// be filled; then, or after outOfOrderWait of capture time, the hole is
+	// taken as lost.
+	maxOutOfOrder  = 16
+	outOfOrderWait = time.Second
+)
 
 // assembler reassembles TCP byte streams per direction and frames them into SIP
 // messages (header block up to the empty line, then Content-Length bytes of body)
-// or HEPv3 messages (by their length field). Segments are taken in order;
-// retransmitted bytes are dropped; a gap (a lost or reordered segment) drops the
-// partial message and resynchronises on the next SIP start line. Memory is
-// bounded: MaxStreamBuffer per direction, MaxStreams directions (least recently
+// or HEPv3 messages (by their length field). Retransmitted bytes are dropped.
+// Segments that arrive ahead of a hole are held (a few, briefly) so that
+// reordering costs nothing; a hole that is not filled in time (a segment the
+// capture missed) drops the partial message and resynchronises on the next SIP
+// start line. Memory is bounded: MaxStreamBuffer per direction (held segments
+// included), MaxBufferedBytes in all, MaxStreams directions (least recently
 // active evicted first), and idle streams expire.
 type assembler struct {
 	streams    map[flowKey]*stream
@@ -55,7 +76,7 @@ type assembler struct {
 	maxStreams int
 	maxBuf     int
 	maxTotal   int
-	buffered   int // bytes held in all streams' buffers
+	buffered   int // bytes held in all streams' buffers and held segments
 	idle       time.Duration
 	lastSweep  time.Time
 }
@@ -96,33 +117,14 @@ func (a *assembler) segment(d *Decoder, s *segment) error {
 			st.next = seq
 		}
 		st.last = s.ts
-		data := s.data
-		switch diff := int32(seq - st.next); {
-		case diff > 0:
-			d.stats.TCPGaps++
-			if len(st.buf) > 0 {
-				d.stats.TCPIncomplete++
-			}
-			a.buffered -= len(st.buf)
-			st.buf = st.buf[:0]
-			st.next = seq
-		case diff < 0:
-			d.stats.TCPRetransmits++
-			if int64(-diff) >= int64(len(data)) {
-				data = nil
-			} else {
-				data = data[-diff:]
-			}
-		}
-		if len(data) > 0 {
-			st.next += uint32(len(data))
-			if err := a.consume(d, k, st, data, s.ts); err != nil {
-				return err
-			}
+		if err := a.accept(d, k, st, seq, s.data, s.ts); err != nil {
+			return err
 		}
 	}
 	if st != nil && s.flags&(tcpFIN|tcpRST) != 0 {
-		a.end(d, k, st)
+		if err := a.finish(d, k, st); err != nil {
+			return err
+		}
 	}
 	a.sweep(d, s.ts)
 	// Past the total budget, evict the least recently active streams (st may be
@@ -131,6 +133,102 @@ func (a *assembler) segment(d *Decoder, s *segment) error {
 		a.evict(d, len(a.streams)/8+1)
 	}
 	return nil
+}
+
+// accept takes one data segment: in order, it is consumed (retransmitted bytes
+// trimmed) along with any held segments it makes contiguous; ahead of a hole, it
+// is held, unless the hold is full or too old, in which case the hole is given
+// up.
+func (a *assembler) accept(d *Decoder, k flowKey, st *stream, seq uint32, data []byte, ts time.Time) error {
+	for int32(seq-st.next) > 0 {
+		if a.hold(st, seq, data, ts) {
+			return nil
+		}
+		if err := a.skipHole(d, k, st, seq); err != nil {
+			return err
+		}
+	}
+	if err := a.inOrder(d, k, st, seq, data, ts); err != nil {
+		return err
+	}
+	return a.drain(d, k, st)
+}
+
+// skipHole gives up the first hole: what was partial before it is lost, and the
+// stream goes on from the first held segment (or from seq, if earlier or none).
+func (a *assembler) skipHole(d *Decoder, k flowKey, st *stream, seq uint32) error {
+	d.stats.TCPGaps++
+	if len(st.buf) > 0 {
+		d.stats.TCPIncomplete++
+	}
+	a.buffered -= len(st.buf)
+	st.buf = st.buf[:0]
+	st.next = seq
+	if len(st.ooo) > 0 && int32(st.ooo[0].seq-seq) < 0 {
+		st.next = st.ooo[0].seq
+	}
+	return a.drain(d, k, st)
+}
+
+// finish ends a stream that closed (FIN, RST, end of input): holes still open are
+// given up, so that the messages held behind them are delivered.
+func (a *assembler) finish(d *Decoder, k flowKey, st *stream) error {
+	var err error
+	for err == nil && len(st.ooo) > 0 {
+		err = a.skipHole(d, k, st, st.ooo[0].seq)
+	}
+	a.end(d, k, st)
+	return err
+}
+
+// inOrder consumes a segment that starts at or before st.next.
+func (a *assembler) inOrder(d *Decoder, k flowKey, st *stream, seq uint32, data []byte, ts time.Time) error {
+	if diff := int32(seq - st.next); diff < 0 {
+		d.stats.TCPRetransmits++
+		if int64(-diff) >= int64(len(data)) {
+			return nil
+		}
+		data = data[-diff:]
+	}
+	if len(data) == 0 {
+		return nil
+	}
+	st.next += uint32(len(data))
+	return a.consume(d, k, st, data, ts)
+}
+
+// drain consumes the held segments that have become contiguous.
+func (a *assembler) drain(d *Decoder, k flowKey, st *stream) error {
+	for len(st.ooo) > 0 && int32(st.ooo[0].seq-st.next) <= 0 {
+		o := st.ooo[0]
+		st.ooo = st.ooo[1:]
+		st.oooBytes -= len(o.data)
+		a.buffered -= len(o.data)
+		if err := a.inOrder(d, k, st, o.seq, o.data, o.ts); err != nil {
+			return err
+		}
+	}
+	if len(st.ooo) == 0 {
+		st.ooo = st.ooo[:0:0] // let the backing array go
+	}
+	return nil
+}
+
+// hold keeps a segment that arrived ahead of a hole, in sequence order; false
+// when the hold is full or its oldest segment has waited long enough.
+func (a *assembler) hold(st *stream, seq uint32, data []byte, ts time.Time) bool {
+	if len(st.ooo) >= maxOutOfOrder || st.oooBytes+len(st.buf)+len(data) > a.maxBuf ||
+		(len(st.ooo) > 0 && ts.Sub(st.ooo[0].ts) > outOfOrderWait) {
+		return false
+	}
+	i := len(st.ooo)
+	for i > 0 && int32(st.ooo[i-1].seq-seq) > 0 {
+		i--
+	}
+	st.ooo = slices.Insert(st.ooo, i, oooSegment{seq: seq, data: append([]byte(nil), data...), ts: ts})
+	st.oooBytes += len(data)
+	a.buffered += len(data)
+	return true
 }
 
 // consume frames data onto what the stream had buffered. When nothing was
@@ -337,12 +435,13 @@ func (a *assembler) open(d *Decoder, k flowKey) *stream {
 }
 
 func (a *assembler) end(d *Decoder, k flowKey, st *stream) {
-	if len(st.buf) > 0 {
+	if len(st.buf) > 0 || len(st.ooo) > 0 {
 		d.stats.TCPIncomplete++
 	}
-	a.buffered -= len(st.buf)
+	a.buffered -= len(st.buf) + st.oooBytes
 	delete(a.streams, k)
 	st.buf = st.buf[:0]
+	st.ooo, st.oooBytes = nil, 0
 	if cap(st.buf) > keptBufferCap {
 		st.buf = nil
 	}
@@ -383,12 +482,12 @@ func (a *assembler) sweep(d *Decoder, now time.Time) {
 	}
 }
 
-func (a *assembler) flush(stats *Stats) {
+// flush finishes every stream (end of input).
+func (a *assembler) flush(d *Decoder) error {
 	for k, st := range a.streams {
-		if len(st.buf) > 0 {
-			stats.TCPIncomplete++
+		if err := a.finish(d, k, st); err != nil {
+			return err
 		}
-		delete(a.streams, k)
 	}
-	a.buffered = 0
+	return nil
 }

@@ -36,7 +36,11 @@ func FuzzAssemblerBounds(f *testing.F) {
 				data:  msg[off : off+n],
 				ts:    now,
 			}
-			if r.IntN(5) > 0 {
+			switch r.IntN(5) {
+			case 0: // a retransmission or overlap
+			case 1: // ahead: a hole
+				seqs[port] += uint32(n + r.IntN(50))
+			default:
 				seqs[port] += uint32(n)
 			}
 			now = now.Add(time.Duration(r.IntN(300)) * time.Millisecond)
@@ -45,9 +49,16 @@ func FuzzAssemblerBounds(f *testing.F) {
 			}
 			sum := 0
 			for _, st := range a.streams {
-				sum += len(st.buf)
-				if len(st.buf) > a.maxBuf {
-					t.Fatalf("stream holds %d bytes, bound %d", len(st.buf), a.maxBuf)
+				held := 0
+				for _, o := range st.ooo {
+					held += len(o.data)
+				}
+				if held != st.oooBytes {
+					t.Fatalf("stream accounts %d held bytes, holds %d", st.oooBytes, held)
+				}
+				sum += len(st.buf) + held
+				if len(st.buf) > a.maxBuf || held > a.maxBuf || len(st.ooo) > maxOutOfOrder {
+					t.Fatalf("stream holds %d + %d bytes in %d segments, bounds %d / %d", len(st.buf), held, len(st.ooo), a.maxBuf, maxOutOfOrder)
 				}
 			}
 			if sum != a.buffered {

@@ -100,6 +100,26 @@ func TestTCPReassembly(t *testing.T) {
 					t.Errorf("TCPGaps = %d, want 1", st.TCPGaps)
 				}
 			}},
+		{name: "reordered segments are put back in order", syn: true,
+			segs: []seg{{0, 50, ""}, {100, len(stream) - 100, ""}, {50, 50, ""}},
+			want: []string{sipBig, sipAck, sipBye},
+			check: func(t *testing.T, st capture.Stats) {
+				if st.TCPGaps != 0 || st.TCPRetransmits != 0 {
+					t.Errorf("stats %+v: want no gap, no retransmission", st)
+				}
+			}},
+		{name: "hole never filled: given up at FIN, the messages behind it delivered", syn: true,
+			segs: []seg{{0, 40, ""}, {len(sipBig), len(sipAck), ""}, {len(sipBig) + len(sipAck), len(sipBye), "F"}},
+			want: []string{sipAck, sipBye}},
+		{name: "hole given up when too many segments wait behind it", syn: true,
+			segs: func() []seg {
+				s := []seg{{0, 40, ""}}
+				for i := len(sipBig); i < len(stream); i++ {
+					s = append(s, seg{i, 1, ""})
+				}
+				return s
+			}(),
+			want: []string{sipAck, sipBye}},
 		{name: "FIN with a partial message counts it incomplete", syn: true,
 			segs: []seg{{0, len(sipBig) + 10, "F"}}, want: []string{sipBig},
 			check: func(t *testing.T, st capture.Stats) {
@@ -127,7 +147,9 @@ func TestTCPReassembly(t *testing.T) {
 			for _, s := range tc.segs {
 				f.ip(ipTCP(t, cli, srv, isn+1+uint32(s.off), s.flags, []byte(stream[s.off:s.off+s.n])))
 			}
-			f.dec.Flush()
+			if err := f.dec.Flush(); err != nil {
+				t.Fatal(err)
+			}
 			if strings.Join(f.msgs, "|") != strings.Join(tc.want, "|") {
 				t.Errorf("got %d messages %q\nwant %d %q", len(f.msgs), f.msgs, len(tc.want), tc.want)
 			}
@@ -215,8 +237,8 @@ func realSIPStream(tb testing.TB) []string {
 }
 
 // FuzzTCPReassembly cuts a stream of real SIP messages into segments at places
-// the fuzzer picks, retransmits some, and checks that exactly the original
-// messages come out, in order.
+// the fuzzer picks, retransmits some, swaps some neighbours, and checks that
+// exactly the original messages come out, in order.
 func FuzzTCPReassembly(f *testing.F) {
 	msgs := realSIPStream(f)
 	stream := strings.Join(msgs, "")
@@ -228,6 +250,7 @@ func FuzzTCPReassembly(f *testing.F) {
 		fd := newFeeder(t, capture.DecoderOptions{})
 		isn := r.Uint32()
 		fd.ip(ipTCP(t, cli, srv, isn, "S", nil))
+		var pkts [][]byte
 		off, i := 0, 0
 		for off < len(stream) {
 			n := 1 + r.IntN(1500)
@@ -237,12 +260,25 @@ func FuzzTCPReassembly(f *testing.F) {
 			i++
 			n = min(n, len(stream)-off)
 			seg := []byte(stream[off : off+n])
-			fd.ip(ipTCP(t, cli, srv, isn+1+uint32(off), "", seg))
+			pkts = append(pkts, ipTCP(t, cli, srv, isn+1+uint32(off), "", seg))
 			if r.IntN(8) == 0 { // a retransmission, possibly of a larger span
 				back := r.IntN(off + 1)
-				fd.ip(ipTCP(t, cli, srv, isn+1+uint32(back), "", []byte(stream[back:off+n])))
+				pkts = append(pkts, ipTCP(t, cli, srv, isn+1+uint32(back), "", []byte(stream[back:off+n])))
 			}
 			off += n
+		}
+		// Reorder: swap some neighbours, as a network may.
+		for j := 0; j+1 < len(pkts); j++ {
+			if r.IntN(6) == 0 {
+				pkts[j], pkts[j+1] = pkts[j+1], pkts[j]
+				j++
+			}
+		}
+		for _, p := range pkts {
+			fd.ip(p)
+		}
+		if err := fd.dec.Flush(); err != nil {
+			t.Fatal(err)
 		}
 		if len(fd.msgs) != len(msgs) {
 			t.Fatalf("got %d messages, want %d", len(fd.msgs), len(msgs))
