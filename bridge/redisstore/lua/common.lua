@@ -10,28 +10,32 @@
 -- so that one HGETALL reads all a decision needs: admission latency is mostly
 -- the number of redis.call()s a script makes.
 
--- load parses the state hash into nodes[name] = {exp, n, o, keys, fields}.
+local byte, sub, find, tonum = string.byte, string.sub, string.find, tonumber
+
+-- load parses the state hash into nodes[name] = {exp, n, o, keys}. It runs on
+-- every admission, so it allocates as little as it can.
 local function load(s_key)
   local kv = redis.call('HGETALL', s_key)
   local nodes = {}
   for i = 1, #kv, 2 do
-    local f, v = kv[i], kv[i + 1]
-    local kind, rest = string.sub(f, 1, 1), string.sub(f, 3)
-    local name, id = rest, nil
-    if kind == 'k' then
-      local sep = string.find(rest, '\0', 1, true)
-      name, id = string.sub(rest, 1, sep - 1), string.sub(rest, sep + 1)
+    local f = kv[i]
+    local kind = byte(f, 1)
+    local name, id
+    if kind == 107 then -- k
+      local sep = find(f, '\0', 3, true)
+      name, id = sub(f, 3, sep - 1), sub(f, sep + 1)
+    else
+      name = sub(f, 3)
     end
     local x = nodes[name]
     if not x then
-      x = {exp = 0, n = 0, o = 0, keys = {}, fields = {}}
+      x = {exp = 0, n = 0, o = 0, keys = {}}
       nodes[name] = x
     end
-    x.fields[#x.fields + 1] = f
-    if kind == 'k' then x.keys[id] = v
-    elseif kind == 'e' then x.exp = tonumber(v)
-    elseif kind == 'n' then x.n = tonumber(v)
-    elseif kind == 'o' then x.o = tonumber(v) end
+    if kind == 107 then x.keys[id] = kv[i + 1]
+    elseif kind == 101 then x.exp = tonum(kv[i + 1]) -- e
+    elseif kind == 110 then x.n = tonum(kv[i + 1]) -- n
+    elseif kind == 111 then x.o = tonum(kv[i + 1]) end -- o
   end
   return nodes
 end
@@ -39,7 +43,11 @@ end
 -- forget drops a node's fields and holdings (it is new, or lapsed).
 local function forget(s_key, prefix, nodes, name)
   local x = nodes[name]
-  if x and #x.fields > 0 then redis.call('HDEL', s_key, unpack(x.fields)) end
+  if x then
+    local fields = {'e\0' .. name, 'n\0' .. name, 'o\0' .. name}
+    for id in pairs(x.keys) do fields[#fields + 1] = 'k\0' .. name .. '\0' .. id end
+    redis.call('HDEL', s_key, unpack(fields))
+  end
   redis.call('DEL', prefix .. ':c1:' .. name, prefix .. ':c:' .. name, prefix .. ':u:' .. name)
   nodes[name] = nil
 end
@@ -65,7 +73,7 @@ end
 -- register makes self live until exp with nothing held.
 local function register(s_key, prefix, nodes, live, self, exp)
   forget(s_key, prefix, nodes, self)
-  nodes[self] = {exp = tonumber(exp), n = 0, o = 0, keys = {}, fields = {}}
+  nodes[self] = {exp = tonum(exp), n = 0, o = 0, keys = {}}
   live[#live + 1] = self
   redis.call('HSET', s_key, 'e\0' .. self, exp)
 end
@@ -85,24 +93,26 @@ end
 -- owns, a key on several nodes belonging to the first by name (per-host).
 -- Mirrors capacity and used in bridge/store.go.
 local function pool(nodes, live, now, mode, self)
-  local owners = {}
+  local owners, chans = {}, {}
   local expired = 0
   for _, name in ipairs(live) do
     for id, v in pairs(nodes[name].keys) do
-      local sep = string.find(v, ':', 1, true)
-      local ch = tonumber(string.sub(v, 1, sep - 1))
-      local untl = tonumber(string.sub(v, sep + 1))
+      local sep = find(v, ':', 1, true)
+      local untl = tonum(sub(v, sep + 1))
       if untl > 0 and untl <= now then
         expired = 1
       else
         local o = owners[id]
-        if o == nil or less(name, o[1]) then owners[id] = {name, ch} end
+        if o == nil or less(name, o) then
+          owners[id] = name
+          chans[id] = tonum(sub(v, 1, sep - 1))
+        end
       end
     end
   end
   local total = 0
-  for _, o in pairs(owners) do
-    if mode ~= 'per-host' or o[1] == self then total = total + o[2] end
+  for id, o in pairs(owners) do
+    if mode ~= 'per-host' or o == self then total = total + chans[id] end
   end
   local used = 0
   for _, name in ipairs(live) do
