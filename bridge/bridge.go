@@ -282,10 +282,10 @@ func (b *Bridge) Admit(ctx context.Context, req Request) Result {
 	for {
 		actx, cancel := context.WithTimeout(ctx, b.opt.Deadline)
 		if !down {
-			rep, err := b.admitStore(actx, op)
+			rep, lease, err := b.admitStore(actx, op, ev.Call)
 			if err == nil {
 				cancel()
-				return b.decided(ev, op, rep, locked)
+				return b.decided(ev, rep, lease, locked)
 			}
 			if !errors.Is(err, errBusy) {
 				b.markDown(err)
@@ -327,21 +327,27 @@ func (b *Bridge) rlock(ctx context.Context) bool {
 	}
 }
 
-// admitStore runs the store's admission; when the node turns out to have
-// lapsed (its holdings dropped) while it still holds leases or keys here, it
-// writes them back and decides again.
-func (b *Bridge) admitStore(ctx context.Context, op AdmitOp) (AdmitReply, error) {
+// admitStore runs the store's admission and keeps the lease locally before a
+// resync (or Reconcile) can look; when the node turns out to have lapsed (its
+// holdings dropped) while it still holds leases or keys here, it writes them
+// back and decides again.
+func (b *Bridge) admitStore(ctx context.Context, op AdmitOp, call string) (AdmitReply, Lease, error) {
 	for attempt := 0; ; attempt++ {
 		if !b.rlock(ctx) {
-			return AdmitReply{}, errBusy
+			return AdmitReply{}, Lease{}, errBusy
 		}
 		rep, err := b.store.Admit(ctx, op)
+		retry := err == nil && rep.Fresh && attempt == 0 && b.hasLocal(op.Product)
+		var lease Lease
+		if err == nil && rep.Admitted && !retry {
+			lease = b.keep(op, call, rep.Over, false)
+		}
 		b.syncMu.RUnlock()
-		if err != nil || !rep.Fresh || attempt > 0 || !b.hasLocal(op.Product) {
-			return rep, err
+		if !retry {
+			return rep, lease, err
 		}
 		if err := b.resync(ctx, op.Product); err != nil {
-			return rep, err
+			return rep, Lease{}, err
 		}
 	}
 }
@@ -352,7 +358,7 @@ func (b *Bridge) hasLocal(product string) bool {
 	return len(b.leases[product]) > 0 || len(b.keys[product]) > 0
 }
 
-func (b *Bridge) decided(ev Event, op AdmitOp, rep AdmitReply, locked bool) Result {
+func (b *Bridge) decided(ev Event, rep AdmitReply, lease Lease, locked bool) Result {
 	ev.InUse, ev.Total = rep.InUse, rep.Total
 	if !rep.Admitted {
 		ev.Reason = rep.Reason
@@ -362,7 +368,6 @@ func (b *Bridge) decided(ev Event, op AdmitOp, rep AdmitReply, locked bool) Resu
 		b.record(ev)
 		return Result{Reason: ev.Reason, InUse: rep.InUse, Total: rep.Total}
 	}
-	lease := b.keep(op, ev, rep.Over, false)
 	ev.Kind, ev.Over = EventAdmit, lease.Over
 	b.record(ev)
 	return Result{Admitted: true, Lease: lease, InUse: rep.InUse, Total: rep.Total}
@@ -370,7 +375,7 @@ func (b *Bridge) decided(ev Event, op AdmitOp, rep AdmitReply, locked bool) Resu
 
 // keep records an admitted lease locally (the node's own truth) and returns
 // it; a concurrent admission of the same channel keeps the first lease.
-func (b *Bridge) keep(op AdmitOp, ev Event, over, degraded bool) Lease {
+func (b *Bridge) keep(op AdmitOp, call string, over, degraded bool) Lease {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	m := b.leases[op.Product]
@@ -381,7 +386,7 @@ func (b *Bridge) keep(op AdmitOp, ev Event, over, degraded bool) Lease {
 	if l := m[op.Channel]; l != nil {
 		return *l
 	}
-	l := &Lease{ID: op.Product + ":" + op.Channel, Product: op.Product, Channel: op.Channel, Call: ev.Call,
+	l := &Lease{ID: op.Product + ":" + op.Channel, Product: op.Product, Channel: op.Channel, Call: call,
 		Node: b.opt.Node, Unit: op.Unit, At: op.Now, Over: over, Degraded: degraded}
 	m[op.Channel] = l
 	return *l
@@ -409,7 +414,7 @@ func (b *Bridge) admitWithoutStore(ctx context.Context, ev Event, op AdmitOp, wa
 		return Result{}, true
 	}
 	b.mu.Unlock()
-	lease := b.keep(op, ev, false, true)
+	lease := b.keep(op, ev.Call, false, true)
 	b.mu.Lock()
 	b.dirty[op.Product] = true
 	if b.down {
