@@ -433,12 +433,6 @@ func (b *Bridge) admitWithoutStore(ctx context.Context, ev Event, op AdmitOp, wa
 	return Result{Admitted: true, Lease: lease}, false
 }
 
-func (b *Bridge) isDown() bool {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.down
-}
-
 // Release ends the channel's leases: for the given products, or for every
 // product when none is given. It is idempotent and returns how many leases
 // ended. A store that cannot be reached is put right by the next resync.
