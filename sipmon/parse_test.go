@@ -160,6 +160,17 @@ func FuzzMonitor(f *testing.F) {
 	f.Add(bytes.Join(call, []byte{0}))
 	f.Add([]byte("INVITE sip:x@y SIP/2.0\r\n\r\n\x00SIP/2.0 200 OK\r\n\r\n"))
 	f.Fuzz(func(t *testing.T, in []byte) {
+		// The fuzzing engine does not report an input that hangs: a watchdog
+		// turns one into a crash with the input in it.
+		done := make(chan struct{})
+		defer close(done)
+		go func() {
+			select {
+			case <-done:
+			case <-time.After(5 * time.Second):
+				panic(fmt.Sprintf("monitor hung on %q", in))
+			}
+		}()
 		mon := New(Config{CorrelationHeader: "X-CID", MaxDialogs: 8})
 		for i, p := range bytes.Split(in, []byte{0}) {
 			_ = mon.Handle(&capture.Message{Time: t0.Add(time.Duration(i) * time.Millisecond), Payload: p})
