@@ -9,8 +9,9 @@ import (
 	"github.com/emiago/sipgo/sip"
 )
 
-// sipMsg is what leg tracking needs from one SIP message, copied out of the
-// parser's structures so that nothing points into the capture's reused buffer.
+// sipMsg is what leg tracking needs from one SIP message. Its strings are its
+// own; callID points into the payload (the capture may reuse that buffer after
+// the handler returns), so the tracker copies it when it keeps it.
 type sipMsg struct {
 	request bool
 	method  string // request method, exactly as on the wire
