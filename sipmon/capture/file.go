@@ -23,6 +23,9 @@ import (
 // enough that the pcap reader's small record reads rarely reach the OS or inflate.
 const readBufferSize = 1 << 20
 
+// useReadahead inflates gzip on its own goroutine (see readahead).
+var useReadahead = true
+
 // ctxCheckEvery is how many packets pass between checks of the context.
 const ctxCheckEvery = 4096
 
@@ -282,8 +285,12 @@ func (s *source) open() error {
 			return fmt.Errorf("capture: %s: gzip: %w", s.path, err)
 		}
 		s.gz = gz
-		s.ra = newReadahead(gz)
-		br = bufio.NewReaderSize(s.ra, 64<<10)
+		if useReadahead {
+			s.ra = newReadahead(gz)
+			br = bufio.NewReaderSize(s.ra, 64<<10)
+		} else {
+			br = bufio.NewReaderSize(gz, readBufferSize)
+		}
 		r = br
 	}
 	magic, err := br.Peek(4)
