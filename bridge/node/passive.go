@@ -154,6 +154,12 @@ func (n *Node) recount() map[string]Observed {
 func (n *Node) ObservedNow() []Observed {
 	obs := n.recount()
 	n.mu.Lock()
+	// Products seen before and none now still report, as zero.
+	for p := range n.observed {
+		if _, ok := obs[p]; !ok {
+			obs[p] = Observed{Product: p}
+		}
+	}
 	fp := n.opt.Passive.FaxProduct
 	if n.amiC != nil && !n.opt.Passive.Disabled && fp != "-" {
 		o := obs[fp]

@@ -13,6 +13,7 @@ import (
 	"path/filepath"
 	"regexp"
 	"strings"
+	"sync"
 	"syscall"
 	"time"
 
@@ -291,6 +292,9 @@ func runAction(c *cli.Context) error {
 		metrics = admin.NewMetrics()
 	}
 	var nd *node.Node
+	// The observer runs under the bridge's lock and must not call back into
+	// it: the node's own count is read by a worker of the statistics queue.
+	statsQ := newEventQueue()
 	observer := bridge.ObserverFunc(func(e bridge.Event) {
 		switch e.Kind {
 		case bridge.EventAdmit, bridge.EventReconcile:
@@ -299,8 +303,8 @@ func runAction(c *cli.Context) error {
 			// Demand, not admitted use, decides an over-limit day.
 			tracker.Observe(e.Product, e.InUse+1, e.Total)
 		}
-		if e.Kind != bridge.EventObserved && e.Kind != bridge.EventReject && nd != nil {
-			async.Observe(e.Time, e.Product, e.Node, nodeInUse(nd, e.Product), e.InUse)
+		if e.Kind != bridge.EventObserved && e.Kind != bridge.EventReject {
+			statsQ.put(e)
 		}
 	})
 	b, err := bridge.New(bridge.Options{
@@ -369,6 +373,9 @@ func runAction(c *cli.Context) error {
 	errc := make(chan error, 4)
 	go func() { _ = tracker.Run(aux, func(err error) { log.Debug("overage", "err", err) }) }()
 	go func() { _ = async.Run(aux, func(err error) { log.Debug("statistics", "err", err) }) }()
+	go statsQ.run(aux, func(e bridge.Event) {
+		async.Observe(e.Time, e.Product, e.Node, nodeInUse(nd, e.Product), e.InUse)
+	})
 	if srv != nil {
 		go func() {
 			if err := srv.Run(aux); err != nil {
@@ -432,6 +439,42 @@ func waitReady(ctx context.Context, nd *node.Node, srv *admin.Server) error {
 		}
 	}
 	return nil
+}
+
+// eventQueue hands bridge events to a worker without blocking the bridge.
+type eventQueue struct {
+	mu  sync.Mutex
+	q   []bridge.Event
+	sig chan struct{}
+}
+
+func newEventQueue() *eventQueue { return &eventQueue{sig: make(chan struct{}, 1)} }
+
+func (q *eventQueue) put(e bridge.Event) {
+	q.mu.Lock()
+	q.q = append(q.q, e)
+	q.mu.Unlock()
+	select {
+	case q.sig <- struct{}{}:
+	default:
+	}
+}
+
+func (q *eventQueue) run(ctx context.Context, fn func(bridge.Event)) {
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-q.sig:
+		}
+		q.mu.Lock()
+		batch := q.q
+		q.q = nil
+		q.mu.Unlock()
+		for _, e := range batch {
+			fn(e)
+		}
+	}
 }
 
 // nodeInUse is this node's count of leases of product.

@@ -1,0 +1,196 @@
+package main
+
+import (
+	"context"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/licbridge/licbridge/internal/asterisktest"
+	"github.com/licbridge/licbridge/internal/redistest"
+)
+
+// TestE2ERun runs the built daemon against the Asterisk double (AMI, ARI and
+// FastAGI over loopback) with two stacked G.729 keys.
+func TestE2ERun(t *testing.T) {
+	k := newKeyring(t)
+	k.add(t, "G729-TEN", "g729", 10)
+	k.add(t, "G729-FIVE", "g729", 5)
+	k.add(t, "HPEC-TWO", "hpec", 2)
+	pbx := asterisktest.StartT(t, asterisktest.Options{})
+	d := startDaemon(t, k, append(asteriskFlags(pbx), "--counting", "hpec=call")...)
+	pbx.SetAGIAddr(d.agi)
+	connected(t, pbx, 1)
+	if u := d.usage(t, "g729"); u.Total != 15 || u.InUse != 0 {
+		t.Fatalf("g729 at start: %+v, want 0 of 15", u)
+	}
+
+	for _, via := range []string{asterisktest.ViaAGI, asterisktest.ViaARI} {
+		t.Run("admit to the stacked total via "+via, func(t *testing.T) {
+			var calls []*asterisktest.Placed
+			for range 15 {
+				pl := place(t, pbx, asterisktest.Call{Product: "g729", Via: via, Codec: "g729"})
+				if !pl.Admitted() {
+					t.Fatalf("call %d: %s %s, want ADMITTED (so far: %s)", len(calls)+1, pl.Status, pl.Reason, statuses(calls))
+				}
+				calls = append(calls, pl)
+			}
+			over := place(t, pbx, asterisktest.Call{Product: "g729", Via: via, Codec: "g729"})
+			if over.Status != "REJECTED" || over.Reason != "OVER_LIMIT" {
+				t.Fatalf("16th call: %s/%s, want REJECTED/OVER_LIMIT", over.Status, over.Reason)
+			}
+			if u := d.usage(t, "g729"); u.InUse != 15 || u.Total != 15 {
+				t.Fatalf("usage %+v, want 15 of 15", u)
+			}
+			// The hangups come from Asterisk only: no release from the dialplan.
+			hangup(t, pbx, append(calls, over)...)
+			d.waitUsage(t, "g729", "all released", inUseIs(0))
+			again := place(t, pbx, asterisktest.Call{Product: "g729", Via: via})
+			if !again.Admitted() {
+				t.Fatalf("after the hangups: %s/%s", again.Status, again.Reason)
+			}
+			hangup(t, pbx, again)
+			d.waitUsage(t, "g729", "released", inUseIs(0))
+		})
+	}
+
+	t.Run("a Local call counts once per call", func(t *testing.T) {
+		a := place(t, pbx, asterisktest.Call{Product: "hpec", Via: asterisktest.ViaAGI, Local: true})
+		b := place(t, pbx, asterisktest.Call{Product: "hpec", Via: asterisktest.ViaAGI, Local: true})
+		for _, pl := range []*asterisktest.Placed{a, b} {
+			for i, r := range pl.Results {
+				if r["LICBRIDGE_STATUS"] != "ADMITTED" {
+					t.Fatalf("Local half %d of %v: %v", i+1, pl.Channels, r)
+				}
+			}
+		}
+		if u := d.usage(t, "hpec"); u.InUse != 2 {
+			t.Fatalf("two Local calls (four channels) hold %d units, want 2", u.InUse)
+		}
+		c := place(t, pbx, asterisktest.Call{Product: "hpec", Via: asterisktest.ViaAGI, Local: true})
+		if c.Status != "REJECTED" || c.Reason != "OVER_LIMIT" {
+			t.Fatalf("third Local call: %s/%s", c.Status, c.Reason)
+		}
+		hangup(t, pbx, a, b, c)
+		d.waitUsage(t, "hpec", "released", inUseIs(0))
+	})
+
+	t.Run("a key added mid-run raises the total without a restart", func(t *testing.T) {
+		k.add(t, "G729-MORE", "g729", 4)
+		d.waitUsage(t, "g729", "total 19", func(u productUse) bool { return u.Total == 19 })
+	})
+
+	t.Run("AMI dropped mid-call and back", func(t *testing.T) {
+		var calls []*asterisktest.Placed
+		for range 3 {
+			calls = append(calls, place(t, pbx, asterisktest.Call{Product: "g729", Via: asterisktest.ViaAGI}))
+		}
+		d.waitUsage(t, "g729", "3 in use", inUseIs(3))
+		// One call ends while the connection is down: its events are lost.
+		if err := pbx.Vanish(calls[0]); err != nil {
+			t.Fatal(err)
+		}
+		logins := pbx.AMI.Logins()
+		pbx.AMI.DropConnections()
+		connected(t, pbx, logins+1)
+		// Reconciled: the vanished call is released, the others are kept.
+		d.waitUsage(t, "g729", "released after reconcile", inUseIs(2))
+		// Events flow again after the reconnect: nothing leaks.
+		hangup(t, pbx, calls[1:]...)
+		d.waitUsage(t, "g729", "released", inUseIs(0))
+	})
+
+	t.Run("passive accounting", func(t *testing.T) {
+		silent := place(t, pbx, asterisktest.Call{Codec: "g729"})
+		plain := place(t, pbx, asterisktest.Call{Codec: "ulaw"})
+		fax := place(t, pbx, asterisktest.Call{Fax: true})
+		d.waitUsage(t, "g729", "one observed", func(u productUse) bool { return u.ObservedLegs != nil && *u.ObservedLegs == 1 && u.InUse == 0 })
+		d.waitUsage(t, "fax", "one fax session", func(u productUse) bool { return u.ObservedLegs != nil && *u.ObservedLegs == 1 })
+		hangup(t, pbx, silent, plain, fax)
+		d.waitUsage(t, "g729", "none observed", func(u productUse) bool { return u.ObservedLegs != nil && *u.ObservedLegs == 0 })
+		d.waitUsage(t, "fax", "no fax", func(u productUse) bool { return u.ObservedLegs != nil && *u.ObservedLegs == 0 })
+	})
+
+	t.Run("SIGTERM drains", func(t *testing.T) {
+		held := place(t, pbx, asterisktest.Call{Product: "g729", Via: asterisktest.ViaAGI})
+		if !held.Admitted() {
+			t.Fatalf("%s/%s", held.Status, held.Reason)
+		}
+		d.signal(t, syscall.SIGTERM)
+		d.waitLog(t, "draining: no new admissions; waiting for holdings to end", 5*time.Second)
+		late := place(t, pbx, asterisktest.Call{Product: "g729", Via: asterisktest.ViaAGI})
+		if late.AGIStatus != "FAILURE" {
+			t.Fatalf("admission while draining: AGISTATUS %s, %s/%s; want FAILURE", late.AGIStatus, late.Status, late.Reason)
+		}
+		if d.exited() {
+			t.Fatal("exited with a call still held")
+		}
+		if u := d.usage(t, "g729"); u.InUse != 1 {
+			t.Fatalf("while draining: %+v, want the held call", u)
+		}
+		hangup(t, pbx, held, late)
+		if err := d.wait(t, 10*time.Second); err != nil {
+			t.Fatalf("exit after drain: %v", err)
+		}
+	})
+}
+
+// TestE2ERunCluster runs two daemons, each beside its own Asterisk double, on
+// one real redis-server: one cluster total; a kill -9 lets the survivor use the
+// dead node's channels once they lapse.
+func TestE2ERunCluster(t *testing.T) {
+	rs := redistest.Start(t)
+	k := newKeyring(t)
+	k.add(t, "G729-TEN", "g729", 10)
+	pbxA := asterisktest.StartT(t, asterisktest.Options{NoARI: true})
+	pbxB := asterisktest.StartT(t, asterisktest.Options{NoARI: true})
+	common := []string{"--redis", rs.Addr, "--lapse", "2s"}
+	a := startDaemon(t, k, append(append(asteriskFlags(pbxA), common...), "--node-id", "node-a")...)
+	b := startDaemon(t, k, append(append(asteriskFlags(pbxB), common...), "--node-id", "node-b")...)
+	pbxA.SetAGIAddr(a.agi)
+	pbxB.SetAGIAddr(b.agi)
+	connected(t, pbxA, 1)
+	connected(t, pbxB, 1)
+	// Both present the same key: it counts once.
+	b.waitUsage(t, "g729", "both nodes live", func(u productUse) bool { return len(u.InUseByNode) == 2 })
+	if u := b.usage(t, "g729"); u.Total != 10 {
+		t.Fatalf("cluster total %d, want 10 (one key presented twice)", u.Total)
+	}
+
+	for i := range 6 {
+		if pl := place(t, pbxA, asterisktest.Call{Product: "g729", Via: asterisktest.ViaAGI}); !pl.Admitted() {
+			t.Fatalf("node A call %d: %s/%s", i+1, pl.Status, pl.Reason)
+		}
+	}
+	var onB []*asterisktest.Placed
+	for i := range 4 {
+		pl := place(t, pbxB, asterisktest.Call{Product: "g729", Via: asterisktest.ViaAGI})
+		if !pl.Admitted() {
+			t.Fatalf("node B call %d: %s/%s", i+1, pl.Status, pl.Reason)
+		}
+		onB = append(onB, pl)
+	}
+	for name, pbx := range map[string]*asterisktest.PBX{"A": pbxA, "B": pbxB} {
+		if pl := place(t, pbx, asterisktest.Call{Product: "g729", Via: asterisktest.ViaAGI}); pl.Status != "REJECTED" || pl.Reason != "OVER_LIMIT" {
+			t.Fatalf("11th call in the cluster on node %s: %s/%s", name, pl.Status, pl.Reason)
+		}
+	}
+	if u := b.usage(t, "g729"); u.InUse != 10 || u.InUseByNode["node-a"] != 6 || u.InUseByNode["node-b"] != 4 {
+		t.Fatalf("cluster usage %+v", u)
+	}
+
+	a.signal(t, syscall.SIGKILL)
+	_ = a.wait(t, 5*time.Second)
+	b.waitUsage(t, "g729", "node A's channels lapsed", inUseIs(4))
+	for i := range 6 {
+		if pl := place(t, pbxB, asterisktest.Call{Product: "g729", Via: asterisktest.ViaAGI}); !pl.Admitted() {
+			t.Fatalf("node B, after node A died, call %d: %s/%s", i+1, pl.Status, pl.Reason)
+		}
+	}
+	if pl := place(t, pbxB, asterisktest.Call{Product: "g729", Via: asterisktest.ViaAGI}); pl.Reason != "OVER_LIMIT" {
+		t.Fatalf("past the total on node B alone: %s/%s", pl.Status, pl.Reason)
+	}
+	hangup(t, pbxB, onB...)
+	b.waitUsage(t, "g729", "released", inUseIs(6))
+	_ = context.Background
+}
