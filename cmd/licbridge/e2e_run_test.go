@@ -1,12 +1,13 @@
 package main
 
 import (
-	"context"
+	"strings"
 	"syscall"
 	"testing"
 	"time"
 
 	"github.com/licbridge/licbridge/internal/asterisktest"
+	"github.com/licbridge/licbridge/internal/asterisktest/arisrv"
 	"github.com/licbridge/licbridge/internal/redistest"
 )
 
@@ -192,5 +193,70 @@ func TestE2ERunCluster(t *testing.T) {
 	}
 	hangup(t, pbxB, onB...)
 	b.waitUsage(t, "g729", "released", inUseIs(6))
-	_ = context.Background
+}
+
+// TestE2ERunARIOnly runs a node whose only source of channel life is ARI:
+// the release comes from the Stasis application's StasisEnd/hangup events.
+func TestE2ERunARIOnly(t *testing.T) {
+	k := newKeyring(t)
+	k.add(t, "G729-TWO", "g729", 2)
+	pbx := asterisktest.StartT(t, asterisktest.Options{NoAMI: true, ARI: arisrv.Options{NoChannelDestroyed: true}})
+	d := startDaemon(t, k, asteriskFlags(pbx)...)
+	connected(t, pbx, 0)
+	a := place(t, pbx, asterisktest.Call{Product: "g729", Via: asterisktest.ViaARI})
+	b := place(t, pbx, asterisktest.Call{Product: "g729", Via: asterisktest.ViaARI})
+	c := place(t, pbx, asterisktest.Call{Product: "g729", Via: asterisktest.ViaARI})
+	if !a.Admitted() || !b.Admitted() || c.Reason != "OVER_LIMIT" {
+		t.Fatalf("three calls on two channels: %s", statuses([]*asterisktest.Placed{a, b, c}))
+	}
+	hangup(t, pbx, a)
+	d.waitUsage(t, "g729", "released on the ARI hangup", inUseIs(1))
+	hangup(t, pbx, b, c)
+	d.waitUsage(t, "g729", "released", inUseIs(0))
+}
+
+// TestRunConfigErrors checks that bad settings are refused with a clear error
+// before anything starts.
+func TestRunConfigErrors(t *testing.T) {
+	k := newKeyring(t)
+	for _, tc := range []struct {
+		name string
+		args []string
+		want string
+	}{
+		{"no channel life", nil, "no source of channel life"},
+		{"bad AMI address", []string{"--ami-addr", "localhost"}, "--ami-addr \"localhost\": want HOST:PORT"},
+		{"bad ARI URL", []string{"--ari-url", "127.0.0.1:8088"}, "want http://HOST:PORT"},
+		{"bad outage", []string{"--no-asterisk", "--outage", "maybe"}, "store outage"},
+		{"bad counting", []string{"--no-asterisk", "--counting", "g729"}, "want PRODUCT=VALUE"},
+		{"bad node ID", []string{"--no-asterisk", "--node-id", "a b"}, "node ID \"a b\""},
+		{"HTTP off loopback without a token", []string{"--no-asterisk", "--http-listen", "0.0.0.0:0"}, "token"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			args := append([]string{"run", "--state-dir", t.TempDir(), "--no-default-dirs", "--host-id", e2eHost,
+				"--licenses-dir", k.dir, "--issuer-pub", k.pub, "--agi-listen", "127.0.0.1:0", "--http-listen", "127.0.0.1:0"}, tc.args...)
+			r := licbridge(t, nil, args...)
+			if r.code == 0 || !strings.Contains(r.stderr, tc.want) {
+				t.Fatalf("exit %d, stderr %q; want an error containing %q", r.code, r.stderr, tc.want)
+			}
+		})
+	}
+}
+
+// TestRunSecretsNotLogged checks that no secret reaches the logs.
+func TestRunSecretsNotLogged(t *testing.T) {
+	k := newKeyring(t)
+	k.add(t, "G729-ONE", "g729", 1)
+	pbx := asterisktest.StartT(t, asterisktest.Options{})
+	d := startDaemon(t, k, append(asteriskFlags(pbx), "--http-token", "tok-s3cr3t")...)
+	connected(t, pbx, 1)
+	d.signal(t, syscall.SIGTERM)
+	if err := d.wait(t, 10*time.Second); err != nil {
+		t.Fatal(err)
+	}
+	for _, secret := range []string{"licsecret", "tok-s3cr3t"} {
+		if strings.Contains(d.logs.String(), secret) {
+			t.Errorf("the logs contain the secret %q", secret)
+		}
+	}
 }
