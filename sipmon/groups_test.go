@@ -1,7 +1,10 @@
 package sipmon
 
 import (
+	"fmt"
+	"slices"
 	"testing"
+	"time"
 
 	"github.com/licbridge/licbridge/internal/fixtures"
 	"github.com/licbridge/licbridge/sipmon/capture"
@@ -84,5 +87,38 @@ func TestAsteriskWireAndHEP(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// TestMergeSensorsRepeatedNumbers: a number pair called over and over, seen by two
+// sensors with a skew, merges call by call (never with an earlier call of the same
+// numbers), and within one sensor never.
+func TestMergeSensorsRepeatedNumbers(t *testing.T) {
+	const calls = 2000
+	skew := 1200 * time.Millisecond
+	var legs []Leg
+	for i := range calls {
+		start := t0.Add(time.Duration(i) * 10 * time.Second)
+		for _, s := range []struct {
+			sensor, caller, called string
+			at                     time.Time
+		}{
+			{"edge", "+14155551021", "+14155551022", start},
+			{"core", "4155551021", "0014155551022", start.Add(skew)},
+		} {
+			legs = append(legs, Leg{
+				CallID: fmt.Sprintf("%s-%d", s.sensor, i), Sensor: s.sensor, Caller: s.caller, Called: s.called,
+				Invite: s.at, Answer: s.at.Add(time.Second), End: s.at.Add(5 * time.Second), Answered: true, EndedBy: EndBye,
+			})
+		}
+	}
+	r := buildReport(legs, false, DefaultSensorTolerance)
+	if r.LegsAnswered != calls || r.DuplicatesMerged != calls || r.PeakConcurrentLegs != 1 {
+		t.Fatalf("answered %d merged %d peak %d; want %d, %d, 1", r.LegsAnswered, r.DuplicatesMerged, r.PeakConcurrentLegs, calls, calls)
+	}
+	for i, l := range r.Legs {
+		if want := []string{fmt.Sprintf("edge-%d", i), fmt.Sprintf("core-%d", i)}; !slices.Equal(l.CallIDs, want) {
+			t.Fatalf("leg %d merges %v, want %v", i, l.CallIDs, want)
+		}
 	}
 }

@@ -1,6 +1,7 @@
 package sipmon
 
 import (
+	"slices"
 	"sort"
 	"time"
 )
@@ -67,8 +68,8 @@ type LegRecord struct {
 
 // record is a leg group during merging.
 type record struct {
-	legs    []int // indexes into the leg slice, root first
-	sensors map[string]bool
+	legs    []int    // indexes into the leg slice, root first
+	sensors []string // distinct, usually one
 	invite  time.Time
 	end     time.Time
 	gone    bool
@@ -81,7 +82,7 @@ func buildReport(legs []Leg, correlate bool, tol time.Duration) *Report {
 	// 1. One record per leg; the correlation header ties Call-IDs together.
 	recs := make([]*record, len(legs))
 	for i := range legs {
-		recs[i] = &record{legs: []int{i}, sensors: map[string]bool{legs[i].Sensor: true}, invite: legs[i].Invite, end: legs[i].End}
+		recs[i] = &record{legs: []int{i}, sensors: []string{legs[i].Sensor}, invite: legs[i].Invite, end: legs[i].End}
 	}
 	if correlate {
 		byCallID := map[string][]int{}
@@ -118,41 +119,13 @@ func buildReport(legs []Leg, correlate bool, tol time.Duration) *Report {
 	// with an earlier one that no sensor of it has seen, that overlaps in time
 	// within tol, and that shares a Call-ID or else the last 6 digits of both
 	// numbers; the closest in start time wins. Within one sensor nothing merges.
-	byCallID := map[string][]*record{}
-	byDigits := map[string][]*record{}
-	var kept []*record
-	for _, rec := range recs {
-		callIDs, digits := rec.keys(legs)
-		var best *record
-		pick := func(cands []*record) {
-			for _, c := range cands {
-				if c.gone || !c.disjoint(rec) || !overlaps(c, rec, tol) {
-					continue
-				}
-				if best == nil || absDur(c.invite.Sub(rec.invite)) < absDur(best.invite.Sub(rec.invite)) {
-					best = c
-				}
-			}
-		}
-		for _, id := range callIDs {
-			pick(byCallID[id])
-		}
-		if best == nil && digits != "" {
-			pick(byDigits[digits])
-		}
-		if best != nil {
-			best.absorb(rec)
-			r.DuplicatesMerged += len(rec.legs)
-			rec = best
-		} else {
-			kept = append(kept, rec)
-		}
-		for _, id := range callIDs {
-			byCallID[id] = append(byCallID[id], rec)
-		}
-		if digits != "" {
-			byDigits[digits] = append(byDigits[digits], rec)
-		}
+	oneSensor := true
+	for i := range legs {
+		oneSensor = oneSensor && legs[i].Sensor == legs[0].Sensor
+	}
+	kept := recs
+	if !oneSensor {
+		kept = mergeSensors(recs, legs, tol, &r.DuplicatesMerged)
 	}
 
 	// 3. Records become counted legs.
@@ -179,10 +152,63 @@ func buildReport(legs []Leg, correlate bool, tol time.Duration) *Report {
 	return r
 }
 
+// mergeSensors folds records of the same call seen by different sensors (step 2
+// of buildReport), counting the legs folded into merged.
+func mergeSensors(recs []*record, legs []Leg, tol time.Duration, merged *int) []*record {
+	byCallID := map[string][]*record{}
+	byDigits := map[string][]*record{}
+	var kept []*record
+	for _, rec := range recs {
+		callIDs, digits := rec.keys(legs)
+		var best *record
+		// pick also drops candidates that ended too long ago to match this record
+		// or any later one (records come in start order), so that a number pair
+		// called all day does not make the merge quadratic.
+		pick := func(cands []*record) []*record {
+			live := cands[:0]
+			for _, c := range cands {
+				if c.gone || c.end.Add(tol).Before(rec.invite) {
+					continue
+				}
+				live = append(live, c)
+				if !c.disjoint(rec) || !overlaps(c, rec, tol) {
+					continue
+				}
+				if best == nil || absDur(c.invite.Sub(rec.invite)) < absDur(best.invite.Sub(rec.invite)) {
+					best = c
+				}
+			}
+			return live
+		}
+		for _, id := range callIDs {
+			byCallID[id] = pick(byCallID[id])
+		}
+		if best == nil && digits != "" {
+			byDigits[digits] = pick(byDigits[digits])
+		}
+		if best != nil {
+			best.absorb(rec)
+			*merged += len(rec.legs)
+			rec = best
+		} else {
+			kept = append(kept, rec)
+		}
+		for _, id := range callIDs {
+			byCallID[id] = append(byCallID[id], rec)
+		}
+		if digits != "" {
+			byDigits[digits] = append(byDigits[digits], rec)
+		}
+	}
+	return kept
+}
+
 func (rec *record) absorb(o *record) {
 	rec.legs = append(rec.legs, o.legs...)
-	for s := range o.sensors {
-		rec.sensors[s] = true
+	for _, s := range o.sensors {
+		if !slices.Contains(rec.sensors, s) {
+			rec.sensors = append(rec.sensors, s)
+		}
 	}
 	if o.invite.Before(rec.invite) {
 		rec.invite = o.invite
@@ -194,8 +220,8 @@ func (rec *record) absorb(o *record) {
 }
 
 func (rec *record) disjoint(o *record) bool {
-	for s := range o.sensors {
-		if rec.sensors[s] {
+	for _, s := range o.sensors {
+		if slices.Contains(rec.sensors, s) {
 			return false
 		}
 	}
@@ -249,11 +275,9 @@ func (rec *record) toLegRecord(legs []Leg) LegRecord {
 		Invite: rec.invite.UTC(), End: rec.end.UTC(),
 		Codec: root.Codec, EndedBy: root.EndedBy,
 	}
-	seenID := map[string]bool{}
 	for _, i := range rec.legs {
 		l := legs[i]
-		if !seenID[l.CallID] {
-			seenID[l.CallID] = true
+		if !slices.Contains(lr.CallIDs, l.CallID) {
 			lr.CallIDs = append(lr.CallIDs, l.CallID)
 		}
 		if l.Answered {
@@ -274,9 +298,7 @@ func (rec *record) toLegRecord(legs []Leg) LegRecord {
 			lr.EndedBy = l.EndedBy
 		}
 	}
-	for s := range rec.sensors {
-		lr.Sensors = append(lr.Sensors, s)
-	}
+	lr.Sensors = slices.Clone(rec.sensors)
 	sort.Strings(lr.Sensors)
 	return lr
 }
