@@ -228,7 +228,7 @@ func TestRestartReasserts(t *testing.T) {
 		t.Fatalf("%s/%s", pl.Status, pl.Reason)
 	}
 	other := w1.place(t, asterisktest.Call{Codec: "ulaw"}) // never asked
-	w1.stop(t)                                              // drain times out with the call up
+	w1.stop(t)                                             // drain times out with the call up
 
 	w2 := start(t, setup{keys: g729(2), store: store, pbx: w1.pbx})
 	if got := w2.held(); !slices.Equal(got, []string{"g729:" + pl.Channels[0]}) {
@@ -245,7 +245,9 @@ func TestPassiveAccounting(t *testing.T) {
 	admitted := w.place(t, asterisktest.Call{Product: "g729", Via: asterisktest.ViaAGI, Codec: "g729"})
 	silent := w.place(t, asterisktest.Call{Codec: "g729", Local: true}) // one call, two channels
 	w.place(t, asterisktest.Call{Codec: "alaw"})
-	w.ev.wait(t, "observed g729", func(e bridge.Event) bool { return e.Kind == bridge.EventObserved && e.Product == "g729" && e.InUse == 2 })
+	w.ev.wait(t, "observed g729", func(e bridge.Event) bool {
+		return e.Kind == bridge.EventObserved && e.Product == "g729" && e.InUse == 2
+	})
 	var got node.Observed
 	for _, o := range w.n.ObservedNow() {
 		if o.Product == "g729" {
@@ -261,7 +263,9 @@ func TestPassiveAccounting(t *testing.T) {
 	if err := w.pbx.Hangup(admitted); err != nil {
 		t.Fatal(err)
 	}
-	w.ev.wait(t, "observed back to zero", func(e bridge.Event) bool { return e.Kind == bridge.EventObserved && e.Product == "g729" && e.InUse == 0 })
+	w.ev.wait(t, "observed back to zero", func(e bridge.Event) bool {
+		return e.Kind == bridge.EventObserved && e.Product == "g729" && e.InUse == 0
+	})
 }
 
 func TestPassiveFax(t *testing.T) {
