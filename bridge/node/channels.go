@@ -294,8 +294,11 @@ func (n *Node) reconcileARI(ctx context.Context) (bridge.ReconcileResult, error)
 	}
 	n.mu.Lock()
 	for ch, at := range n.recent {
-		if !at.Before(start) && !live[ch] {
+		switch {
+		case !at.Before(start) && !live[ch]:
 			holds = append(holds, bridge.Hold{Channel: ch})
+		case at.Before(start) && !live[ch]:
+			delete(n.recent, ch)
 		}
 	}
 	n.mu.Unlock()

@@ -256,7 +256,10 @@ func (n *Node) Run(ctx context.Context) error {
 	if n.agiSrv != nil {
 		// The FastAGI listener closes as soon as draining starts: a refused
 		// connection sends the dialplan down its failure branch at once.
-		goRun("fastagi", n.agiSrv.Run, ctx)
+		agiCtx, stopAGI := context.WithCancel(ctx)
+		defer stopAGI()
+		context.AfterFunc(life, stopAGI)
+		goRun("fastagi", n.agiSrv.Run, agiCtx)
 	}
 	if n.amiC != nil {
 		goRun("ami", n.amiC.Run, life)

@@ -112,6 +112,14 @@ func TestE2ERun(t *testing.T) {
 		d.waitUsage(t, "fax", "no fax", func(u productUse) bool { return u.ObservedLegs != nil && *u.ObservedLegs == 0 })
 	})
 
+	t.Run("SIGHUP reloads the keys", func(t *testing.T) {
+		d.signal(t, syscall.SIGHUP)
+		d.waitLog(t, "SIGHUP: reloading license keys", 5*time.Second)
+		if u := d.usage(t, "g729"); u.Total != 19 {
+			t.Fatalf("after SIGHUP: %+v", u)
+		}
+	})
+
 	t.Run("SIGTERM drains", func(t *testing.T) {
 		held := place(t, pbx, asterisktest.Call{Product: "g729", Via: asterisktest.ViaAGI})
 		if !held.Admitted() {
@@ -258,5 +266,18 @@ func TestRunSecretsNotLogged(t *testing.T) {
 		if strings.Contains(d.logs.String(), secret) {
 			t.Errorf("the logs contain the secret %q", secret)
 		}
+	}
+}
+
+// TestE2ERunWrongSecret: refused AMI credentials stop the daemon with a clear
+// error instead of a retry loop.
+func TestE2ERunWrongSecret(t *testing.T) {
+	k := newKeyring(t)
+	pbx := asterisktest.StartT(t, asterisktest.Options{NoARI: true})
+	r := licbridge(t, nil, "run", "--state-dir", t.TempDir(), "--no-default-dirs", "--host-id", e2eHost,
+		"--licenses-dir", k.dir, "--issuer-pub", k.pub, "--agi-listen", "127.0.0.1:0", "--http-listen", "off",
+		"--ami-addr", pbx.AMIAddr(), "--ami-user", "licbridge", "--ami-secret", "wrong-one")
+	if r.code == 0 || !strings.Contains(r.stderr, "authentication failed") || strings.Contains(r.stderr, "wrong-one") {
+		t.Fatalf("exit %d, stderr:\n%s", r.code, r.stderr)
 	}
 }
