@@ -13,9 +13,17 @@
 // Data model (both stores): per product, a set of live nodes each with an
 // expiry time stamped from the node's own clock; per node, its channels (each
 // mapped to the unit it counts as), its units with reference counts, its
-// published keys and its observed leg count. Only live nodes count, so a node
+// published keys, its passive (observed) count and its SIP monitor's wire
+// count. Only live nodes count, so a node
 // that stops heartbeating stops counting at its expiry with nobody acting; the
 // next store operation that notices removes its data.
+//
+// Two counts sit beside the admitted units and never overwrite each other:
+// Observed, the channels that use a product without asking for admission
+// (passive accounting over AMI, PublishObserved), and Wire, the legs a SIP
+// monitor sees in the signalling (PublishWire; WireLegs for all legs). A SIP
+// monitor publishes as a node of its own that holds no keys and no channels,
+// so that its count lapses when it dies.
 package bridge
 
 import (
@@ -89,7 +97,8 @@ type Bridge struct {
 	mu       sync.Mutex
 	leases   map[string]map[string]*Lease // product -> channel -> lease
 	keys     map[string][]KeyGrant        // product -> last published keys
-	observed map[string]int               // product -> last published legs
+	observed map[string]int               // product -> last passive count
+	wire     map[string]int               // product -> last published wire legs
 	products map[string]bool              // products this node heartbeats
 	dirty    map[string]bool              // products whose store copy needs a resync
 	down     bool                         // the store is unavailable
@@ -106,8 +115,12 @@ type ProductUsage struct {
 	Total int
 	// InUse is the units held over all live nodes.
 	InUse int
-	// Observed is the legs the live nodes' SIP monitors see.
-	Observed  int
+	// Observed is the channels the live nodes count passively (using the
+	// product without asking for admission).
+	Observed int
+	// Wire is the legs the live nodes' SIP monitors see on the wire. For the
+	// pseudo-product WireLegs it is every leg, whatever its codec.
+	Wire      int
 	Nodes     []NodeUsage
 	Conflicts []Conflict
 	// Expired: some live node presents a key that has ended.
@@ -119,6 +132,7 @@ type NodeUsage struct {
 	Node     string
 	InUse    int
 	Observed int
+	Wire     int
 	// Total is what the node may spend: its own keys under PoolPerHost, the
 	// cluster total otherwise.
 	Total int
@@ -180,6 +194,7 @@ func New(opt Options) (*Bridge, error) {
 		leases:   map[string]map[string]*Lease{},
 		keys:     map[string][]KeyGrant{},
 		observed: map[string]int{},
+		wire:     map[string]int{},
 		products: map[string]bool{},
 		dirty:    map[string]bool{},
 		wake:     make(chan struct{}, 1),
@@ -237,6 +252,8 @@ func (b *Bridge) unit(product, channel, call string) string {
 
 func validate(req Request) error {
 	switch {
+	case req.Product == WireLegs:
+		return fmt.Errorf("product %q: reserved for the SIP monitor's count of all legs", req.Product)
 	case !ValidProduct(req.Product):
 		return fmt.Errorf("product %q: want 1-32 of a-z 0-9 _ . -", req.Product)
 	case req.Channel == "" || len(req.Channel) > 256:
@@ -352,10 +369,18 @@ func (b *Bridge) admitStore(ctx context.Context, op AdmitOp, call string) (Admit
 	}
 }
 
+// hasLocal reports whether this node has anything of product that the store
+// should hold (a lapse drops it).
 func (b *Bridge) hasLocal(product string) bool {
 	b.mu.Lock()
 	defer b.mu.Unlock()
-	return len(b.leases[product]) > 0 || len(b.keys[product]) > 0
+	return b.hasLocalLocked(product)
+}
+
+func (b *Bridge) hasLocalLocked(product string) bool {
+	_, obs := b.observed[product]
+	_, wire := b.wire[product]
+	return obs || wire || len(b.leases[product]) > 0 || len(b.keys[product]) > 0
 }
 
 func (b *Bridge) decided(ev Event, rep AdmitReply, lease Lease, locked bool) Result {
@@ -618,6 +643,7 @@ func (b *Bridge) resyncLocked(ctx context.Context, product string) (rep SyncRepl
 		holds = append(holds, UnitHold{Channel: l.Channel, Unit: l.Unit})
 	}
 	obs, hasObs := b.observed[product]
+	wire, hasWire := b.wire[product]
 	b.mu.Unlock()
 	exp := now.Add(b.opt.Lapse)
 	if _, err := b.store.PublishKeys(ctx, KeysOp{Node: b.opt.Node, Product: product, Keys: keys, Now: now, Expires: exp}); err != nil {
@@ -630,6 +656,11 @@ func (b *Bridge) resyncLocked(ctx context.Context, product string) (rep SyncRepl
 	if hasObs {
 		if err := b.store.PublishObserved(ctx, b.opt.Node, product, obs); err != nil {
 			return rep, fmt.Errorf("bridge: resync %s: observed: %w", product, err)
+		}
+	}
+	if hasWire {
+		if _, err := b.store.PublishWire(ctx, WireOp{Node: b.opt.Node, Product: product, Legs: wire, Now: now, Expires: exp}); err != nil {
+			return rep, fmt.Errorf("bridge: resync %s: wire: %w", product, err)
 		}
 	}
 	b.record(Event{Kind: EventReconcile, Time: now, Node: b.opt.Node, Product: product,
@@ -648,6 +679,8 @@ func (b *Bridge) PublishKeys(ctx context.Context, grants []KeyGrant) error {
 	var bad []error
 	for _, g := range grants {
 		switch {
+		case g.Product == WireLegs:
+			bad = append(bad, fmt.Errorf("bridge: key %q: product %q is reserved for the SIP monitor's count of all legs", g.KeyID, g.Product))
 		case !ValidProduct(g.Product):
 			bad = append(bad, fmt.Errorf("bridge: key %q: product %q is not a valid name", g.KeyID, g.Product))
 		case g.KeyID == "":
@@ -721,11 +754,12 @@ func (b *Bridge) warnConflicts(ctx context.Context, product string, now time.Tim
 	}
 }
 
-// PublishObserved records n legs of product seen on the wire by this node's
-// SIP monitor (passive accounting). The observation is always reported to the
-// Observer, even when the store is away.
+// PublishObserved records the node's passive count of product: n channels
+// that use it without asking for admission (AMI passive accounting). It is
+// kept apart from the SIP monitor's wire count (PublishWire). The observation
+// is always reported to the Observer, even when the store is away.
 func (b *Bridge) PublishObserved(ctx context.Context, product string, n int) error {
-	if !ValidProduct(product) {
+	if !licensable(product) {
 		return fmt.Errorf("bridge: observed count: product %q is not a valid name", product)
 	}
 	b.mu.Lock()
@@ -745,6 +779,55 @@ func (b *Bridge) PublishObserved(ctx context.Context, product string, n int) err
 		return fmt.Errorf("bridge: publish observed %s: %w", product, err)
 	}
 	return nil
+}
+
+// PublishWire records that this node's SIP monitor sees legs legs of product on
+// the wire: "g729" and "fax" for those products, WireLegs for every leg
+// whatever its codec. It registers the node live in the store (a monitor
+// publishes as a node of its own, which holds no keys and no channels; Run
+// keeps it live) and never touches the node's admitted units or its passive
+// count. The count is reported to the Observer as EventWire, even when the
+// store is away; it is then written back by the recovery.
+func (b *Bridge) PublishWire(ctx context.Context, product string, legs int) error {
+	if !ValidProduct(product) {
+		return fmt.Errorf("bridge: wire count: product %q is not a valid name", product)
+	}
+	if legs < 0 {
+		return fmt.Errorf("bridge: wire count of %s: %d legs", product, legs)
+	}
+	b.mu.Lock()
+	b.wire[product] = legs
+	b.products[product] = true
+	down := b.down
+	b.mu.Unlock()
+	now := b.clock.Now()
+	b.record(Event{Kind: EventWire, Time: now, Node: b.opt.Node, Product: product, InUse: legs, Degraded: down})
+	if down {
+		b.setDirty(product)
+		return ErrStoreUnavailable
+	}
+	ctx, cancel := context.WithTimeout(ctx, b.opt.SyncTimeout)
+	defer cancel()
+	fresh, err := b.store.PublishWire(ctx, WireOp{Node: b.opt.Node, Product: product, Legs: legs, Now: now, Expires: now.Add(b.opt.Lapse)})
+	if err != nil {
+		b.markDown(err)
+		return fmt.Errorf("bridge: publish wire %s: %w", product, err)
+	}
+	if fresh && b.hasOtherThanWire(product) {
+		// The node had lapsed: whatever else it had of product was dropped.
+		if err := b.resync(ctx, product); err != nil {
+			b.markDown(err)
+			return err
+		}
+	}
+	return nil
+}
+
+func (b *Bridge) hasOtherThanWire(product string) bool {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	_, obs := b.observed[product]
+	return obs || len(b.leases[product]) > 0 || len(b.keys[product]) > 0
 }
 
 func (b *Bridge) setDirty(product string) {
@@ -785,9 +868,10 @@ func Summarize(snap Snapshot, now time.Time, pool Pool) ProductUsage {
 		if pool == PoolPerHost {
 			total, _ = capacity(snap.Nodes, now, PoolPerHost, n.Node)
 		}
-		u.Nodes = append(u.Nodes, NodeUsage{Node: n.Node, InUse: n.Units, Observed: n.Observed, Total: total, Keys: n.Keys})
+		u.Nodes = append(u.Nodes, NodeUsage{Node: n.Node, InUse: n.Units, Observed: n.Observed, Wire: n.Wire, Total: total, Keys: n.Keys})
 		u.InUse += n.Units
 		u.Observed += n.Observed
+		u.Wire += n.Wire
 	}
 	return u
 }

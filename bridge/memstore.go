@@ -22,7 +22,8 @@ type memProduct struct {
 	channels map[string]map[string]string   // node -> channel -> unit
 	units    map[string]map[string]int      // node -> unit -> channels holding it
 	keys     map[string]map[string]KeyGrant // node -> key ID -> grant
-	observed map[string]int                 // node -> legs seen
+	observed map[string]int                 // node -> passive count
+	wire     map[string]int                 // node -> legs its SIP monitor sees
 }
 
 var (
@@ -44,6 +45,7 @@ func (s *MemStore) product(name string) *memProduct {
 			units:    map[string]map[string]int{},
 			keys:     map[string]map[string]KeyGrant{},
 			observed: map[string]int{},
+			wire:     map[string]int{},
 		}
 		s.products[name] = p
 	}
@@ -65,6 +67,8 @@ func (p *memProduct) drop(node string) {
 	delete(p.units, node)
 	delete(p.keys, node)
 	delete(p.observed, node)
+	delete(p.wire, node)
+
 }
 
 // register marks node live until expires, reporting whether it was absent.
@@ -80,7 +84,7 @@ func (p *memProduct) register(node string, expires time.Time) (fresh bool) {
 func (p *memProduct) snapshot(name string) Snapshot {
 	snap := Snapshot{Product: name}
 	for n, exp := range p.expires {
-		ns := NodeSnapshot{Node: n, Expires: exp, Units: len(p.units[n]), Observed: p.observed[n]}
+		ns := NodeSnapshot{Node: n, Expires: exp, Units: len(p.units[n]), Observed: p.observed[n], Wire: p.wire[n]}
 		for _, k := range p.keys[n] {
 			ns.Keys = append(ns.Keys, k)
 		}
@@ -215,6 +219,20 @@ func (s *MemStore) PublishObserved(ctx context.Context, node, product string, n 
 	defer s.mu.Unlock()
 	s.product(product).observed[node] = n
 	return nil
+}
+
+// PublishWire implements Store.
+func (s *MemStore) PublishWire(ctx context.Context, op WireOp) (bool, error) {
+	if err := ctx.Err(); err != nil {
+		return false, err
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	p := s.product(op.Product)
+	p.sweep(op.Now)
+	fresh := p.register(op.Node, op.Expires)
+	p.wire[op.Node] = op.Legs
+	return fresh, nil
 }
 
 // Heartbeat implements Store.

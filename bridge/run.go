@@ -92,7 +92,7 @@ func (b *Bridge) Heartbeat(ctx context.Context) error {
 	}
 	b.mu.Lock()
 	for _, p := range lapsed {
-		if _, obs := b.observed[p]; obs || len(b.leases[p]) > 0 || len(b.keys[p]) > 0 {
+		if b.hasLocalLocked(p) {
 			b.log.Warn("this node had lapsed; writing its holdings back", "product", p)
 			b.dirty[p] = true
 		}

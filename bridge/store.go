@@ -29,8 +29,13 @@ type Store interface {
 	// PublishKeys replaces op.Node's keys of op.Product and registers the node
 	// live until op.Expires. Fresh reports that the node had lapsed (or was new).
 	PublishKeys(ctx context.Context, op KeysOp) (fresh bool, err error)
-	// PublishObserved records how many legs of product the node sees on the wire.
+	// PublishObserved records the node's passive count of product: channels
+	// that use it without asking for admission. It does not register the node.
 	PublishObserved(ctx context.Context, node, product string, n int) error
+	// PublishWire records how many legs of op.Product (or, for WireLegs, legs of
+	// any kind) the node's SIP monitor sees on the wire, and registers the node
+	// live until op.Expires. Fresh reports that the node had lapsed (or was new).
+	PublishWire(ctx context.Context, op WireOp) (fresh bool, err error)
 	// Heartbeat keeps node live until expires for each product, at a cost that
 	// does not depend on how many channels it holds. It returns the products for
 	// which the node had lapsed (its holdings there are gone: resync them).
@@ -154,6 +159,13 @@ type KeysOp struct {
 	Now, Expires  time.Time
 }
 
+// WireOp is one node's count of legs on the wire for one product.
+type WireOp struct {
+	Node, Product string
+	Legs          int
+	Now, Expires  time.Time
+}
+
 // Snapshot is what the store holds for one product: its live nodes.
 type Snapshot struct {
 	Product string
@@ -165,9 +177,12 @@ type NodeSnapshot struct {
 	Node    string
 	Expires time.Time
 	// Units is how many units (channels, or calls) the node holds.
-	Units    int
+	Units int
+	// Observed is the node's passive count (PublishObserved).
 	Observed int
-	Keys     []KeyGrant
+	// Wire is the legs its SIP monitor sees on the wire (PublishWire).
+	Wire int
+	Keys []KeyGrant
 }
 
 // capacity is the rule both stores apply (the Redis scripts mirror it in Lua):
@@ -247,3 +262,13 @@ var productRE = regexp.MustCompile(`^[a-z0-9][a-z0-9_.-]{0,31}$`)
 
 // ValidProduct reports whether name can be a product.
 func ValidProduct(name string) bool { return productRE.MatchString(name) }
+
+// WireLegs is the pseudo-product under which a SIP monitor publishes every leg
+// it sees on the wire, whatever its codec (PublishWire). It is reserved: it
+// cannot be licensed, admitted or counted passively, and its ProductUsage
+// carries only Wire and the nodes that publish it.
+const WireLegs = "legs"
+
+// licensable reports whether name can be a licensed product: valid and not
+// reserved.
+func licensable(name string) bool { return name != WireLegs && ValidProduct(name) }

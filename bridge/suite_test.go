@@ -332,15 +332,170 @@ func suiteCases() []suiteCase {
 			if err := a.PublishObserved(context.Background(), p, 4); err != nil {
 				t.Fatal(err)
 			}
+			if err := a.PublishWire(context.Background(), p, 6); err != nil {
+				t.Fatal(err)
+			}
 			mustRefuse(t, a, "", "c3", bridge.ReasonBadRequest)
-			want := []string{"admit:", "reject:OVER_LIMIT", "release:", "observed:", "reject:BAD_REQUEST"}
+			want := []string{"admit:", "reject:OVER_LIMIT", "release:", "observed:", "wire:", "reject:BAD_REQUEST"}
 			mu.Lock()
 			defer mu.Unlock()
 			if !reflect.DeepEqual(kinds, want) {
 				t.Fatalf("events %v, want %v", kinds, want)
 			}
-			if u := usage(t, a, p); u.Observed != 4 {
-				t.Fatalf("observed %d, want 4", u.Observed)
+			if u := usage(t, a, p); u.Observed != 4 || u.Wire != 6 {
+				t.Fatalf("observed %d wire %d, want 4 and 6", u.Observed, u.Wire)
+			}
+		}},
+		{"wire and passive counts never overwrite each other", func(t *testing.T, e *env) {
+			ctx := context.Background()
+			p := uniqueProduct("g729")
+			a := e.node("a")
+			mon := e.node("a-sipmon") // the SIP monitor: a node of its own, no keys
+			publish(t, a, keys(p, "K1", 2))
+			mustAdmit(t, a, p, "c1", "")
+			steps := []struct {
+				name           string
+				do             func() error
+				observed, wire int
+			}{
+				{"passive count", func() error { return a.PublishObserved(ctx, p, 3) }, 3, 0},
+				{"wire count beside it", func() error { return mon.PublishWire(ctx, p, 5) }, 3, 5},
+				{"passive count again", func() error { return a.PublishObserved(ctx, p, 1) }, 1, 5},
+				{"wire count again", func() error { return mon.PublishWire(ctx, p, 2) }, 1, 2},
+				{"the daemon's own wire count adds", func() error { return a.PublishWire(ctx, p, 4) }, 1, 6},
+			}
+			for _, st := range steps {
+				if err := st.do(); err != nil {
+					t.Fatalf("%s: %v", st.name, err)
+				}
+				u := usage(t, a, p)
+				if u.Observed != st.observed || u.Wire != st.wire || u.InUse != 1 || u.Total != 2 {
+					t.Fatalf("after %s: observed %d wire %d in use %d of %d; want %d %d, 1 of 2",
+						st.name, u.Observed, u.Wire, u.InUse, u.Total, st.observed, st.wire)
+				}
+			}
+			got := map[string][3]int{}
+			for _, n := range usage(t, a, p).Nodes {
+				got[n.Node] = [3]int{n.InUse, n.Observed, n.Wire}
+			}
+			if want := map[string][3]int{"a": {1, 1, 4}, "a-sipmon": {0, 0, 2}}; !reflect.DeepEqual(got, want) {
+				t.Fatalf("per node (in use, observed, wire) %v, want %v", got, want)
+			}
+			// Resyncing the daemon's holdings (a reconcile) leaves both counts.
+			if _, err := a.Reconcile(ctx, []bridge.Hold{{Channel: "c1"}}); err != nil {
+				t.Fatal(err)
+			}
+			if u := usage(t, a, p); u.Observed != 1 || u.Wire != 6 || u.InUse != 1 {
+				t.Fatalf("after reconcile: observed %d wire %d in use %d, want 1 6 1", u.Observed, u.Wire, u.InUse)
+			}
+		}},
+		{"all legs on the wire under the reserved product", func(t *testing.T, e *env) {
+			ctx := context.Background()
+			m1, m2 := e.node(uniqueProduct("mon")), e.node(uniqueProduct("mon"))
+			before := usage(t, m1, bridge.WireLegs).Wire
+			if err := m1.PublishWire(ctx, bridge.WireLegs, 7); err != nil {
+				t.Fatal(err)
+			}
+			if err := m2.PublishWire(ctx, bridge.WireLegs, 2); err != nil {
+				t.Fatal(err)
+			}
+			u := usage(t, m1, bridge.WireLegs)
+			if u.Wire-before != 9 || u.InUse != 0 || u.Total != 0 || u.Observed != 0 {
+				t.Fatalf("legs: wire %d (was %d) in use %d total %d observed %d, want 9 more and nothing else", u.Wire, before, u.InUse, u.Total, u.Observed)
+			}
+			for name, do := range map[string]func() error{
+				"admit": func() error {
+					if r := admit(t, m1, bridge.WireLegs, "c1", ""); r.Reason == bridge.ReasonBadRequest {
+						return errors.New("admission of legs refused as a bad request")
+					}
+					return nil
+				},
+				"key":            func() error { return m1.PublishKeys(ctx, keys(bridge.WireLegs, "K1", 1)) },
+				"passive count":  func() error { return m1.PublishObserved(ctx, bridge.WireLegs, 1) },
+				"negative count": func() error { return m1.PublishWire(ctx, bridge.WireLegs, -1) },
+				"bad product":    func() error { return m1.PublishWire(ctx, "G729", 1) },
+			} {
+				t.Run(name, func(t *testing.T) {
+					if err := do(); err == nil || !strings.Contains(err.Error(), "legs") && !strings.Contains(err.Error(), "G729") {
+						t.Fatalf("got %v, want a refusal naming the product", err)
+					}
+				})
+			}
+			if u := usage(t, m1, bridge.WireLegs); u.Wire-before != 9 || u.Total != 0 {
+				t.Fatalf("after the refusals: wire %d total %d, want 9 more and 0", u.Wire-before, u.Total)
+			}
+		}},
+		{"a silent monitor's wire count lapses and comes back", func(t *testing.T, e *env) {
+			ctx := context.Background()
+			p := uniqueProduct("fax")
+			a, mon := e.node("a"), e.node("a-sipmon")
+			publish(t, a, keys(p, "K1", 1))
+			if err := mon.PublishWire(ctx, p, 3); err != nil {
+				t.Fatal(err)
+			}
+			// Its heartbeat keeps it live past the lapse time.
+			e.clock.Advance(10 * time.Second)
+			for _, b := range []*bridge.Bridge{a, mon} {
+				if err := b.Heartbeat(ctx); err != nil {
+					t.Fatal(err)
+				}
+			}
+			e.clock.Advance(10 * time.Second)
+			if u := usage(t, a, p); u.Wire != 3 {
+				t.Fatalf("heartbeating: wire %d, want 3", u.Wire)
+			}
+			// Silent: a keeps heartbeating, the monitor does not.
+			if err := a.Heartbeat(ctx); err != nil {
+				t.Fatal(err)
+			}
+			e.clock.Advance(5 * time.Second)
+			if u := usage(t, a, p); u.Wire != 0 || nodeInUse(u) != "a=0" || u.Total != 1 {
+				t.Fatalf("after the lapse time: wire %d nodes %s total %d, want 0, a only, 1", u.Wire, nodeInUse(u), u.Total)
+			}
+			// Back: its heartbeat finds it lapsed and writes the count back.
+			if err := mon.Heartbeat(ctx); err != nil {
+				t.Fatal(err)
+			}
+			if u := usage(t, a, p); u.Wire != 3 || u.Total != 1 {
+				t.Fatalf("monitor back: wire %d total %d, want 3 and 1", u.Wire, u.Total)
+			}
+			// A lapsed node's count does not come back with its name, whether
+			// its next heartbeat finds it before any sweep or a sweep does.
+			nodeWire := func(name string) int {
+				snap, err := e.store.Snapshot(ctx, p, e.clock.Now())
+				if err != nil {
+					t.Fatal(err)
+				}
+				for _, n := range snap.Nodes {
+					if n.Node == name {
+						return n.Wire
+					}
+				}
+				t.Fatalf("%s is not live", name)
+				return 0
+			}
+			for _, back := range []struct {
+				name string
+				do   func(now time.Time) (bool, error)
+			}{
+				{"heartbeat", func(now time.Time) (bool, error) {
+					lapsed, err := e.store.Heartbeat(ctx, "a-sipmon", []string{p}, now, now.Add(15*time.Second))
+					return len(lapsed) == 1, err
+				}},
+				{"swept, then keys", func(now time.Time) (bool, error) {
+					return e.store.PublishKeys(ctx, bridge.KeysOp{Node: "a-sipmon", Product: p, Now: now, Expires: now.Add(15 * time.Second)})
+				}},
+			} {
+				if err := mon.PublishWire(ctx, p, 3); err != nil {
+					t.Fatal(err)
+				}
+				e.clock.Advance(16 * time.Second)
+				if fresh, err := back.do(e.clock.Now()); err != nil || !fresh {
+					t.Fatalf("%s after the lapse: fresh %v err %v, want fresh", back.name, fresh, err)
+				}
+				if n := nodeWire("a-sipmon"); n != 0 {
+					t.Fatalf("%s after the lapse: the old wire count %d came back", back.name, n)
+				}
 			}
 		}},
 		{"bad requests", func(t *testing.T, e *env) {

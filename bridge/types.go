@@ -197,6 +197,9 @@ const (
 	EventRelease   EventKind = "release"
 	EventReconcile EventKind = "reconcile"
 	EventObserved  EventKind = "observed"
+	// EventWire is a SIP monitor's count of legs on the wire (PublishWire);
+	// InUse is the count.
+	EventWire EventKind = "wire"
 )
 
 // Event is one admission decision, release, reconciliation or observation, as
@@ -214,8 +217,8 @@ type Event struct {
 	Over    bool
 	// Degraded: decided without the store.
 	Degraded bool
-	// InUse and Total as the store reported them; for EventObserved, InUse is
-	// the observed count.
+	// InUse and Total as the store reported them; for EventObserved and
+	// EventWire, InUse is the published count.
 	InUse, Total int
 }
 

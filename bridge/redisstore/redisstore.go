@@ -8,8 +8,9 @@
 // Keys, for product P and node N:
 //
 //	{lb:P}:s       HASH  the product's state, per node: live-until (ms, from
-//	                     the node's clock), units held, legs observed, keys
-//	                     (see lua/common.lua)
+//	                     the node's clock), units held, passive count, legs
+//	                     its SIP monitor sees on the wire, keys (see
+//	                     lua/common.lua)
 //	{lb:P}:c1:N    HASH  channels that count alone -> 1
 //	{lb:P}:c:N     HASH  channels of calls -> unit (the call)
 //	{lb:P}:u:N     HASH  unit -> channels holding it
@@ -50,6 +51,8 @@ var (
 	snapshotLua string
 	//go:embed lua/activate.lua
 	activateLua string
+	//go:embed lua/wire.lua
+	wireLua string
 )
 
 var (
@@ -60,6 +63,7 @@ var (
 	heartbeatScript = redis.NewScript(heartbeatLua)
 	snapshotScript  = redis.NewScript(commonLua + snapshotLua)
 	activateScript  = redis.NewScript(activateLua)
+	wireScript      = redis.NewScript(commonLua + wireLua)
 )
 
 const productsKey = "lb:products"
@@ -331,6 +335,19 @@ func (s *Store) PublishObserved(ctx context.Context, node, product string, n int
 	return nil
 }
 
+// PublishWire implements bridge.Store.
+func (s *Store) PublishWire(ctx context.Context, op bridge.WireOp) (bool, error) {
+	if err := s.remember(ctx, op.Product); err != nil {
+		return false, fmt.Errorf("redisstore: publish wire: %w", err)
+	}
+	p := prefix(op.Product)
+	fresh, err := wireScript.Run(ctx, s.rdb, nodeKeys(p, op.Node), p, op.Node, ms(op.Now), ms(op.Expires), op.Legs).Int()
+	if err != nil {
+		return false, fmt.Errorf("redisstore: publish wire: %w", err)
+	}
+	return fresh == 1, nil
+}
+
 // Heartbeat implements bridge.Store: one short script per product, touching a
 // fixed number of keys whatever the node holds.
 func (s *Store) Heartbeat(ctx context.Context, node string, products []string, now, expires time.Time) ([]string, error) {
@@ -368,12 +385,12 @@ func (s *Store) Snapshot(ctx context.Context, product string, now time.Time) (br
 	snap := bridge.Snapshot{Product: product}
 	for _, row := range v {
 		r, ok := row.([]any)
-		if !ok || len(r) != 5 {
+		if !ok || len(r) != 6 {
 			return snap, fmt.Errorf("redisstore: snapshot %s: unexpected row %v", product, row)
 		}
 		name, _ := r[0].(string)
-		ns := bridge.NodeSnapshot{Node: name, Expires: time.UnixMilli(int64(asInt(r[1]))), Units: asInt(r[2]), Observed: asInt(r[3])}
-		kv, _ := r[4].([]any)
+		ns := bridge.NodeSnapshot{Node: name, Expires: time.UnixMilli(int64(asInt(r[1]))), Units: asInt(r[2]), Observed: asInt(r[3]), Wire: asInt(r[4])}
+		kv, _ := r[5].([]any)
 		for i := 0; i+1 < len(kv); i += 2 {
 			id, _ := kv[i].(string)
 			val, _ := kv[i+1].(string)

@@ -5,14 +5,15 @@
 -- The product's state hash (KEYS[1]) holds, per node N:
 --   e\0N       live until (ms)
 --   n\0N       units held
---   o\0N       legs observed on the wire
+--   o\0N       passive count (channels using the product without admission)
+--   w\0N       legs the node's SIP monitor sees on the wire
 --   k\0N\0ID   a key: "channels:until_ms" (0: no end)
 -- so that one HGETALL reads all a decision needs: admission latency is mostly
 -- the number of redis.call()s a script makes.
 
 local byte, sub, find, tonum = string.byte, string.sub, string.find, tonumber
 
--- load parses the state hash into nodes[name] = {exp, n, o, keys}. It runs on
+-- load parses the state hash into nodes[name] = {exp, n, o, w, keys}. It runs on
 -- every admission, so it allocates as little as it can.
 local function load(s_key)
   local kv = redis.call('HGETALL', s_key)
@@ -29,13 +30,14 @@ local function load(s_key)
     end
     local x = nodes[name]
     if not x then
-      x = {exp = 0, n = 0, o = 0, keys = {}}
+      x = {exp = 0, n = 0, o = 0, w = 0, keys = {}}
       nodes[name] = x
     end
     if kind == 107 then x.keys[id] = kv[i + 1]
     elseif kind == 101 then x.exp = tonum(kv[i + 1]) -- e
     elseif kind == 110 then x.n = tonum(kv[i + 1]) -- n
-    elseif kind == 111 then x.o = tonum(kv[i + 1]) end -- o
+    elseif kind == 111 then x.o = tonum(kv[i + 1]) -- o
+    elseif kind == 119 then x.w = tonum(kv[i + 1]) end -- w
   end
   return nodes
 end
@@ -44,7 +46,7 @@ end
 local function forget(s_key, prefix, nodes, name)
   local x = nodes[name]
   if x then
-    local fields = {'e\0' .. name, 'n\0' .. name, 'o\0' .. name}
+    local fields = {'e\0' .. name, 'n\0' .. name, 'o\0' .. name, 'w\0' .. name}
     for id in pairs(x.keys) do fields[#fields + 1] = 'k\0' .. name .. '\0' .. id end
     redis.call('HDEL', s_key, unpack(fields))
   end
@@ -73,7 +75,7 @@ end
 -- register makes self live until exp with nothing held.
 local function register(s_key, prefix, nodes, live, self, exp)
   forget(s_key, prefix, nodes, self)
-  nodes[self] = {exp = tonum(exp), n = 0, o = 0, keys = {}}
+  nodes[self] = {exp = tonum(exp), n = 0, o = 0, w = 0, keys = {}}
   live[#live + 1] = self
   redis.call('HSET', s_key, 'e\0' .. self, exp)
 end

@@ -10,7 +10,7 @@ if not e or tonumber(e) <= tonumber(ARGV[2]) then
   lapsed = 1
   local kp = 'k\0' .. self .. '\0'
   for _, f in ipairs(redis.call('HKEYS', KEYS[1])) do
-    if f == 'n\0' .. self or f == 'o\0' .. self or string.sub(f, 1, #kp) == kp then
+    if f == 'n\0' .. self or f == 'o\0' .. self or f == 'w\0' .. self or string.sub(f, 1, #kp) == kp then
       redis.call('HDEL', KEYS[1], f)
     end
   end
