@@ -154,8 +154,8 @@ type Call struct {
 	Via string
 	// Fax runs a fax session (receive) on the call once it is up.
 	Fax bool
-	// NoAnswer leaves the call ringing (it is answered only when admitted
-	// otherwise).
+	// NoAnswer leaves the call ringing. A call whose admission was refused is
+	// never answered.
 	NoAnswer bool
 }
 
@@ -186,7 +186,7 @@ func (p *PBX) nextID() string {
 }
 
 // Place runs a call: its channels appear (Newchannel), ask for admission if
-// the call says so, and are answered (Newstate Up) unless NoAnswer.
+// the call says so, and are answered (Newstate Up) unless NoAnswer or refused.
 func (p *PBX) Place(ctx context.Context, c Call) (*Placed, error) {
 	if p.AMI == nil && c.Via != ViaARI {
 		return nil, errors.New("asterisktest: a call without ARI admission needs the AMI double")
@@ -227,7 +227,9 @@ func (p *PBX) Place(ctx context.Context, c Call) (*Placed, error) {
 			pl.Status, pl.Reason, pl.Lease = vars["LICBRIDGE_STATUS"], vars["LICBRIDGE_REASON"], vars["LICBRIDGE_LEASE"]
 		}
 	}
-	if !c.NoAnswer && p.AMI != nil {
+	// A refused call is not answered: the dialplan takes its rejection branch.
+	refused := c.Via != ViaNone && pl.Status != "" && !pl.Admitted()
+	if !c.NoAnswer && !refused && p.AMI != nil {
 		for _, uid := range pl.Channels {
 			if err := p.AMI.SetState(uid, 6); err != nil {
 				return pl, err
