@@ -139,7 +139,7 @@ func Dial(ctx context.Context, opt Options) (*Store, error) {
 	if strings.HasPrefix(addr, "redis://") || strings.HasPrefix(addr, "rediss://") {
 		u, err := redis.ParseURL(addr)
 		if err != nil {
-			return nil, fmt.Errorf("redisstore: address %q: %w", addr, err)
+			return nil, &addrError{op: "address", addr: addr, err: err}
 		}
 		uo.Addrs, uo.DB, uo.TLSConfig = []string{u.Addr}, u.DB, u.TLSConfig
 		if uo.Username == "" {
@@ -165,11 +165,51 @@ func Dial(ctx context.Context, opt Options) (*Store, error) {
 	rdb := redis.NewUniversalClient(uo)
 	if err := rdb.Ping(ctx).Err(); err != nil {
 		rdb.Close()
-		return nil, fmt.Errorf("redisstore: ping %s: %w", addr, err)
+		return nil, &addrError{op: "ping", addr: addr, err: err}
 	}
 	s := New(rdb, opt.GC)
 	s.own = true
 	return s, nil
+}
+
+// addrError is a Dial failure that names the address without the user info
+// of a redis:// URL: the message goes to logs, and the password must not (a
+// URL parse error quotes the whole URL).
+type addrError struct {
+	op, addr string
+	err      error
+}
+
+func (e *addrError) Error() string {
+	msg := e.err.Error()
+	if info := userinfo(e.addr); info != "" {
+		msg = strings.ReplaceAll(msg, info, "***")
+	}
+	return fmt.Sprintf("redisstore: %s %s: %s", e.op, Redact(e.addr), msg)
+}
+
+func (e *addrError) Unwrap() error { return e.err }
+
+// userinfo returns the "user:password" part of a URL address, or "".
+func userinfo(addr string) string {
+	_, rest, ok := strings.Cut(addr, "://")
+	if !ok {
+		return ""
+	}
+	info, _, ok := strings.Cut(rest, "@")
+	if !ok {
+		return ""
+	}
+	return info
+}
+
+// Redact returns addr with the user info of a redis:// URL (user and
+// password) replaced by "***", for logs.
+func Redact(addr string) string {
+	if info := userinfo(addr); info != "" {
+		return strings.Replace(addr, info+"@", "***@", 1)
+	}
+	return addr
 }
 
 // isCluster asks a single server whether it is a Cluster node.

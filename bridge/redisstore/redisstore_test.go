@@ -25,6 +25,8 @@ func TestDial(t *testing.T) {
 		{"empty", " ", "redisstore: no address", ""},
 		{"bad URL", "redis://" + srv.Addr + "/notadb", "redisstore: address", ""},
 		{"nobody there", "127.0.0.1:1", "127.0.0.1:1", ""},
+		{"nobody there, password kept out", "redis://:s3cret@127.0.0.1:1", "127.0.0.1:1", ""},
+		{"bad URL, password kept out", "redis://user:s3cret@" + srv.Addr + ":x/0", "redisstore: address redis://***@", ""},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -34,6 +36,9 @@ func TestDial(t *testing.T) {
 			if tc.wantErr != "" {
 				if err == nil || !strings.Contains(err.Error(), tc.wantErr) {
 					t.Fatalf("err %v, want one containing %q", err, tc.wantErr)
+				}
+				if strings.Contains(err.Error(), "s3cret") {
+					t.Fatalf("the error shows the password: %v", err)
 				}
 				return
 			}
