@@ -139,10 +139,20 @@ type HTTPConfig struct {
 	Token string `yaml:"token"`
 }
 
-// SIPMonConfig configures the SIP side monitor.
+// SIPMonConfig configures the SIP side monitor (licbridge sipmon); its flags
+// override these.
 type SIPMonConfig struct {
 	// CorrelationHeader ties legs with different Call-IDs (for example X-CID).
 	CorrelationHeader string `yaml:"correlation_header"`
+	// DialogTimeout closes a dialog silent for this long, on the capture clock
+	// (message times). Default 2h.
+	DialogTimeout time.Duration `yaml:"dialog_timeout"`
+	// MaxDialogs caps the open dialogs per sensor; beyond it the stalest is
+	// evicted. Default 200000.
+	MaxDialogs int `yaml:"max_dialogs"`
+	// SensorTolerance is how far apart in time two sensors' records of one call
+	// may be and still count once. Default 2s.
+	SensorTolerance time.Duration `yaml:"sensor_tolerance"`
 }
 
 // loadConfig reads the file named by the global --config flag, if any. Commands then

@@ -1,7 +1,6 @@
 package main
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -17,6 +16,8 @@ import (
 
 	"github.com/urfave/cli/v2"
 
+	"github.com/licbridge/licbridge/bridge"
+	"github.com/licbridge/licbridge/bridge/redisstore"
 	"github.com/licbridge/licbridge/sipmon"
 	"github.com/licbridge/licbridge/sipmon/capture"
 )
@@ -34,12 +35,14 @@ func sipmonCommand() *cli.Command {
 }
 
 // sipmonTrackingFlags tune leg tracking; every sipmon subcommand takes them.
+// Each overrides its key under sipmon: in the --config file; the Value shown is
+// the default when neither is given.
 func sipmonTrackingFlags() []cli.Flag {
 	return []cli.Flag{
 		&cli.StringFlag{Name: "correlation-header", Usage: "header whose value in an initial INVITE names the Call-ID of another leg of the same call (e.g. X-CID); off when empty", EnvVars: []string{"LICBRIDGE_SIPMON_CORRELATION_HEADER"}},
-		&cli.DurationFlag{Name: "dialog-timeout", Value: sipmon.DefaultDialogTimeout, Usage: "close a dialog silent for this long (capture time)", EnvVars: []string{"LICBRIDGE_SIPMON_DIALOG_TIMEOUT"}},
-		&cli.IntFlag{Name: "max-dialogs", Value: sipmon.DefaultMaxDialogs, Usage: "cap on open dialogs per sensor; the stalest is evicted beyond it", EnvVars: []string{"LICBRIDGE_SIPMON_MAX_DIALOGS"}},
-		&cli.DurationFlag{Name: "sensor-tolerance", Value: sipmon.DefaultSensorTolerance, Usage: "how far apart two sensors' records of one call may be", EnvVars: []string{"LICBRIDGE_SIPMON_SENSOR_TOLERANCE"}},
+		&cli.DurationFlag{Name: "dialog-timeout", Value: sipmon.DefaultDialogTimeout, Usage: "close a dialog silent for this long (capture time; config sipmon.dialog_timeout)", EnvVars: []string{"LICBRIDGE_SIPMON_DIALOG_TIMEOUT"}},
+		&cli.IntFlag{Name: "max-dialogs", Value: sipmon.DefaultMaxDialogs, Usage: "cap on open dialogs per sensor; the stalest is evicted beyond it (config sipmon.max_dialogs)", EnvVars: []string{"LICBRIDGE_SIPMON_MAX_DIALOGS"}},
+		&cli.DurationFlag{Name: "sensor-tolerance", Value: sipmon.DefaultSensorTolerance, Usage: "how far apart two sensors' records of one call may be (config sipmon.sensor_tolerance)", EnvVars: []string{"LICBRIDGE_SIPMON_SENSOR_TOLERANCE"}},
 	}
 }
 
@@ -48,18 +51,46 @@ func sipmonConfig(c *cli.Context) (sipmon.Config, error) {
 	if err != nil {
 		return sipmon.Config{}, err
 	}
-	overrideString(c, "correlation-header", &cfg.SIPMon.CorrelationHeader)
-	if c.Duration("dialog-timeout") <= 0 {
-		return sipmon.Config{}, fmt.Errorf("--dialog-timeout %v: must be positive", c.Duration("dialog-timeout"))
+	return sipmonSettings(c, cfg)
+}
+
+// sipmonSettings merges the tracking flags over cfg.SIPMon: a flag given wins,
+// a zero in the file means the default, and a value that cannot work is an
+// error naming the flag or the key it came from.
+func sipmonSettings(c *cli.Context, cfg *Config) (sipmon.Config, error) {
+	sc := &cfg.SIPMon
+	overrideString(c, "correlation-header", &sc.CorrelationHeader)
+	durations := []struct {
+		flag, key string
+		dst       *time.Duration
+	}{
+		{"dialog-timeout", "sipmon.dialog_timeout", &sc.DialogTimeout},
+		{"sensor-tolerance", "sipmon.sensor_tolerance", &sc.SensorTolerance},
 	}
-	if c.Int("max-dialogs") <= 0 {
+	for _, d := range durations {
+		switch {
+		case c.IsSet(d.flag) && c.Duration(d.flag) <= 0:
+			return sipmon.Config{}, fmt.Errorf("--%s %v: must be positive", d.flag, c.Duration(d.flag))
+		case c.IsSet(d.flag):
+			*d.dst = c.Duration(d.flag)
+		case *d.dst < 0:
+			return sipmon.Config{}, fmt.Errorf("config %s %v: must be positive (or absent for the default)", d.key, *d.dst)
+		}
+	}
+	switch {
+	case c.IsSet("max-dialogs") && c.Int("max-dialogs") <= 0:
 		return sipmon.Config{}, fmt.Errorf("--max-dialogs %d: must be positive", c.Int("max-dialogs"))
+	case c.IsSet("max-dialogs"):
+		sc.MaxDialogs = c.Int("max-dialogs")
+	case sc.MaxDialogs < 0:
+		return sipmon.Config{}, fmt.Errorf("config sipmon.max_dialogs %d: must be positive (or absent for the default)", sc.MaxDialogs)
 	}
+	// Zero fields take sipmon's defaults (the flags' shown Values).
 	return sipmon.Config{
-		CorrelationHeader: cfg.SIPMon.CorrelationHeader,
-		DialogTimeout:     c.Duration("dialog-timeout"),
-		MaxDialogs:        c.Int("max-dialogs"),
-		SensorTolerance:   c.Duration("sensor-tolerance"),
+		CorrelationHeader: sc.CorrelationHeader,
+		DialogTimeout:     sc.DialogTimeout,
+		MaxDialogs:        sc.MaxDialogs,
+		SensorTolerance:   sc.SensorTolerance,
 		Logger:            slog.Default(),
 	}, nil
 }
@@ -99,8 +130,9 @@ func sipmonReadCommand() *cli.Command {
 // sipmonRead reads inputs and prints the report to out, progress to errOut.
 func sipmonRead(ctx context.Context, out, errOut io.Writer, cfg sipmon.Config, inputs []capture.Input, asJSON bool) error {
 	mon := sipmon.New(cfg)
-	prog := startProgress(errOut, inputsSize(inputs), mon)
-	_, readErr := capture.ReadPaths(ctx, inputs, mon.Handle)
+	read := &capture.Progress{}
+	prog := startProgress(errOut, read, mon)
+	_, readErr := capture.ReadPathsWith(ctx, inputs, mon.Handle, capture.ReadOptions{Progress: read})
 	prog.stop()
 	if ctx.Err() != nil {
 		return ctx.Err()
@@ -125,22 +157,6 @@ func sipmonRead(ctx context.Context, out, errOut io.Writer, cfg sipmon.Config, i
 	return nil
 }
 
-func inputsSize(inputs []capture.Input) int64 {
-	var total int64
-	for _, in := range inputs {
-		_ = filepath.WalkDir(in.Path, func(_ string, d os.DirEntry, err error) error {
-			if err != nil {
-				return nil
-			}
-			if info, err := d.Info(); err == nil && info.Mode().IsRegular() {
-				total += info.Size()
-			}
-			return nil
-		})
-	}
-	return total
-}
-
 // progress shows how a long read goes: a bar redrawn in place when stderr is a
 // terminal, a plain line every 5 s otherwise, nothing for a read shorter than that.
 type progress struct {
@@ -154,7 +170,9 @@ const (
 	progressLogEvery = 5 * time.Second // plain lines, for logs
 )
 
-func startProgress(w io.Writer, total int64, mon *sipmon.Monitor) *progress {
+// startProgress reports read (the capture reader's byte counts) and mon's
+// message count on w until stop.
+func startProgress(w io.Writer, read *capture.Progress, mon *sipmon.Monitor) *progress {
 	p := &progress{done: make(chan struct{})}
 	tty := isTerminal(w)
 	every := progressLogEvery
@@ -162,7 +180,6 @@ func startProgress(w io.Writer, total int64, mon *sipmon.Monitor) *progress {
 		every = progressTTYEvery
 	}
 	start := time.Now()
-	base := readBytes()
 	p.wg.Add(1)
 	go func() {
 		defer p.wg.Done()
@@ -175,30 +192,37 @@ func startProgress(w io.Writer, total int64, mon *sipmon.Monitor) *progress {
 		}
 		tick := time.NewTicker(every)
 		defer tick.Stop()
-		drawn := false
-		for {
-			select {
-			case <-p.done:
-				if drawn {
-					fmt.Fprint(w, "\r\033[K")
-				}
-				return
-			case <-tick.C:
-			}
-			line := progressLine(mon.Stats().SIPMessages, time.Since(start), readBytes()-base, total, tty)
-			if tty {
-				fmt.Fprintf(w, "\r\033[K%s", line)
-				drawn = true
-			} else {
-				fmt.Fprintf(w, "sipmon read: %s\n", line)
-			}
-		}
+		p.draw(w, tty, tick.C, func() string {
+			return progressLine(mon.Stats().SIPMessages, time.Since(start), read.Read(), read.Total(), tty)
+		})
 	}()
 	return p
 }
 
-// progressLine says how far a read is: bytes of the inputs read (when known),
-// SIP messages so far and their rate; with a bar on a terminal.
+// draw writes line() at every tick until stop, then clears a bar it drew.
+func (p *progress) draw(w io.Writer, tty bool, ticks <-chan time.Time, line func() string) {
+	drawn := false
+	for {
+		select {
+		case <-p.done:
+			if drawn {
+				fmt.Fprint(w, "\r\033[K")
+			}
+			return
+		case <-ticks:
+		}
+		if tty {
+			fmt.Fprintf(w, "\r\033[K%s", line())
+			drawn = true
+		} else {
+			fmt.Fprintf(w, "sipmon read: %s\n", line())
+		}
+	}
+}
+
+// progressLine says how far a read is: bytes of the inputs read (as stored,
+// from capture.Progress, when known), SIP messages so far and their rate; with
+// a bar on a terminal.
 func progressLine(msgs int64, elapsed time.Duration, read, total int64, tty bool) string {
 	rate := float64(msgs) / max(elapsed.Seconds(), 1e-3)
 	line := fmt.Sprintf("%s SIP messages, %s msg/s, %s", humanCount(msgs), humanCount(int64(rate)), elapsed.Truncate(time.Second))
@@ -215,23 +239,6 @@ func progressLine(msgs int64, elapsed time.Duration, read, total int64, tty bool
 func (p *progress) stop() {
 	close(p.done)
 	p.wg.Wait()
-}
-
-// readBytes is the bytes this process has read so far, from /proc/self/io
-// ("rchar"): the capture reader has no progress hook, and nearly all this process
-// reads is its inputs. 0 where /proc is not available (then no byte progress).
-func readBytes() int64 {
-	b, err := os.ReadFile("/proc/self/io")
-	if err != nil {
-		return 0
-	}
-	for _, line := range bytes.Split(b, []byte("\n")) {
-		if v, ok := bytes.CutPrefix(line, []byte("rchar: ")); ok {
-			n, _ := strconv.ParseInt(string(v), 10, 64)
-			return n
-		}
-	}
-	return 0
 }
 
 func isTerminal(w io.Writer) bool {
@@ -272,13 +279,47 @@ func humanBytes(n int64) string {
 	return fmt.Sprintf("%d B", n)
 }
 
-// liveFlags are shared by the continuously running subcommands.
+// sipmonLiveFlags are shared by the continuously running subcommands: the
+// tracking flags, and where to publish the counts.
 func sipmonLiveFlags() []cli.Flag {
+	env := func(name string) []string { return []string{"LICBRIDGE_" + name} }
 	return append(sipmonTrackingFlags(),
-		&cli.DurationFlag{Name: "interval", Value: 10 * time.Second, Usage: "how often to print and publish the counts", EnvVars: []string{"LICBRIDGE_SIPMON_INTERVAL"}},
-		&cli.StringFlag{Name: "redis", Usage: "shared store to publish the observed counts to (not wired yet: counts are logged)", EnvVars: []string{"LICBRIDGE_REDIS"}},
+		&cli.DurationFlag{Name: "interval", Value: 10 * time.Second, Usage: "how often to print and publish the counts", EnvVars: env("SIPMON_INTERVAL")},
+		&cli.StringFlag{Name: "redis", Usage: "shared store (Redis URL or HOST:PORT, a comma list for Cluster seeds or Sentinels) to publish the wire counts to; empty: they are only printed (config store.redis)", EnvVars: env("REDIS")},
+		&cli.StringFlag{Name: "redis-password", Usage: "Redis password (never logged; config store.password)", EnvVars: env("REDIS_PASSWORD")},
+		&cli.StringFlag{Name: "sentinel-master", Usage: "Sentinel master name when --redis lists Sentinels (config store.sentinel_master)", EnvVars: env("SENTINEL_MASTER")},
+		&cli.StringFlag{Name: "node-id", Usage: "the monitor's own node name in the store (default: the licbridge node's ID from the config or --state-dir, else the host name, plus \"" + sipmonNodeSuffix + "\"); never the daemon's own ID", EnvVars: env("SIPMON_NODE_ID")},
+		&cli.StringFlag{Name: "state-dir", Usage: "where licbridge run keeps its node ID, to name the monitor after it (default " + defaultStateDir + "; config state_dir)", EnvVars: env("STATE_DIR")},
+		&cli.DurationFlag{Name: "lapse", Usage: "how long the published counts outlive the monitor if it dies (default 15s; config store.lapse)", EnvVars: env("LAPSE")},
 		&cli.BoolFlag{Name: "json", Usage: "print the final report as JSON when stopped"},
 	)
+}
+
+// startLive reads the settings of a continuously running subcommand and dials
+// the store when one is named: a store that does not answer is an error at
+// start (exit 1), a bad setting exits 2.
+func startLive(c *cli.Context) (*sipmon.Monitor, sipmon.RunOptions, *sipmonStore, error) {
+	cfg, err := loadConfig(c)
+	if err != nil {
+		return nil, sipmon.RunOptions{}, nil, cli.Exit(err.Error(), 2)
+	}
+	mcfg, err := sipmonSettings(c, cfg)
+	if err != nil {
+		return nil, sipmon.RunOptions{}, nil, cli.Exit(err.Error(), 2)
+	}
+	if c.Duration("interval") <= 0 {
+		return nil, sipmon.RunOptions{}, nil, cli.Exit(fmt.Sprintf("--interval %v: must be positive", c.Duration("interval")), 2)
+	}
+	id, err := storeSettings(c, cfg)
+	if err != nil {
+		return nil, sipmon.RunOptions{}, nil, cli.Exit(err.Error(), 2)
+	}
+	store, err := openSipmonStore(c.Context, cfg.Store, id)
+	if err != nil {
+		return nil, sipmon.RunOptions{}, nil, fmt.Errorf("sipmon %s: %w", c.Command.Name, err)
+	}
+	mon, opt := liveMonitor(c, mcfg, store)
+	return mon, opt, store, nil
 }
 
 func sipmonHEPCommand() *cli.Command {
@@ -291,11 +332,11 @@ func sipmonHEPCommand() *cli.Command {
 			&cli.StringFlag{Name: "sensor", Usage: "name of this sensor"},
 		),
 		Action: func(c *cli.Context) error {
-			cfg, err := sipmonConfig(c)
+			mon, opt, store, err := startLive(c)
 			if err != nil {
-				return cli.Exit(err.Error(), 2)
+				return err
 			}
-			mon, opt := liveMonitor(c, cfg)
+			defer store.close()
 			var servers []*capture.HEPServer
 			for _, network := range c.StringSlice("network") {
 				s, err := capture.NewHEPServer(network, c.String("listen"), c.String("sensor"), mon.Handle, capture.HEPOptions{Logger: slog.Default()})
@@ -305,7 +346,7 @@ func sipmonHEPCommand() *cli.Command {
 				slog.Info("receiving HEP", "network", network, "addr", s.Addr().String())
 				servers = append(servers, s)
 			}
-			return runLive(c, mon, opt, func(ctx context.Context) error {
+			return runLive(c, mon, opt, store, func(ctx context.Context) error {
 				errs := make(chan error, len(servers))
 				for _, s := range servers {
 					go func() { errs <- s.Run(ctx) }()
@@ -330,11 +371,11 @@ func sipmonLiveCommand() *cli.Command {
 			&cli.StringFlag{Name: "sensor", Usage: "name of this sensor"},
 		),
 		Action: func(c *cli.Context) error {
-			cfg, err := sipmonConfig(c)
+			mon, opt, store, err := startLive(c)
 			if err != nil {
-				return cli.Exit(err.Error(), 2)
+				return err
 			}
-			mon, opt := liveMonitor(c, cfg)
+			defer store.close()
 			// Open first: a missing interface or permission is reported at once, and
 			// from here on packets are being captured.
 			live, err := capture.NewLive(c.String("interface"), c.String("filter"), c.String("sensor"), mon.Handle, capture.LiveOptions{})
@@ -342,32 +383,164 @@ func sipmonLiveCommand() *cli.Command {
 				return fmt.Errorf("sipmon live: %w", err)
 			}
 			slog.Info("capturing", "interface", c.String("interface"))
-			return runLive(c, mon, opt, live.Run)
+			return runLive(c, mon, opt, store, live.Run)
 		},
 	}
 }
 
-// logPublisher stands in for the bridge store until it is wired: it logs.
+// wirePublisher gives the monitor's counts to the bridge as the wire count of
+// the monitor's own node: "legs" (every leg) as bridge.WireLegs, "g729" and
+// "fax" as those products. They never overwrite the daemon's admitted or
+// passive counts.
+type wirePublisher struct {
+	b   *bridge.Bridge
+	log *slog.Logger
+}
+
+var _ sipmon.Publisher = wirePublisher{}
+
+// PublishObserved implements sipmon.Publisher. A store that is away is not an
+// error here: the bridge keeps the count and writes it back on recovery (and
+// has logged the outage once), and the monitor goes on counting.
+func (p wirePublisher) PublishObserved(ctx context.Context, product string, legs int) error {
+	if product == sipmon.ProductLegs {
+		product = bridge.WireLegs
+	}
+	p.log.Debug("wire legs", "product", product, "legs", legs)
+	if err := p.b.PublishWire(ctx, product, legs); err != nil && !errors.Is(err, bridge.ErrStoreUnavailable) {
+		return err
+	}
+	return nil
+}
+
+// logPublisher is the publisher without a store: it logs at debug level.
 type logPublisher struct{ log *slog.Logger }
 
 func (p logPublisher) PublishObserved(_ context.Context, product string, legs int) error {
-	p.log.Debug("observed legs", "product", product, "legs", legs)
+	p.log.Debug("wire legs", "product", product, "legs", legs)
 	return nil
 }
 
 var _ sipmon.Publisher = logPublisher{}
 
-func liveMonitor(c *cli.Context, cfg sipmon.Config) (*sipmon.Monitor, sipmon.RunOptions) {
+// sipmonNodeSuffix names the monitor's node after the Asterisk node it watches.
+const sipmonNodeSuffix = "-sipmon"
+
+// sipmonNodeID is the node the monitor publishes as. It must not be the
+// daemon's own: the monitor's bridge writes that node's (empty) keys and
+// holdings back after a lapse, which would wipe the daemon's.
+func sipmonNodeID(c *cli.Context, cfg *Config) (string, error) {
+	overrideString(c, "state-dir", &cfg.StateDir)
+	if cfg.StateDir == "" {
+		cfg.StateDir = defaultStateDir
+	}
+	daemon := cfg.NodeID
+	if daemon == "" {
+		// Read only: the monitor never creates the daemon's ID.
+		if b, err := os.ReadFile(filepath.Join(cfg.StateDir, "node-id")); err == nil {
+			daemon = strings.TrimSpace(string(b))
+		}
+	}
+	if id := c.String("node-id"); id != "" {
+		if !validNodeID.MatchString(id) {
+			return "", fmt.Errorf("--node-id %q: want 1 to 64 letters, digits, '.', '-' and '_'", id)
+		}
+		if id == daemon {
+			return "", fmt.Errorf("--node-id %q is the licbridge node's own ID: the monitor publishes as a node of its own (default %q)", id, daemon+sipmonNodeSuffix)
+		}
+		return id, nil
+	}
+	base := daemon
+	if base == "" {
+		host, _ := os.Hostname()
+		base = strings.Trim(nodeIDChars.ReplaceAllString(strings.ToLower(strings.Split(host, ".")[0]), "-"), "-")
+		if base == "" {
+			base = "node"
+		}
+	}
+	return base[:min(len(base), 64-len(sipmonNodeSuffix))] + sipmonNodeSuffix, nil
+}
+
+// sipmonStore is where a live monitor publishes: a bridge on the shared
+// store, as a node of its own. A nil *sipmonStore publishes nowhere.
+type sipmonStore struct {
+	b     *bridge.Bridge
+	store *redisstore.Store
+}
+
+// storeSettings merges the store flags over cfg.Store and names the
+// monitor's node; id is empty when no store is named.
+func storeSettings(c *cli.Context, cfg *Config) (id string, err error) {
+	st := &cfg.Store
+	overrideString(c, "redis", &st.Redis)
+	overrideString(c, "redis-password", &st.Password)
+	overrideString(c, "sentinel-master", &st.SentinelMaster)
+	if c.IsSet("lapse") {
+		st.Lapse = c.Duration("lapse")
+		if st.Lapse <= 0 {
+			return "", fmt.Errorf("--lapse %v: must be positive", st.Lapse)
+		}
+	} else if st.Lapse < 0 {
+		return "", fmt.Errorf("config store.lapse %v: must be positive (or absent for the default)", st.Lapse)
+	}
+	if st.Redis == "" {
+		return "", nil
+	}
+	return sipmonNodeID(c, cfg)
+}
+
+// openSipmonStore dials st as node id; with no id (no store named) it
+// returns nil and no error.
+func openSipmonStore(ctx context.Context, st StoreConfig, id string) (*sipmonStore, error) {
+	if id == "" {
+		return nil, nil
+	}
+	log := slog.Default().With("node", id)
+	dctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	rs, err := redisstore.Dial(dctx, redisstore.Options{Addr: st.Redis, Password: st.Password, SentinelMaster: st.SentinelMaster,
+		Logger: log.With("component", "redisstore")})
+	if err != nil {
+		return nil, fmt.Errorf("redis store: %w", err)
+	}
+	b, err := bridge.New(bridge.Options{Store: rs, Node: id, Lapse: st.Lapse, Logger: log.With("component", "bridge")})
+	if err != nil {
+		rs.Close()
+		return nil, err
+	}
+	log.Info("publishing wire counts to the shared store", "addr", redactURL(st.Redis))
+	return &sipmonStore{b: b, store: rs}, nil
+}
+
+// run keeps the monitor's node live (heartbeats, recovery) until ctx ends.
+func (s *sipmonStore) run(ctx context.Context) {
+	if s != nil {
+		_ = s.b.Run(ctx)
+	}
+}
+
+func (s *sipmonStore) close() {
+	if s != nil {
+		s.b.Close()
+		s.store.Close()
+	}
+}
+
+func (s *sipmonStore) publisher() sipmon.Publisher {
+	if s == nil {
+		return logPublisher{log: slog.Default().With("component", "sipmon")}
+	}
+	return wirePublisher{b: s.b, log: slog.Default().With("component", "sipmon")}
+}
+
+func liveMonitor(c *cli.Context, cfg sipmon.Config, store *sipmonStore) (*sipmon.Monitor, sipmon.RunOptions) {
 	// A live monitor keeps finished legs for two windows, enough for the hourly
 	// peaks it prints, and no more.
 	cfg.Retain = 2 * time.Hour
 	mon := sipmon.New(cfg)
-	if c.String("redis") != "" {
-		slog.Warn("sipmon: --redis is not wired to the store yet; observed counts are only logged")
-	}
 	out := c.App.Writer
 	return mon, sipmon.RunOptions{
-		Publisher: logPublisher{log: slog.Default().With("component", "sipmon")},
+		Publisher: store.publisher(),
 		Interval:  c.Duration("interval"),
 		OnTick: func(a sipmon.Active, s sipmon.Stats) {
 			fmt.Fprintf(out, "%s  legs up %d  g729 %d  fax %d  SIP messages %d  malformed %d\n",
@@ -376,19 +549,25 @@ func liveMonitor(c *cli.Context, cfg sipmon.Config) (*sipmon.Monitor, sipmon.Run
 	}
 }
 
-// runLive runs the capture and the monitor's ticker until the context ends, then
-// prints the report of what was seen.
-func runLive(c *cli.Context, mon *sipmon.Monitor, opt sipmon.RunOptions, capture func(context.Context) error) error {
+// runLive runs the capture, the monitor's ticker and the store's heartbeat
+// until the context ends, then prints the report of what was seen. The
+// published counts are left to lapse: the monitor no longer knows them.
+func runLive(c *cli.Context, mon *sipmon.Monitor, opt sipmon.RunOptions, store *sipmonStore, capture func(context.Context) error) error {
 	ctx, cancel := context.WithCancel(c.Context)
 	defer cancel()
-	runDone := make(chan struct{})
+	var wg sync.WaitGroup
+	wg.Add(2)
 	go func() {
-		defer close(runDone)
+		defer wg.Done()
 		_ = mon.Run(ctx, opt)
+	}()
+	go func() {
+		defer wg.Done()
+		store.run(ctx)
 	}()
 	err := capture(ctx)
 	cancel()
-	<-runDone
+	wg.Wait()
 	mon.Flush()
 	r := mon.Report()
 	if c.Bool("json") {
