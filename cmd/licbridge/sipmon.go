@@ -179,7 +179,7 @@ func startProgress(w io.Writer, read *capture.Progress, mon *sipmon.Monitor) *pr
 	if tty {
 		every = progressTTYEvery
 	}
-	start := time.Now()
+	line := readProgress(read, mon, time.Now(), tty)
 	p.wg.Add(1)
 	go func() {
 		defer p.wg.Done()
@@ -192,11 +192,17 @@ func startProgress(w io.Writer, read *capture.Progress, mon *sipmon.Monitor) *pr
 		}
 		tick := time.NewTicker(every)
 		defer tick.Stop()
-		p.draw(w, tty, tick.C, func() string {
-			return progressLine(mon.Stats().SIPMessages, time.Since(start), read.Read(), read.Total(), tty)
-		})
+		p.draw(w, tty, tick.C, line)
 	}()
 	return p
+}
+
+// readProgress returns the progress line of a read started at start: the
+// bytes read reports, the messages mon has counted.
+func readProgress(read *capture.Progress, mon *sipmon.Monitor, start time.Time, tty bool) func() string {
+	return func() string {
+		return progressLine(mon.Stats().SIPMessages, time.Since(start), read.Read(), read.Total(), tty)
+	}
 }
 
 // draw writes line() at every tick until stop, then clears a bar it drew.
@@ -508,7 +514,7 @@ func openSipmonStore(ctx context.Context, st StoreConfig, id string) (*sipmonSto
 		rs.Close()
 		return nil, err
 	}
-	log.Info("publishing wire counts to the shared store", "addr", redactURL(st.Redis))
+	log.Info("publishing wire counts to the shared store", "addr", redisstore.Redact(st.Redis))
 	return &sipmonStore{b: b, store: rs}, nil
 }
 
