@@ -117,3 +117,97 @@ func TestSipmonConfigHonoured(t *testing.T) {
 		})
 	}
 }
+
+// TestSipmonNodeID: the monitor publishes as a node of its own, named after
+// the daemon's node by default, and never as the daemon itself.
+func TestSipmonNodeID(t *testing.T) {
+	withID := t.TempDir()
+	if err := os.WriteFile(filepath.Join(withID, "node-id"), []byte("pbx7-a1b2c3\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	host, _ := os.Hostname()
+	host = strings.Trim(nodeIDChars.ReplaceAllString(strings.ToLower(strings.Split(host, ".")[0]), "-"), "-")
+	if host == "" {
+		host = "node"
+	}
+	long := strings.Repeat("n", 64)
+	cases := []struct {
+		name    string
+		yaml    string
+		args    []string
+		want    string
+		wantErr string
+	}{
+		{name: "after the daemon's configured ID", yaml: "node_id: pbx1\n", want: "pbx1-sipmon"},
+		{name: "after the ID the daemon kept in its state dir", args: []string{"--state-dir", withID}, want: "pbx7-a1b2c3-sipmon"},
+		{name: "state dir from the config", yaml: "state_dir: " + withID + "\n", want: "pbx7-a1b2c3-sipmon"},
+		{name: "after the host name without a daemon", args: []string{"--state-dir", t.TempDir()}, want: host + "-sipmon"},
+		{name: "a long daemon ID is cut to fit", yaml: "node_id: " + long + "\n", want: long[:64-len(sipmonNodeSuffix)] + "-sipmon"},
+		{name: "given", yaml: "node_id: pbx1\n", args: []string{"--node-id", "tap-1"}, want: "tap-1"},
+		{name: "the daemon's own ID is refused", yaml: "node_id: pbx1\n", args: []string{"--node-id", "pbx1"}, wantErr: "licbridge node's own ID"},
+		{name: "the kept daemon ID is refused", args: []string{"--state-dir", withID, "--node-id", "pbx7-a1b2c3"}, wantErr: "own ID"},
+		{name: "a bad name", args: []string{"--node-id", "tap 1"}, wantErr: "--node-id"},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			cfg := &Config{}
+			if err := decodeConfig([]byte(tc.yaml), cfg); err != nil {
+				t.Fatal(err)
+			}
+			var got string
+			var gotErr error
+			app := &cli.App{Flags: sipmonLiveFlags(), Action: func(c *cli.Context) error {
+				got, gotErr = sipmonNodeID(c, cfg)
+				return nil
+			}}
+			if err := app.Run(append([]string{"t"}, tc.args...)); err != nil {
+				t.Fatal(err)
+			}
+			if tc.wantErr != "" {
+				if gotErr == nil || !strings.Contains(gotErr.Error(), tc.wantErr) {
+					t.Fatalf("got %q, err %v; want an error naming %q", got, gotErr, tc.wantErr)
+				}
+				return
+			}
+			if gotErr != nil || got != tc.want || !validNodeID.MatchString(got) {
+				t.Fatalf("got %q (%v), want %q", got, gotErr, tc.want)
+			}
+		})
+	}
+}
+
+// TestSipmonLiveRejects: bad store settings stop a live monitor before it
+// starts, with exit status 2 and the setting named; a store that does not
+// answer is an error too, without the password.
+func TestSipmonLiveRejects(t *testing.T) {
+	cases := []struct {
+		name     string
+		args     []string
+		code     int
+		mentions string
+	}{
+		{"the daemon's node ID", []string{"--redis", "127.0.0.1:1", "--node-id", "pbx1"}, 2, "own ID"},
+		{"zero lapse", []string{"--redis", "127.0.0.1:1", "--lapse", "0s"}, 2, "--lapse"},
+		{"zero interval", []string{"--interval", "0s"}, 2, "--interval"},
+		{"no store there", []string{"--redis", "redis://:s3cret@127.0.0.1:1", "--node-id", "tap-1"}, 1, "127.0.0.1:1"},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			path := filepath.Join(t.TempDir(), "licbridge.yaml")
+			if err := os.WriteFile(path, []byte("node_id: pbx1\n"), 0o600); err != nil {
+				t.Fatal(err)
+			}
+			var out, errOut bytes.Buffer
+			app := newApp()
+			app.Writer, app.ErrWriter = &out, &errOut
+			args := append([]string{"licbridge", "--config", path, "sipmon", "hep", "--listen", "127.0.0.1:0"}, tc.args...)
+			err := app.RunContext(context.Background(), args)
+			if err == nil {
+				t.Fatal("no error")
+			}
+			if exitCode(err) != tc.code || !strings.Contains(err.Error(), tc.mentions) || strings.Contains(err.Error(), "s3cret") {
+				t.Errorf("error %q (exit %d), want exit %d naming %q, no password", err, exitCode(err), tc.code, tc.mentions)
+			}
+		})
+	}
+}
