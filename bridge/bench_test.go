@@ -155,3 +155,49 @@ func BenchmarkHeartbeat(b *testing.B) {
 		})
 	}
 }
+
+// BenchmarkWireCount: a SIP monitor's PublishWire (a script that also keeps
+// the node live) against PublishObserved (one HSET), the baseline, on a
+// product with 10 live nodes presenting keys; and the heartbeat of a node
+// that publishes wire counts only.
+func BenchmarkWireCount(b *testing.B) {
+	ctx := context.Background()
+	store := dialRedis(b, redistest.Start(b).Addr)
+	p := uniqueProduct("bench")
+	for i := range 10 {
+		n, err := bridge.New(bridge.Options{Store: store, Node: fmt.Sprint("pbx", i), Lapse: time.Hour})
+		if err != nil {
+			b.Fatal(err)
+		}
+		defer n.Close()
+		if err := n.PublishKeys(ctx, []bridge.KeyGrant{{KeyID: fmt.Sprint("K", i), Product: p, Channels: 10}}); err != nil {
+			b.Fatal(err)
+		}
+	}
+	mon, err := bridge.New(bridge.Options{Store: store, Node: "pbx0-sipmon", Lapse: time.Hour, Deadline: time.Second})
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer mon.Close()
+	b.Run("observed-baseline", func(b *testing.B) {
+		for i := 0; i < b.N; i++ {
+			if err := mon.PublishObserved(ctx, p, i%50); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+	b.Run("wire", func(b *testing.B) {
+		for i := 0; i < b.N; i++ {
+			if err := mon.PublishWire(ctx, p, i%50); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+	b.Run("heartbeat-wire-only", func(b *testing.B) {
+		for i := 0; i < b.N; i++ {
+			if err := mon.Heartbeat(ctx); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+}
