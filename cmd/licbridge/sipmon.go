@@ -296,10 +296,19 @@ func sipmonLiveFlags() []cli.Flag {
 		&cli.StringFlag{Name: "sentinel-master", Usage: "Sentinel master name when --redis lists Sentinels (config store.sentinel_master)", EnvVars: env("SENTINEL_MASTER")},
 		&cli.StringFlag{Name: "node-id", Usage: "the monitor's own node name in the store (default: the licbridge node's ID from the config or --state-dir, else the host name, plus \"" + sipmonNodeSuffix + "\"); never the daemon's own ID", EnvVars: env("SIPMON_NODE_ID")},
 		&cli.StringFlag{Name: "state-dir", Usage: "where licbridge run keeps its node ID, to name the monitor after it (default " + defaultStateDir + "; config state_dir)", EnvVars: env("STATE_DIR")},
-		&cli.DurationFlag{Name: "lapse", Usage: "how long the published counts outlive the monitor if it dies (default 15s; config store.lapse)", EnvVars: env("LAPSE")},
+		&cli.DurationFlag{Name: "lapse", DefaultText: bridge.DefaultLapse.String(), Usage: "how long the published counts outlive the monitor if it dies (config store.lapse)", EnvVars: env("LAPSE")},
 		&cli.BoolFlag{Name: "json", Usage: "print the final report as JSON when stopped"},
 	)
 }
+
+// sipmonLiveDescription documents where a live monitor's counts go.
+const sipmonLiveDescription = "Prints the legs up (all, G.729, fax) every --interval. With --redis (or store.redis in the\n" +
+	"--config file) it also publishes them to the shared store as wire counts (products legs, g729 and fax),\n" +
+	"beside, never over, the admitted and passive counts of licbridge run. It publishes as a node of its own\n" +
+	"that holds no keys and no channels: by default the licbridge node's ID (node_id, or the one kept in\n" +
+	"--state-dir) plus \"-sipmon\", so it shows next to the Asterisk node it watches; with the host name\n" +
+	"when no licbridge node runs here. Its counts lapse --lapse after it stops (killed or stopped alike).\n" +
+	"Run one monitor per node ID: two monitors with one ID overwrite each other's counts."
 
 // startLive reads the settings of a continuously running subcommand and dials
 // the store when one is named: a store that does not answer is an error at
@@ -330,8 +339,9 @@ func startLive(c *cli.Context) (*sipmon.Monitor, sipmon.RunOptions, *sipmonStore
 
 func sipmonHEPCommand() *cli.Command {
 	return &cli.Command{
-		Name:  "hep",
-		Usage: "receive HEPv3 (Asterisk res_hep, Kamailio siptrace, heplify) and count the legs",
+		Name:        "hep",
+		Usage:       "receive HEPv3 (Asterisk res_hep, Kamailio siptrace, heplify) and count the legs",
+		Description: sipmonLiveDescription,
 		Flags: append(sipmonLiveFlags(),
 			&cli.StringFlag{Name: "listen", Value: capture.DefaultHEPAddr, Usage: "address to receive HEP on (loopback by default)", EnvVars: []string{"LICBRIDGE_SIPMON_HEP_LISTEN"}},
 			&cli.StringSliceFlag{Name: "network", Value: cli.NewStringSlice("udp", "tcp"), Usage: "udp, tcp or both"},
@@ -369,8 +379,9 @@ func sipmonHEPCommand() *cli.Command {
 
 func sipmonLiveCommand() *cli.Command {
 	return &cli.Command{
-		Name:  "live",
-		Usage: "capture SIP from a network interface and count the legs",
+		Name:        "live",
+		Usage:       "capture SIP from a network interface and count the legs",
+		Description: sipmonLiveDescription,
 		Flags: append(sipmonLiveFlags(),
 			&cli.StringFlag{Name: "interface", Aliases: []string{"i"}, Required: true, Usage: "interface to capture on (\"any\" for all)"},
 			&cli.StringFlag{Name: "filter", Usage: "kernel capture filter (pcap-filter expression, e.g. \"port 5060\"); empty: everything"},
