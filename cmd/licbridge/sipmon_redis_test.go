@@ -206,30 +206,44 @@ func TestSipmonHEPPublishesWireLegs(t *testing.T) {
 	}
 
 	kill()
-	snap, err := rs.Snapshot(ctx, bridge.WireLegs, time.Now())
-	if err != nil {
-		t.Fatal(err)
+	// Each product's expiry is stamped by its own last write, and its own
+	// snapshot (what Usage sums) sweeps it: Usage would sweep all products at
+	// once.
+	nodeAt := func(product string, at time.Time) bridge.NodeSnapshot {
+		snap, err := rs.Snapshot(ctx, product, at)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, n := range snap.Nodes {
+			if n.Node == monNode {
+				return n
+			}
+		}
+		return bridge.NodeSnapshot{}
 	}
-	var expires time.Time
-	for _, n := range snap.Nodes {
-		if n.Node == monNode {
-			expires = n.Expires
+	for _, c := range []struct {
+		product string
+		want    int
+	}{{bridge.WireLegs, wantLegs}, {"g729", wantG729}, {"fax", wantFax}} {
+		expires := nodeAt(c.product, time.Now()).Expires
+		// Killed within its lapse: still live, and kept so by --lapse, not
+		// the default 15 s (its last heartbeat or publication was at most a
+		// third of the lapse ago).
+		if until := time.Until(expires); until <= bridge.DefaultLapse || until > lapse {
+			t.Fatalf("%s: the killed monitor is live for %v more, want within (%v, %v]", c.product, until, bridge.DefaultLapse, lapse)
+		}
+		if n := nodeAt(c.product, expires.Add(-time.Millisecond)); n.Node != monNode || n.Wire != c.want {
+			t.Errorf("%s just before its expiry: %+v, want %d wire legs", c.product, n, c.want)
+		}
+		if n := nodeAt(c.product, expires); n.Node != "" {
+			t.Errorf("%s at its expiry: %+v, want no node", c.product, n)
 		}
 	}
-	// Killed within its lapse: still live, and kept so by --lapse, not the
-	// default 15 s (its last heartbeat or publication was at most a third of
-	// the lapse ago).
-	if until := time.Until(expires); until <= bridge.DefaultLapse || until > lapse {
-		t.Fatalf("the killed monitor is live for %v more, want within (%v, %v]", until, bridge.DefaultLapse, lapse)
-	}
-	clock.Set(expires.Add(-time.Millisecond))
-	if u, _ := wire(bridge.WireLegs); u.Wire != wantLegs {
-		t.Fatalf("just before its expiry: %d wire legs, want %d", u.Wire, wantLegs)
-	}
-	clock.Set(expires)
+	// And Usage, past the last expiry, has no wire leg left.
+	clock.Set(time.Now().Add(lapse))
 	for _, p := range []string{bridge.WireLegs, "g729", "fax"} {
-		if u, n := wire(p); u.Wire != 0 || n.Node != "" {
-			t.Errorf("%s at its expiry: %d wire legs, node %+v; want none", p, u.Wire, n)
+		if u, _ := wire(p); u.Wire != 0 {
+			t.Errorf("%s after the lapse: %d wire legs, want 0", p, u.Wire)
 		}
 	}
 	for name, out := range map[string]string{"stdout": stdout.String(), "stderr": stderr.String()} {
