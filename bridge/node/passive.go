@@ -2,6 +2,7 @@ package node
 
 import (
 	"context"
+	"slices"
 	"strings"
 	"time"
 
@@ -150,7 +151,9 @@ func (n *Node) recount() map[string]Observed {
 	return out
 }
 
-// ObservedNow returns passive accounting's current counts, per product.
+// ObservedNow returns passive accounting's current counts, per product,
+// sorted by product. Fax sessions count as Units with Unadmitted zero
+// (FAXStats does not say which channel holds a session).
 func (n *Node) ObservedNow() []Observed {
 	obs := n.recount()
 	n.mu.Lock()
@@ -171,6 +174,7 @@ func (n *Node) ObservedNow() []Observed {
 	for _, o := range obs {
 		out = append(out, o)
 	}
+	slices.SortFunc(out, func(a, b Observed) int { return strings.Compare(a.Product, b.Product) })
 	return out
 }
 
