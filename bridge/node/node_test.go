@@ -78,6 +78,7 @@ type setup struct {
 	passive  node.Passive
 	store    *bridge.MemStore
 	pbx      *asterisktest.PBX
+	every    time.Duration // ReconcileEvery
 }
 
 func start(t *testing.T, s setup) *world {
@@ -106,7 +107,7 @@ func start(t *testing.T, s setup) *world {
 		AMI:      &ami.Options{Addr: w.pbx.AMIAddr(), Username: "licbridge", Secret: "licsecret", MinBackoff: 10 * time.Millisecond},
 		ARI:      &ari.Options{URL: w.pbx.ARIURL(), User: "licbridge", Password: "licsecret", MinBackoff: 10 * time.Millisecond},
 		AGI:      &dialplan.Config{Addr: "127.0.0.1:0"},
-		Counting: s.counting, Passive: s.passive, DrainTimeout: time.Second,
+		Counting: s.counting, Passive: s.passive, DrainTimeout: time.Second, ReconcileEvery: s.every,
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -216,6 +217,24 @@ func TestReconcileAfterReconnect(t *testing.T) {
 		t.Fatal(err)
 	}
 	w.ev.wait(t, "release after the reconnect", released(kept.Channels[0]))
+}
+
+// The periodic reconciliation catches a channel whose hangup was never
+// reported, with the AMI connection up all along.
+func TestPeriodicReconcile(t *testing.T) {
+	w := start(t, setup{keys: g729(4), every: 20 * time.Millisecond})
+	kept := w.place(t, asterisktest.Call{Product: "g729", Via: asterisktest.ViaAGI})
+	lost := w.place(t, asterisktest.Call{Product: "g729", Via: asterisktest.ViaARI})
+	if err := w.pbx.Vanish(lost); err != nil {
+		t.Fatal(err)
+	}
+	w.ev.wait(t, "release by the periodic reconcile", released(lost.Channels[0]))
+	if got := w.held(); !slices.Equal(got, []string{"g729:" + kept.Channels[0]}) {
+		t.Fatalf("held: %v", got)
+	}
+	if w.n.AMIConnects() != 1 {
+		t.Fatalf("AMI connects %d: the release must not come from a reconnect", w.n.AMIConnects())
+	}
 }
 
 // A restarted node re-asserts the live calls its previous run admitted, from
