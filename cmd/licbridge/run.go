@@ -249,6 +249,8 @@ func runAction(c *cli.Context) error {
 	if err := os.MkdirAll(cfg.StateDir, 0o750); err != nil {
 		return fmt.Errorf("state dir: %w", err)
 	}
+	// The bridge tags its logs with the node itself.
+	baseLog := log
 	log = log.With("node", id)
 	ctx := c.Context
 
@@ -310,14 +312,14 @@ func runAction(c *cli.Context) error {
 	b, err := bridge.New(bridge.Options{
 		Store: store, Node: id, Pool: s.pool, Enforcement: s.modes, Counting: s.counting,
 		Lock: tracker, Observer: observer, Deadline: cfg.Store.Deadline, Lapse: cfg.Store.Lapse,
-		Outage: s.outage, JournalPath: filepath.Join(cfg.StateDir, "journal.jsonl"), Logger: log.With("component", "bridge"),
+		Outage: s.outage, JournalPath: filepath.Join(cfg.StateDir, "journal.jsonl"), Logger: baseLog,
 	})
 	if err != nil {
 		return fmt.Errorf("run: %w", err)
 	}
 	defer b.Close()
 
-	watcher := license.NewWatcher(s.licenses.Options, license.WatcherOptions{Logger: log.With("component", "licenses")})
+	watcher := license.NewWatcher(s.licenses.Options, license.WatcherOptions{Logger: log})
 	if s.licenses.HostIDNote != "" {
 		log.Warn("no host ID: host-bound keys will be invalid", "why", s.licenses.HostIDNote)
 	}
@@ -338,17 +340,17 @@ func runAction(c *cli.Context) error {
 		},
 	}
 	if cfg.AMI.Addr != "" {
-		opts.AMI = &ami.Options{Addr: cfg.AMI.Addr, Username: cfg.AMI.User, Secret: cfg.AMI.Secret, Logger: log.With("component", "ami")}
+		opts.AMI = &ami.Options{Addr: cfg.AMI.Addr, Username: cfg.AMI.User, Secret: cfg.AMI.Secret, Logger: log}
 	}
 	if cfg.ARI.URL != "" {
-		opts.ARI = &ari.Options{URL: cfg.ARI.URL, User: cfg.ARI.User, Password: cfg.ARI.Password, App: cfg.ARI.App, Logger: log.With("component", "ari")}
+		opts.ARI = &ari.Options{URL: cfg.ARI.URL, User: cfg.ARI.User, Password: cfg.ARI.Password, App: cfg.ARI.App, Logger: log}
 	}
 	if cfg.AGI.Listen != "off" {
 		allow, err := dialplan.ParseAllow(cfg.AGI.Allow)
 		if err != nil {
 			return fmt.Errorf("agi allow: %w", err)
 		}
-		opts.AGI = &dialplan.Config{Addr: cfg.AGI.Listen, Allow: allow, Logger: log.With("component", "agi")}
+		opts.AGI = &dialplan.Config{Addr: cfg.AGI.Listen, Allow: allow, Logger: log}
 	}
 	nd, err = node.New(opts)
 	if err != nil {
@@ -358,7 +360,7 @@ func runAction(c *cli.Context) error {
 	var srv *admin.Server
 	if httpOn {
 		srv, err = admin.New(admin.Options{
-			Listen: cfg.HTTP.Listen, Token: cfg.HTTP.Token, Metrics: metrics, Logger: log.With("component", "http"),
+			Listen: cfg.HTTP.Listen, Token: cfg.HTTP.Token, Metrics: metrics, Logger: log,
 			Source: &node.Source{Node: nd, Licenses: watcher, Enforcement: s.modes, Recorder: recorder, Overage: machine},
 			Health: admin.HealthFunc(func(context.Context) []admin.Component { return health(nd) }),
 		})
