@@ -1,0 +1,105 @@
+package asterisktest_test
+
+import (
+	"context"
+	"testing"
+	"time"
+
+	"github.com/licbridge/licbridge/dialplan"
+	"github.com/licbridge/licbridge/internal/asterisktest"
+)
+
+// admitOdd admits every other request, so both outcomes show.
+type admitOdd struct{ n int }
+
+func (a *admitOdd) Admit(_ context.Context, req dialplan.AdmitRequest) (dialplan.Decision, error) {
+	a.n++
+	if a.n%2 == 1 {
+		return dialplan.Decision{Admitted: true, Lease: req.Product + ":" + req.Channel}, nil
+	}
+	return dialplan.Decision{Reason: "OVER_LIMIT"}, nil
+}
+func (a *admitOdd) Release(context.Context, string, string) error { return nil }
+func (a *admitOdd) Status(context.Context, string) (dialplan.Usage, error) {
+	return dialplan.Usage{}, nil
+}
+
+func TestPlace(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	srv, err := dialplan.NewServer(&admitOdd{}, dialplan.Config{Addr: "127.0.0.1:0", MaxSessions: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	go func() { _ = srv.Run(ctx) }()
+	<-srv.Ready()
+	p := asterisktest.StartT(t, asterisktest.Options{AGIAddr: srv.Addr().String(), NoARI: true})
+
+	t.Run("local pair over AGI", func(t *testing.T) {
+		pl, err := p.Place(ctx, asterisktest.Call{Local: true, Product: "hpec", Via: asterisktest.ViaAGI, Codec: "g729"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(pl.Channels) != 2 || pl.Results[0]["LICBRIDGE_STATUS"] != "ADMITTED" || pl.Results[1]["LICBRIDGE_STATUS"] != "REJECTED" {
+			t.Fatalf("%+v", pl)
+		}
+		byID := map[string]string{}
+		for _, ch := range p.AMI.Channels() {
+			byID[ch.Uniqueid] = ch.Linkedid
+			if ch.Uniqueid == pl.Channels[0] && (ch.State != 6 || ch.Vars["LICBRIDGE_LEASE"] != "hpec:"+pl.Channels[0]) {
+				t.Fatalf("first half: state %d vars %v", ch.State, ch.Vars)
+			}
+		}
+		if byID[pl.Channels[0]] != pl.Linkedid || byID[pl.Channels[1]] != pl.Linkedid {
+			t.Fatalf("halves do not share the Linkedid %s: %v", pl.Linkedid, byID)
+		}
+		if err := p.Hangup(pl); err != nil {
+			t.Fatal(err)
+		}
+		if n := len(p.AMI.Channels()); n != 0 {
+			t.Fatalf("%d channels left after the hangup", n)
+		}
+	})
+
+	t.Run("refused call is not answered", func(t *testing.T) {
+		_, _ = p.Place(ctx, asterisktest.Call{Product: "g729", Via: asterisktest.ViaAGI}) // admitted (odd)
+		pl, err := p.Place(ctx, asterisktest.Call{Product: "g729", Via: asterisktest.ViaAGI})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if pl.Status != "REJECTED" {
+			t.Fatalf("%+v", pl)
+		}
+		for _, ch := range p.AMI.Channels() {
+			if ch.Uniqueid == pl.Channels[0] && ch.State == 6 {
+				t.Fatal("a refused call was answered")
+			}
+		}
+	})
+
+	t.Run("fax and vanish", func(t *testing.T) {
+		pl, err := p.Place(ctx, asterisktest.Call{Fax: true})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := p.Vanish(pl); err != nil {
+			t.Fatal(err)
+		}
+		for _, ch := range p.AMI.Channels() {
+			if ch.Uniqueid == pl.Channels[0] {
+				t.Fatal("vanished channel still listed")
+			}
+		}
+	})
+
+	t.Run("FastAGI down", func(t *testing.T) {
+		p.SetAGIAddr("127.0.0.1:1")
+		pl, err := p.Place(ctx, asterisktest.Call{Product: "g729", Via: asterisktest.ViaAGI})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if pl.AGIStatus != "FAILURE" || pl.Status != "" {
+			t.Fatalf("AGISTATUS %q status %q", pl.AGIStatus, pl.Status)
+		}
+	})
+}
