@@ -20,8 +20,12 @@ var _ admin.Source = (*Source)(nil)
 // bridge, this node's key files from the license watcher, passive accounting,
 // and the statistics recorder's peaks.
 type Source struct {
-	// Node is required.
+	// Node is the running node, or nil for a read-only view of the cluster
+	// (licbridge show licenses --redis), which then needs Bridge.
 	Node *Node
+	// Bridge is used when Node is nil: a bridge on the shared store that is
+	// not run (it neither heartbeats nor publishes), only asked for Usage.
+	Bridge *bridge.Bridge
 	// Licenses: this node's key files; nil shows the published grants only.
 	Licenses *license.Watcher
 	// Enforcement per product, as configured (default hard).
@@ -35,7 +39,10 @@ type Source struct {
 // Snapshot implements admin.Source.
 func (s *Source) Snapshot(ctx context.Context) (admin.View, error) {
 	now := time.Now()
-	b := s.Node.Bridge()
+	b := s.Bridge
+	if s.Node != nil {
+		b = s.Node.Bridge()
+	}
 	us, err := b.Usage(ctx)
 	if err != nil {
 		return admin.View{}, fmt.Errorf("usage: %w", err)
@@ -62,7 +69,16 @@ func (s *Source) Snapshot(ctx context.Context) (admin.View, error) {
 	}
 	nodes := map[string]bool{}
 	for _, u := range us {
+		if u.Product == bridge.WireLegs {
+			// All legs on the wire, any codec: not a product; a live monitor
+			// makes the per-product wire counts meaningful (0 = seen none).
+			continue
+		}
 		ap := get(u.Product)
+		if wireMonitorLive(us) {
+			wire := u.Wire
+			ap.ObservedLegs = &wire
+		}
 		ap.Total, ap.InUse = u.Total, u.InUse
 		ap.InUseByNode = map[string]int{}
 		keys := map[string]*admin.Key{}
@@ -116,11 +132,12 @@ func (s *Source) Snapshot(ctx context.Context) (admin.View, error) {
 			}
 		}
 	}
-	if s.Node.AMI() != nil {
+	if s.Node != nil && s.Node.AMI() != nil {
+		// Passive accounting (AMI) is this node's own view of channels using a
+		// feature; the wire count above is the SIP monitor's. Only the channels
+		// that bypassed admission are news to the admin.
 		for _, o := range s.Node.ObservedNow() {
 			ap := get(o.Product)
-			units := o.Units
-			ap.ObservedLegs = &units
 			if o.Unadmitted > 0 {
 				ap.Warnings = append(ap.Warnings, fmt.Sprintf("%d channel(s) use %s without admission", o.Unadmitted, o.Product))
 			}
@@ -153,6 +170,17 @@ func (s *Source) Snapshot(ctx context.Context) (admin.View, error) {
 	}
 	slices.Sort(v.Nodes)
 	return v, nil
+}
+
+// wireMonitorLive reports whether any SIP monitor node is live: it publishes
+// the all-legs count under bridge.WireLegs.
+func wireMonitorLive(us []bridge.ProductUsage) bool {
+	for _, u := range us {
+		if u.Product == bridge.WireLegs {
+			return len(u.Nodes) > 0
+		}
+	}
+	return false
 }
 
 // Stats implements admin.Source.
