@@ -27,7 +27,7 @@ func showLicensesCommand() *cli.Command {
 	return &cli.Command{
 		Name:  "licenses",
 		Usage: "per product: each key (ID, channels, binding, end, status or reason) and the stacked total",
-		Flags: append(licensesFlags(),
+		Flags: append(append(licensesFlags(), clusterFlags()...),
 			&cli.BoolFlag{Name: "json", Usage: "print JSON instead of a table", EnvVars: []string{"LICBRIDGE_JSON"}},
 			nowFlag(),
 		),
@@ -48,6 +48,15 @@ func showLicensesCommand() *cli.Command {
 				return fmt.Errorf("show licenses: %w", err)
 			}
 			v := newLicensesView(set, nl.HostIDNote)
+			overrideString(c, "redis", &cfg.Store.Redis)
+			overrideString(c, "redis-password", &cfg.Store.Password)
+			if cfg.Store.Redis != "" {
+				cv, err := clusterSnapshot(c.Context, cfg)
+				if err != nil {
+					return fmt.Errorf("show licenses: %w", err)
+				}
+				mergeCluster(&v, cv)
+			}
 			if c.Bool("json") {
 				return renderLicensesJSON(c.App.Writer, v)
 			}
@@ -69,12 +78,16 @@ type licensesView struct {
 	Unreadable []keyView `json:"unreadable,omitempty"`
 	// Problems are directory-level problems (a missing --licenses-dir, say).
 	Problems []string `json:"problems,omitempty"`
+	// ClusterNodes are the live nodes of the cluster (with --redis).
+	ClusterNodes []string `json:"cluster_nodes,omitempty"`
 }
 
 type productView struct {
 	Product       string    `json:"product"`
 	TotalChannels int       `json:"total_channels"`
 	Keys          []keyView `json:"keys"`
+	// Cluster is what the shared store says (with --redis).
+	Cluster *productCluster `json:"cluster,omitempty"`
 }
 
 type keyView struct {
@@ -89,6 +102,8 @@ type keyView struct {
 	Status      string `json:"status"`
 	Reason      string `json:"reason,omitempty"`
 	Warning     string `json:"warning,omitempty"`
+	// Nodes are the live nodes presenting the key (with --redis).
+	Nodes []string `json:"nodes,omitempty"`
 }
 
 func newLicensesView(s *license.Set, hostIDNote string) licensesView {
@@ -152,6 +167,9 @@ func renderLicensesText(w io.Writer, v licensesView) error {
 	if len(v.Products) == 0 && len(v.Unreadable) == 0 {
 		b.WriteString("\nNo license key files found.\n")
 	}
+	if len(v.ClusterNodes) > 0 {
+		fmt.Fprintf(&b, "Cluster: %s live (%s)\n", plural(len(v.ClusterNodes), "node"), strings.Join(v.ClusterNodes, ", "))
+	}
 	for _, p := range v.Products {
 		valid := 0
 		for _, k := range p.Keys {
@@ -159,11 +177,31 @@ func renderLicensesText(w io.Writer, v licensesView) error {
 				valid++
 			}
 		}
-		fmt.Fprintf(&b, "\n%s: %s licensed (%d of %s valid)\n", p.Product, plural(p.TotalChannels, "channel"), valid, plural(len(p.Keys), "key"))
+		if p.Cluster != nil {
+			fmt.Fprintf(&b, "\n%s: %s licensed in the cluster (this host: %s, %d of %s valid)\n", p.Product, plural(p.Cluster.Total, "channel"), plural(p.TotalChannels, "channel"), valid, plural(len(p.Keys), "key"))
+		} else {
+			fmt.Fprintf(&b, "\n%s: %s licensed (%d of %s valid)\n", p.Product, plural(p.TotalChannels, "channel"), valid, plural(len(p.Keys), "key"))
+		}
 		tw := tabwriter.NewWriter(&b, 0, 0, 2, ' ', 0)
-		fmt.Fprintln(tw, "  KEY ID\tCHANNELS\tBINDING\tKIND\tENDS\tFILE\tSTATUS")
+		if p.Cluster != nil {
+			fmt.Fprintln(tw, "  KEY ID\tCHANNELS\tBINDING\tKIND\tENDS\tFILE\tSTATUS\tNODES")
+		} else {
+			fmt.Fprintln(tw, "  KEY ID\tCHANNELS\tBINDING\tKIND\tENDS\tFILE\tSTATUS")
+		}
 		for _, k := range p.Keys {
-			fmt.Fprintf(tw, "  %s\t%d\t%s\t%s\t%s\t%s\t%s\n", k.KeyID, k.Channels, strings.Replace(k.Binding, "host-id ", "host ", 1), kindText(k), shortTime(k.Ends), filepath.Base(k.File), keyStatusText(k))
+			file := "-"
+			if k.File != "" {
+				file = filepath.Base(k.File)
+			}
+			line := fmt.Sprintf("  %s\t%d\t%s\t%s\t%s\t%s\t%s", k.KeyID, k.Channels, strings.Replace(k.Binding, "host-id ", "host ", 1), kindText(k), shortTime(k.Ends), file, keyStatusText(k))
+			if p.Cluster != nil {
+				nodes := "-"
+				if len(k.Nodes) > 0 {
+					nodes = strings.Join(k.Nodes, ",")
+				}
+				line += "\t" + nodes
+			}
+			fmt.Fprintln(tw, line)
 		}
 		if err := tw.Flush(); err != nil {
 			return err
@@ -172,6 +210,9 @@ func renderLicensesText(w io.Writer, v licensesView) error {
 			if k.Warning != "" {
 				fmt.Fprintf(&b, "  warning: %s %s\n", k.KeyID, k.Warning)
 			}
+		}
+		if p.Cluster != nil {
+			renderClusterText(&b, p.Cluster)
 		}
 	}
 	if len(v.Unreadable) > 0 {
