@@ -3,15 +3,13 @@ package main
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"io"
 	"os"
-	"strings"
 	"time"
 
+	"github.com/licbridge/licbridge/bridge/redisstore"
 	"github.com/mattn/go-isatty"
-	"github.com/redis/go-redis/v9"
 	"github.com/urfave/cli/v2"
 
 	"github.com/licbridge/licbridge/bridge/stats"
@@ -69,7 +67,7 @@ func statsConcurrent(c *cli.Context) error {
 			return cli.Exit(fmt.Sprintf("stats: time zone %q: %v", cfg.TimeZone, err), 2)
 		}
 	}
-	store, closeStore, err := openStatsStore(cfg)
+	store, closeStore, err := openStatsStore(c.Context, cfg)
 	if err != nil {
 		return err
 	}
@@ -128,7 +126,7 @@ func printReports(w io.Writer, reps []stats.Report, asJSON bool, style chart.Sty
 
 // openStatsStore opens the shared store named by the config, or explains why
 // there is nothing to read.
-func openStatsStore(cfg *Config) (stats.Store, func(), error) {
+func openStatsStore(ctx context.Context, cfg *Config) (stats.Store, func(), error) {
 	if cfg.Store.Redis == "" {
 		if localStatsStore != nil {
 			st, err := localStatsStore(cfg)
@@ -138,32 +136,15 @@ func openStatsStore(cfg *Config) (stats.Store, func(), error) {
 			"pass --redis (or set store.redis in the config). A single node without Redis keeps them in its "+
 			"own process: read them from its admin API, http://127.0.0.1:8089/api/v1/stats?product=g729", 2)
 	}
-	rdb, err := openRedis(cfg.Store)
+	// The same dialing as the daemon's: standalone, Cluster or Sentinel from one
+	// address, and errors that never quote a password.
+	dctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	rs, err := redisstore.Dial(dctx, redisstore.Options{Addr: cfg.Store.Redis, Password: cfg.Store.Password, SentinelMaster: cfg.Store.SentinelMaster})
 	if err != nil {
-		return nil, nil, err
+		return nil, nil, fmt.Errorf("stats: shared store %s: %w", redisstore.Redact(cfg.Store.Redis), err)
 	}
-	return stats.NewRedisStore(rdb), func() { rdb.Close() }, nil
-}
-
-// openRedis builds a client from a redis:// URL or a comma list of addresses
-// (several: Cluster, or Sentinel with sentinel_master).
-func openRedis(sc StoreConfig) (redis.UniversalClient, error) {
-	if strings.Contains(sc.Redis, "://") {
-		opt, err := redis.ParseURL(sc.Redis)
-		if err != nil {
-			// The URL may hold a password: name the setting, not the value.
-			return nil, errors.New("store.redis: not a valid redis:// URL")
-		}
-		if sc.Password != "" {
-			opt.Password = sc.Password
-		}
-		return redis.NewClient(opt), nil
-	}
-	return redis.NewUniversalClient(&redis.UniversalOptions{
-		Addrs:      strings.Split(sc.Redis, ","),
-		Password:   sc.Password,
-		MasterName: sc.SentinelMaster,
-	}), nil
+	return stats.NewRedisStore(rs.Client()), func() { rs.Close() }, nil
 }
 
 func chartTerminal(w io.Writer) bool {

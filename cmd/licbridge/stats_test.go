@@ -100,7 +100,7 @@ func TestStatsConcurrent(t *testing.T) {
 		{"no_store", nil, "no shared store given"},
 		{"days_out_of_range", []string{"--redis", addr, "--days", "15"}, "--days 15"},
 		{"bad_zone", []string{"--redis", addr, "--tz", "Mars/Olympus"}, "Mars/Olympus"},
-		{"bad_url", []string{"--redis", "redis://:secretpw@[::1"}, "not a valid redis:// URL"},
+		{"bad_url", []string{"--redis", "redis://:secretpw@[::1"}, "missing ']' in host"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Setenv("LICBRIDGE_REDIS", "")
