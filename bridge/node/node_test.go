@@ -204,14 +204,15 @@ func TestReconcileAfterReconnect(t *testing.T) {
 	if err := w.pbx.Vanish(lost); err != nil {
 		t.Fatal(err)
 	}
-	before := w.n.Reconciles()
 	w.pbx.AMI.DropConnections()
 	w.ev.wait(t, "release of the call that ended unseen", released(lost.Channels[0]))
 	if got := w.held(); !slices.Equal(got, []string{"g729:" + kept.Channels[0]}) {
 		t.Fatalf("held after reconcile: %v", got)
 	}
-	if w.n.Reconciles() <= before || w.n.AMIConnects() < 2 {
-		t.Fatalf("reconciles %d (before %d), connects %d", w.n.Reconciles(), before, w.n.AMIConnects())
+	// The release came from the reconcile of the second login (the counter of
+	// reconciles is bumped only after the release event, so it is not read here).
+	if w.n.AMIConnects() < 2 {
+		t.Fatalf("connects %d", w.n.AMIConnects())
 	}
 	if err := w.pbx.Hangup(kept); err != nil {
 		t.Fatal(err)
