@@ -42,6 +42,7 @@ func (n *Node) checkCodec(ctx context.Context, uid, name string) {
 			return
 		}
 		product := n.productOfFormat(v)
+		n.log.Debug("native format", "channel", name, "format", v, "product", product)
 		if product == "" {
 			return
 		}
@@ -152,8 +153,8 @@ func (n *Node) recount() map[string]Observed {
 }
 
 // ObservedNow returns passive accounting's current counts, per product,
-// sorted by product. Fax sessions count as Units with Unadmitted zero
-// (FAXStats does not say which channel holds a session).
+// sorted by product. For fax, Units are FAXStats' sessions and Unadmitted
+// those beyond this node's fax leases.
 func (n *Node) ObservedNow() []Observed {
 	obs := n.recount()
 	n.mu.Lock()
@@ -164,12 +165,23 @@ func (n *Node) ObservedNow() []Observed {
 		}
 	}
 	fp := n.opt.Passive.FaxProduct
-	if n.amiC != nil && !n.opt.Passive.Disabled && fp != "-" {
+	faxOn := n.amiC != nil && !n.opt.Passive.Disabled && fp != "-"
+	faxNow := n.faxNow
+	n.mu.Unlock()
+	if faxOn {
+		// FAXStats does not say which channel holds a session: the sessions
+		// beyond this node's admitted fax units are the unadmitted ones.
+		held := 0
+		for _, l := range n.b.Leases() {
+			if l.Product == fp {
+				held++
+			}
+		}
 		o := obs[fp]
-		o.Product, o.Units = fp, max(o.Units, n.faxNow)
+		o.Product, o.Units = fp, max(o.Units, faxNow)
+		o.Unadmitted = max(0, o.Units-held)
 		obs[fp] = o
 	}
-	n.mu.Unlock()
 	out := make([]Observed, 0, len(obs))
 	for _, o := range obs {
 		out = append(out, o)

@@ -230,13 +230,24 @@ func (d *daemon) exited() bool {
 	}
 }
 
-// productUse is one product of /api/v1/channels.
+// productUse is one product of /api/v1/view.
 type productUse struct {
 	Name         string         `json:"name"`
 	Total        int            `json:"total"`
 	InUse        int            `json:"in_use"`
 	InUseByNode  map[string]int `json:"in_use_by_node"`
 	ObservedLegs *int           `json:"observed_legs"`
+	Warnings     []string       `json:"warnings"`
+}
+
+// warns reports whether one of the product's warnings contains s.
+func (u productUse) warns(s string) bool {
+	for _, w := range u.Warnings {
+		if strings.Contains(w, s) {
+			return true
+		}
+	}
+	return false
 }
 
 var apiClient = &http.Client{Timeout: 5 * time.Second}
@@ -244,7 +255,7 @@ var apiClient = &http.Client{Timeout: 5 * time.Second}
 // usage reads a product's counts through the admin API.
 func (d *daemon) usage(t *testing.T, product string) productUse {
 	t.Helper()
-	resp, err := apiClient.Get("http://" + d.http + "/api/v1/channels")
+	resp, err := apiClient.Get("http://" + d.http + "/api/v1/view")
 	if err != nil {
 		t.Fatalf("admin API: %v", err)
 	}
@@ -274,7 +285,7 @@ func (d *daemon) waitUsage(t *testing.T, product, what string, cond func(product
 			return u
 		}
 		if time.Now().After(deadline) {
-			t.Fatalf("%s: %s never came true; last %+v", product, what, u)
+			t.Fatalf("%s: %s never came true; last %+v\n/api/v1/view: %s", product, what, u, d.view(t))
 		}
 		select {
 		case <-d.done:
@@ -282,6 +293,17 @@ func (d *daemon) waitUsage(t *testing.T, product, what string, cond func(product
 		case <-time.After(20 * time.Millisecond):
 		}
 	}
+}
+
+// view is the raw /api/v1/view body, for failure messages.
+func (d *daemon) view(t *testing.T) string {
+	resp, err := apiClient.Get("http://" + d.http + "/api/v1/view")
+	if err != nil {
+		return err.Error()
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	return string(b)
 }
 
 func inUseIs(n int) func(productUse) bool { return func(u productUse) bool { return u.InUse == n } }
