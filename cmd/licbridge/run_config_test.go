@@ -32,6 +32,7 @@ func TestExampleConfigParses(t *testing.T) {
 		"store.pool":          cfg.Store.Pool == "cluster",
 		"ari.app":             cfg.ARI.App == "licbridge",
 		"passive.fax_product": cfg.Passive.FaxProduct == "fax",
+		"sipmon.max_dialogs":  cfg.SIPMon.MaxDialogs == 200000,
 	} {
 		if !ok {
 			t.Errorf("%s: unexpected value in %+v", name, cfg)
