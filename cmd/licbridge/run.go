@@ -274,7 +274,7 @@ func runAction(c *cli.Context) error {
 		store = rs
 		statsStore = stats.NewRedisStore(rs.Client())
 		overStore = overage.NewRedisStore(rs.Client())
-		log.Info("counter store: redis", "addr", redactURL(cfg.Store.Redis))
+		log.Info("counter store: redis", "addr", redisstore.Redact(cfg.Store.Redis))
 	} else {
 		store = bridge.NewMemStore()
 		log.Info("counter store: embedded (single node)")
@@ -504,15 +504,4 @@ func health(nd *node.Node) []admin.Component {
 		out = append(out, admin.Component{Name: "admission", OK: false, Detail: "draining"})
 	}
 	return out
-}
-
-// redactURL drops a password from a redis:// URL before it is logged.
-func redactURL(s string) string {
-	if i := strings.Index(s, "@"); i >= 0 {
-		if j := strings.Index(s, "://"); j >= 0 && j < i {
-			return s[:j+3] + "***" + s[i:]
-		}
-		return "***" + s[i:]
-	}
-	return s
 }
