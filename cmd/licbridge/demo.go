@@ -91,7 +91,7 @@ func demoAction(c *cli.Context) error {
 		"  - ffa: free fax keys never stack; the first by key ID counts, the other is ignored.\n"+
 		"  - warnings come 14, 7 and 1 days before a key stops counting; the auto-renew key\n"+
 		"    keeps counting for 20 days of renewal grace after its formal end.\n"+
-		"Next: licbridge dialplan prints the dialplan to include; docs/running.md says how to\n"+
+		"Next: licbridge dialplan prints the dialplan to include; the README (Running a node) says how to\n"+
 		"run licbridge beside a real Asterisk (licbridge run --config licbridge.yaml).\n")
 	return nil
 }
