@@ -6,7 +6,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
-	"math/rand/v2"
+	"github.com/licbridge/licbridge/internal/backoff"
 	"net"
 	"strconv"
 	"strings"
@@ -118,37 +118,12 @@ func (c *Client) Run(ctx context.Context) error {
 		if time.Since(start) >= c.opts.HealthyAfter {
 			attempt = 0
 		}
-		delay := backoff(attempt, c.opts.MinBackoff, c.opts.MaxBackoff)
+		delay := backoff.Delay(attempt, c.opts.MinBackoff, c.opts.MaxBackoff)
 		attempt++
 		log.Warn("ami: connection down, reconnecting", "err", err, "retry_in", delay, "attempt", attempt)
-		if !sleep(ctx, delay) {
+		if !backoff.Sleep(ctx, delay) {
 			return nil
 		}
-	}
-}
-
-// backoff is min·2^attempt capped at max, with "equal jitter": half fixed,
-// half random, so that many nodes restarting together spread out.
-func backoff(attempt int, minD, maxD time.Duration) time.Duration {
-	d := maxD
-	if attempt < 30 {
-		if x := minD << attempt; x > 0 && x < maxD {
-			d = x
-		}
-	}
-	half := d / 2
-	return half + time.Duration(rand.Int64N(int64(half)+1))
-}
-
-// sleep waits d or until ctx ends; it reports whether the full delay passed.
-func sleep(ctx context.Context, d time.Duration) bool {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-t.C:
-		return true
-	case <-ctx.Done():
-		return false
 	}
 }
 

@@ -4,9 +4,9 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/licbridge/licbridge/internal/backoff"
 	"io"
 	"log/slog"
-	"math/rand/v2"
 	"net"
 	"sync"
 	"time"
@@ -178,7 +178,7 @@ func (a *App) Run(ctx context.Context) error {
 				return err
 			}
 			a.log.Warn("ari connect failed", "attempt", attempt+1, "err", err)
-			if !sleepCtx(ctx, a.backoff(attempt)) {
+			if !backoff.Sleep(ctx, backoff.Delay(attempt, a.opts.MinBackoff, a.opts.MaxBackoff)) {
 				return nil
 			}
 			attempt++
@@ -210,7 +210,7 @@ func (a *App) Run(ctx context.Context) error {
 		if time.Since(start) >= healthySpell {
 			attempt = 0
 		}
-		if !sleepCtx(ctx, a.backoff(attempt)) {
+		if !backoff.Sleep(ctx, backoff.Delay(attempt, a.opts.MinBackoff, a.opts.MaxBackoff)) {
 			return nil
 		}
 		attempt++
@@ -226,29 +226,6 @@ func (a *App) setHealth(up bool, err error) {
 	a.health.Connected = up
 	if err != nil {
 		a.health.LastError = err.Error()
-	}
-}
-
-// backoff is MinBackoff·2^attempt capped at MaxBackoff, with jitter in [d/2, d).
-func (a *App) backoff(attempt int) time.Duration {
-	d := a.opts.MinBackoff
-	for i := 0; i < attempt && d < a.opts.MaxBackoff; i++ {
-		d *= 2
-	}
-	d = min(d, a.opts.MaxBackoff)
-	half := d / 2
-	return half + rand.N(half+1)
-}
-
-// sleepCtx waits d or until ctx ends; false when ctx ended.
-func sleepCtx(ctx context.Context, d time.Duration) bool {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-ctx.Done():
-		return false
-	case <-t.C:
-		return true
 	}
 }
 

@@ -3,7 +3,7 @@ package bridge
 import (
 	"context"
 	"fmt"
-	"math/rand/v2"
+	"github.com/licbridge/licbridge/internal/backoff"
 	"sort"
 	"time"
 )
@@ -22,7 +22,7 @@ const (
 func (b *Bridge) Run(ctx context.Context) error {
 	timer := time.NewTimer(0)
 	defer timer.Stop()
-	backoff := backoffMin
+	delay := backoffMin
 	for {
 		select {
 		case <-ctx.Done():
@@ -36,11 +36,11 @@ func (b *Bridge) Run(ctx context.Context) error {
 				if ctx.Err() != nil {
 					return nil
 				}
-				b.log.Debug("store still unavailable", "err", err, "retry_in", backoff)
-				next = jitter(backoff)
-				backoff = min(backoff*2, backoffMax)
+				next = backoff.Jitter(delay)
+				b.log.Debug("store still unavailable", "err", err, "retry_in", next)
+				delay = min(delay*2, backoffMax)
 			} else {
-				backoff = backoffMin
+				delay = backoffMin
 				b.log.Info("store available again; holdings written back")
 				// Leases kept while the recovery ran are marked dirty: write them now.
 				if err := b.Heartbeat(ctx); err != nil && ctx.Err() == nil {
@@ -50,7 +50,7 @@ func (b *Bridge) Run(ctx context.Context) error {
 		} else if err := b.Heartbeat(ctx); err != nil && ctx.Err() == nil {
 			// Heartbeat has marked the store down if it was the store.
 			b.log.Warn("heartbeat failed", "err", err)
-			next = jitter(backoff)
+			next = backoff.Jitter(delay)
 		}
 		if !timer.Stop() {
 			select {
@@ -60,11 +60,6 @@ func (b *Bridge) Run(ctx context.Context) error {
 		}
 		timer.Reset(next)
 	}
-}
-
-// jitter spreads d over [d/2, d) so that nodes do not reconnect in step.
-func jitter(d time.Duration) time.Duration {
-	return d/2 + rand.N(d/2+1)
 }
 
 // Heartbeat keeps this node live in the store for every product it uses and
