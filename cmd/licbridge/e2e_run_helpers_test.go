@@ -96,6 +96,7 @@ func (l *logBuf) String() string {
 type daemon struct {
 	cmd       *exec.Cmd
 	agi, http string
+	stateDir  string
 	logs      *logBuf
 	done      chan struct{}
 	exitErr   error
@@ -107,8 +108,9 @@ type daemon struct {
 // its "licbridge ready" log line.
 func startDaemon(t *testing.T, k *keyring, args ...string) *daemon {
 	t.Helper()
+	stateDir := t.TempDir()
 	base := []string{"--log-format", "json", "--log-level", "debug", "run",
-		"--agi-listen", "127.0.0.1:0", "--http-listen", "127.0.0.1:0", "--state-dir", t.TempDir(),
+		"--agi-listen", "127.0.0.1:0", "--http-listen", "127.0.0.1:0", "--state-dir", stateDir,
 		"--no-default-dirs", "--host-id", e2eHost}
 	if k != nil {
 		base = append(base, "--licenses-dir", k.dir, "--issuer-pub", k.pub)
@@ -123,7 +125,7 @@ func startDaemon(t *testing.T, k *keyring, args ...string) *daemon {
 	if err != nil {
 		t.Fatal(err)
 	}
-	d := &daemon{cmd: cmd, logs: &logBuf{}, done: make(chan struct{}), lines: make(chan map[string]any, 1024)}
+	d := &daemon{cmd: cmd, stateDir: stateDir, logs: &logBuf{}, done: make(chan struct{}), lines: make(chan map[string]any, 1024)}
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"fmt"
 	"strings"
 	"syscall"
 	"testing"
@@ -119,6 +120,19 @@ func TestE2ERun(t *testing.T) {
 		d.waitLog(t, "SIGHUP: reloading license keys", 5*time.Second)
 		if u := d.usage(t, "g729"); u.Total != 19 {
 			t.Fatalf("after SIGHUP: %+v", u)
+		}
+	})
+
+	t.Run("license reload signals the daemon", func(t *testing.T) {
+		out := mustRun(t, nil, "license", "reload", "--state-dir", d.stateDir)
+		if !strings.Contains(out, fmt.Sprintf("pid %d", d.cmd.Process.Pid)) {
+			t.Errorf("reload output does not name the daemon's pid %d: %s", d.cmd.Process.Pid, out)
+		}
+		d.waitLog(t, "SIGHUP: reloading license keys", 5*time.Second)
+		// With no daemon behind the state dir: a clear error, exit 1.
+		r := licbridge(t, nil, "license", "reload", "--state-dir", t.TempDir())
+		if r.code != 1 || !strings.Contains(r.stderr, "no running licbridge found") {
+			t.Errorf("reload with no daemon: exit %d, %s", r.code, r.stderr)
 		}
 	})
 

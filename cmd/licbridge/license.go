@@ -25,6 +25,7 @@ func licenseCommand() *cli.Command {
 			issueCommand(),
 			hostidCommand(),
 			verifyCommand(),
+			reloadCommand(),
 		}, activationCommands()...),
 	}
 }

@@ -249,6 +249,11 @@ func runAction(c *cli.Context) error {
 	if err := os.MkdirAll(cfg.StateDir, 0o750); err != nil {
 		return fmt.Errorf("state dir: %w", err)
 	}
+	removePID, err := writePIDFile(cfg.StateDir)
+	if err != nil {
+		return err
+	}
+	defer removePID()
 	// The bridge tags its logs with the node itself.
 	baseLog := log
 	log = log.With("node", id)
