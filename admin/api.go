@@ -55,6 +55,9 @@ type Product struct {
 	// ObservedLegs is the count of legs the SIP monitor sees on the wire now;
 	// nil when no monitor reports.
 	ObservedLegs *int `json:"observed_legs,omitempty"`
+	// Passive is what passive accounting (AMI) sees using the product on the
+	// cluster's Asterisk nodes now, admitted or not.
+	Passive int `json:"passive"`
 	// Peak14d is the highest cluster-wide use of the last 14 days.
 	Peak14d int `json:"peak_14d"`
 	// Overage is the over-limit state and its countdown.

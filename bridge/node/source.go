@@ -79,7 +79,7 @@ func (s *Source) Snapshot(ctx context.Context) (admin.View, error) {
 			wire := u.Wire
 			ap.ObservedLegs = &wire
 		}
-		ap.Total, ap.InUse = u.Total, u.InUse
+		ap.Total, ap.InUse, ap.Passive = u.Total, u.InUse, u.Observed
 		ap.InUseByNode = map[string]int{}
 		keys := map[string]*admin.Key{}
 		for _, nu := range u.Nodes {

@@ -239,6 +239,7 @@ type productUse struct {
 	InUse        int            `json:"in_use"`
 	InUseByNode  map[string]int `json:"in_use_by_node"`
 	ObservedLegs *int           `json:"observed_legs"`
+	Passive      int            `json:"passive"`
 	Warnings     []string       `json:"warnings"`
 }
 
