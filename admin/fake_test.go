@@ -61,7 +61,7 @@ func newFake(t testing.TB) *fakeSource {
 	end := now.AddDate(0, 0, 6)
 	g729 := admin.Product{
 		Name: "g729", Enforcement: overage.ModeGrace, Total: 30, InUse: 23,
-		InUseByNode: map[string]int{"pbx-a": 17, "pbx-b": 6}, ObservedLegs: intp(25), Peak14d: 41,
+		InUseByNode: map[string]int{"pbx-a": 17, "pbx-b": 6}, ObservedLegs: intp(25), Passive: 19, Peak14d: 41,
 		Overage: overage.State{Product: "g729", Mode: overage.ModeGrace, Phase: overage.PhaseLockdown, OverDays: 5, LocksIn: 9,
 			Since: time.Date(2026, 11, 18, 0, 0, 0, 0, time.UTC), Peak: 41},
 		Keys: []admin.Key{

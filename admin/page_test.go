@@ -92,6 +92,7 @@ func checkPage(t *testing.T, dom, base, token string) {
 			p.Name + "-in_use":   p.InUse,
 			p.Name + "-total":    p.Total,
 			p.Name + "-peak_14d": p.Peak14d,
+			p.Name + "-passive":  p.Passive,
 		}
 		if p.ObservedLegs != nil {
 			want[p.Name+"-observed_legs"] = *p.ObservedLegs

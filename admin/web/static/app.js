@@ -64,6 +64,7 @@
     fact("per node", nodes.length ? el("span", {}, ...nodes.flatMap(([n, c], i) =>
       [(i ? ", " : ""), n + " ", num(id + "-node-" + n, c)])) : "-");
     fact("legs on the wire", p.observed_legs === undefined ? "no monitor" : num(id + "-observed_legs", p.observed_legs));
+    fact("seen by AMI", num(id + "-passive", p.passive || 0));
     fact("14-day peak", num(id + "-peak_14d", p.peak_14d));
     let state = ov.phase;
     if (ov.phase !== "OK") {
