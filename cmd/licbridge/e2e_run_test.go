@@ -108,7 +108,9 @@ func TestE2ERun(t *testing.T) {
 		silent := place(t, pbx, asterisktest.Call{Codec: "g729"})
 		plain := place(t, pbx, asterisktest.Call{Codec: "ulaw"})
 		fax := place(t, pbx, asterisktest.Call{Fax: true})
-		d.waitUsage(t, "g729", "one channel without admission", func(u productUse) bool { return u.warns("1 channel(s) use g729 without admission") && u.InUse == 0 && u.Passive == 1 })
+		d.waitUsage(t, "g729", "one channel without admission", func(u productUse) bool {
+			return u.warns("1 channel(s) use g729 without admission") && u.InUse == 0 && u.Passive == 1
+		})
 		d.waitUsage(t, "fax", "one fax session without admission", func(u productUse) bool { return u.warns("1 channel(s) use fax without admission") })
 		hangup(t, pbx, silent, plain, fax)
 		d.waitUsage(t, "g729", "warning gone", func(u productUse) bool { return !u.warns("without admission") && u.Passive == 0 })
