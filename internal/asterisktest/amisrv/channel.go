@@ -121,39 +121,3 @@ func (ch *Channel) duration(now time.Time) string {
 	}
 	return fmt.Sprintf("%02d:%02d:%02d", s/3600, (s/60)%60, s%60)
 }
-
-// causeText is Asterisk's ast_cause2str for the causes a licensing bridge
-// meets; others read "Unknown".
-func causeText(cause int) string {
-	switch cause {
-	case 1:
-		return "Unallocated (unassigned) number"
-	case 16:
-		return "Normal Clearing"
-	case 17:
-		return "User busy"
-	case 18:
-		return "No user responding"
-	case 19:
-		return "User alerting, no answer"
-	case 21:
-		return "Call Rejected"
-	case 27:
-		return "Destination out of order"
-	case 34:
-		return "Circuit/channel congestion"
-	case 38:
-		return "Network out of order"
-	case 41:
-		return "Temporary failure"
-	case 42:
-		return "Switching equipment congestion"
-	case 58:
-		return "Bearer capability not available"
-	case 65:
-		return "Bearer capability not implemented"
-	case 88:
-		return "Incompatible destination"
-	}
-	return "Unknown"
-}

@@ -2,6 +2,7 @@ package amisrv
 
 import (
 	"fmt"
+	"github.com/licbridge/licbridge/internal/asterisktest/q850"
 	"regexp"
 	"strconv"
 	"strings"
@@ -148,7 +149,7 @@ func (s *Server) hangup(uniqueid string, cause int, soft bool) error {
 	}
 	evs = append(evs,
 		ch.snapshot(proto.NewMessage("Event", "HangupRequest", "Privilege", "call,all"), "").Add("Cause", c),
-		ch.snapshot(proto.NewMessage("Event", "Hangup", "Privilege", "call,all"), "").Add("Cause", c).Add("Cause-txt", causeText(cause)))
+		ch.snapshot(proto.NewMessage("Event", "Hangup", "Privilege", "call,all"), "").Add("Cause", c).Add("Cause-txt", q850.Text(cause)))
 	s.mu.Unlock()
 	for _, ev := range evs {
 		s.broadcast(ev)

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"github.com/licbridge/licbridge/internal/asterisktest/q850"
 	"net/url"
 	"strconv"
 	"strings"
@@ -242,7 +243,7 @@ func (s *Server) hangupLocked(c *channel, cause int) {
 	if !s.opts.NoChannelDestroyed {
 		c.appName, c.appData = "", "" // as recorded: the channel runs nothing any more
 		s.emitLocked(c, "ChannelDestroyed", func(app string) any {
-			return destroyedJSON{"ChannelDestroyed", now, cause, causeText(cause), c.json(), s.opts.AsteriskID, app}
+			return destroyedJSON{"ChannelDestroyed", now, cause, q850.Text(cause), c.json(), s.opts.AsteriskID, app}
 		})
 	}
 	c.gone = true

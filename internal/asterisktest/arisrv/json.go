@@ -149,29 +149,6 @@ func marshal(v any) []byte {
 
 func ariTime(t time.Time) string { return t.Format(dateFormat) }
 
-// causeText is Asterisk's ast_cause2str for the causes tests use.
-func causeText(code int) string {
-	switch code {
-	case 1:
-		return "Unallocated (unassigned) number"
-	case 16:
-		return "Normal Clearing"
-	case 17:
-		return "User busy"
-	case 18:
-		return "No user responding"
-	case 19:
-		return "User alerting, no answer"
-	case 21:
-		return "Call Rejected"
-	case 34:
-		return "Circuit/channel congestion"
-	case 38:
-		return "Network out of order"
-	}
-	return "Unknown"
-}
-
 // reasonCodes maps DELETE ?reason= names to causes (res/ari/resource_channels.c).
 var reasonCodes = map[string]int{
 	"normal":             16,
