@@ -238,8 +238,14 @@ func (n *Node) publishLoop(ctx context.Context) error {
 	}
 }
 
-// faxLoop reads FAXStats when fax events come (and with every reconcile
-// period): CurrentSessions is Asterisk's own live fax count.
+// faxRecheck is how often FAXStats is read again while sessions are up: a
+// session's end can reach FAXStats after its ReceiveFAX/SendFAX event and the
+// channel's hangup, so the read those events trigger may still count it.
+const faxRecheck = 2 * time.Second
+
+// faxLoop reads FAXStats when fax events come, every faxRecheck while sessions
+// are up, and with every reconcile period: CurrentSessions is Asterisk's own
+// live fax count.
 func (n *Node) faxLoop(ctx context.Context) error {
 	every := n.opt.ReconcileEvery
 	if every <= 0 {
@@ -247,12 +253,16 @@ func (n *Node) faxLoop(ctx context.Context) error {
 	}
 	t := time.NewTicker(every)
 	defer t.Stop()
+	recheck := time.NewTimer(faxRecheck)
+	recheck.Stop()
+	defer recheck.Stop()
 	for {
 		select {
 		case <-ctx.Done():
 			return nil
 		case <-n.faxSig:
 		case <-t.C:
+		case <-recheck.C:
 		}
 		if !n.amiC.Connected() {
 			continue
@@ -262,6 +272,7 @@ func (n *Node) faxLoop(ctx context.Context) error {
 		cancel()
 		if err != nil {
 			n.log.Debug("reading FAXStats", "err", err)
+			recheck.Reset(faxRecheck)
 			continue
 		}
 		n.mu.Lock()
@@ -277,6 +288,9 @@ func (n *Node) faxLoop(ctx context.Context) error {
 		n.faxNow = v
 		n.observed[n.opt.Passive.FaxProduct] = v
 		n.mu.Unlock()
+		if v > 0 {
+			recheck.Reset(faxRecheck)
+		}
 		if changed {
 			n.log.Info("fax sessions observed", "product", n.opt.Passive.FaxProduct, "sessions", v)
 			n.pokePublish()
