@@ -103,6 +103,14 @@ type Monitor struct {
 	stats    Stats
 	first    time.Time
 	last     time.Time
+
+	// In Run (live capture, HEP), the clock that times dialogs out is the
+	// messages' own: wall time shifted by how far the newest message's stamp
+	// was from the wall clock when it came. A HEP sender whose clock is off
+	// (or a replayed capture) must not make every dialog look hours old.
+	wallNow     func() time.Time
+	lastArrival time.Time
+	lastStamp   time.Time
 }
 
 // New returns a Monitor.
@@ -143,6 +151,9 @@ func (m *Monitor) Handle(msg *capture.Message) error {
 	}
 	if msg.Time.After(m.last) {
 		m.last = msg.Time
+	}
+	if m.wallNow != nil {
+		m.lastArrival, m.lastStamp = m.wallNow(), msg.Time
 	}
 	m.tracker(msg.Sensor).handle(&sm, msg.Time, hash)
 	return nil
@@ -197,6 +208,16 @@ func (m *Monitor) Tick(now time.Time) {
 		clear(m.legs[len(kept):])
 		m.legs = kept
 	}
+}
+
+// messageClock is wall time on the messages' clock (see Monitor.wallNow).
+func (m *Monitor) messageClock(wall time.Time) time.Time {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.lastArrival.IsZero() {
+		return wall
+	}
+	return wall.Add(m.lastStamp.Sub(m.lastArrival))
 }
 
 // Active is what is up right now, over all sensors (not deduplicated across
@@ -298,6 +319,9 @@ func (m *Monitor) Run(ctx context.Context, opt RunOptions) error {
 	if opt.Now == nil {
 		opt.Now = time.Now
 	}
+	m.mu.Lock()
+	m.wallNow = opt.Now
+	m.mu.Unlock()
 	tick := time.NewTicker(opt.Interval)
 	defer tick.Stop()
 	for {
@@ -306,7 +330,7 @@ func (m *Monitor) Run(ctx context.Context, opt RunOptions) error {
 			return nil
 		case <-tick.C:
 		}
-		m.Tick(opt.Now())
+		m.Tick(m.messageClock(opt.Now()))
 		if opt.Publisher != nil {
 			if err := m.Publish(ctx, opt.Publisher); err != nil && ctx.Err() == nil {
 				m.log.Warn("publishing observed legs", "err", err)
