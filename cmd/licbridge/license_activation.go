@@ -1,7 +1,6 @@
 package main
 
 import (
-	"context"
 	"errors"
 	"fmt"
 	"os"
@@ -85,9 +84,7 @@ func openActivations(c *cli.Context, cfg *Config) (*redisstore.Store, error) {
 	if sc.Redis == "" {
 		return nil, errNeedRedis
 	}
-	ctx, cancel := context.WithTimeout(c.Context, 10*time.Second)
-	defer cancel()
-	return redisstore.Dial(ctx, redisstore.Options{Addr: sc.Redis, Password: sc.Password, SentinelMaster: sc.SentinelMaster})
+	return dialStore(c.Context, sc, nil)
 }
 
 func registerAction(c *cli.Context) error {

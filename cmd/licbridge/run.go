@@ -199,6 +199,17 @@ var (
 	validNodeID = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$`)
 )
 
+// hostNodeName is the short host name in node-ID characters ("node" when
+// there is none), the base of the names that nodes derive for themselves.
+func hostNodeName() string {
+	host, _ := os.Hostname()
+	host = strings.Trim(nodeIDChars.ReplaceAllString(strings.ToLower(strings.Split(host, ".")[0]), "-"), "-")
+	if host == "" {
+		return "node"
+	}
+	return host
+}
+
 // nodeID returns the configured node ID, or the one kept in stateDir, or
 // derives one from the host name (plus a random suffix, so that cloned hosts
 // differ) and keeps it there.
@@ -215,17 +226,9 @@ func nodeID(configured, stateDir string) (string, error) {
 			return id, nil
 		}
 	}
-	host, err := os.Hostname()
-	if err != nil || host == "" {
-		host = "node"
-	}
-	host = strings.Trim(nodeIDChars.ReplaceAllString(strings.ToLower(strings.Split(host, ".")[0]), "-"), "-")
-	if host == "" {
-		host = "node"
-	}
 	var rnd [3]byte
 	_, _ = rand.Read(rnd[:])
-	id := host + "-" + hex.EncodeToString(rnd[:])
+	id := hostNodeName() + "-" + hex.EncodeToString(rnd[:])
 	if err := os.MkdirAll(stateDir, 0o750); err != nil {
 		return "", fmt.Errorf("node ID: keeping it in %s: %w (set --node-id or --state-dir)", stateDir, err)
 	}
@@ -269,11 +272,9 @@ func runAction(c *cli.Context) error {
 	var statsStore stats.Store = stats.NewMemoryStore()
 	var overStore overage.Store = overage.NewMemoryStore()
 	if cfg.Store.Redis != "" {
-		dctx, cancel := context.WithTimeout(ctx, 10*time.Second)
-		rs, err := redisstore.Dial(dctx, redisstore.Options{Addr: cfg.Store.Redis, Password: cfg.Store.Password, SentinelMaster: cfg.Store.SentinelMaster})
-		cancel()
+		rs, err := dialStore(ctx, cfg.Store, log.With("component", "redisstore"))
 		if err != nil {
-			return fmt.Errorf("run: redis store: %w", err)
+			return fmt.Errorf("run: %w", err)
 		}
 		defer rs.Close()
 		store = rs

@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
-	"os"
 	"slices"
 	"strings"
 	"time"
@@ -45,12 +44,9 @@ func clusterFlags() []cli.Flag {
 // clusterSnapshot reads the cluster's state from the shared store with a bridge
 // that is never run: it neither registers nor heartbeats, it only reads.
 func clusterSnapshot(ctx context.Context, cfg *Config) (admin.View, error) {
-	dctx, cancel := context.WithTimeout(ctx, 10*time.Second)
-	defer cancel()
-	rs, err := redisstore.Dial(dctx, redisstore.Options{Addr: cfg.Store.Redis, Password: cfg.Store.Password,
-		SentinelMaster: cfg.Store.SentinelMaster, Logger: slog.Default()})
+	rs, err := dialStore(ctx, cfg.Store, slog.Default())
 	if err != nil {
-		return admin.View{}, fmt.Errorf("shared store %s: %w", redisstore.Redact(cfg.Store.Redis), err)
+		return admin.View{}, err
 	}
 	defer rs.Close()
 	loc := time.UTC
@@ -64,8 +60,7 @@ func clusterSnapshot(ctx context.Context, cfg *Config) (admin.View, error) {
 	for p, m := range cfg.Enforcement {
 		modes[p], omodes[p] = bridge.Mode(m), overage.Mode(m)
 	}
-	host, _ := os.Hostname()
-	b, err := bridge.New(bridge.Options{Store: rs, Node: "show-" + sanitizeNodeChars(host), Enforcement: modes})
+	b, err := bridge.New(bridge.Options{Store: rs, Node: "show-" + hostNodeName(), Enforcement: modes})
 	if err != nil {
 		return admin.View{}, err
 	}
@@ -76,7 +71,9 @@ func clusterSnapshot(ctx context.Context, cfg *Config) (admin.View, error) {
 		Recorder:    stats.New(stats.Options{Store: stats.NewRedisStore(rs.Client()), Location: loc}),
 		Overage:     overage.New(overage.Options{Store: overage.NewRedisStore(rs.Client()), Modes: omodes, Location: loc}),
 	}
-	v, err := src.Snapshot(dctx)
+	sctx, cancel := context.WithTimeout(ctx, storeDialTimeout)
+	defer cancel()
+	v, err := src.Snapshot(sctx)
 	if err != nil {
 		return admin.View{}, fmt.Errorf("shared store %s: %w", redisstore.Redact(cfg.Store.Redis), err)
 	}
@@ -96,12 +93,9 @@ func mergeCluster(v *licensesView, cv admin.View) {
 		pv := &v.Products[i]
 		pc := &productCluster{Total: cp.Total, InUse: cp.InUse, InUseByNode: cp.InUseByNode, WireLegs: cp.ObservedLegs,
 			Peak14d: cp.Peak14d, Overage: cp.Overage}
-		for _, w := range cp.Warnings {
-			// Warnings about this host's files are printed with the key table already.
-			if !strings.Contains(w, ": INVALID: ") && !strings.HasPrefix(w, "key ") || strings.Contains(w, "several live nodes") {
-				pc.Warnings = append(pc.Warnings, w)
-			}
-		}
+		// The read-only view is built without this host's key files (they are
+		// printed from the local set), so its warnings are all the cluster's.
+		pc.Warnings = cp.Warnings
 		pv.Cluster = pc
 		for _, ck := range cp.Keys {
 			if len(ck.Nodes) == 0 {
@@ -150,18 +144,4 @@ func renderClusterText(b *strings.Builder, pc *productCluster) {
 	for _, w := range pc.Warnings {
 		fmt.Fprintf(b, "  warning: %s\n", w)
 	}
-}
-
-// sanitizeNodeChars keeps a host name usable as a node ID.
-func sanitizeNodeChars(s string) string {
-	s = strings.Map(func(r rune) rune {
-		if r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || r == '-' || r == '_' || r == '.' {
-			return r
-		}
-		return '-'
-	}, s)
-	if s == "" {
-		return "host"
-	}
-	return s
 }

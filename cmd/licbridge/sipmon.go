@@ -469,11 +469,7 @@ func sipmonNodeID(c *cli.Context, cfg *Config) (string, error) {
 	}
 	base := daemon
 	if base == "" {
-		host, _ := os.Hostname()
-		base = strings.Trim(nodeIDChars.ReplaceAllString(strings.ToLower(strings.Split(host, ".")[0]), "-"), "-")
-		if base == "" {
-			base = "node"
-		}
+		base = hostNodeName()
 	}
 	return base[:min(len(base), 64-len(sipmonNodeSuffix))] + sipmonNodeSuffix, nil
 }
@@ -513,12 +509,9 @@ func openSipmonStore(ctx context.Context, st StoreConfig, id string) (*sipmonSto
 		return nil, nil
 	}
 	log := slog.Default().With("node", id)
-	dctx, cancel := context.WithTimeout(ctx, 10*time.Second)
-	defer cancel()
-	rs, err := redisstore.Dial(dctx, redisstore.Options{Addr: st.Redis, Password: st.Password, SentinelMaster: st.SentinelMaster,
-		Logger: log.With("component", "redisstore")})
+	rs, err := dialStore(ctx, st, log.With("component", "redisstore"))
 	if err != nil {
-		return nil, fmt.Errorf("redis store: %w", err)
+		return nil, err
 	}
 	b, err := bridge.New(bridge.Options{Store: rs, Node: id, Lapse: st.Lapse, Logger: log.With("component", "bridge")})
 	if err != nil {

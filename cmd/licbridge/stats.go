@@ -8,7 +8,6 @@ import (
 	"os"
 	"time"
 
-	"github.com/licbridge/licbridge/bridge/redisstore"
 	"github.com/mattn/go-isatty"
 	"github.com/urfave/cli/v2"
 
@@ -138,11 +137,9 @@ func openStatsStore(ctx context.Context, cfg *Config) (stats.Store, func(), erro
 	}
 	// The same dialing as the daemon's: standalone, Cluster or Sentinel from one
 	// address, and errors that never quote a password.
-	dctx, cancel := context.WithTimeout(ctx, 10*time.Second)
-	defer cancel()
-	rs, err := redisstore.Dial(dctx, redisstore.Options{Addr: cfg.Store.Redis, Password: cfg.Store.Password, SentinelMaster: cfg.Store.SentinelMaster})
+	rs, err := dialStore(ctx, cfg.Store, nil)
 	if err != nil {
-		return nil, nil, fmt.Errorf("stats: shared store %s: %w", redisstore.Redact(cfg.Store.Redis), err)
+		return nil, nil, fmt.Errorf("stats: %w", err)
 	}
 	return stats.NewRedisStore(rs.Client()), func() { rs.Close() }, nil
 }

@@ -1,0 +1,29 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"time"
+
+	"github.com/licbridge/licbridge/bridge/redisstore"
+)
+
+// storeDialTimeout bounds reaching the shared store at start-up, so that a
+// wrong address fails with a clear error instead of hanging.
+const storeDialTimeout = 10 * time.Second
+
+// dialStore dials the shared store that sc names. Every command that talks to
+// Redis (run, show, stats, license, sipmon) goes through it, so they reach
+// standalone, Cluster and Sentinel alike and never print a password: the
+// address in errors is redacted. log receives go-redis's own messages (nil:
+// discarded).
+func dialStore(ctx context.Context, sc StoreConfig, log *slog.Logger) (*redisstore.Store, error) {
+	ctx, cancel := context.WithTimeout(ctx, storeDialTimeout)
+	defer cancel()
+	rs, err := redisstore.Dial(ctx, redisstore.Options{Addr: sc.Redis, Password: sc.Password, SentinelMaster: sc.SentinelMaster, Logger: log})
+	if err != nil {
+		return nil, fmt.Errorf("shared store %s: %w", redisstore.Redact(sc.Redis), err)
+	}
+	return rs, nil
+}
