@@ -45,6 +45,22 @@ func parallel(b *testing.B, c int, op func(i int64)) {
 	b.ReportMetric(float64(b.N)/time.Since(start).Seconds(), "ops/s")
 }
 
+// benchBridge is a node on store with a key of a fresh product large enough
+// never to refuse, closed when the benchmark ends.
+func benchBridge(b *testing.B, store bridge.Store) (*bridge.Bridge, string) {
+	b.Helper()
+	p := uniqueProduct("bench")
+	br, err := bridge.New(bridge.Options{Store: store, Node: "a", Deadline: time.Second})
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() { br.Close() })
+	if err := br.PublishKeys(context.Background(), []bridge.KeyGrant{{KeyID: "K", Product: p, Channels: 1 << 30}}); err != nil {
+		b.Fatal(err)
+	}
+	return br, p
+}
+
 func BenchmarkFloor(b *testing.B) {
 	srv := redistest.Start(b)
 	store := dialRedis(b, srv.Addr)
@@ -70,15 +86,7 @@ func BenchmarkAdmitRelease(b *testing.B) {
 	ctx := context.Background()
 	for _, c := range concurrencies {
 		b.Run(fmt.Sprintf("c=%d", c), func(b *testing.B) {
-			p := uniqueProduct("bench")
-			br, err := bridge.New(bridge.Options{Store: store, Node: "a", Deadline: time.Second})
-			if err != nil {
-				b.Fatal(err)
-			}
-			defer br.Close()
-			if err := br.PublishKeys(ctx, []bridge.KeyGrant{{KeyID: "K", Product: p, Channels: 1 << 30}}); err != nil {
-				b.Fatal(err)
-			}
+			br, p := benchBridge(b, store)
 			parallel(b, c, func(i int64) {
 				ch := fmt.Sprint("c", i)
 				if r := br.Admit(ctx, bridge.Request{Product: p, Channel: ch}); !r.Admitted || r.Lease.Degraded {
@@ -101,15 +109,7 @@ func BenchmarkAdmit(b *testing.B) {
 	ctx := context.Background()
 	for _, c := range concurrencies {
 		b.Run(fmt.Sprintf("c=%d", c), func(b *testing.B) {
-			p := uniqueProduct("bench")
-			br, err := bridge.New(bridge.Options{Store: store, Node: "a", Deadline: time.Second})
-			if err != nil {
-				b.Fatal(err)
-			}
-			defer br.Close()
-			if err := br.PublishKeys(ctx, []bridge.KeyGrant{{KeyID: "K", Product: p, Channels: 1 << 30}}); err != nil {
-				b.Fatal(err)
-			}
+			br, p := benchBridge(b, store)
 			parallel(b, c, func(i int64) {
 				if r := br.Admit(ctx, bridge.Request{Product: p, Channel: fmt.Sprint("c", i)}); !r.Admitted || r.Lease.Degraded {
 					b.Errorf("admit: %+v", r)
@@ -127,15 +127,7 @@ func BenchmarkHeartbeat(b *testing.B) {
 	for _, held := range []int{10, 10000} {
 		b.Run(fmt.Sprintf("held=%d", held), func(b *testing.B) {
 			store := dialRedis(b, redistest.Start(b).Addr)
-			p := uniqueProduct("bench")
-			br, err := bridge.New(bridge.Options{Store: store, Node: "a", Deadline: time.Second})
-			if err != nil {
-				b.Fatal(err)
-			}
-			defer br.Close()
-			if err := br.PublishKeys(ctx, []bridge.KeyGrant{{KeyID: "K", Product: p, Channels: 1 << 30}}); err != nil {
-				b.Fatal(err)
-			}
+			br, p := benchBridge(b, store)
 			holds := make([]bridge.Hold, held)
 			for i := range holds {
 				holds[i] = bridge.Hold{Product: p, Channel: fmt.Sprint("c", i)}

@@ -14,7 +14,6 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -74,30 +73,12 @@ func (k *keyring) add(t testing.TB, id, product string, channels int) {
 	}
 }
 
-// logBuf collects a daemon's stderr for failure messages.
-type logBuf struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *logBuf) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *logBuf) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
-}
-
 // daemon is a running `licbridge run`.
 type daemon struct {
 	cmd       *exec.Cmd
 	agi, http string
 	stateDir  string
-	logs      *logBuf
+	logs      *syncBuffer // the daemon's stderr, for failure messages
 	done      chan struct{}
 	exitErr   error
 	lines     chan map[string]any
@@ -125,7 +106,7 @@ func startDaemon(t *testing.T, k *keyring, args ...string) *daemon {
 	if err != nil {
 		t.Fatal(err)
 	}
-	d := &daemon{cmd: cmd, stateDir: stateDir, logs: &logBuf{}, done: make(chan struct{}), lines: make(chan map[string]any, 1024)}
+	d := &daemon{cmd: cmd, stateDir: stateDir, logs: &syncBuffer{}, done: make(chan struct{}), lines: make(chan map[string]any, 1024)}
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}

@@ -26,6 +26,26 @@ func benchReport(b *testing.B, msgs, bytesRead int64) {
 	b.SetBytes(bytesRead / int64(b.N))
 }
 
+// eachRecord reads the pcap records of src with pcapgo's zero-copy reader and
+// hands each to fn (data is only valid during the call).
+func eachRecord(b *testing.B, src io.Reader, fn func(layers.LinkType, []byte, gopacket.CaptureInfo)) {
+	b.Helper()
+	r, err := pcapgo.NewReader(src)
+	if err != nil {
+		b.Fatal(err)
+	}
+	for {
+		data, ci, err := r.ZeroCopyReadPacketData()
+		if errors.Is(err, io.EOF) {
+			return
+		}
+		if err != nil {
+			b.Fatal(err)
+		}
+		fn(r.LinkType(), data, ci)
+	}
+}
+
 // BenchmarkPerfBaselinePcapgo is the baseline: gunzip the perf capture and read
 // its records with pcapgo (ZeroCopyReadPacketData), doing nothing with them.
 func BenchmarkPerfBaselinePcapgo(b *testing.B) {
@@ -40,21 +60,10 @@ func BenchmarkPerfBaselinePcapgo(b *testing.B) {
 		if err != nil {
 			b.Fatal(err)
 		}
-		r, err := pcapgo.NewReader(bufio.NewReaderSize(gz, 1<<20))
-		if err != nil {
-			b.Fatal(err)
-		}
-		for {
-			data, _, err := r.ZeroCopyReadPacketData()
-			if errors.Is(err, io.EOF) {
-				break
-			}
-			if err != nil {
-				b.Fatal(err)
-			}
+		eachRecord(b, bufio.NewReaderSize(gz, 1<<20), func(_ layers.LinkType, data []byte, _ gopacket.CaptureInfo) {
 			recs++
 			n += int64(len(data))
-		}
+		})
 		f.Close()
 	}
 	benchReport(b, recs, n)
@@ -123,28 +132,17 @@ func BenchmarkPerfGopacketDLP(b *testing.B) {
 	var msgs, n int64
 	b.ReportAllocs()
 	for b.Loop() {
-		r, err := pcapgo.NewReader(bytes.NewReader(raw))
-		if err != nil {
-			b.Fatal(err)
-		}
-		for {
-			data, _, err := r.ZeroCopyReadPacketData()
-			if errors.Is(err, io.EOF) {
-				break
-			}
-			if err != nil {
-				b.Fatal(err)
-			}
+		eachRecord(b, bytes.NewReader(raw), func(_ layers.LinkType, data []byte, _ gopacket.CaptureInfo) {
 			n += int64(len(data))
 			if err := parser.DecodeLayers(data, &decoded); err != nil {
-				continue
+				return
 			}
 			for _, lt := range decoded {
 				if lt == layers.LayerTypeUDP && capture.LooksLikeSIP(udp.Payload) {
 					msgs++
 				}
 			}
-		}
+		})
 	}
 	benchReport(b, msgs, n)
 }
@@ -155,21 +153,10 @@ func BenchmarkPerfBaselineUncompressed(b *testing.B) {
 	raw := gunzip(b, fixtures.Read(b, "sip", perfFile))
 	var recs, n int64
 	for b.Loop() {
-		r, err := pcapgo.NewReader(bytes.NewReader(raw))
-		if err != nil {
-			b.Fatal(err)
-		}
-		for {
-			data, _, err := r.ZeroCopyReadPacketData()
-			if errors.Is(err, io.EOF) {
-				break
-			}
-			if err != nil {
-				b.Fatal(err)
-			}
+		eachRecord(b, bytes.NewReader(raw), func(_ layers.LinkType, data []byte, _ gopacket.CaptureInfo) {
 			recs++
 			n += int64(len(data))
-		}
+		})
 	}
 	benchReport(b, recs, n)
 }
@@ -181,23 +168,12 @@ func BenchmarkPerfDecoderInMemory(b *testing.B) {
 	var msgs, n int64
 	b.ReportAllocs()
 	for b.Loop() {
-		r, err := pcapgo.NewReader(bytes.NewReader(raw))
-		if err != nil {
-			b.Fatal(err)
-		}
 		dec := capture.NewDecoder("", func(*capture.Message) error { return nil }, capture.DecoderOptions{})
-		for {
-			data, ci, err := r.ZeroCopyReadPacketData()
-			if errors.Is(err, io.EOF) {
-				break
-			}
-			if err != nil {
+		eachRecord(b, bytes.NewReader(raw), func(lt layers.LinkType, data []byte, ci gopacket.CaptureInfo) {
+			if err := dec.Frame(capture.LinkType(lt), data, ci.Timestamp); err != nil {
 				b.Fatal(err)
 			}
-			if err := dec.Frame(capture.LinkType(r.LinkType()), data, ci.Timestamp); err != nil {
-				b.Fatal(err)
-			}
-		}
+		})
 		st := dec.Stats()
 		msgs += int64(st.Messages)
 		n += st.Bytes
