@@ -83,7 +83,8 @@ func clusterSnapshot(ctx context.Context, cfg *Config) (admin.View, error) {
 // mergeCluster adds the cluster's view to the local one: cluster figures per
 // product, the nodes presenting each key, and keys that only other nodes hold.
 func mergeCluster(v *licensesView, cv admin.View) {
-	v.ClusterNodes = slices.DeleteFunc(slices.Clone(cv.Nodes), func(n string) bool { return strings.HasPrefix(n, "show-") })
+	// The reading bridge never registers, so the nodes are the live ones only.
+	v.ClusterNodes = cv.Nodes
 	for _, cp := range cv.Products {
 		i := slices.IndexFunc(v.Products, func(p productView) bool { return p.Product == cp.Name })
 		if i < 0 {
@@ -117,9 +118,7 @@ func mergeCluster(v *licensesView, cv admin.View) {
 func renderClusterText(b *strings.Builder, pc *productCluster) {
 	var nodes []string
 	for n, c := range pc.InUseByNode {
-		if !strings.HasPrefix(n, "show-") {
-			nodes = append(nodes, fmt.Sprintf("%s %d", n, c))
-		}
+		nodes = append(nodes, fmt.Sprintf("%s %d", n, c))
 	}
 	slices.Sort(nodes)
 	fmt.Fprintf(b, "  cluster: %d of %d in use now", pc.InUse, pc.Total)
