@@ -62,7 +62,7 @@ func TestReadLiveSIPp(t *testing.T) {
 
 	uasLog, uacLog := filepath.Join(dir, "uas.log"), filepath.Join(dir, "uac.log")
 	uas := exec.CommandContext(ctx, sipp, "-sn", "uas", "-i", "127.0.0.1", "-p", strconv.Itoa(uasPort),
-		"-nostdin", "-trace_msg", "-message_file", uasLog)
+		"-m", strconv.Itoa(calls), "-nostdin", "-trace_msg", "-message_file", uasLog)
 	uas.Dir = dir
 	if err := uas.Start(); err != nil {
 		t.Fatal(err)
@@ -76,9 +76,19 @@ func TestReadLiveSIPp(t *testing.T) {
 	if out, err := uac.CombinedOutput(); err != nil {
 		t.Fatalf("sipp uac: %v\n%s", err, out)
 	}
-	// The UAS has sent its last 200 OK once the UAC is done; stop it.
-	uas.Process.Kill()
-	uas.Wait()
+	// The UAS exits by itself after its last call, once its message log is
+	// flushed: killing it could lose the log's tail (seen under load).
+	uasDone := make(chan error, 1)
+	go func() { uasDone <- uas.Wait() }()
+	select {
+	case err := <-uasDone:
+		if err != nil {
+			t.Fatalf("sipp uas: %v", err)
+		}
+	case <-time.After(20 * time.Second):
+		uas.Process.Kill()
+		t.Fatal("sipp uas did not finish its calls")
+	}
 
 	want := 0
 	for _, p := range []string{uasLog, uacLog} {

@@ -50,6 +50,11 @@ func (ss *session) close() {
 func (ss *session) write(m *proto.Message) error {
 	ss.wmu.Lock()
 	defer ss.wmu.Unlock()
+	return ss.writeLocked(m)
+}
+
+// writeLocked writes m; the caller holds wmu.
+func (ss *session) writeLocked(m *proto.Message) error {
 	_ = ss.nc.SetWriteDeadline(time.Now().Add(5 * time.Second))
 	return ss.w.WriteMessage(m)
 }
@@ -176,20 +181,25 @@ func (ss *session) login(req *proto.Message) bool {
 		return false
 	}
 	mask := parseMask(req.Get("Events"))
+	// Asterisk writes the login answer, FullyBooted and SuccessfulAuth from the
+	// action handler itself, so no channel event can come between them: hold the
+	// write lock from the moment the session counts as logged in.
+	ss.wmu.Lock()
+	defer ss.wmu.Unlock()
 	ss.mu.Lock()
 	ss.auth = true
 	ss.events = mask
 	ss.mu.Unlock()
-	if err := ss.write(reply(req, "Success", "Message", "Authentication accepted")); err != nil {
+	if err := ss.writeLocked(reply(req, "Success", "Message", "Authentication accepted")); err != nil {
 		return false
 	}
 	if mask.allows("system,all") {
 		up := strconv.Itoa(int(time.Since(s.bootTime).Seconds()))
-		_ = ss.write(proto.NewMessage("Event", "FullyBooted", "Privilege", "system,all", "Uptime", up, "LastReload", up, "Status", "Fully Booted"))
+		_ = ss.writeLocked(proto.NewMessage("Event", "FullyBooted", "Privilege", "system,all", "Uptime", up, "LastReload", up, "Status", "Fully Booted"))
 	}
 	if mask.allows("security,all") {
 		now := time.Now().UTC().Format("2006-01-02T15:04:05.000+0000")
-		_ = ss.write(proto.NewMessage("Event", "SuccessfulAuth", "Privilege", "security,all", "EventTV", now,
+		_ = ss.writeLocked(proto.NewMessage("Event", "SuccessfulAuth", "Privilege", "security,all", "EventTV", now,
 			"Severity", "Informational", "Service", "AMI", "EventVersion", "1", "AccountID", s.opts.User,
 			"SessionID", fmt.Sprintf("%p", ss), "LocalAddress", astAddr(ss.nc.LocalAddr()),
 			"RemoteAddress", astAddr(ss.nc.RemoteAddr()), "UsingPassword", "0", "SessionTV", now))
