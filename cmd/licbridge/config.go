@@ -153,6 +153,15 @@ type SIPMonConfig struct {
 	// SensorTolerance is how far apart in time two sensors' records of one call
 	// may be and still count once. Default 2s.
 	SensorTolerance time.Duration `yaml:"sensor_tolerance"`
+	// Interface, when set, makes licbridge run capture SIP on it with its
+	// built-in monitor ("any" for all). Filter is the capture filter for it.
+	Interface string `yaml:"interface"`
+	Filter    string `yaml:"filter"`
+	// HEPListen, when set, makes licbridge run receive HEPv3 on it (UDP and TCP).
+	HEPListen string `yaml:"hep_listen"`
+	// Interval is how often licbridge run's built-in monitor publishes its
+	// counts. Default 5s.
+	Interval time.Duration `yaml:"interval"`
 }
 
 // loadConfig reads the file named by the global --config flag, if any. Commands then

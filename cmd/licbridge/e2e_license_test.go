@@ -54,6 +54,18 @@ func licbridgeBin(t testing.TB) string {
 	return binPath
 }
 
+// cleanEnv is this process's environment without LICBRIDGE_* variables, so
+// that a developer's settings do not leak into the binary under test.
+func cleanEnv() []string {
+	var env []string
+	for _, kv := range os.Environ() {
+		if !strings.HasPrefix(kv, "LICBRIDGE_") {
+			env = append(env, kv)
+		}
+	}
+	return env
+}
+
 type result struct {
 	stdout, stderr string
 	code           int
@@ -63,12 +75,7 @@ type result struct {
 func licbridge(t *testing.T, env []string, args ...string) result {
 	t.Helper()
 	cmd := exec.Command(licbridgeBin(t), args...)
-	for _, kv := range os.Environ() {
-		if !strings.HasPrefix(kv, "LICBRIDGE_") {
-			cmd.Env = append(cmd.Env, kv)
-		}
-	}
-	cmd.Env = append(cmd.Env, env...)
+	cmd.Env = append(cleanEnv(), env...)
 	var stdout, stderr bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &stdout, &stderr
 	err := cmd.Run()

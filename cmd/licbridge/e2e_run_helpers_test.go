@@ -77,6 +77,7 @@ func (k *keyring) add(t testing.TB, id, product string, channels int) {
 type daemon struct {
 	cmd       *exec.Cmd
 	agi, http string
+	readyLine map[string]any // the "licbridge ready" log line
 	stateDir  string
 	logs      *syncBuffer // the daemon's stderr, for failure messages
 	done      chan struct{}
@@ -97,11 +98,7 @@ func startDaemon(t *testing.T, k *keyring, args ...string) *daemon {
 		base = append(base, "--licenses-dir", k.dir, "--issuer-pub", k.pub)
 	}
 	cmd := exec.Command(licbridgeBin(t), append(base, args...)...)
-	for _, kv := range os.Environ() {
-		if !strings.HasPrefix(kv, "LICBRIDGE_") {
-			cmd.Env = append(cmd.Env, kv)
-		}
-	}
+	cmd.Env = cleanEnv()
 	stderr, err := cmd.StderrPipe()
 	if err != nil {
 		t.Fatal(err)
@@ -152,6 +149,7 @@ func startDaemon(t *testing.T, k *keyring, args ...string) *daemon {
 		}
 	})
 	m := d.waitLog(t, "licbridge ready", 20*time.Second)
+	d.readyLine = m
 	d.agi, _ = m["agi"].(string)
 	d.http, _ = m["http"].(string)
 	return d
@@ -222,6 +220,7 @@ type productUse struct {
 	ObservedLegs *int           `json:"observed_legs"`
 	Passive      int            `json:"passive"`
 	Warnings     []string       `json:"warnings"`
+	Peak14d      int            `json:"peak_14d"`
 }
 
 // warns reports whether one of the product's warnings contains s.

@@ -42,7 +42,7 @@ func runCommand() *cli.Command {
 			"store (embedded, or Redis with --redis), the license keys (reloaded on SIGHUP and when a license\n" +
 			"directory changes) and the admin HTTP server. SIGTERM drains: no new admissions, holdings kept\n" +
 			"until their calls end; a second signal stops at once. Flags override the --config file.",
-		Flags: append(licensesFlags(),
+		Flags: append(append(licensesFlags(),
 			&cli.StringFlag{Name: "node-id", Usage: "this node's name in the cluster (default: derived once from the host name, kept in --state-dir)", EnvVars: env("NODE_ID")},
 			&cli.StringFlag{Name: "state-dir", Usage: "where the node ID and the fail-open journal are kept (default " + defaultStateDir + ")", EnvVars: env("STATE_DIR")},
 			&cli.StringFlag{Name: "ami-addr", Usage: "Asterisk Manager Interface HOST:PORT (e.g. 127.0.0.1:5038)", EnvVars: env("AMI_ADDR")},
@@ -71,7 +71,7 @@ func runCommand() *cli.Command {
 			&cli.BoolFlag{Name: "no-passive", Usage: "do not count channels that use a licensed codec or fax without asking", EnvVars: env("NO_PASSIVE")},
 			&cli.BoolFlag{Name: "hangup-over-limit", Usage: "hang up unadmitted channels that take a product beyond its total", EnvVars: env("HANGUP_OVER_LIMIT")},
 			&cli.BoolFlag{Name: "no-asterisk", Usage: "run without AMI and ARI (a test node serving FastAGI only)", EnvVars: env("NO_ASTERISK")},
-		),
+		), runSIPMonFlags()...),
 		Action: runAction,
 	}
 }
@@ -311,7 +311,9 @@ func runAction(c *cli.Context) error {
 			// Demand, not admitted use, decides an over-limit day.
 			tracker.Observe(e.Product, e.InUse+1, e.Total)
 		}
-		if e.Kind != bridge.EventObserved && e.Kind != bridge.EventReject {
+		// Statistics are of admitted channels: not of passive or wire counts
+		// (the built-in SIP monitor publishes through this bridge).
+		if e.Kind != bridge.EventObserved && e.Kind != bridge.EventReject && e.Kind != bridge.EventWire {
 			statsQ.put(e)
 		}
 	})
@@ -363,12 +365,19 @@ func runAction(c *cli.Context) error {
 		return fmt.Errorf("run: %w", err)
 	}
 
+	// The built-in SIP side monitor, when an input is configured: it opens now,
+	// so a missing interface or a taken port stops the start.
+	mon, err := newRunMonitor(c, cfg, b, log)
+	if err != nil {
+		return fmt.Errorf("run: %w", err)
+	}
+
 	var srv *admin.Server
 	if httpOn {
 		srv, err = admin.New(admin.Options{
 			Listen: cfg.HTTP.Listen, Token: cfg.HTTP.Token, Metrics: metrics, Logger: log,
 			Source: &node.Source{Node: nd, Licenses: watcher, Enforcement: s.modes, Recorder: recorder, Overage: machine},
-			Health: admin.HealthFunc(func(context.Context) []admin.Component { return health(nd) }),
+			Health: admin.HealthFunc(func(context.Context) []admin.Component { return health(nd, mon) }),
 		})
 		if err != nil {
 			return fmt.Errorf("run: admin http: %w", err)
@@ -381,6 +390,9 @@ func runAction(c *cli.Context) error {
 	errc := make(chan error, 4)
 	go func() { _ = tracker.Run(aux, func(err error) { log.Debug("overage", "err", err) }) }()
 	go func() { _ = async.Run(aux, func(err error) { log.Debug("statistics", "err", err) }) }()
+	if mon != nil {
+		go mon.run(aux)
+	}
 	go statsQ.run(aux, func(e bridge.Event) {
 		async.Observe(e.Time, e.Product, e.Node, nodeInUse(nd, e.Product), e.InUse)
 	})
@@ -411,6 +423,9 @@ func runAction(c *cli.Context) error {
 		attrs := []any{"version", version, "agi", nd.AGIAddr(), "ami", cfg.AMI.Addr, "ari", cfg.ARI.URL}
 		if srv != nil {
 			attrs = append(attrs, "http", srv.Addr().String())
+		}
+		if mon != nil {
+			attrs = append(attrs, "sipmon", mon.health().Detail)
 		}
 		log.Info("licbridge ready", attrs...)
 	}()
@@ -496,8 +511,9 @@ func nodeInUse(nd *node.Node, product string) int {
 	return k
 }
 
-// health is what /readyz reflects: the store, AMI and ARI when configured.
-func health(nd *node.Node) []admin.Component {
+// health is what /readyz reflects: the store, and AMI, ARI and the SIP side
+// monitor when configured.
+func health(nd *node.Node, mon *runMonitor) []admin.Component {
 	out := []admin.Component{{Name: "store", OK: nd.Bridge().StoreAvailable()}}
 	if c := nd.AMI(); c != nil {
 		out = append(out, admin.Component{Name: "ami", OK: c.Connected()})
@@ -505,6 +521,9 @@ func health(nd *node.Node) []admin.Component {
 	if a := nd.ARI(); a != nil {
 		h := a.Health()
 		out = append(out, admin.Component{Name: "ari", OK: h.Connected, Detail: h.LastError})
+	}
+	if mon != nil {
+		out = append(out, mon.health())
 	}
 	if nd.Draining() {
 		out = append(out, admin.Component{Name: "admission", OK: false, Detail: "draining"})

@@ -33,6 +33,7 @@ func TestExampleConfigParses(t *testing.T) {
 		"ari.app":             cfg.ARI.App == "licbridge",
 		"passive.fax_product": cfg.Passive.FaxProduct == "fax",
 		"sipmon.max_dialogs":  cfg.SIPMon.MaxDialogs == 200000,
+		"sipmon.interval":     cfg.SIPMon.Interval == 5*time.Second,
 	} {
 		if !ok {
 			t.Errorf("%s: unexpected value in %+v", name, cfg)

@@ -132,11 +132,7 @@ func TestSipmonHEPPublishesWireLegs(t *testing.T) {
 	cmd := exec.Command(licbridgeBin(t), "--config", cfg, "--log-level", "debug", "sipmon", "hep",
 		"--listen", addr, "--network", "udp", "--interval", "20ms", "--lapse", lapse.String(),
 		"--redis", "redis://:"+password+"@"+srv.Addr)
-	for _, kv := range os.Environ() {
-		if !strings.HasPrefix(kv, "LICBRIDGE_") {
-			cmd.Env = append(cmd.Env, kv)
-		}
-	}
+	cmd.Env = cleanEnv()
 	var stdout, stderr syncBuffer
 	cmd.Stdout, cmd.Stderr = &stdout, &stderr
 	if err := cmd.Start(); err != nil {
