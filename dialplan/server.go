@@ -80,9 +80,12 @@ type Server struct {
 	cfg   Config
 	log   *slog.Logger
 	ready chan struct{}
-	addr  net.Addr
-	slots chan struct{}
-	ran   atomic.Bool
+	// closed is closed once the server no longer accepts connections.
+	closed    chan struct{}
+	closeOnce sync.Once
+	addr      net.Addr
+	slots     chan struct{}
+	ran       atomic.Bool
 }
 
 // NewServer checks cfg, fills its defaults and returns a server that asks adm.
@@ -110,16 +113,24 @@ func NewServer(adm Admitter, cfg Config) (*Server, error) {
 		log = slog.New(slog.NewTextHandler(io.Discard, nil))
 	}
 	return &Server{
-		adm:   adm,
-		cfg:   cfg,
-		log:   log.With("component", "agi"),
-		ready: make(chan struct{}),
-		slots: make(chan struct{}, cfg.MaxSessions),
+		adm:    adm,
+		cfg:    cfg,
+		log:    log.With("component", "agi"),
+		ready:  make(chan struct{}),
+		closed: make(chan struct{}),
+		slots:  make(chan struct{}, cfg.MaxSessions),
 	}, nil
 }
 
 // Ready is closed once the server listens; Addr is valid from then on.
 func (s *Server) Ready() <-chan struct{} { return s.ready }
+
+// Closed is closed once the server no longer accepts connections: its
+// listener is closed (ctx ended) or it never listened. Sessions in flight may
+// still be finishing.
+func (s *Server) Closed() <-chan struct{} { return s.closed }
+
+func (s *Server) markClosed() { s.closeOnce.Do(func() { close(s.closed) }) }
 
 // Addr is the address the server listens on, once Ready is closed.
 func (s *Server) Addr() net.Addr { return s.addr }
@@ -131,6 +142,7 @@ func (s *Server) Run(ctx context.Context) error {
 	if !s.ran.CompareAndSwap(false, true) {
 		return errors.New("dialplan: FastAGI server: Run called twice")
 	}
+	defer s.markClosed()
 	var lc net.ListenConfig
 	ln, err := lc.Listen(ctx, "tcp", s.cfg.Addr)
 	if err != nil {
@@ -140,7 +152,10 @@ func (s *Server) Run(ctx context.Context) error {
 	s.log.Info("FastAGI server listening", "addr", s.addr.String())
 	close(s.ready)
 
-	stop := context.AfterFunc(ctx, func() { _ = ln.Close() })
+	stop := context.AfterFunc(ctx, func() {
+		_ = ln.Close()
+		s.markClosed()
+	})
 	defer stop()
 	// Sessions outlive ctx by at most SessionTimeout: a channel already in AGI() gets
 	// its answer during a graceful stop.

@@ -586,3 +586,45 @@ func TestNewServerChecks(t *testing.T) {
 		t.Errorf("second Run: %v", err)
 	}
 }
+
+// TestClosedMeansRefused checks that once Closed is closed a new FastAGI
+// connection is refused, with no wait for Run to return, and that a server
+// that never listened is Closed too.
+func TestClosedMeansRefused(t *testing.T) {
+	srv, err := NewServer(newAdmitter(nil), Config{Addr: "127.0.0.1:0"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- srv.Run(ctx) }()
+	<-srv.Ready()
+	select {
+	case <-srv.Closed():
+		t.Fatal("Closed while listening")
+	default:
+	}
+	cancel()
+	<-srv.Closed()
+	if c, err := net.Dial("tcp", srv.Addr().String()); err == nil {
+		c.Close()
+		t.Fatal("a connection was accepted after Closed")
+	}
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+
+	taken, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer taken.Close()
+	never, err := NewServer(newAdmitter(nil), Config{Addr: taken.Addr().String()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := never.Run(context.Background()); err == nil {
+		t.Fatal("Run listened on a taken address")
+	}
+	<-never.Closed()
+}

@@ -308,6 +308,15 @@ func (n *Node) signalReady(ctx context.Context) {
 // drain stops admissions and waits for the holdings to end.
 func (n *Node) drain(ctx context.Context, fatal <-chan error) error {
 	n.draining.Store(true)
+	if n.agiSrv != nil {
+		// Say "no new admissions" once it is true of FastAGI too: its listener
+		// closes on ctx, in a goroutine of its own.
+		select {
+		case <-n.agiSrv.Closed():
+		case err := <-fatal:
+			return err
+		}
+	}
 	left := len(n.b.Leases())
 	n.log.Info("draining: no new admissions; waiting for holdings to end", "holdings", left)
 	var timeout <-chan time.Time

@@ -43,7 +43,11 @@ func licbridgeBin(t testing.TB) string {
 			return
 		}
 		binPath = filepath.Join(binDir, "licbridge")
-		out, err := exec.Command("go", "build", "-o", binPath, ".").CombinedOutput()
+		args := []string{"build", "-o", binPath}
+		if raceEnabled {
+			args = append(args, "-race")
+		}
+		out, err := exec.Command("go", append(args, ".")...).CombinedOutput()
 		if err != nil {
 			binErr = fmt.Errorf("go build: %v\n%s", err, out)
 		}
@@ -62,6 +66,10 @@ func cleanEnv() []string {
 		if !strings.HasPrefix(kv, "LICBRIDGE_") {
 			env = append(env, kv)
 		}
+	}
+	if raceEnabled {
+		// A race in the daemon stops it at once, so the test that met it fails.
+		env = append(env, "GORACE=halt_on_error=1")
 	}
 	return env
 }
