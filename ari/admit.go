@@ -1,6 +1,10 @@
 package ari
 
-import "context"
+import (
+	"context"
+	"errors"
+	"log/slog"
+)
 
 // AdmitRequest asks for one licensed channel.
 type AdmitRequest struct {
@@ -45,7 +49,25 @@ const (
 	StatusReleased = "RELEASED"
 	StatusError    = "ERROR"
 
-	ReasonBadRequest  = "BAD_REQUEST"    // Stasis() arguments we cannot read
-	ReasonInternal    = "INTERNAL_ERROR" // the admitter returned an error
-	ReasonUnsupported = "UNSUPPORTED"    // status asked of an Admitter without StatusChecker
+	ReasonBadRequest  = "BAD_REQUEST" // Stasis() arguments we cannot read
+	ReasonInternal    = "INTERNAL"    // the admitter returned an error (the same word as FastAGI's)
+	ReasonUnsupported = "UNSUPPORTED" // status asked of an Admitter without StatusChecker
 )
+
+// Reasoned is an Admitter error that names the LICBRIDGE_REASON to set in
+// place of INTERNAL: "DRAINING" while the node stops, say. It is an expected
+// refusal, logged at Info, not a failure.
+type Reasoned interface {
+	error
+	Reason() string
+}
+
+// failReason logs an Admitter error and names its LICBRIDGE_REASON.
+func failReason(log *slog.Logger, action, product string, err error) string {
+	if r, ok := errors.AsType[Reasoned](err); ok {
+		log.Info(action+" refused", "product", product, "reason", r.Reason(), "err", err)
+		return r.Reason()
+	}
+	log.Error(action+" failed", "product", product, "err", err)
+	return ReasonInternal
+}

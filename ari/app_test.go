@@ -3,6 +3,7 @@ package ari
 import (
 	"context"
 	"errors"
+	"fmt"
 	"log/slog"
 	"net"
 	"strings"
@@ -233,9 +234,20 @@ func TestAdmitSetsVariablesAndContinues(t *testing.T) {
 	r.waitRelease(t, "g729/"+id)
 }
 
+// reasonedErr is an Admitter error that names its LICBRIDGE_REASON.
+type reasonedErr string
+
+func (e reasonedErr) Error() string  { return "refused: " + string(e) }
+func (e reasonedErr) Reason() string { return string(e) }
+
+var _ Reasoned = reasonedErr("")
+
 func TestStasisArguments(t *testing.T) {
 	reject := func(AdmitRequest) (Decision, error) { return Decision{Reason: "OVER_LIMIT"}, nil }
 	fail := func(AdmitRequest) (Decision, error) { return Decision{}, errors.New("store down") }
+	refuse := func(AdmitRequest) (Decision, error) {
+		return Decision{}, fmt.Errorf("admit: %w", reasonedErr("DRAINING"))
+	}
 	cases := []struct {
 		name    string
 		decide  func(AdmitRequest) (Decision, error)
@@ -250,6 +262,7 @@ func TestStasisArguments(t *testing.T) {
 		{"upper case", admitAll, false, []string{"ADMIT", "FAX"}, vars(StatusAdmitted, "", "*"), "fax"},
 		{"rejected", reject, false, []string{"admit", "g729"}, vars(StatusRejected, "OVER_LIMIT", ""), "g729"},
 		{"admitter error", fail, false, []string{"admit", "g729"}, vars(StatusError, ReasonInternal, ""), "g729"},
+		{"admitter error with a reason", refuse, false, []string{"admit", "g729"}, vars(StatusError, "DRAINING", ""), "g729"},
 		{"no args", admitAll, false, nil, vars(StatusError, ReasonBadRequest, ""), ""},
 		{"admit without product", admitAll, false, []string{"admit"}, vars(StatusError, ReasonBadRequest, ""), ""},
 		{"blank args", admitAll, false, []string{" ", ""}, vars(StatusError, ReasonBadRequest, ""), ""},

@@ -195,8 +195,7 @@ func (a *App) handleStart(runCtx context.Context, ev Event) {
 		d, err = a.opts.Admitter.Admit(ctx, ar)
 		switch {
 		case err != nil:
-			log.Error("admit failed", "product", req.product, "err", err)
-			d = Decision{Reason: ReasonInternal}
+			d = Decision{Reason: failReason(log, "admit", req.product, err)}
 		case d.Admitted:
 			status, held = StatusAdmitted, true
 			a.mu.Lock()
@@ -214,8 +213,7 @@ func (a *App) handleStart(runCtx context.Context, ev Event) {
 		}
 		a.mu.Unlock()
 		if err := a.opts.Admitter.Release(ctx, req.product, id); err != nil {
-			log.Error("release failed", "product", req.product, "err", err)
-			d.Reason = ReasonInternal
+			d.Reason = failReason(log, "release", req.product, err)
 		} else {
 			status = StatusReleased
 		}
@@ -229,8 +227,7 @@ func (a *App) handleStart(runCtx context.Context, ev Event) {
 		d, err = sc.Status(ctx, req.product, id)
 		switch {
 		case err != nil:
-			log.Error("status failed", "product", req.product, "err", err)
-			d = Decision{Reason: ReasonInternal}
+			d = Decision{Reason: failReason(log, "status", req.product, err)}
 		case d.Admitted:
 			status = StatusAdmitted
 		default:

@@ -59,3 +59,11 @@ const (
 	ReasonInternal   = "INTERNAL"    // the Admitter failed
 	ReasonTimeout    = "TIMEOUT"     // the Admitter did not answer within the session deadline
 )
+
+// Reasoned is an Admitter error that names the LICBRIDGE_REASON to set in
+// place of INTERNAL: "DRAINING" while the node stops, say. It is an expected
+// refusal, logged at Info, not a failure.
+type Reasoned interface {
+	error
+	Reason() string
+}

@@ -291,8 +291,7 @@ func (s *Server) handle(ctx context.Context, c *agi.Conn, log *slog.Logger, req 
 			Caller: req.Caller, Called: req.Called,
 		})
 		if err != nil {
-			log.Error("FastAGI admit failed", "err", err)
-			return errorSettings(s.failReason(ctx))
+			return errorSettings(s.failReason(ctx, log, "admit", err))
 		}
 		status := StatusRejected
 		if d.Admitted {
@@ -302,15 +301,13 @@ func (s *Server) handle(ctx context.Context, c *agi.Conn, log *slog.Logger, req 
 		return []setting{{VarReason, d.Reason}, {VarLease, d.Lease}, {VarStatus, status}}
 	case VerbRelease:
 		if err := s.adm.Release(ctx, req.Product, req.Channel); err != nil {
-			log.Error("FastAGI release failed", "err", err)
-			return errorSettings(s.failReason(ctx))
+			return errorSettings(s.failReason(ctx, log, "release", err))
 		}
 		return []setting{{VarReason, ""}, {VarLease, ""}, {VarStatus, StatusOK}}
 	case VerbStatus:
 		u, err := s.adm.Status(ctx, req.Product)
 		if err != nil {
-			log.Error("FastAGI status failed", "err", err)
-			return errorSettings(s.failReason(ctx))
+			return errorSettings(s.failReason(ctx, log, "status", err))
 		}
 		return []setting{
 			{VarInUse, strconv.Itoa(u.InUse)}, {VarTotal, strconv.Itoa(u.Total)},
@@ -320,7 +317,13 @@ func (s *Server) handle(ctx context.Context, c *agi.Conn, log *slog.Logger, req 
 	return errorSettings(ReasonBadRequest)
 }
 
-func (s *Server) failReason(ctx context.Context) string {
+// failReason logs an Admitter error and names its LICBRIDGE_REASON.
+func (s *Server) failReason(ctx context.Context, log *slog.Logger, verb string, err error) string {
+	if r, ok := errors.AsType[Reasoned](err); ok {
+		log.Info("FastAGI "+verb+" refused", "reason", r.Reason(), "err", err)
+		return r.Reason()
+	}
+	log.Error("FastAGI "+verb+" failed", "err", err)
 	if ctx.Err() != nil {
 		return ReasonTimeout
 	}

@@ -345,6 +345,14 @@ func TestConcurrentSessions(t *testing.T) {
 	}
 }
 
+// reasonedErr is an Admitter error that names its LICBRIDGE_REASON.
+type reasonedErr string
+
+func (e reasonedErr) Error() string  { return "refused: " + string(e) }
+func (e reasonedErr) Reason() string { return string(e) }
+
+var _ Reasoned = reasonedErr("")
+
 func TestAdmitterFailures(t *testing.T) {
 	t.Run("error", func(t *testing.T) {
 		adm := newAdmitter(map[string]int{"g729": 1})
@@ -354,6 +362,17 @@ func TestAdmitterFailures(t *testing.T) {
 			res := call(t, addr, channel(1), script)
 			if res.Vars[VarStatus] != StatusError || res.Vars[VarReason] != ReasonInternal {
 				t.Errorf("%s: status %q reason %q, want ERROR INTERNAL", script, res.Vars[VarStatus], res.Vars[VarReason])
+			}
+		}
+	})
+	t.Run("error with a reason", func(t *testing.T) {
+		adm := newAdmitter(map[string]int{"g729": 1})
+		adm.fail = fmt.Errorf("admit: %w", reasonedErr("DRAINING"))
+		addr, _ := startServer(t, adm, Config{})
+		for _, script := range []string{"admit,g729", "release,g729", "status,g729"} {
+			res := call(t, addr, channel(1), script)
+			if res.Vars[VarStatus] != StatusError || res.Vars[VarReason] != "DRAINING" {
+				t.Errorf("%s: status %q reason %q, want ERROR DRAINING", script, res.Vars[VarStatus], res.Vars[VarReason])
 			}
 		}
 	})

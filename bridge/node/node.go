@@ -40,8 +40,25 @@ const (
 )
 
 // ErrDraining is what admission answers while the node drains: the dialplan
-// gets LICBRIDGE_STATUS=ERROR and takes its failure branch.
-var ErrDraining = errors.New("node: draining, no new admissions")
+// gets LICBRIDGE_STATUS=ERROR with LICBRIDGE_REASON=DRAINING and takes its
+// failure branch.
+var ErrDraining error = drainingError{}
+
+// ReasonDraining is the LICBRIDGE_REASON of an admission refused while the
+// node drains.
+const ReasonDraining = "DRAINING"
+
+type drainingError struct{}
+
+func (drainingError) Error() string { return "node: draining, no new admissions" }
+
+// Reason implements dialplan.Reasoned and ari.Reasoned.
+func (drainingError) Reason() string { return ReasonDraining }
+
+var (
+	_ dialplan.Reasoned = drainingError{}
+	_ ari.Reasoned      = drainingError{}
+)
 
 // Options configure a Node. A zero field means its default; nil protocol
 // options mean that part does not run.

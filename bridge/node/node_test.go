@@ -405,8 +405,8 @@ func TestDrainRefusesNewAdmissions(t *testing.T) {
 		}
 	}
 	late := w.place(t, asterisktest.Call{Product: "g729", Via: asterisktest.ViaARI})
-	if late.Status != "ERROR" {
-		t.Fatalf("ARI admission while draining: %s/%s, want ERROR", late.Status, late.Reason)
+	if late.Status != "ERROR" || late.Reason != node.ReasonDraining {
+		t.Fatalf("ARI admission while draining: %s/%s, want ERROR/%s", late.Status, late.Reason, node.ReasonDraining)
 	}
 	if err := w.pbx.Hangup(held); err != nil {
 		t.Fatal(err)
