@@ -4,12 +4,13 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"github.com/licbridge/licbridge/internal/backoff"
 	"io"
 	"log/slog"
 	"net"
 	"sync"
 	"time"
+
+	"github.com/licbridge/licbridge/internal/backoff"
 )
 
 // DefaultApp is the Stasis application name used when Options.App is empty.
@@ -232,12 +233,13 @@ func (a *App) setHealth(up bool, err error) {
 // afterConnect installs the event filter and, after a reconnect, checks the
 // channels we still hold: events were lost while we were away.
 func (a *App) afterConnect(ctx context.Context, reconnect bool) {
-	ctx, cancel := context.WithTimeout(ctx, a.opts.CallTimeout)
-	defer cancel()
 	if !a.opts.NoEventFilter {
 		// Events sent before the filter takes effect still arrive; the decoder
 		// ignores whatever we do not act on, so this only saves traffic.
-		if err := a.client.SetEventFilter(ctx, a.opts.App, handled); err != nil {
+		fctx, cancel := context.WithTimeout(ctx, a.opts.CallTimeout)
+		err := a.client.SetEventFilter(fctx, a.opts.App, handled)
+		cancel()
+		if err != nil {
 			a.log.Info("ari event filter not set (events are filtered locally)", "err", err)
 		}
 	}
@@ -258,19 +260,46 @@ func (a *App) resync(ctx context.Context) {
 	}
 	a.mu.Unlock()
 	for _, id := range ids {
-		_, err := a.client.Channel(ctx, id)
-		switch {
-		case errors.Is(err, ErrNotFound):
-			a.log.Info("held channel vanished while disconnected", "channel", id)
-			a.channelGone(id)
-		case err != nil:
-			a.log.Warn("resync channel", "channel", id, "err", err)
-		default:
-			if err := a.client.Subscribe(ctx, a.opts.App, "channel:"+id); err != nil {
-				a.log.Warn("resubscribe channel", "channel", id, "err", err)
+		// A transient failure (a slow or just-restarted Asterisk) is tried
+		// again: a held channel left unfollowed would never be released.
+		var err error
+		for attempt := range resyncAttempts {
+			if attempt > 0 && !backoff.Sleep(ctx, backoff.Delay(attempt-1, 100*time.Millisecond, 2*time.Second)) {
+				return
+			}
+			if err = a.resyncOne(ctx, id); err == nil {
+				break
 			}
 		}
+		if err != nil {
+			a.log.Warn("resync channel: giving up until the next reconnect", "channel", id, "err", err)
+		}
 	}
+}
+
+// resyncAttempts bounds the tries to follow one held channel again.
+const resyncAttempts = 4
+
+// resyncOne checks one held channel: gone, it is released; there, it is
+// followed again. Each REST call has its own CallTimeout.
+func (a *App) resyncOne(ctx context.Context, id string) error {
+	cctx, cancel := context.WithTimeout(ctx, a.opts.CallTimeout)
+	_, err := a.client.Channel(cctx, id)
+	cancel()
+	switch {
+	case errors.Is(err, ErrNotFound):
+		a.log.Info("held channel vanished while disconnected", "channel", id)
+		a.channelGone(id)
+		return nil
+	case err != nil:
+		return fmt.Errorf("get channel: %w", err)
+	}
+	cctx, cancel = context.WithTimeout(ctx, a.opts.CallTimeout)
+	defer cancel()
+	if err := a.client.Subscribe(cctx, a.opts.App, "channel:"+id); err != nil {
+		return fmt.Errorf("subscribe: %w", err)
+	}
+	return nil
 }
 
 // serve reads events until the connection fails or ctx ends.
