@@ -8,6 +8,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"time"
 )
 
@@ -110,13 +111,64 @@ func ReadFile(path string) (*Key, error) {
 }
 
 func readCandidate(path string) Candidate {
-	f, err := os.Open(path)
+	f, err := openRegular(path)
 	if err != nil {
-		return Candidate{File: path, Err: fmt.Errorf("%s: %w", path, unwrapPath(err))}
+		return Candidate{File: path, Err: err}
 	}
 	defer f.Close()
+	// Parse reads at most MaxFileSize+1 bytes, so a huge file costs little.
 	k, err := Parse(f, path)
 	return Candidate{File: path, Key: k, Err: err}
+}
+
+// openRegular opens path for reading only if it is a regular file (a symlink is
+// followed). A named pipe, device or socket named *.lic would block the open or
+// the read (and with it every reload) or read forever, so it is refused: stat
+// first, so that a device is never opened, then open non-blocking, so that a
+// pipe put there after the stat cannot block, and check the opened file again.
+func openRegular(path string) (*os.File, error) {
+	st, err := os.Stat(path)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", path, unwrapPath(err))
+	}
+	if !st.Mode().IsRegular() {
+		return nil, fmt.Errorf("%s: %w (%s)", path, ErrNotRegular, fileKind(st.Mode()))
+	}
+	f, err := os.OpenFile(path, os.O_RDONLY|syscall.O_NONBLOCK, 0)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", path, unwrapPath(err))
+	}
+	st, err = f.Stat()
+	if err == nil && !st.Mode().IsRegular() {
+		err = fmt.Errorf("%w (%s)", ErrNotRegular, fileKind(st.Mode()))
+	}
+	if err != nil {
+		f.Close()
+		return nil, fmt.Errorf("%s: %w", path, unwrapPath(err))
+	}
+	return f, nil
+}
+
+// ErrNotRegular is the reason a named pipe, device, socket or directory named
+// like a key file is not read.
+var ErrNotRegular = errors.New("not a regular file")
+
+// fileKind names a file type for a problem report.
+func fileKind(m fs.FileMode) string {
+	switch {
+	case m&fs.ModeNamedPipe != 0:
+		return "named pipe"
+	case m&fs.ModeSocket != 0:
+		return "socket"
+	case m&fs.ModeCharDevice != 0:
+		return "character device"
+	case m&fs.ModeDevice != 0:
+		return "device"
+	case m.IsDir():
+		return "directory"
+	default:
+		return "type " + m.Type().String()
+	}
 }
 
 // unwrapPath drops the path from an *fs.PathError, which the caller names already.
@@ -128,7 +180,8 @@ func unwrapPath(err error) error {
 	return err
 }
 
-// listFiles returns the key files of dirs in order, and the directory problems.
+// listFiles returns the key files of dirs in order, and the problems: missing or
+// unreadable directories, and *.lic names that are not regular files (skipped).
 func listFiles(dirs []Dir) (files, problems []string) {
 	seen := map[string]bool{}
 	for _, d := range dirs {
@@ -151,8 +204,14 @@ func listFiles(dirs []Dir) (files, problems []string) {
 				continue
 			}
 			full := filepath.Join(p, name)
-			// Follow symlinks; directories named *.lic are not key files.
-			if st, err := os.Stat(full); err == nil && st.IsDir() {
+			// Follow symlinks; directories named *.lic are not key files. A
+			// pipe, device or socket is skipped and reported: reading one could
+			// block every reload. A dangling symlink is left to readCandidate,
+			// which reports it as an invalid entry.
+			if st, err := os.Stat(full); err == nil && !st.Mode().IsRegular() {
+				if !st.IsDir() {
+					problems = append(problems, fmt.Sprintf("license file %s: %v (%s): skipped", full, ErrNotRegular, fileKind(st.Mode())))
+				}
 				continue
 			}
 			files = append(files, full)

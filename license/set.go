@@ -333,7 +333,8 @@ func (s *Set) Totals() map[string]int {
 	return out
 }
 
-// Problems lists what went wrong outside key files: missing or unreadable directories.
+// Problems lists what went wrong outside key files: missing or unreadable
+// directories, and *.lic names that are not regular files (pipes, devices, sockets).
 func (s *Set) Problems() []string { return slices.Clone(s.problems) }
 
 // EvaluatedAt is the instant the rules were applied at.
