@@ -47,6 +47,11 @@ type Client struct {
 
 	queue   *eventQueue
 	dropped atomic.Uint64
+	// resyncReq asks the current session to run OnResync (events were dropped);
+	// it holds the episode's drop count, and coalesces.
+	resyncMu  sync.Mutex
+	resyncN   uint64
+	resyncReq chan struct{}
 }
 
 // New returns a Client for opts. Nothing happens on the network until Run.
@@ -55,17 +60,40 @@ func New(opts Options) *Client {
 	var b [4]byte
 	_, _ = crand.Read(b[:])
 	c := &Client{
-		opts:     opts,
-		ready:    make(chan struct{}),
-		idPrefix: "lb-" + hex.EncodeToString(b[:]) + "-",
+		opts:      opts,
+		ready:     make(chan struct{}),
+		idPrefix:  "lb-" + hex.EncodeToString(b[:]) + "-",
+		resyncReq: make(chan struct{}, 1),
 	}
-	c.queue = newEventQueue(opts.EventQueue, func() {
-		n := c.dropped.Add(1)
-		if n == 1 || n%1000 == 0 {
-			c.opts.Logger.Warn("ami: event consumer too slow, dropping oldest events", "dropped_total", n)
-		}
-	})
+	c.queue = newEventQueue(opts.EventQueue, func() { c.dropped.Add(1) }, c.overflowEnded)
 	return c
+}
+
+// overflowEnded runs when the consumer caught up after the queue dropped
+// events: what those events said is lost, so the current session resyncs.
+func (c *Client) overflowEnded(dropped int) {
+	c.opts.Logger.Warn("ami: event consumer fell behind; oldest events were dropped, resynchronising",
+		"component", "ami", "dropped", dropped, "dropped_total", c.dropped.Load(), "queue_limit", c.opts.EventQueue)
+	c.resyncMu.Lock()
+	c.resyncN += uint64(dropped)
+	c.resyncMu.Unlock()
+	select {
+	case c.resyncReq <- struct{}{}:
+	default: // one is pending already; it will report both episodes' drops
+	}
+}
+
+// takeResync clears a pending resync request and returns its drop count.
+func (c *Client) takeResync() uint64 {
+	select {
+	case <-c.resyncReq:
+	default:
+	}
+	c.resyncMu.Lock()
+	defer c.resyncMu.Unlock()
+	n := c.resyncN
+	c.resyncN = 0
+	return n
 }
 
 // Ready is closed once the first login (and its OnConnect) succeeded.
@@ -133,7 +161,7 @@ func (c *Client) session(ctx context.Context, connects *int) error {
 	if err != nil {
 		return err
 	}
-	cn := newConn(nc, rd, c.opts.Logger.With("component", "ami"), c.queue.push)
+	cn := newConn(nc, rd, c.opts.Logger.With("component", "ami"), c.opts.MaxActionTimeouts, c.queue.push)
 	go cn.readLoop()
 	c.mu.Lock()
 	c.cur = cn
@@ -160,6 +188,9 @@ func (c *Client) session(ctx context.Context, connects *int) error {
 
 	*connects++
 	c.opts.Logger.Info("ami: connected", "component", "ami", "addr", c.opts.Addr, "connects", *connects)
+	// OnConnect resynchronises from scratch: drops reported before it need no
+	// resync of their own.
+	c.takeResync()
 	if c.opts.OnConnect != nil {
 		if err := c.opts.OnConnect(ctx, ConnectInfo{Client: c, Connects: *connects, Banner: banner}); err != nil {
 			err = fmt.Errorf("ami: on-connect: %w", err)
@@ -168,8 +199,35 @@ func (c *Client) session(ctx context.Context, connects *int) error {
 		}
 	}
 	c.readyOnce.Do(func() { close(c.ready) })
-	<-cn.done
-	return cn.cause()
+	for {
+		select {
+		case <-cn.done:
+			return cn.cause()
+		case <-c.resyncReq:
+			if err := c.resync(ctx, ConnectInfo{Client: c, Connects: *connects, Banner: banner, Resync: true}); err != nil {
+				cn.close(err)
+				return err
+			}
+		}
+	}
+}
+
+// resync runs OnResync (or OnConnect) after an event-queue overflow.
+func (c *Client) resync(ctx context.Context, info ConnectInfo) error {
+	c.resyncMu.Lock()
+	info.Dropped, c.resyncN = c.resyncN, 0
+	c.resyncMu.Unlock()
+	f := c.opts.OnResync
+	if f == nil {
+		f = c.opts.OnConnect
+	}
+	if f == nil {
+		return nil
+	}
+	if err := f(ctx, info); err != nil {
+		return fmt.Errorf("ami: resync after %d dropped events: %w", info.Dropped, err)
+	}
+	return nil
 }
 
 // logoff says goodbye politely when we are the ones closing.
@@ -255,8 +313,14 @@ func (c *Client) current() (*conn, error) {
 	return c.cur, nil
 }
 
-// do gives m a fresh ActionID (replacing any) and runs it on cn.
+// do gives m a fresh ActionID (replacing any) and runs it on cn, within
+// ActionTimeout.
 func (c *Client) do(ctx context.Context, cn *conn, m *proto.Message, follow int) (*Response, error) {
+	if c.opts.ActionTimeout > 0 {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, c.opts.ActionTimeout)
+		defer cancel()
+	}
 	m = m.Clone()
 	m.Set("ActionID", c.nextID())
 	// ActionID right after Action, as Asterisk's own clients write it.

@@ -30,7 +30,16 @@ type conn struct {
 	err     error // why the connection ended, set once
 	done    chan struct{}
 
-	lastRx atomic.Int64 // unix nanoseconds of the last message received
+	start time.Time
+	// lastAnswer is when Asterisk last answered anything (a response or a list
+	// item of ours), as time since start: events prove nothing, a hung Asterisk
+	// can stream them while answering no action.
+	lastAnswer atomic.Int64
+	// strikes counts actions in a row that timed out with no answer to
+	// anything since they were sent; maxStrikes of them end the connection
+	// (0: never). Under mu.
+	strikes    int
+	maxStrikes int
 
 	onEvent func(*proto.Message)
 }
@@ -46,18 +55,30 @@ type pending struct {
 	done     chan struct{}
 }
 
-func newConn(nc net.Conn, rd *proto.Reader, log *slog.Logger, onEvent func(*proto.Message)) *conn {
-	c := &conn{
-		nc:      nc,
-		rd:      rd,
-		w:       proto.NewWriter(nc),
-		log:     log,
-		pending: map[string]*pending{},
-		done:    make(chan struct{}),
-		onEvent: onEvent,
+func newConn(nc net.Conn, rd *proto.Reader, log *slog.Logger, maxStrikes int, onEvent func(*proto.Message)) *conn {
+	if maxStrikes < 0 {
+		maxStrikes = 0
 	}
-	c.lastRx.Store(time.Now().UnixNano())
-	return c
+	return &conn{
+		nc:         nc,
+		rd:         rd,
+		w:          proto.NewWriter(nc),
+		log:        log,
+		pending:    map[string]*pending{},
+		done:       make(chan struct{}),
+		start:      time.Now(), // the Login was just answered
+		maxStrikes: maxStrikes,
+		onEvent:    onEvent,
+	}
+}
+
+// now is the time since the connection started (monotonic).
+func (c *conn) now() int64 { return int64(time.Since(c.start)) }
+
+// answeredLocked records that Asterisk answered something. c.mu held.
+func (c *conn) answeredLocked() {
+	c.lastAnswer.Store(c.now())
+	c.strikes = 0
 }
 
 // close ends the connection once, recording why; waiters are released.
@@ -87,14 +108,12 @@ func (c *conn) readLoop() {
 			var fe *proto.FrameError
 			if errors.As(err, &fe) {
 				// One bad message is skipped; the stream goes on.
-				c.lastRx.Store(time.Now().UnixNano())
 				c.log.Warn("ami: skipped a malformed message", "err", err)
 				continue
 			}
 			c.close(fmt.Errorf("%w: %w", ErrConnectionLost, err))
 			return
 		}
-		c.lastRx.Store(time.Now().UnixNano())
 		switch m.Kind() {
 		case proto.KindResponse:
 			c.onResponse(m)
@@ -112,6 +131,8 @@ func (c *conn) onResponse(m *proto.Message) {
 	id := m.Get("ActionID")
 	c.mu.Lock()
 	defer c.mu.Unlock()
+	// Even a late answer (to an action whose caller gave up) shows Asterisk is alive.
+	c.answeredLocked()
 	p := c.pending[id]
 	if p == nil || p.resp != nil {
 		c.log.Debug("ami: answer to no pending action dropped", "action_id", id)
@@ -140,6 +161,7 @@ func (c *conn) onListEvent(m *proto.Message) bool {
 	if p == nil || p.resp == nil {
 		return false
 	}
+	c.answeredLocked()
 	switch {
 	case p.list:
 		if strings.EqualFold(m.Get("EventList"), "Complete") {
@@ -183,6 +205,7 @@ func (c *conn) roundTrip(ctx context.Context, m *proto.Message, follow int) (*Re
 	}
 	c.pending[id] = p
 	c.mu.Unlock()
+	sent := c.now()
 
 	c.wmu.Lock()
 	if dl, ok := ctx.Deadline(); ok {
@@ -204,12 +227,35 @@ func (c *conn) roundTrip(ctx context.Context, m *proto.Message, follow int) (*Re
 	case <-c.done:
 		return nil, fmt.Errorf("ami: %s: %w", m.Name(), c.cause())
 	case <-ctx.Done():
+		if errors.Is(ctx.Err(), context.DeadlineExceeded) {
+			c.timedOut(p, sent)
+		}
 		return nil, fmt.Errorf("ami: %s: %w", m.Name(), ctx.Err())
 	}
 }
 
-// keepAlive pings after KeepAlive of silence and closes the connection when
-// the ping gets no answer within PingTimeout.
+// timedOut counts an action that got no answer in time against the
+// connection, and ends the connection after maxStrikes in a row. An action
+// sent before some other answer arrived is no strike: Asterisk is alive, only
+// slow with that one.
+func (c *conn) timedOut(p *pending, sent int64) {
+	c.mu.Lock()
+	if c.maxStrikes == 0 || c.err != nil || p.resp != nil || c.lastAnswer.Load() >= sent {
+		c.mu.Unlock()
+		return
+	}
+	c.strikes++
+	n := c.strikes
+	c.mu.Unlock()
+	if n >= c.maxStrikes {
+		c.close(fmt.Errorf("%w: %d actions in a row got no answer in time (the last: %s); Asterisk answers nothing",
+			ErrConnectionLost, n, p.action))
+	}
+}
+
+// keepAlive pings once Asterisk has answered nothing for every (events do
+// not count) and closes the connection when the ping gets no answer within
+// timeout.
 func (c *conn) keepAlive(ctx context.Context, every, timeout time.Duration, ping func(context.Context) error) {
 	t := time.NewTimer(every)
 	defer t.Stop()
@@ -221,7 +267,7 @@ func (c *conn) keepAlive(ctx context.Context, every, timeout time.Duration, ping
 			return
 		case <-t.C:
 		}
-		idle := time.Since(time.Unix(0, c.lastRx.Load()))
+		idle := time.Duration(c.now() - c.lastAnswer.Load())
 		if idle < every {
 			t.Reset(every - idle)
 			continue
@@ -230,7 +276,7 @@ func (c *conn) keepAlive(ctx context.Context, every, timeout time.Duration, ping
 		err := ping(pctx)
 		cancel()
 		if err != nil && ctx.Err() == nil {
-			c.close(fmt.Errorf("%w: no answer to keep-alive ping after %s of silence: %w", ErrConnectionLost, every, err))
+			c.close(fmt.Errorf("%w: no answer to keep-alive ping after %s without answers: %w", ErrConnectionLost, idle, err))
 			return
 		}
 		t.Reset(every)

@@ -26,12 +26,23 @@ type Options struct {
 	// LoginTimeout bounds banner plus Login answer. Asterisk holds a wrong
 	// secret for about a second before answering. Default 5s.
 	LoginTimeout time.Duration
-	// KeepAlive is the silence after which a Ping is sent. Any message received
-	// resets it. Default 20s; negative disables.
+	// KeepAlive is how long Asterisk may go without answering an action before
+	// a Ping is sent. Only answers count, not events: a hung Asterisk can keep
+	// streaming events while answering nothing. Default 10s; negative disables.
 	KeepAlive time.Duration
 	// PingTimeout is how long the keep-alive Ping may take before the connection
 	// is declared dead and re-established. Default 5s.
 	PingTimeout time.Duration
+	// ActionTimeout bounds every action (a list action until its …Complete
+	// event), whatever the caller's context says: the earlier deadline wins.
+	// Default 10s; negative leaves it to the caller's context.
+	ActionTimeout time.Duration
+	// MaxActionTimeouts is how many actions in a row may time out, with no
+	// answer from Asterisk to anything since they were sent, before the
+	// connection is declared dead and re-established (OnConnect then runs on
+	// the new one). A timed-out keep-alive Ping alone is enough. Default 2;
+	// negative disables.
+	MaxActionTimeouts int
 
 	// MinBackoff and MaxBackoff bound the reconnect delay, which doubles per
 	// failed attempt, with jitter. Defaults 500ms and 30s.
@@ -46,10 +57,20 @@ type Options struct {
 	// CoreShowChannels): events may have been missed while disconnected. An
 	// error closes the connection and a reconnect follows.
 	OnConnect func(ctx context.Context, info ConnectInfo) error
+	// OnResync runs when events were lost on a live connection: the event
+	// queue overflowed. It runs once per overflow episode, when the consumer
+	// has caught up (every event still queued was delivered), so a snapshot it
+	// takes (CoreShowChannels) postdates every dropped event. It runs on the
+	// connection's goroutine, never at the same time as OnConnect or itself,
+	// with info.Resync set and info.Dropped the number lost. Nil: OnConnect is
+	// called again instead, with the same info. An error closes the connection;
+	// the reconnect's OnConnect then resynchronises.
+	OnResync func(ctx context.Context, info ConnectInfo) error
 
 	// EventQueue is how many received events may wait for the consumer of
-	// Events. Past it the oldest are dropped, counted (DroppedEvents) and
-	// logged: a stalled consumer must not stall action answers. Default 65536.
+	// Events. Past it the oldest are dropped, counted (DroppedEvents), logged
+	// at Warn once per overflow episode and followed by a resync (OnResync): a
+	// stalled consumer must not stall action answers. Default 65536.
 	EventQueue int
 	// Limits bound incoming messages (see proto.Limits).
 	Limits proto.Limits
@@ -65,6 +86,11 @@ type ConnectInfo struct {
 	Connects int
 	// Banner is the greeting line, e.g. "Asterisk Call Manager/11.0.0".
 	Banner string
+	// Resync is set when the call is not for a login but because events were
+	// dropped (see Options.OnResync); Connects then is the current login's.
+	Resync bool
+	// Dropped is, with Resync, how many events the overflow episode dropped.
+	Dropped uint64
 }
 
 func (o Options) withDefaults() Options {
@@ -78,8 +104,12 @@ func (o Options) withDefaults() Options {
 	}
 	def(&o.DialTimeout, 5*time.Second)
 	def(&o.LoginTimeout, 5*time.Second)
-	def(&o.KeepAlive, 20*time.Second)
+	def(&o.KeepAlive, 10*time.Second)
 	def(&o.PingTimeout, 5*time.Second)
+	def(&o.ActionTimeout, 10*time.Second)
+	if o.MaxActionTimeouts == 0 {
+		o.MaxActionTimeouts = 2
+	}
 	def(&o.MinBackoff, 500*time.Millisecond)
 	def(&o.MaxBackoff, 30*time.Second)
 	def(&o.HealthyAfter, 30*time.Second)
