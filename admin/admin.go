@@ -31,10 +31,35 @@ import (
 	"net/http"
 	"sync"
 	"time"
+
+	"golang.org/x/net/netutil"
 )
 
 // DefaultListen is the default listen address: loopback only.
 const DefaultListen = "127.0.0.1:8089"
+
+// Defaults of the connection limits in Options. Every endpoint is a quick GET
+// with a small answer (no streaming), so the bounds can be tight; they exist so
+// that idle or trickling clients cannot hold the process's file descriptors
+// (which the FastAGI server needs too).
+const (
+	DefaultReadHeaderTimeout = 5 * time.Second
+	// DefaultReadTimeout bounds reading a whole request, body included.
+	DefaultReadTimeout = 10 * time.Second
+	// DefaultWriteTimeout bounds a request from its headers to the end of the
+	// answer; a snapshot of the store takes well under a second.
+	DefaultWriteTimeout = 30 * time.Second
+	// DefaultIdleTimeout outlasts a 15 s or 30 s Prometheus scrape interval,
+	// so a scraper's keep-alive connection is reused.
+	DefaultIdleTimeout    = 60 * time.Second
+	DefaultMaxHeaderBytes = 32 << 10
+	// DefaultMaxConns bounds open connections: a browser opens about six,
+	// Prometheus one. Connections beyond it wait in the kernel's accept queue,
+	// taking no descriptor of the process.
+	DefaultMaxConns = 64
+	// DefaultMaxBodyBytes: no endpoint takes a body today.
+	DefaultMaxBodyBytes = 64 << 10
+)
 
 // ErrTokenRequired is returned when the server would listen off loopback
 // without a token.
@@ -58,6 +83,49 @@ type Options struct {
 	Metrics *Metrics
 	// Logger gets request errors and refused requests. Default: discard.
 	Logger *slog.Logger
+
+	// Connection limits; zero (or negative) means the Default* constant.
+	// ReadHeaderTimeout bounds reading a request's headers.
+	ReadHeaderTimeout time.Duration
+	// ReadTimeout bounds reading a whole request, body included.
+	ReadTimeout time.Duration
+	// WriteTimeout bounds a request from the end of its headers to the end of
+	// its answer.
+	WriteTimeout time.Duration
+	// IdleTimeout is how long a keep-alive connection may wait for its next
+	// request before the server closes it.
+	IdleTimeout time.Duration
+	// MaxHeaderBytes bounds a request's headers.
+	MaxHeaderBytes int
+	// MaxConns bounds concurrent connections; more wait, unaccepted, in the
+	// kernel's queue until one closes.
+	MaxConns int
+	// MaxBodyBytes bounds what a handler may read of a request body. A
+	// request with a body is answered with "Connection: close", so an unread
+	// body is never drained.
+	MaxBodyBytes int64
+}
+
+// withDefaults fills the zero (or negative) limits.
+func (o *Options) withDefaults() {
+	def := func(d *time.Duration, v time.Duration) {
+		if *d <= 0 {
+			*d = v
+		}
+	}
+	def(&o.ReadHeaderTimeout, DefaultReadHeaderTimeout)
+	def(&o.ReadTimeout, DefaultReadTimeout)
+	def(&o.WriteTimeout, DefaultWriteTimeout)
+	def(&o.IdleTimeout, DefaultIdleTimeout)
+	if o.MaxHeaderBytes <= 0 {
+		o.MaxHeaderBytes = DefaultMaxHeaderBytes
+	}
+	if o.MaxConns <= 0 {
+		o.MaxConns = DefaultMaxConns
+	}
+	if o.MaxBodyBytes <= 0 {
+		o.MaxBodyBytes = DefaultMaxBodyBytes
+	}
 }
 
 // Server is the admin HTTP server.
@@ -82,6 +150,7 @@ func New(o Options) (*Server, error) {
 		o.Logger = slog.New(slog.DiscardHandler)
 	}
 	o.Logger = o.Logger.With("component", "admin")
+	o.withDefaults()
 	if o.Token == "" && !loopbackAddr(o.Listen) {
 		return nil, fmt.Errorf("%w: %s (set http.token, or listen on 127.0.0.1)", ErrTokenRequired, o.Listen)
 	}
@@ -119,12 +188,8 @@ func (s *Server) Run(ctx context.Context) error {
 		l.Close()
 		return fmt.Errorf("%w: %s is bound to %s", ErrTokenRequired, s.opt.Listen, l.Addr())
 	}
-	srv := &http.Server{
-		Handler:           s.handler,
-		ReadHeaderTimeout: 10 * time.Second,
-		ErrorLog:          slog.NewLogLogger(s.opt.Logger.Handler(), slog.LevelWarn),
-		BaseContext:       func(net.Listener) context.Context { return ctx },
-	}
+	srv := s.httpServer(ctx)
+	l = netutil.LimitListener(l, s.opt.MaxConns)
 	s.mu.Lock()
 	s.addr = l.Addr()
 	s.mu.Unlock()
@@ -145,6 +210,20 @@ func (s *Server) Run(ctx context.Context) error {
 	}
 	<-errc
 	return nil
+}
+
+// httpServer is the http.Server Run serves with, carrying the limits.
+func (s *Server) httpServer(ctx context.Context) *http.Server {
+	return &http.Server{
+		Handler:           s.handler,
+		ReadHeaderTimeout: s.opt.ReadHeaderTimeout,
+		ReadTimeout:       s.opt.ReadTimeout,
+		WriteTimeout:      s.opt.WriteTimeout,
+		IdleTimeout:       s.opt.IdleTimeout,
+		MaxHeaderBytes:    s.opt.MaxHeaderBytes,
+		ErrorLog:          slog.NewLogLogger(s.opt.Logger.Handler(), slog.LevelWarn),
+		BaseContext:       func(net.Listener) context.Context { return ctx },
+	}
 }
 
 // loopbackAddr reports whether a host:port names only loopback: an IP

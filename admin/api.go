@@ -162,7 +162,26 @@ func (s *Server) routes() http.Handler {
 	root.Handle("GET /{$}", page)
 	root.Handle("GET /static/", page)
 	root.Handle("/", data)
-	return securityHeaders(root)
+	return s.limitBody(securityHeaders(root))
+}
+
+// limitBody bounds what a handler may read of a request body and closes the
+// connection after any request that has one. net/http would otherwise drain
+// an unread body (up to 256 KB) after the answer, for as long as a client
+// cares to trickle it (up to ReadTimeout); the connection is not reused, so
+// nothing more need be read from it once the handler is done.
+func (s *Server) limitBody(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.ContentLength == 0 {
+			next.ServeHTTP(w, r)
+			return
+		}
+		// -1 (chunked, length unknown) comes here too.
+		w.Header().Set("Connection", "close")
+		r.Body = http.MaxBytesReader(w, r.Body, s.opt.MaxBodyBytes)
+		next.ServeHTTP(w, r)
+		_ = http.NewResponseController(w).SetReadDeadline(time.Now())
+	})
 }
 
 // securityHeaders: the page loads nothing from elsewhere, so the policy can
