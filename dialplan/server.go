@@ -22,6 +22,17 @@ const (
 	DefaultAddr           = "127.0.0.1:4573"
 	DefaultSessionTimeout = 2 * time.Second
 	DefaultMaxSessions    = 512
+	// DefaultMaxSessionsPerClient keeps one client address from taking every
+	// session. Often one Asterisk (on loopback) is the only client, so it must
+	// stay well above a burst of calls arriving at once (TestConcurrentSessions
+	// sends 100); a quarter of DefaultMaxSessions leaves the other clients 384.
+	DefaultMaxSessionsPerClient = 128
+	// DefaultEnvTimeout: Asterisk writes the whole agi_ environment at once on
+	// connect, so a client silent for this long is not Asterisk.
+	DefaultEnvTimeout = time.Second
+	// refusalLogEvery rate-limits the WARN about refused connections, per
+	// client and reason.
+	refusalLogEvery = 10 * time.Second
 )
 
 // DefaultAllow is the allow-list when Config.Allow is empty: loopback only.
@@ -46,6 +57,15 @@ type Config struct {
 	// MaxSessions bounds concurrent sessions; a connection beyond it is closed at
 	// once, so the dialplan takes its failure branch instead of waiting. Default 512.
 	MaxSessions int
+	// MaxSessionsPerClient bounds concurrent sessions from one client IP address;
+	// a connection beyond it is closed at once (WARN naming the client, at most
+	// one per client every 10s), so one noisy or hostile client cannot take the
+	// sessions of the others. Default 128 (DefaultMaxSessionsPerClient).
+	MaxSessionsPerClient int
+	// EnvTimeout bounds reading the agi_ environment at the start of a session;
+	// a client that has not sent it all by then is closed. Default 1s
+	// (DefaultEnvTimeout), never more than SessionTimeout.
+	EnvTimeout time.Duration
 	// Limits bound line length and line count (see agi.Limits).
 	Limits agi.Limits
 	// Logger receives the server's logs, tagged component=agi. Default: discard.
@@ -86,6 +106,22 @@ type Server struct {
 	addr      net.Addr
 	slots     chan struct{}
 	ran       atomic.Bool
+
+	mu       sync.Mutex
+	perIP    map[netip.Addr]int // sessions open per client address
+	refusals map[refusalKey]*refusal
+}
+
+// refusalKey names a kind of refused connection from one client.
+type refusalKey struct {
+	ip     netip.Addr
+	reason string
+}
+
+// refusal is the rate-limiting state of one refusalKey's WARN.
+type refusal struct {
+	logged     time.Time
+	suppressed int
 }
 
 // NewServer checks cfg, fills its defaults and returns a server that asks adm.
@@ -108,6 +144,13 @@ func NewServer(adm Admitter, cfg Config) (*Server, error) {
 	if cfg.MaxSessions <= 0 {
 		cfg.MaxSessions = DefaultMaxSessions
 	}
+	if cfg.MaxSessionsPerClient <= 0 {
+		cfg.MaxSessionsPerClient = DefaultMaxSessionsPerClient
+	}
+	if cfg.EnvTimeout <= 0 {
+		cfg.EnvTimeout = DefaultEnvTimeout
+	}
+	cfg.EnvTimeout = min(cfg.EnvTimeout, cfg.SessionTimeout)
 	log := cfg.Logger
 	if log == nil {
 		log = slog.New(slog.NewTextHandler(io.Discard, nil))
@@ -119,6 +162,9 @@ func NewServer(adm Admitter, cfg Config) (*Server, error) {
 		ready:  make(chan struct{}),
 		closed: make(chan struct{}),
 		slots:  make(chan struct{}, cfg.MaxSessions),
+
+		perIP:    map[netip.Addr]int{},
+		refusals: map[refusalKey]*refusal{},
 	}, nil
 }
 
@@ -184,43 +230,104 @@ func (s *Server) Run(ctx context.Context) error {
 			continue
 		}
 		backoff = 0
-		if !s.allowed(nc.RemoteAddr()) {
-			s.log.Warn("FastAGI client refused: not in the allow-list", "remote", nc.RemoteAddr().String())
-			_ = nc.Close()
+		ip := remoteIP(nc.RemoteAddr())
+		if !s.allowed(ip) {
+			s.refuse(nc, ip, "not in the allow-list")
+			continue
+		}
+		if !s.takeClientSlot(ip) {
+			s.refuse(nc, ip, "too many sessions from this client", "max_per_client", s.cfg.MaxSessionsPerClient)
 			continue
 		}
 		select {
 		case s.slots <- struct{}{}:
 		default:
-			s.log.Warn("FastAGI client refused: too many sessions", "remote", nc.RemoteAddr().String(), "max", s.cfg.MaxSessions)
-			_ = nc.Close()
+			s.releaseClientSlot(ip)
+			s.refuse(nc, ip, "too many sessions", "max", s.cfg.MaxSessions)
 			continue
 		}
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			defer func() { <-s.slots }()
+			defer func() { <-s.slots; s.releaseClientSlot(ip) }()
 			s.serve(sessCtx, nc)
 		}()
 	}
 }
 
-func (s *Server) allowed(a net.Addr) bool {
+// remoteIP is the client's address, unmapped; the zero Addr when a is not TCP.
+func remoteIP(a net.Addr) netip.Addr {
 	tcp, ok := a.(*net.TCPAddr)
 	if !ok {
+		return netip.Addr{}
+	}
+	ip, _ := netip.AddrFromSlice(tcp.IP)
+	return ip.Unmap()
+}
+
+func (s *Server) allowed(ip netip.Addr) bool {
+	if !ip.IsValid() {
 		return false
 	}
-	ip, ok := netip.AddrFromSlice(tcp.IP)
-	if !ok {
-		return false
-	}
-	ip = ip.Unmap()
 	for _, p := range s.cfg.Allow {
 		if p.Contains(ip) {
 			return true
 		}
 	}
 	return false
+}
+
+// takeClientSlot counts a session from ip, unless ip has MaxSessionsPerClient.
+func (s *Server) takeClientSlot(ip netip.Addr) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.perIP[ip] >= s.cfg.MaxSessionsPerClient {
+		return false
+	}
+	s.perIP[ip]++
+	return true
+}
+
+func (s *Server) releaseClientSlot(ip netip.Addr) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.perIP[ip]--; s.perIP[ip] <= 0 {
+		delete(s.perIP, ip)
+	}
+}
+
+// refuse closes nc at once and logs why at WARN, at most once per client and
+// reason every refusalLogEvery (with the count of refusals left unlogged), so
+// that a flood of connections cannot flood the log as well.
+func (s *Server) refuse(nc net.Conn, ip netip.Addr, reason string, attrs ...any) {
+	_ = nc.Close()
+	now := time.Now()
+	k := refusalKey{ip, reason}
+	s.mu.Lock()
+	r := s.refusals[k]
+	if r == nil {
+		if len(s.refusals) >= 1024 { // many clients: forget the quiet ones
+			for k, r := range s.refusals {
+				if now.Sub(r.logged) >= refusalLogEvery {
+					delete(s.refusals, k)
+				}
+			}
+		}
+		r = &refusal{}
+		s.refusals[k] = r
+	} else if now.Sub(r.logged) < refusalLogEvery {
+		r.suppressed++
+		s.mu.Unlock()
+		return
+	}
+	suppressed := r.suppressed
+	r.logged, r.suppressed = now, 0
+	s.mu.Unlock()
+	attrs = append([]any{"client", ip.String(), "remote", nc.RemoteAddr().String()}, attrs...)
+	if suppressed > 0 {
+		attrs = append(attrs, "refused_unlogged", suppressed)
+	}
+	s.log.Warn("FastAGI client refused: "+reason, attrs...)
 }
 
 // setting is one channel variable to set, in order.
@@ -234,7 +341,11 @@ func (s *Server) serve(ctx context.Context, nc net.Conn) {
 	defer c.Close()
 	log := s.log.With("remote", nc.RemoteAddr().String())
 
-	env, err := c.ReadEnv(ctx)
+	// Every read and write of the session is bounded: by EnvTimeout here, by
+	// the session's deadline (SessionTimeout) afterwards.
+	envCtx, cancelEnv := context.WithTimeout(ctx, s.cfg.EnvTimeout)
+	env, err := c.ReadEnv(envCtx)
+	cancelEnv()
 	if err != nil {
 		// Nothing sensible can be said to a peer that does not speak AGI: close.
 		// Asterisk then continues with LICBRIDGE_STATUS unset, which the printed
