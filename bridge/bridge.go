@@ -200,7 +200,7 @@ func New(opt Options) (*Bridge, error) {
 		wake:     make(chan struct{}, 1),
 	}
 	if opt.JournalPath != "" {
-		j, entries, err := openJournal(opt.JournalPath)
+		j, entries, err := openJournal(opt.JournalPath, b.log)
 		if err != nil {
 			return nil, err
 		}

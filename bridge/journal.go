@@ -6,6 +6,8 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
+	"log/slog"
 	"os"
 	"time"
 )
@@ -36,31 +38,101 @@ type journal struct {
 	lastSync time.Time
 }
 
+// maxJournalLine bounds one journal line. An entry is a few hundred bytes; a
+// longer line is damage (or not our file), and is skipped rather than read
+// into memory whole.
+const maxJournalLine = 64 << 10
+
+// maxJournalWarnings bounds the WARN lines about one damaged journal; the rest
+// are counted in a summary.
+const maxJournalWarnings = 10
+
 // openJournal opens (creating) the journal at path and returns the entries
-// already in it. A line that does not parse (a torn last write) is skipped.
-func openJournal(path string) (*journal, []journalEntry, error) {
+// already in it. A line that does not parse (a torn last write, damage, a line
+// over maxJournalLine) is skipped with a WARN naming the path, line number and
+// reason: a damaged journal must not stop the node from starting (under
+// systemd that is a crash loop). Only an error opening or reading the file is
+// returned.
+func openJournal(path string, log *slog.Logger) (*journal, []journalEntry, error) {
 	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE|os.O_APPEND, 0o600)
 	if err != nil {
 		return nil, nil, fmt.Errorf("bridge: open journal: %w", err)
 	}
-	var entries []journalEntry
-	sc := bufio.NewScanner(f)
-	sc.Buffer(make([]byte, 64*1024), 1024*1024)
-	for sc.Scan() {
-		line := bytes.TrimSpace(sc.Bytes())
-		if len(line) == 0 {
-			continue
-		}
-		var e journalEntry
-		if json.Unmarshal(line, &e) == nil && (e.Op == "admit" || e.Op == "release") {
-			entries = append(entries, e)
-		}
+	entries, torn, err := readJournal(f, path, log)
+	if err == nil && torn {
+		// End the torn last line, so that the next entry appended is a line
+		// of its own and not glued to the garbage.
+		_, err = f.Write([]byte{'\n'})
 	}
-	if err := sc.Err(); err != nil {
+	if err != nil {
 		f.Close()
 		return nil, nil, fmt.Errorf("bridge: read journal %s: %w", path, err)
 	}
 	return &journal{f: f, path: path}, entries, nil
+}
+
+// readJournal reads the entries of r, skipping and logging bad lines; torn
+// reports a last line without its newline.
+func readJournal(r io.Reader, path string, log *slog.Logger) (entries []journalEntry, torn bool, err error) {
+	br := bufio.NewReaderSize(r, maxJournalLine)
+	bad := 0
+	skip := func(lineNo int, reason string) {
+		bad++
+		if bad <= maxJournalWarnings {
+			log.Warn("journal line skipped", "path", path, "line", lineNo, "reason", reason)
+		}
+	}
+	for lineNo := 1; ; lineNo++ {
+		line, err := br.ReadSlice('\n')
+		if errors.Is(err, bufio.ErrBufferFull) {
+			// Over-long: drop the rest of the line without keeping it.
+			for errors.Is(err, bufio.ErrBufferFull) {
+				line, err = br.ReadSlice('\n')
+			}
+			skip(lineNo, fmt.Sprintf("longer than %d bytes", maxJournalLine))
+		} else if len(bytes.TrimSpace(line)) > 0 {
+			e, perr := parseJournalLine(line)
+			if perr != nil {
+				skip(lineNo, perr.Error())
+			} else {
+				entries = append(entries, e)
+			}
+		}
+		if err == io.EOF {
+			if bad > maxJournalWarnings {
+				log.Warn("journal lines skipped", "path", path, "skipped", bad)
+			}
+			return entries, len(line) > 0, nil
+		}
+		if err != nil {
+			return nil, false, err
+		}
+	}
+}
+
+// parseJournalLine parses one journal line (with or without its newline).
+func parseJournalLine(line []byte) (journalEntry, error) {
+	var e journalEntry
+	if err := json.Unmarshal(bytes.TrimSpace(line), &e); err != nil {
+		return journalEntry{}, fmt.Errorf("not a journal entry: %w", err)
+	}
+	switch {
+	case e.Op != "admit" && e.Op != "release":
+		return journalEntry{}, fmt.Errorf("unknown op %q", clipForLog(e.Op))
+	case !ValidProduct(e.Product):
+		return journalEntry{}, fmt.Errorf("invalid product %q", clipForLog(e.Product))
+	case e.Channel == "":
+		return journalEntry{}, errors.New("no channel")
+	}
+	return e, nil
+}
+
+// clipForLog shortens a value quoted in a log line.
+func clipForLog(s string) string {
+	if len(s) > 40 {
+		return s[:40] + "..."
+	}
+	return s
 }
 
 func (j *journal) append(e journalEntry) error {
