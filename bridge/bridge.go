@@ -39,11 +39,35 @@ import (
 
 // Defaults for Options.
 const (
-	DefaultDeadline = 50 * time.Millisecond
+	// DefaultDeadline bounds one admission's store call. It is a budget for
+	// that call alone: a miss decides that call by the outage policy and never
+	// declares an outage by itself. Well inside FastAGI's and ARI's own
+	// deadlines, and far above a healthy store's round trip even on a busy
+	// machine (a tighter one turned CPU contention into refusals).
+	DefaultDeadline = 500 * time.Millisecond
 	DefaultLapse    = 15 * time.Second
 	// DefaultSyncTimeout bounds calls off the admission path (resync,
 	// heartbeat, usage).
 	DefaultSyncTimeout = 5 * time.Second
+	// DefaultDownAfter is how many store calls in a row must fail (time out)
+	// before the store is declared unavailable. A lost connection declares it
+	// at once.
+	DefaultDownAfter = 3
+	// DefaultProbeTimeout bounds the recovery probe: a slow store that still
+	// answers is not down.
+	DefaultProbeTimeout = 2 * time.Second
+)
+
+// BudgetShare and BudgetUnlimited are the special values of
+// Options.FailOpenBudget.
+const (
+	// BudgetShare (the default): without the store a node admits, per product,
+	// at most its share of the free headroom it saw at its last good contact
+	// (free channels over live nodes), plus the channels it releases itself.
+	BudgetShare = 0
+	// BudgetUnlimited admits everything without the store (no bound on the
+	// overshoot): only by explicit choice.
+	BudgetUnlimited = -1
 )
 
 // Options configure a Bridge. A zero field means its default.
@@ -74,6 +98,20 @@ type Options struct {
 	SyncTimeout time.Duration
 	// Outage: FailOpen (default) or FailClosed.
 	Outage Outage
+	// FailOpenBudget bounds, per product, the channels admitted without the
+	// store under FailOpen in a product that may not go over its total (hard
+	// mode, or a locked grace product): BudgetShare (default), a fixed number
+	// N > 0, or BudgetUnlimited.
+	FailOpenBudget int
+	// DownAfter: store calls that must time out in a row before the store is
+	// declared unavailable. Default 3.
+	DownAfter int
+	// ProbeTimeout bounds the recovery probe. Default 2 s.
+	ProbeTimeout time.Duration
+	// Known, if set, says which products exist (the catalog, and the products
+	// of loaded keys). An admission of any other product is refused
+	// NO_LICENSE and creates nothing: no store key, no heartbeat, no event.
+	Known func(product string) bool
 	// JournalPath is the fail-open journal (JSON lines). Empty: decisions taken
 	// without the store are kept in memory only.
 	JournalPath string
@@ -101,8 +139,13 @@ type Bridge struct {
 	wire     map[string]int               // product -> last published wire legs
 	products map[string]bool              // products this node heartbeats
 	dirty    map[string]bool              // products whose store copy needs a resync
+	room     map[string]*headroom         // product -> what the node may admit without the store
 	down     bool                         // the store is unavailable
+	failures int                          // store calls failed in a row
+	answered time.Time                    // when the store last answered a call
 	journal  *journal
+	// journaled: the journal holds entries that the store may not have yet.
+	journaled bool
 
 	wake chan struct{}
 }
@@ -180,6 +223,15 @@ func New(opt Options) (*Bridge, error) {
 	if opt.Outage == "" {
 		opt.Outage = FailOpen
 	}
+	if opt.DownAfter <= 0 {
+		opt.DownAfter = DefaultDownAfter
+	}
+	if opt.ProbeTimeout <= 0 {
+		opt.ProbeTimeout = DefaultProbeTimeout
+	}
+	if opt.FailOpenBudget < BudgetUnlimited {
+		return nil, fmt.Errorf("bridge: fail-open budget %d: want a number of channels, BudgetShare or BudgetUnlimited", opt.FailOpenBudget)
+	}
 	if opt.Clock == nil {
 		opt.Clock = systemClock{}
 	}
@@ -197,6 +249,7 @@ func New(opt Options) (*Bridge, error) {
 		wire:     map[string]int{},
 		products: map[string]bool{},
 		dirty:    map[string]bool{},
+		room:     map[string]*headroom{},
 		wake:     make(chan struct{}, 1),
 	}
 	if opt.JournalPath != "" {
@@ -267,7 +320,13 @@ func validate(req Request) error {
 // Admit decides whether req.Channel may use a license of req.Product now. The
 // outcome is a value: Admitted with its Lease, or a Reason. Admitting a
 // channel that holds a lease returns that same lease and counts nothing.
-// The store is given at most Options.Deadline; then the outage policy decides.
+//
+// The store call has its own budget, Options.Deadline. A call that misses it
+// (or fails) is decided by the outage policy, within the fail-open budget;
+// it does not declare an outage unless DownAfter calls in a row fail or the
+// connection is lost. A caller whose own ctx has ended is answered TIMEOUT
+// and admitted nowhere: what the store may have counted for it is undone by
+// the next resync, which writes the node's real holdings.
 func (b *Bridge) Admit(ctx context.Context, req Request) Result {
 	now := b.clock.Now()
 	ev := Event{Kind: EventReject, Time: now, Node: b.opt.Node, Product: req.Product, Channel: req.Channel,
@@ -277,6 +336,12 @@ func (b *Bridge) Admit(ctx context.Context, req Request) Result {
 		ev.Reason = ReasonBadRequest
 		b.record(ev)
 		return Result{Reason: ReasonBadRequest}
+	}
+	if b.opt.Known != nil && !b.opt.Known(req.Product) {
+		// Invented names must not become products: no store key, no event
+		// (an event would give the statistics a product of its own).
+		b.log.Debug("admission refused: unknown product", "product", req.Product, "channel", req.Channel)
+		return Result{Reason: ReasonNoLicense}
 	}
 	b.mu.Lock()
 	if l := b.leases[req.Product][req.Channel]; l != nil {
@@ -297,17 +362,22 @@ func (b *Bridge) Admit(ctx context.Context, req Request) Result {
 		AllowOver: mode == ModeMonitor || (mode == ModeGrace && !locked),
 	}
 	for {
-		actx, cancel := context.WithTimeout(ctx, b.opt.Deadline)
+		if ctx.Err() != nil {
+			return b.callerGone(ev)
+		}
 		if !down {
-			rep, lease, err := b.admitStore(actx, op, ev.Call)
+			rep, lease, err := b.admitOnce(ctx, op, ev.Call)
 			if err == nil {
-				cancel()
 				return b.decided(ev, rep, lease, locked)
 			}
-			if !errors.Is(err, errBusy) {
-				b.markDown(err)
+			if ctx.Err() != nil {
+				return b.callerGone(ev)
+			}
+			if !errors.Is(err, errBusy) { // a resync that ran long is no failure of the store
+				down = b.storeFailed(err)
 			}
 		}
+		actx, cancel := context.WithTimeout(ctx, b.opt.Deadline)
 		res, recovered := b.admitWithoutStore(actx, ev, op, down)
 		cancel()
 		if !recovered {
@@ -317,6 +387,45 @@ func (b *Bridge) Admit(ctx context.Context, req Request) Result {
 		// to finish: ask it after all, with a deadline of its own.
 		down = false
 	}
+}
+
+// admitOnce asks the store, within the admission deadline, and keeps the
+// headroom accounts: in flight while it waits, the reply's figures after, and
+// an undecided admission when it gives up.
+func (b *Bridge) admitOnce(ctx context.Context, op AdmitOp, call string) (AdmitReply, Lease, error) {
+	actx, cancel := context.WithTimeout(ctx, b.opt.Deadline)
+	defer cancel()
+	b.mu.Lock()
+	h := b.roomLocked(op.Product)
+	h.inflight++
+	b.mu.Unlock()
+	rep, lease, err := b.admitStore(actx, op, call)
+	b.mu.Lock()
+	h.inflight--
+	switch {
+	case err == nil:
+		h.saw(rep.InUse, rep.Total, rep.Nodes)
+	case !errors.Is(err, errBusy):
+		// The script may still run, or have run: the store may count a
+		// channel that nobody holds until a resync writes the truth.
+		b.dirty[op.Product] = true
+	}
+	b.mu.Unlock()
+	if err == nil {
+		b.storeAnswered()
+	} else if !errors.Is(err, errBusy) {
+		b.poke()
+	}
+	return rep, lease, err
+}
+
+// callerGone answers an admission whose caller stopped waiting: nobody will
+// act on the answer, so nothing is admitted.
+func (b *Bridge) callerGone(ev Event) Result {
+	ev.Reason = ReasonTimeout
+	b.record(ev)
+	b.log.Warn("admission abandoned: the caller stopped waiting", "product", ev.Product, "channel", ev.Channel)
+	return Result{Reason: ReasonTimeout}
 }
 
 // errBusy: a resync is writing this node's holdings back, and the admission's
@@ -418,10 +527,13 @@ func (b *Bridge) keep(op AdmitOp, call string, over, degraded bool) Lease {
 }
 
 // admitWithoutStore applies the outage policy, for a store that is down (or,
-// with wasDown false, busy being resynced). A lease kept here is marked dirty
-// so that the next resync writes it to the store, and journaled if the store
-// is down. It reports recovered instead when the store turns out to be back (a
-// recovery finished meanwhile): the caller then asks the store after all.
+// with wasDown false, that did not answer this one call in time). Fail-open
+// admits within the fail-open budget (remainingLocked) in a product that may
+// not go over its total, and refuses STORE_UNAVAILABLE beyond it. A lease
+// kept here is marked dirty so that the next resync writes it to the store,
+// and journaled if the store is down. It reports recovered instead when the
+// store turns out to be back (a recovery finished meanwhile): the caller then
+// asks the store after all.
 func (b *Bridge) admitWithoutStore(ctx context.Context, ev Event, op AdmitOp, wasDown bool) (res Result, recovered bool) {
 	ev.Degraded = true
 	if b.opt.Outage == FailClosed {
@@ -432,27 +544,56 @@ func (b *Bridge) admitWithoutStore(ctx context.Context, ev Event, op AdmitOp, wa
 	// Hold off a recovery while the lease is recorded, so that it cannot miss
 	// it; if a resync keeps it past the deadline, the dirty mark suffices.
 	locked := b.rlock(ctx)
+	defer func() {
+		if locked {
+			b.syncMu.RUnlock()
+		}
+	}()
 	b.mu.Lock()
 	if locked && wasDown && !b.down {
 		b.mu.Unlock()
-		b.syncMu.RUnlock()
 		return Result{}, true
 	}
-	b.mu.Unlock()
-	lease := b.keep(op, ev.Call, false, true)
-	b.mu.Lock()
+	m := b.leases[op.Product]
+	if m == nil {
+		m = map[string]*Lease{}
+		b.leases[op.Product] = m
+	}
+	if l := m[op.Channel]; l != nil { // a concurrent admission of the channel won
+		lease := *l
+		b.mu.Unlock()
+		return Result{Admitted: true, Lease: lease}, false
+	}
+	h := b.roomLocked(op.Product)
+	left := b.remainingLocked(h)
+	if !op.AllowOver && left == 0 {
+		// Full at the last good contact: that is the best word there is
+		// (the dialplan branches on it); otherwise the budget is spent.
+		ev.Reason = ReasonStoreUnavailable
+		if h.known && h.free <= 0 {
+			ev.Reason = refusal(h.total, false)
+		}
+		b.mu.Unlock()
+		b.record(ev)
+		b.log.Debug("admission refused without the store", "reason", ev.Reason, "product", op.Product, "channel", op.Channel,
+			"admitted_without_store", len(h.unsynced))
+		return Result{Reason: ev.Reason}, false
+	}
+	l := &Lease{ID: op.Product + ":" + op.Channel, Product: op.Product, Channel: op.Channel, Call: ev.Call,
+		Node: b.opt.Node, Unit: op.Unit, At: op.Now, Degraded: true}
+	m[op.Channel] = l
+	h.unsynced[op.Channel] = true
+	lease := *l
 	b.dirty[op.Product] = true
-	if b.down {
+	// Journaled even when the store is only slow: a crash before the next
+	// resync must not forget a channel that was told ADMITTED.
+	if b.journal != nil {
 		b.appendJournal(journalEntry{Time: op.Now, Op: "admit", Product: op.Product, Channel: op.Channel,
 			Call: ev.Call, Unit: op.Unit, Caller: ev.Caller, Called: ev.Called})
+		b.journaled = true
 	}
 	b.mu.Unlock()
-	if locked {
-		b.syncMu.RUnlock()
-	}
-	if !wasDown {
-		b.poke() // resync soon rather than at the next heartbeat
-	}
+	b.poke() // write it to the store soon rather than at the next heartbeat
 	ev.Kind = EventAdmit
 	b.record(ev)
 	return Result{Admitted: true, Lease: lease}, false
@@ -471,6 +612,7 @@ func (b *Bridge) Release(ctx context.Context, channel string, products ...string
 	}
 	b.mu.Lock()
 	var gone []*Lease
+	unsynced := map[*Lease]bool{}
 	for p, m := range b.leases {
 		if len(products) > 0 && !contains(products, p) {
 			continue
@@ -478,6 +620,13 @@ func (b *Bridge) Release(ctx context.Context, channel string, products ...string
 		if l := m[channel]; l != nil {
 			gone = append(gone, l)
 			delete(m, channel)
+			h := b.roomLocked(p)
+			if h.unsynced[channel] {
+				delete(h.unsynced, channel) // never reached the store
+				unsynced[l] = true
+			} else if b.down {
+				h.free++ // the node's own unit, provably free again
+			}
 		}
 	}
 	down := b.down
@@ -494,15 +643,24 @@ func (b *Bridge) Release(ctx context.Context, channel string, products ...string
 			err := b.store.Release(cctx, b.opt.Node, l.Product, l.Channel)
 			cancel()
 			if err != nil {
-				b.markDown(err)
-				down = true
+				// The resync puts the store right; only a run of failures
+				// (or a lost connection) is an outage.
+				down = b.storeFailed(err)
+				ev.Degraded = true
+				b.setDirty(l.Product)
+				b.poke()
+			} else {
+				b.storeAnswered()
 			}
 		}
-		if down {
-			ev.Degraded = true
+		if down || unsynced[l] {
+			ev.Degraded = ev.Degraded || down
 			b.mu.Lock()
-			b.dirty[l.Product] = true
-			b.appendJournal(journalEntry{Time: now, Op: "release", Product: l.Product, Channel: l.Channel})
+			b.dirty[l.Product] = b.dirty[l.Product] || down
+			if b.journal != nil {
+				b.appendJournal(journalEntry{Time: now, Op: "release", Product: l.Product, Channel: l.Channel})
+				b.journaled = true
+			}
 			b.mu.Unlock()
 		}
 		b.record(ev)
@@ -642,6 +800,11 @@ func (b *Bridge) resyncLocked(ctx context.Context, product string) (rep SyncRepl
 	for _, l := range b.leases[product] {
 		holds = append(holds, UnitHold{Channel: l.Channel, Unit: l.Unit})
 	}
+	h := b.roomLocked(product)
+	written := make([]string, 0, len(h.unsynced))
+	for ch := range h.unsynced {
+		written = append(written, ch)
+	}
 	obs, hasObs := b.observed[product]
 	wire, hasWire := b.wire[product]
 	b.mu.Unlock()
@@ -663,10 +826,19 @@ func (b *Bridge) resyncLocked(ctx context.Context, product string) (rep SyncRepl
 			return rep, fmt.Errorf("bridge: resync %s: wire: %w", product, err)
 		}
 	}
+	// The store now holds exactly what this node holds: admissions given up
+	// on are undone, and the leases taken without the store are written.
+	b.mu.Lock()
+	h.saw(rep.InUse, rep.Total, rep.Nodes)
+	for _, ch := range written {
+		delete(h.unsynced, ch)
+	}
+	b.mu.Unlock()
 	b.record(Event{Kind: EventReconcile, Time: now, Node: b.opt.Node, Product: product,
 		InUse: rep.InUse, Total: rep.Total, Over: rep.InUse > rep.Total})
 	if rep.InUse > rep.Total {
-		b.log.Warn("holdings beyond the total after resync", "product", product, "in_use", rep.InUse, "total", rep.Total)
+		b.log.Warn("holdings beyond the total after resync", "product", product, "in_use", rep.InUse, "total", rep.Total,
+			"over", rep.InUse-rep.Total, "written_after_admission_without_store", len(written))
 	}
 	return rep, nil
 }
@@ -725,7 +897,9 @@ func (b *Bridge) PublishKeys(ctx context.Context, grants []KeyGrant) error {
 			b.markDown(err)
 			return errors.Join(append(bad, fmt.Errorf("bridge: publish %s keys: %w", p, err))...)
 		}
-		if fresh && b.hasLocal(p) {
+		// Resync even when nothing was lost: its reply is the headroom that
+		// bounds admissions without the store (the fail-open budget).
+		if fresh || b.hasLocal(p) {
 			if err := b.resync(ctx, p); err != nil {
 				b.markDown(err)
 				return errors.Join(append(bad, err)...)

@@ -124,7 +124,7 @@ func (s *MemStore) Admit(ctx context.Context, op AdmitOp) (AdmitReply, error) {
 	}
 	snap := p.snapshot(op.Product)
 	total, expired := capacity(snap.Nodes, op.Now, op.Pool, op.Node)
-	r.Total, r.InUse = total, used(snap.Nodes, op.Pool, op.Node)
+	r.Total, r.InUse, r.Nodes = total, used(snap.Nodes, op.Pool, op.Node), len(snap.Nodes)
 	if _, ok := p.channels[op.Node][op.Channel]; ok {
 		r.Admitted, r.Existing = true, true
 		return r, nil
@@ -188,7 +188,7 @@ func (s *MemStore) Sync(ctx context.Context, op SyncOp) (SyncReply, error) {
 	}
 	snap := p.snapshot(op.Product)
 	total, _ := capacity(snap.Nodes, op.Now, op.Pool, op.Node)
-	return SyncReply{InUse: used(snap.Nodes, op.Pool, op.Node), Total: total}, nil
+	return SyncReply{InUse: used(snap.Nodes, op.Pool, op.Node), Total: total, Nodes: len(snap.Nodes)}, nil
 }
 
 // PublishKeys implements Store.

@@ -100,7 +100,29 @@ func (b *Bridge) Heartbeat(ctx context.Context) error {
 			return err
 		}
 	}
+	b.storeAnswered()
+	b.truncateJournalIfWritten()
 	return nil
+}
+
+// truncateJournalIfWritten empties the journal once the store holds
+// everything in it: nothing dirty, no lease still unwritten.
+func (b *Bridge) truncateJournalIfWritten() {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if !b.journaled || b.journal == nil || b.down || len(b.dirty) > 0 {
+		return
+	}
+	for _, h := range b.room {
+		if len(h.unsynced) > 0 {
+			return
+		}
+	}
+	if err := b.journal.truncate(); err != nil {
+		b.log.Warn("cannot truncate the journal", "err", err)
+		return
+	}
+	b.journaled = false
 }
 
 func (b *Bridge) dirtyList() []string {
@@ -116,7 +138,9 @@ func (b *Bridge) dirtyList() []string {
 // writes back every product this node holds and truncates the journal.
 // Admissions wait while it writes (it holds syncMu), so that none is missed.
 func (b *Bridge) recover(ctx context.Context) error {
-	pctx, cancel := context.WithTimeout(ctx, b.opt.Deadline)
+	// A slow store that answers is not down: probe with a realistic bound,
+	// not the admission deadline.
+	pctx, cancel := context.WithTimeout(ctx, b.opt.ProbeTimeout)
 	err := b.store.Ping(pctx)
 	cancel()
 	if err != nil {
@@ -151,5 +175,8 @@ func (b *Bridge) recover(ctx context.Context) error {
 		}
 	}
 	b.down = false
+	b.failures = 0
+	b.answered = time.Now()
+	b.journaled = false
 	return nil
 }

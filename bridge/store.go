@@ -132,6 +132,9 @@ type AdmitReply struct {
 	Fresh bool
 	// InUse (after the decision) and Total of the node's pool.
 	InUse, Total int
+	// Nodes is how many nodes are live for the product: a node's share of the
+	// free headroom (the fail-open budget) is the headroom over them.
+	Nodes int
 }
 
 // SyncOp replaces a node's holdings of one product.
@@ -150,6 +153,8 @@ type UnitHold struct {
 // SyncReply reports the node's pool after a Sync.
 type SyncReply struct {
 	InUse, Total int
+	// Nodes is how many nodes are live for the product (see AdmitReply).
+	Nodes int
 }
 
 // KeysOp replaces a node's keys of one product.

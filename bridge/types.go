@@ -18,6 +18,9 @@ const (
 	ReasonLocked           Reason = "LOCKED"
 	ReasonStoreUnavailable Reason = "STORE_UNAVAILABLE"
 	ReasonBadRequest       Reason = "BAD_REQUEST"
+	// ReasonTimeout: the caller stopped waiting before a decision; nothing
+	// was admitted.
+	ReasonTimeout Reason = "TIMEOUT"
 )
 
 // Mode is a product's enforcement mode.

@@ -293,7 +293,7 @@ func (s *Store) Admit(ctx context.Context, op bridge.AdmitOp) (bridge.AdmitReply
 	if err != nil {
 		return bridge.AdmitReply{}, fmt.Errorf("redisstore: admit: %w", err)
 	}
-	if len(v) != 7 {
+	if len(v) != 8 {
 		return bridge.AdmitReply{}, fmt.Errorf("redisstore: admit: unexpected reply %v", v)
 	}
 	reason, _ := v[1].(string)
@@ -305,6 +305,7 @@ func (s *Store) Admit(ctx context.Context, op bridge.AdmitOp) (bridge.AdmitReply
 		Fresh:    asInt(v[4]) == 1,
 		InUse:    asInt(v[5]),
 		Total:    asInt(v[6]),
+		Nodes:    asInt(v[7]),
 	}, nil
 }
 
@@ -343,10 +344,10 @@ func (s *Store) Sync(ctx context.Context, op bridge.SyncOp) (bridge.SyncReply, e
 	if err != nil {
 		return bridge.SyncReply{}, fmt.Errorf("redisstore: sync: %w", err)
 	}
-	if len(v) != 2 {
+	if len(v) != 3 {
 		return bridge.SyncReply{}, fmt.Errorf("redisstore: sync: unexpected reply %v", v)
 	}
-	return bridge.SyncReply{InUse: asInt(v[0]), Total: asInt(v[1])}, nil
+	return bridge.SyncReply{InUse: asInt(v[0]), Total: asInt(v[1]), Nodes: asInt(v[2])}, nil
 }
 
 // PublishKeys implements bridge.Store.

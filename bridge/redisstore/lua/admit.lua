@@ -1,6 +1,6 @@
 -- KEYS: state, channels counting alone (c1), channels of calls (c), units (u) of self
 -- ARGV: prefix, self, channel, unit ('' = the channel counts alone), now, expires, pool, allow_over
--- Returns {admitted, reason, existing, over, fresh, in_use, total}.
+-- Returns {admitted, reason, existing, over, fresh, in_use, total, live_nodes}.
 -- Common path, counting per channel: HGETALL, HSETNX, HINCRBY.
 local prefix, self, channel, unit = ARGV[1], ARGV[2], ARGV[3], ARGV[4]
 local now = tonumber(ARGV[5])
@@ -12,11 +12,11 @@ if not present then
 end
 local total, expired, used = pool(nodes, live, now, ARGV[7], self)
 if unit == '' then
-  if redis.call('HSETNX', KEYS[2], channel, 1) == 0 then return {1, '', 1, 0, fresh, used, total} end
+  if redis.call('HSETNX', KEYS[2], channel, 1) == 0 then return {1, '', 1, 0, fresh, used, total, #live} end
 else
-  if redis.call('HSETNX', KEYS[3], channel, unit) == 0 then return {1, '', 1, 0, fresh, used, total} end
+  if redis.call('HSETNX', KEYS[3], channel, unit) == 0 then return {1, '', 1, 0, fresh, used, total, #live} end
   -- another channel of a call already held: no further unit
-  if redis.call('HINCRBY', KEYS[4], unit, 1) > 1 then return {1, '', 0, 0, fresh, used, total} end
+  if redis.call('HINCRBY', KEYS[4], unit, 1) > 1 then return {1, '', 0, 0, fresh, used, total, #live} end
 end
 local over = 0
 if used + 1 > total then
@@ -31,9 +31,9 @@ if used + 1 > total then
     if total == 0 then
       if expired == 1 then reason = 'EXPIRED' else reason = 'NO_LICENSE' end
     end
-    return {0, reason, 0, 0, fresh, used, total}
+    return {0, reason, 0, 0, fresh, used, total, #live}
   end
   over = 1
 end
 redis.call('HINCRBY', KEYS[1], 'n\0' .. self, 1)
-return {1, '', 0, over, fresh, used + 1, total}
+return {1, '', 0, over, fresh, used + 1, total, #live}

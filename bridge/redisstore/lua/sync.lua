@@ -1,6 +1,6 @@
 -- KEYS: state, c1, c, u of self
 -- ARGV: prefix, self, now, expires, pool, then channel, unit pairs
--- Replaces self's holdings, never refusing. Returns {in_use, total}.
+-- Replaces self's holdings, never refusing. Returns {in_use, total, live_nodes}.
 local prefix, self = ARGV[1], ARGV[2]
 local now = tonumber(ARGV[3])
 local nodes, live, present = sweep(KEYS[1], prefix, now, self)
@@ -18,4 +18,4 @@ end
 redis.call('HSET', KEYS[1], 'e\0' .. self, ARGV[4], 'n\0' .. self, n)
 nodes[self].n = n
 local total, _, used = pool(nodes, live, now, ARGV[5], self)
-return {used, total}
+return {used, total, #live}
