@@ -19,13 +19,38 @@ import (
 // HEP port, on loopback only (a wider address must be asked for).
 const DefaultHEPAddr = "127.0.0.1:9060"
 
+// Defaults of HEPOptions.
+const (
+	DefaultHEPMaxConns = 256
+	// DefaultHEPIdleTimeout: an honest sender's stream is rarely quiet this
+	// long (SIP OPTIONS keepalives alone come every minute or so), and a sender
+	// whose connection was closed reconnects.
+	DefaultHEPIdleTimeout = 2 * time.Minute
+	// DefaultHEPReadBuffer is the UDP receive buffer asked for: about a
+	// second of a busy node's HEP (thousands of messages), where the kernel's
+	// usual default (net.core.rmem_default, 208 KiB) loses legs in a burst.
+	DefaultHEPReadBuffer = 4 << 20
+	// hepRefusalLogEvery rate-limits the WARN about refused TCP connections.
+	hepRefusalLogEvery = 10 * time.Second
+)
+
 // HEPOptions tune a HEPServer. A zero field means its default.
 type HEPOptions struct {
 	// Logger receives connection-level events (a TCP peer sending non-HEP, a
 	// refused connection). Default: discard.
 	Logger *slog.Logger
-	// MaxConns caps concurrent TCP connections (default 256); more are refused.
+	// MaxConns caps concurrent TCP connections (default DefaultHEPMaxConns,
+	// 256); more are closed at once, with a WARN at most every 10s.
 	MaxConns int
+	// IdleTimeout closes a TCP connection that has sent no complete HEP
+	// message for this long, so that idle or stalled peers cannot hold the
+	// MaxConns slots. Default DefaultHEPIdleTimeout (2m); negative: never.
+	IdleTimeout time.Duration
+	// ReadBuffer is the UDP socket's receive buffer (SO_RCVBUF) to ask for, in
+	// bytes. Default DefaultHEPReadBuffer (4 MiB). The kernel caps it at
+	// net.core.rmem_max unless the process has CAP_NET_ADMIN; when it grants
+	// less, NewHEPServer logs a WARN. See HEPServer.ReadBuffer.
+	ReadBuffer int
 }
 
 // HEPServer receives HEPv3 as Asterisk's res_hep, Kamailio's siptrace and heplify
@@ -38,6 +63,12 @@ type HEPServer struct {
 	sensor  string
 	log     *slog.Logger
 	maxConn int
+	idle    time.Duration
+	rcvBuf  int // granted SO_RCVBUF, as asked (0: unknown or TCP)
+
+	refusedMu     sync.Mutex
+	refusedLogged time.Time
+	refusedQuiet  int // refusals since the last WARN
 
 	pc net.PacketConn
 	ln net.Listener
@@ -53,13 +84,19 @@ func NewHEPServer(network, addr, sensor string, h Handler, opt HEPOptions) (*HEP
 	if addr == "" {
 		addr = DefaultHEPAddr
 	}
-	s := &HEPServer{network: network, sensor: sensor, log: opt.Logger, maxConn: opt.MaxConns}
+	s := &HEPServer{network: network, sensor: sensor, log: opt.Logger, maxConn: opt.MaxConns, idle: opt.IdleTimeout}
 	if s.log == nil {
 		s.log = slog.New(slog.DiscardHandler)
 	}
 	s.log = s.log.With("component", "sipmon/hep")
 	if s.maxConn <= 0 {
-		s.maxConn = 256
+		s.maxConn = DefaultHEPMaxConns
+	}
+	if s.idle == 0 {
+		s.idle = DefaultHEPIdleTimeout
+	}
+	if opt.ReadBuffer <= 0 {
+		opt.ReadBuffer = DefaultHEPReadBuffer
 	}
 	s.dec = NewDecoder(sensor, h, DecoderOptions{})
 	var err error
@@ -74,8 +111,41 @@ func NewHEPServer(network, addr, sensor string, h Handler, opt HEPOptions) (*HEP
 	if err != nil {
 		return nil, fmt.Errorf("hep listener: %w", err)
 	}
+	if s.pc != nil {
+		s.rcvBuf = s.setReadBuffer(opt.ReadBuffer, true)
+	}
 	return s, nil
 }
+
+// setReadBuffer asks for an n-byte UDP receive buffer and returns what the
+// kernel granted (0 when it cannot tell); with force, past net.core.rmem_max
+// where the process may. Less than asked is logged, not an error: the
+// listener works, it only loses more in a burst.
+func (s *HEPServer) setReadBuffer(n int, force bool) int {
+	uc, ok := s.pc.(*net.UDPConn)
+	if !ok {
+		return 0
+	}
+	if err := uc.SetReadBuffer(n); err != nil {
+		s.log.Warn("HEP UDP receive buffer not set", "asked", n, "err", err)
+	}
+	got, err := grantedReadBuffer(uc, n, force)
+	switch {
+	case err != nil:
+		s.log.Warn("HEP UDP receive buffer unknown", "asked", n, "err", err)
+	case got > 0 && got < n:
+		s.log.Warn("HEP UDP receive buffer smaller than asked: bursts may lose messages; raise net.core.rmem_max",
+			"asked", n, "granted", got)
+	default:
+		s.log.Debug("HEP UDP receive buffer", "asked", n, "granted", got)
+	}
+	return got
+}
+
+// ReadBuffer is the UDP receive buffer the kernel granted, in the units it was
+// asked in (Linux reports twice that for its bookkeeping; this is half of
+// it); 0 for TCP or where it cannot be read back.
+func (s *HEPServer) ReadBuffer() int { return s.rcvBuf }
 
 // Addr is the bound address.
 func (s *HEPServer) Addr() net.Addr {
@@ -184,8 +254,8 @@ func (s *HEPServer) serveTCP(ctx context.Context, fail context.CancelCauseFunc) 
 		mu.Lock()
 		if len(conns) >= s.maxConn || ctx.Err() != nil {
 			mu.Unlock()
-			s.log.Warn("refusing HEP connection: too many", "peer", c.RemoteAddr().String(), "max", s.maxConn)
 			c.Close()
+			s.refused(c.RemoteAddr())
 			continue
 		}
 		conns[c] = struct{}{}
@@ -213,8 +283,17 @@ func (s *HEPServer) serveConn(c net.Conn) error {
 	buf := make([]byte, 65535)
 	peer := c.RemoteAddr().String()
 	for {
+		// Each message must arrive whole within the idle timeout: senders
+		// write a message at once, so this bounds idle and stalled peers alike.
+		if s.idle > 0 {
+			if err := c.SetReadDeadline(time.Now().Add(s.idle)); err != nil {
+				return nil // closed under us
+			}
+		}
 		if _, err := io.ReadFull(r, buf[:hep.HeaderLen]); err != nil {
-			if !errors.Is(err, io.EOF) && !errors.Is(err, net.ErrClosed) {
+			if ne, ok := errors.AsType[net.Error](err); ok && ne.Timeout() {
+				s.log.Info("closing idle HEP connection", "peer", peer, "idle", s.idle)
+			} else if !errors.Is(err, io.EOF) && !errors.Is(err, net.ErrClosed) {
 				s.log.Debug("HEP connection ended", "peer", peer, "err", err)
 			}
 			return nil
@@ -234,6 +313,23 @@ func (s *HEPServer) serveConn(c net.Conn) error {
 			return err
 		}
 	}
+}
+
+// refused logs a connection refused for MaxConns at WARN, at most once every
+// hepRefusalLogEvery with the count of those left unlogged, so that a flood
+// of connections is not a flood of log lines too.
+func (s *HEPServer) refused(peer net.Addr) {
+	s.refusedMu.Lock()
+	now := time.Now()
+	if !s.refusedLogged.IsZero() && now.Sub(s.refusedLogged) < hepRefusalLogEvery {
+		s.refusedQuiet++
+		s.refusedMu.Unlock()
+		return
+	}
+	quiet := s.refusedQuiet
+	s.refusedLogged, s.refusedQuiet = now, 0
+	s.refusedMu.Unlock()
+	s.log.Warn("refusing HEP connection: too many", "peer", peer.String(), "max", s.maxConn, "refused_unlogged", quiet)
 }
 
 func (s *HEPServer) countError() {
