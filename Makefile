@@ -5,7 +5,7 @@ LDFLAGS := -X main.version=$(VERSION)
 BIN     := bin/licbridge
 FUZZTIME ?= 10s
 
-.PHONY: build test bench lint fuzz demo clean
+.PHONY: build test bench lint fuzz demo clean chaos
 
 build:
 	$(GO) build -ldflags "$(LDFLAGS)" -o $(BIN) ./cmd/licbridge
@@ -28,6 +28,14 @@ fuzz:
 	    $(GO) test -run '^$$' -fuzz "^$$t$$" -fuzztime $(FUZZTIME) $$pkg || exit 1; \
 	  done; \
 	done
+
+# The chaos test of the hard limit, the long scenario (several minutes): three
+# `licbridge run` on a redis-server, then on a Redis Cluster, under faults.
+# LICBRIDGE_CHAOS_SEED=N replays a schedule; CHAOSFLAGS=-race builds the daemon
+# with the race detector too (a race then stops the node, reported as a crash).
+CHAOSFLAGS ?=
+chaos:
+	LICBRIDGE_CHAOS=long $(GO) test $(CHAOSFLAGS) -count=1 -v -timeout 30m -run '^TestChaosHardLimit$$' ./cmd/licbridge
 
 demo:
 	$(GO) run -ldflags "$(LDFLAGS)" ./cmd/licbridge demo

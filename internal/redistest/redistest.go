@@ -287,3 +287,51 @@ func StartSentinel(tb testing.TB) *Sentinel {
 	tb.Fatal("redistest: could not start a sentinel")
 	return nil
 }
+
+// Restart kills the server and starts it again on the same port, empty (a
+// cluster node keeps its nodes.conf, so it rejoins with its slots and no
+// data). It returns the error of the start; safe from any goroutine.
+func (s *Server) Restart() error {
+	s.Stop()
+	return s.Start()
+}
+
+// Running reports whether the server process is up (started and not stopped).
+func (s *Server) Running() bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.cmd != nil
+}
+
+// DoContext is Do that returns its error instead of failing a test, for
+// goroutines other than the test's own.
+func (s *Server) DoContext(ctx context.Context, words ...string) (string, error) {
+	bin, err := exec.LookPath("redis-cli")
+	if err != nil {
+		return "", fmt.Errorf("redistest: redis-cli is not installed: %w", err)
+	}
+	out, err := exec.CommandContext(ctx, bin, append([]string{"-h", "127.0.0.1", "-p", port(s.Addr)}, words...)...).CombinedOutput()
+	if err != nil {
+		return "", fmt.Errorf("redistest: redis-cli %v on %s: %w: %s", words, s.Addr, err, out)
+	}
+	return strings.TrimSpace(string(out)), nil
+}
+
+// WaitOK waits until every running master reports cluster_state:ok (after a
+// restart a node takes a moment to rejoin and to be seen as up again).
+func (c *Cluster) WaitOK(ctx context.Context) error {
+	for _, s := range c.Servers {
+		for {
+			info, err := s.DoContext(ctx, "cluster", "info")
+			if err == nil && strings.Contains(info, "cluster_state:ok") {
+				break
+			}
+			select {
+			case <-ctx.Done():
+				return fmt.Errorf("redistest: cluster node %s not ok: %v %s: %w", s.Addr, err, info, ctx.Err())
+			case <-time.After(50 * time.Millisecond): // polling for readiness
+			}
+		}
+	}
+	return nil
+}
