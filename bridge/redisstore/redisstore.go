@@ -136,24 +136,8 @@ func Dial(ctx context.Context, opt Options) (*Store, error) {
 	if addr == "" {
 		return nil, errors.New("redisstore: no address")
 	}
-	if strings.HasPrefix(addr, "redis://") || strings.HasPrefix(addr, "rediss://") {
-		u, err := redis.ParseURL(addr)
-		if err != nil {
-			return nil, &addrError{op: "address", addr: addr, err: err}
-		}
-		uo.Addrs, uo.DB, uo.TLSConfig = []string{u.Addr}, u.DB, u.TLSConfig
-		if uo.Username == "" {
-			uo.Username = u.Username
-		}
-		if uo.Password == "" {
-			uo.Password = u.Password
-		}
-	} else {
-		for _, a := range strings.Split(addr, ",") {
-			if a = strings.TrimSpace(a); a != "" {
-				uo.Addrs = append(uo.Addrs, a)
-			}
-		}
+	if err := parseAddrs(addr, uo); err != nil {
+		return nil, err
 	}
 	if len(uo.Addrs) == 1 && uo.MasterName == "" {
 		cluster, err := isCluster(ctx, uo)
@@ -172,44 +156,143 @@ func Dial(ctx context.Context, opt Options) (*Store, error) {
 	return s, nil
 }
 
-// addrError is a Dial failure that names the address without the user info
-// of a redis:// URL: the message goes to logs, and the password must not (a
-// URL parse error quotes the whole URL).
+// parseAddrs fills uo's addresses from addr: host:port, a redis:// (or
+// rediss://) URL, or a comma list of either. In a list, the user, password,
+// database and TLS of the first URL that has them are used (uo's own user
+// and password, from the options, come first).
+func parseAddrs(addr string, uo *redis.UniversalOptions) error {
+	if isURL(addr) {
+		// One URL, even if its password holds a comma.
+		if u, err := redis.ParseURL(addr); err == nil {
+			useURL(uo, u)
+			return nil
+		}
+	}
+	for _, a := range strings.Split(addr, ",") {
+		a = strings.TrimSpace(a)
+		switch {
+		case a == "":
+		case isURL(a):
+			u, err := redis.ParseURL(a)
+			if err != nil {
+				return &addrError{op: "address", addr: a, err: err}
+			}
+			useURL(uo, u)
+		default:
+			uo.Addrs = append(uo.Addrs, a)
+		}
+	}
+	if len(uo.Addrs) == 0 {
+		return &addrError{op: "address", addr: addr, err: errors.New("no host")}
+	}
+	return nil
+}
+
+func isURL(a string) bool {
+	return strings.HasPrefix(a, "redis://") || strings.HasPrefix(a, "rediss://")
+}
+
+// useURL adds the address of u to uo, and its settings if uo has none yet.
+func useURL(uo *redis.UniversalOptions, u *redis.Options) {
+	uo.Addrs = append(uo.Addrs, u.Addr)
+	if uo.Username == "" {
+		uo.Username = u.Username
+	}
+	if uo.Password == "" {
+		uo.Password = u.Password
+	}
+	if uo.DB == 0 {
+		uo.DB = u.DB
+	}
+	if uo.TLSConfig == nil {
+		uo.TLSConfig = u.TLSConfig
+	}
+}
+
+// addrError is a Dial failure that names the address with the passwords of
+// its URLs redacted: the message goes to logs, and a password must not (a URL
+// parse error quotes the whole URL).
 type addrError struct {
 	op, addr string
 	err      error
 }
 
 func (e *addrError) Error() string {
-	msg := e.err.Error()
-	if info := userinfo(e.addr); info != "" {
-		msg = strings.ReplaceAll(msg, info, "***")
-	}
-	return fmt.Sprintf("redisstore: %s %s: %s", e.op, Redact(e.addr), msg)
+	return fmt.Sprintf("redisstore: %s %s: %s", e.op, Redact(e.addr), redactIn(e.err.Error(), e.addr))
 }
 
 func (e *addrError) Unwrap() error { return e.err }
 
-// userinfo returns the "user:password" part of a URL address, or "".
-func userinfo(addr string) string {
-	_, rest, ok := strings.Cut(addr, "://")
-	if !ok {
-		return ""
+// Redacted stands for a password in logs and errors.
+const Redacted = "xxxxx"
+
+// Redact returns s (a URL, a comma list of URLs and host:port addresses, or a
+// message quoting them) with the password of every URL in it replaced by
+// "xxxxx"; the user name and host stay visible. It serves Redis addresses and
+// the ARI URL alike. A URL's user info is taken to run from its "://" to the
+// last "@" before the next "://", so that a password holding "/", "," or "@"
+// is still hidden (at worst more than the user info is hidden). Without a
+// ':' the user info is taken as a password (go-redis reads "redis://pw@host"
+// so).
+func Redact(s string) string {
+	var b strings.Builder
+	for {
+		i := strings.Index(s, "://")
+		if i < 0 {
+			b.WriteString(s)
+			return b.String()
+		}
+		b.WriteString(s[:i+3])
+		s = s[i+3:]
+		seg := s
+		if next := strings.Index(s, "://"); next >= 0 {
+			seg = s[:next]
+		}
+		if at := strings.LastIndex(seg, "@"); at >= 0 {
+			if user, _, ok := strings.Cut(seg[:at], ":"); ok {
+				b.WriteString(user + ":" + Redacted)
+			} else {
+				b.WriteString(Redacted)
+			}
+			s = s[at:]
+		}
 	}
-	info, _, ok := strings.Cut(rest, "@")
-	if !ok {
-		return ""
-	}
-	return info
 }
 
-// Redact returns addr with the user info of a redis:// URL (user and
-// password) replaced by "***", for logs.
-func Redact(addr string) string {
-	if info := userinfo(addr); info != "" {
-		return strings.Replace(addr, info+"@", "***@", 1)
+// redactIn redacts msg, an error message about addr: the URLs in it, and any
+// password of addr's URLs that the message quotes on its own.
+func redactIn(msg, addr string) string {
+	msg = Redact(msg)
+	for _, pw := range passwords(addr) {
+		msg = strings.ReplaceAll(msg, pw, Redacted)
 	}
-	return addr
+	return msg
+}
+
+// passwords returns the passwords (user info after the ':', or all of it
+// without one) of the URLs in addr, as Redact finds them.
+func passwords(addr string) []string {
+	var pws []string
+	for {
+		i := strings.Index(addr, "://")
+		if i < 0 {
+			return pws
+		}
+		addr = addr[i+3:]
+		seg := addr
+		if next := strings.Index(addr, "://"); next >= 0 {
+			seg = addr[:next]
+		}
+		if at := strings.LastIndex(seg, "@"); at >= 0 {
+			info := seg[:at]
+			if _, pw, ok := strings.Cut(info, ":"); ok {
+				info = pw
+			}
+			if info != "" {
+				pws = append(pws, info)
+			}
+		}
+	}
 }
 
 // isCluster asks a single server whether it is a Cluster node.

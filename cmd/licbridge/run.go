@@ -139,7 +139,7 @@ func runConfig(c *cli.Context) (*runSettings, error) {
 		}
 	}
 	if cfg.ARI.URL != "" && !strings.HasPrefix(cfg.ARI.URL, "http://") && !strings.HasPrefix(cfg.ARI.URL, "https://") {
-		return nil, fmt.Errorf("--ari-url %q: want http://HOST:PORT", cfg.ARI.URL)
+		return nil, fmt.Errorf("--ari-url %q: want http://HOST:PORT", redisstore.Redact(cfg.ARI.URL))
 	}
 	for p, v := range cfg.Enforcement {
 		m, err := bridge.ParseMode(v)
@@ -420,7 +420,8 @@ func runAction(c *cli.Context) error {
 		if err := waitReady(ctx, nd, srv); err != nil {
 			return
 		}
-		attrs := []any{"version", version, "agi", nd.AGIAddr(), "ami", cfg.AMI.Addr, "ari", cfg.ARI.URL}
+		// The ARI URL may carry user:password@ (Redact keeps the host).
+		attrs := []any{"version", version, "agi", nd.AGIAddr(), "ami", cfg.AMI.Addr, "ari", redisstore.Redact(cfg.ARI.URL)}
 		if srv != nil {
 			attrs = append(attrs, "http", srv.Addr().String())
 		}

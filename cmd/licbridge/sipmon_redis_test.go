@@ -247,7 +247,7 @@ func TestSipmonHEPPublishesWireLegs(t *testing.T) {
 			t.Errorf("the Redis password is in %s", name)
 		}
 	}
-	if !strings.Contains(stderr.String(), "redis://***@"+srv.Addr) {
+	if !strings.Contains(stderr.String(), "redis://:xxxxx@"+srv.Addr) {
 		t.Errorf("the store address is not logged (redacted):\n%s", tail(stderr.String(), 20))
 	}
 }
