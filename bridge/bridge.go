@@ -34,6 +34,7 @@ import (
 	"log/slog"
 	"sort"
 	"sync"
+	"sync/atomic"
 	"time"
 )
 
@@ -146,6 +147,9 @@ type Bridge struct {
 	journal  *journal
 	// journaled: the journal holds entries that the store may not have yet.
 	journaled bool
+
+	restoreMu sync.Mutex
+	restored  atomic.Bool // the store's record of this node's earlier run was read
 
 	wake chan struct{}
 }
@@ -279,6 +283,15 @@ func (b *Bridge) Close() error {
 	return nil
 }
 
+// Known reports whether product may be admitted (Options.Known; every valid
+// name when it is not set).
+func (b *Bridge) Known(product string) bool {
+	if b.opt.Known == nil {
+		return licensable(product)
+	}
+	return licensable(product) && b.opt.Known(product)
+}
+
 // Node returns the node name.
 func (b *Bridge) Node() string { return b.opt.Node }
 
@@ -337,7 +350,7 @@ func (b *Bridge) Admit(ctx context.Context, req Request) Result {
 		b.record(ev)
 		return Result{Reason: ReasonBadRequest}
 	}
-	if b.opt.Known != nil && !b.opt.Known(req.Product) {
+	if !b.Known(req.Product) {
 		// Invented names must not become products: no store key, no event
 		// (an event would give the statistics a product of its own).
 		b.log.Debug("admission refused: unknown product", "product", req.Product, "channel", req.Channel)
@@ -360,6 +373,13 @@ func (b *Bridge) Admit(ctx context.Context, req Request) Result {
 		Unit: b.unit(req.Product, req.Channel, req.Call),
 		Now:  now, Expires: now.Add(b.opt.Lapse), Pool: b.opt.Pool,
 		AllowOver: mode == ModeMonitor || (mode == ModeGrace && !locked),
+	}
+	if !down && !b.restored.Load() {
+		rctx, cancel := context.WithTimeout(ctx, b.opt.Deadline)
+		if err := b.ensureRestored(rctx); err != nil {
+			down = !b.StoreAvailable()
+		}
+		cancel()
 	}
 	for {
 		if ctx.Err() != nil {
@@ -689,6 +709,7 @@ func (b *Bridge) Reconcile(ctx context.Context, live []Hold) (ReconcileResult, e
 	for _, h := range live {
 		alive[h.Channel] = true
 	}
+	restoreErr := b.ensureRestored(ctx)
 	b.syncMu.Lock()
 	b.mu.Lock()
 	touched := map[string]bool{}
@@ -737,7 +758,7 @@ func (b *Bridge) Reconcile(ctx context.Context, live []Hold) (ReconcileResult, e
 		b.dirty[p] = true
 		b.products[p] = true
 	}
-	down := b.down
+	down := b.down || restoreErr != nil
 	b.mu.Unlock()
 	b.syncMu.Unlock()
 	if down {
@@ -863,6 +884,7 @@ func (b *Bridge) PublishKeys(ctx context.Context, grants []KeyGrant) error {
 			by[g.Product] = append(by[g.Product], g)
 		}
 	}
+	restoreErr := b.ensureRestored(ctx)
 	b.mu.Lock()
 	for p := range b.keys {
 		if _, ok := by[p]; !ok {
@@ -873,7 +895,7 @@ func (b *Bridge) PublishKeys(ctx context.Context, grants []KeyGrant) error {
 		b.keys[p] = ks
 		b.products[p] = true
 	}
-	down := b.down
+	down := b.down || restoreErr != nil
 	b.mu.Unlock()
 	if down {
 		b.mu.Lock()

@@ -21,9 +21,16 @@ type fakeClock struct {
 	t  time.Time
 }
 
+// clocks spaces the cases' clocks a day apart: cases share a store and reuse
+// node names, and a node of an earlier case must have lapsed (a restarted
+// node takes back what the store still records under its live ID).
+var clocks atomic.Int64
+
 func newClock() *fakeClock {
-	// Real time, so that Redis's own clock (only used for GC TTLs) agrees.
-	return &fakeClock{t: time.Now().Truncate(time.Millisecond)}
+	// Real time or later, so that Redis's own clock (only used for GC TTLs)
+	// never sees a time stamp in its past.
+	at := time.Now().Add(time.Duration(clocks.Add(1)) * 24 * time.Hour)
+	return &fakeClock{t: at.Truncate(time.Millisecond)}
 }
 
 func (c *fakeClock) Now() time.Time {

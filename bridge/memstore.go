@@ -3,6 +3,7 @@ package bridge
 import (
 	"context"
 	"sort"
+	"strings"
 	"sync"
 	"time"
 )
@@ -267,6 +268,31 @@ func (s *MemStore) Snapshot(ctx context.Context, product string, now time.Time) 
 	}
 	p.sweep(now)
 	return p.snapshot(product), nil
+}
+
+// Holdings implements Store.
+func (s *MemStore) Holdings(ctx context.Context, node, product string, now time.Time) ([]UnitHold, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	p := s.products[product]
+	if p == nil {
+		return nil, nil
+	}
+	if exp, ok := p.expires[node]; !ok || !exp.After(now) {
+		return nil, nil
+	}
+	var out []UnitHold
+	for ch, unit := range p.channels[node] {
+		if strings.HasPrefix(unit, "\x00") {
+			unit = "" // the channel counts alone
+		}
+		out = append(out, UnitHold{Channel: ch, Unit: unit})
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].Channel < out[j].Channel })
+	return out, nil
 }
 
 // Products implements Store.

@@ -66,6 +66,9 @@ func (b *Bridge) Run(ctx context.Context) error {
 // resyncs the products that need it (lapsed, or changed while the store was
 // away). Its store cost depends on the number of products, not channels.
 func (b *Bridge) Heartbeat(ctx context.Context) error {
+	if err := b.ensureRestored(ctx); err != nil {
+		return err
+	}
 	b.mu.Lock()
 	if b.down {
 		b.mu.Unlock()
@@ -146,6 +149,9 @@ func (b *Bridge) recover(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("bridge: ping store: %w", err)
 	}
+	if _, err := b.Restore(ctx); err != nil {
+		return err
+	}
 	ctx, cancel = context.WithTimeout(ctx, b.opt.SyncTimeout)
 	defer cancel()
 	b.syncMu.Lock()
@@ -179,4 +185,81 @@ func (b *Bridge) recover(ctx context.Context) error {
 	b.answered = time.Now()
 	b.journaled = false
 	return nil
+}
+
+// Restore takes back what the store records under this node's ID from an
+// earlier run that was still live (a restart within the lapse): those
+// channels keep counting, and the first resync cannot wipe them before
+// Asterisk has been asked which are still up. Call it once, before Run and
+// before the first PublishKeys or admission; it returns how many channels it
+// took back. With the store away it marks it down (the outage policy then
+// applies) and returns the error.
+func (b *Bridge) Restore(ctx context.Context) (int, error) {
+	b.restoreMu.Lock()
+	defer b.restoreMu.Unlock()
+	if b.restored.Load() {
+		return 0, nil
+	}
+	n, err := b.restore(ctx)
+	if err == nil {
+		b.restored.Store(true)
+	}
+	return n, err
+}
+
+// ensureRestored runs Restore once before the first thing that writes this
+// node's holdings (an admission, a resync, a heartbeat, a key publication):
+// whichever comes first, nothing can wipe an earlier run's record unread.
+func (b *Bridge) ensureRestored(ctx context.Context) error {
+	if b.restored.Load() {
+		return nil
+	}
+	_, err := b.Restore(ctx)
+	return err
+}
+
+func (b *Bridge) restore(ctx context.Context) (int, error) {
+	ctx, cancel := context.WithTimeout(ctx, b.opt.SyncTimeout)
+	defer cancel()
+	products, err := b.store.Products(ctx)
+	if err != nil {
+		b.markDown(err)
+		return 0, fmt.Errorf("bridge: restore: %w", err)
+	}
+	now := b.clock.Now()
+	n := 0
+	for _, p := range products {
+		if !licensable(p) {
+			continue
+		}
+		holds, err := b.store.Holdings(ctx, b.opt.Node, p, now)
+		if err != nil {
+			b.markDown(err)
+			return n, fmt.Errorf("bridge: restore: %w", err)
+		}
+		if len(holds) == 0 {
+			continue
+		}
+		b.mu.Lock()
+		m := b.leases[p]
+		if m == nil {
+			m = map[string]*Lease{}
+			b.leases[p] = m
+		}
+		for _, h := range holds {
+			if m[h.Channel] != nil {
+				continue
+			}
+			call := h.Unit // a unit that is not the channel alone is its call
+			m[h.Channel] = &Lease{ID: p + ":" + h.Channel, Product: p, Channel: h.Channel, Call: call,
+				Node: b.opt.Node, Unit: h.Unit, At: now}
+			n++
+		}
+		b.products[p] = true
+		b.mu.Unlock()
+	}
+	if n > 0 {
+		b.log.Info("holdings of this node's earlier run taken back from the store", "channels", n)
+	}
+	return n, nil
 }

@@ -42,6 +42,10 @@ type Store interface {
 	Heartbeat(ctx context.Context, node string, products []string, now, expires time.Time) (lapsed []string, err error)
 	// Snapshot returns the live nodes of product as of now.
 	Snapshot(ctx context.Context, product string, now time.Time) (Snapshot, error)
+	// Holdings returns what node holds of product, as the store records it,
+	// when the node is live as of now; nothing when it has lapsed (a
+	// restarted node takes back its record before it answers anyone).
+	Holdings(ctx context.Context, node, product string, now time.Time) ([]UnitHold, error)
 	// Products lists every product any node has used.
 	Products(ctx context.Context) ([]string, error)
 	// Ping checks that the store answers.

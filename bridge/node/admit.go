@@ -26,6 +26,12 @@ func (n *Node) Admit(ctx context.Context, via string, req bridge.Request) (bridg
 		n.decided(via, req.Product, bridge.Result{}, time.Since(start), ErrDraining)
 		return bridge.Result{}, ErrDraining
 	}
+	if !n.waitGate(ctx) {
+		r := bridge.Result{Reason: ReasonStarting}
+		n.log.Warn("admission refused: the node is still starting", "product", req.Product, "channel", req.Channel)
+		n.decided(via, req.Product, r, time.Since(start), nil)
+		return r, nil
+	}
 	r := n.b.Admit(ctx, req)
 	if r.Admitted {
 		n.mu.Lock()
@@ -37,6 +43,9 @@ func (n *Node) Admit(ctx context.Context, via string, req bridge.Request) (bridg
 }
 
 func (n *Node) decided(via, product string, r bridge.Result, d time.Duration, err error) {
+	if !n.b.Known(product) {
+		product = "unknown" // an invented name must not become a metric label
+	}
 	if n.opt.OnDecision != nil {
 		n.opt.OnDecision(via, product, r, d, err)
 	}

@@ -147,11 +147,18 @@ func (n *Node) AMIConnects() int64 { return n.connects.Load() }
 
 // onAMIConnect resynchronises after every login: events may have been missed.
 func (n *Node) onAMIConnect(ctx context.Context, info ami.ConnectInfo) error {
-	n.log.Info("AMI connected; reconciling with CoreShowChannels", "connects", info.Connects)
-	_, err := n.reconcileAMI(ctx, info.Client, info.Connects == 1)
+	if info.Resync {
+		n.log.Warn("AMI events were dropped; reconciling with CoreShowChannels", "dropped", info.Dropped)
+	} else {
+		n.connects.Add(1)
+		n.log.Info("AMI connected; reconciling with CoreShowChannels", "connects", info.Connects)
+	}
+	_, err := n.reconcileAMI(ctx, info.Client, info.Connects == 1 && !info.Resync)
 	if err != nil {
 		// A failed resync must not cost the connection: the periodic run retries.
 		n.log.Warn("reconcile after AMI connect", "err", err)
+	} else {
+		n.asteriskSynced()
 	}
 	n.pokeFax()
 	return nil

@@ -37,7 +37,13 @@ const (
 	DefaultReconcileEvery = time.Minute
 	DefaultHangupCause    = 34 // Q.850 "no circuit/channel available"
 	DefaultFaxProduct     = "fax"
+	DefaultStartupTimeout = 10 * time.Second
 )
+
+// ReasonStarting is the LICBRIDGE_REASON of an admission refused because the
+// node has not finished starting (keys loading, holdings being taken back)
+// within the caller's patience: a refusal, never a guess.
+const ReasonStarting bridge.Reason = "STARTING"
 
 // ErrDraining is what admission answers while the node drains: the dialplan
 // gets LICBRIDGE_STATUS=ERROR with LICBRIDGE_REASON=DRAINING and takes its
@@ -91,6 +97,10 @@ type Options struct {
 	// DrainTimeout bounds the drain after the context ends. Zero: until the last
 	// holding is released (a second signal, or systemd's stop timeout, ends it).
 	DrainTimeout time.Duration
+	// StartupTimeout bounds how long admissions wait, at start, for Asterisk's
+	// channel list (the first reconcile) before they are answered anyway.
+	// Default 10 s.
+	StartupTimeout time.Duration
 	// OnDecision, if set, is told of every admission through FastAGI or ARI,
 	// with its duration (metrics). err is non-nil when no decision was made.
 	OnDecision func(via string, product string, r bridge.Result, d time.Duration, err error)
@@ -131,6 +141,12 @@ type Node struct {
 	ready    chan struct{}
 	keysOnce sync.Once
 	keysUp   chan struct{}
+	// gate opens once admissions may be answered: the store's record of this
+	// node taken back, the first keys published, Asterisk's channels read.
+	gate      chan struct{}
+	gateOnce  sync.Once
+	syncOnce  sync.Once
+	asterisk  chan struct{} // closed after the first reconcile with Asterisk
 
 	mu       sync.Mutex
 	chans    map[string]*channel  // AMI's view: Uniqueid → channel
@@ -163,24 +179,29 @@ func New(opt Options) (*Node, error) {
 	if opt.Passive.HangupCause == 0 {
 		opt.Passive.HangupCause = DefaultHangupCause
 	}
+	if opt.StartupTimeout <= 0 {
+		opt.StartupTimeout = DefaultStartupTimeout
+	}
 	log := opt.Logger
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
 	n := &Node{
 		opt: opt, b: opt.Bridge, log: log.With("component", "node"),
-		ready: make(chan struct{}), keysUp: make(chan struct{}),
+		ready: make(chan struct{}), keysUp: make(chan struct{}), gate: make(chan struct{}), asterisk: make(chan struct{}),
 		chans: map[string]*channel{}, recent: map[string]time.Time{}, observed: map[string]int{},
 		pubSig: make(chan struct{}, 1), faxSig: make(chan struct{}, 1), codecSem: make(chan struct{}, 8),
 	}
 	if opt.Licenses == nil {
 		close(n.keysUp)
 	}
+	if opt.AMI == nil && opt.ARI == nil {
+		close(n.asterisk) // nothing to read channels from
+	}
 	if opt.AMI != nil {
 		ao := *opt.AMI
 		user := ao.OnConnect
 		ao.OnConnect = func(ctx context.Context, info ami.ConnectInfo) error {
-			n.connects.Add(1)
 			if err := n.onAMIConnect(ctx, info); err != nil {
 				return err
 			}
@@ -263,6 +284,12 @@ func (n *Node) Run(ctx context.Context) error {
 		}()
 	}
 
+	// Before anything can resync or admit: take back what the store records
+	// under this node's ID (a restart within the lapse), so that those calls
+	// keep counting until Asterisk says which are still up.
+	if _, err := n.b.Restore(life); err != nil {
+		n.log.Warn("could not read this node's holdings from the store; following the outage policy", "err", err)
+	}
 	goRun("bridge", n.b.Run, life)
 	goRun("publisher", n.publishLoop, life)
 	if w := n.opt.Licenses; w != nil {
@@ -287,7 +314,11 @@ func (n *Node) Run(ctx context.Context) error {
 	}
 	if n.ariApp != nil {
 		goRun("ari", n.ariApp.Run, life)
+		if n.amiC == nil {
+			goRun("ari first reconcile", n.firstARIReconcile, life)
+		}
 	}
+	go n.openGate(life)
 	if n.opt.ReconcileEvery > 0 {
 		goRun("reconcile", n.reconcileLoop, life)
 	}
@@ -315,11 +346,87 @@ func (n *Node) signalReady(ctx context.Context) {
 		}
 	}
 	select {
-	case <-n.keysUp:
+	case <-n.gate:
 	case <-ctx.Done():
 		return
 	}
 	close(n.ready)
+}
+
+// openGate opens the admission gate once the keys are published and
+// Asterisk's channels have been read, or when StartupTimeout passes without
+// Asterisk (then it says so: channels up on Asterisk that this node held in a
+// run that lapsed are not counted until the first reconcile).
+func (n *Node) openGate(ctx context.Context) {
+	select {
+	case <-n.keysUp:
+	case <-ctx.Done():
+		return
+	}
+	t := time.NewTimer(n.opt.StartupTimeout)
+	defer t.Stop()
+	select {
+	case <-n.asterisk:
+	case <-t.C:
+		n.log.Warn("admitting before Asterisk's channel list could be read; live calls of an earlier run count from the first reconcile",
+			"waited", n.opt.StartupTimeout)
+	case <-ctx.Done():
+		return
+	}
+	n.gateOnce.Do(func() { close(n.gate) })
+}
+
+// asteriskSynced marks the first reconcile with Asterisk done.
+func (n *Node) asteriskSynced() { n.syncOnce.Do(func() { close(n.asterisk) }) }
+
+// firstARIReconcile reads ARI's channel list once the application is
+// connected, for a node without AMI: its first reconcile.
+func (n *Node) firstARIReconcile(ctx context.Context) error {
+	t := time.NewTicker(50 * time.Millisecond)
+	defer t.Stop()
+	for {
+		if n.ariApp.Health().Connected {
+			_, err := n.reconcileARI(ctx)
+			if err == nil {
+				n.asteriskSynced()
+				return nil
+			}
+			n.log.Warn("first reconcile over ARI", "err", err)
+		}
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-t.C:
+		}
+	}
+}
+
+// waitGate holds an admission until the node has started, within the
+// caller's patience (its deadline less a margin to answer, at most
+// StartupTimeout). It reports whether the gate is open.
+func (n *Node) waitGate(ctx context.Context) bool {
+	select {
+	case <-n.gate:
+		return true
+	default:
+	}
+	wait := n.opt.StartupTimeout
+	if dl, ok := ctx.Deadline(); ok {
+		wait = min(wait, time.Until(dl)-100*time.Millisecond)
+	}
+	if wait <= 0 {
+		return false
+	}
+	t := time.NewTimer(wait)
+	defer t.Stop()
+	select {
+	case <-n.gate:
+		return true
+	case <-t.C:
+		return false
+	case <-ctx.Done():
+		return false
+	}
 }
 
 // drain stops admissions and waits for the holdings to end.

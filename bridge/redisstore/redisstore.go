@@ -53,6 +53,8 @@ var (
 	activateLua string
 	//go:embed lua/wire.lua
 	wireLua string
+	//go:embed lua/holdings.lua
+	holdingsLua string
 )
 
 var (
@@ -64,6 +66,7 @@ var (
 	snapshotScript  = redis.NewScript(commonLua + snapshotLua)
 	activateScript  = redis.NewScript(activateLua)
 	wireScript      = redis.NewScript(commonLua + wireLua)
+	holdingsScript  = redis.NewScript(holdingsLua)
 )
 
 const productsKey = "lb:products"
@@ -333,6 +336,20 @@ func stateKey(p string) string { return p + ":s" }
 
 // nodeKeys are the state and the node's three holdings hashes: the KEYS of
 // most scripts.
+// Holdings implements bridge.Store.
+func (s *Store) Holdings(ctx context.Context, node, product string, now time.Time) ([]bridge.UnitHold, error) {
+	p := prefix(product)
+	v, err := holdingsScript.Run(ctx, s.rdb, nodeKeys(p, node)[:3], node, ms(now)).StringSlice()
+	if err != nil {
+		return nil, fmt.Errorf("redisstore: holdings of %s for %s: %w", node, product, err)
+	}
+	out := make([]bridge.UnitHold, 0, len(v)/2)
+	for i := 0; i+1 < len(v); i += 2 {
+		out = append(out, bridge.UnitHold{Channel: v[i], Unit: v[i+1]})
+	}
+	return out, nil
+}
+
 func nodeKeys(p, node string) []string {
 	return []string{stateKey(p), p + ":c1:" + node, p + ":c:" + node, p + ":u:" + node}
 }
