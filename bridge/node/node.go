@@ -143,10 +143,10 @@ type Node struct {
 	keysUp   chan struct{}
 	// gate opens once admissions may be answered: the store's record of this
 	// node taken back, the first keys published, Asterisk's channels read.
-	gate      chan struct{}
-	gateOnce  sync.Once
-	syncOnce  sync.Once
-	asterisk  chan struct{} // closed after the first reconcile with Asterisk
+	gate     chan struct{}
+	gateOnce sync.Once
+	syncOnce sync.Once
+	asterisk chan struct{} // closed after the first reconcile with Asterisk
 
 	mu       sync.Mutex
 	chans    map[string]*channel  // AMI's view: Uniqueid → channel
