@@ -38,11 +38,16 @@ import (
 //	                       kind: `make chaos`
 //	LICBRIDGE_CHAOS_SHORT=1  the short one (each fault once, about 90 s in all)
 //	LICBRIDGE_CHAOS_SEED=N   replays a schedule (the seed is always logged)
+//	LICBRIDGE_CHAOS_FAULTS=kill-short,kill-long,store-restart,store-latency,dup-node-id
+//	                       injects only these kinds (default: all)
 //	LICBRIDGE_CHAOS_FAILOPEN_MAX=N  fail when fail-open overshoot during store
 //	                       faults passes N (default: only reported)
 //
 // The short run is off by default while the known defects of the hard limit
-// are being fixed (see the report in the commit that added this test).
+// are being fixed: on the code of 2 Dec 2026 it fails (a second process with
+// one node ID starts and admits, taking the cluster up to 24 of 15; the count
+// does not always return to 0 after the last hangup; the race detector stops
+// nodes in the fail-open path). Turn it on in `make test` once they are fixed.
 //
 // Policy: a sample over the total fails the test, except (a) overshoot by
 // channels admitted while a store fault was in effect (fail-open; counted as
@@ -356,11 +361,19 @@ func (inj *chaosInjector) kinds() []string {
 	if inj.store.proxy != nil {
 		k = append(k, "store-latency")
 	}
+	if only := os.Getenv("LICBRIDGE_CHAOS_FAULTS"); only != "" {
+		want := strings.Split(only, ",")
+		k = slices.DeleteFunc(k, func(kind string) bool { return !slices.Contains(want, kind) })
+	}
 	return k
 }
 
 func (inj *chaosInjector) run(ctx context.Context) {
 	sleepCtx(ctx, time.Second) // the admitters fill the total first
+	if len(inj.kinds()) == 0 {
+		inj.t.Logf("LICBRIDGE_CHAOS_FAULTS=%q: no fault of these applies to this store; calls only", os.Getenv("LICBRIDGE_CHAOS_FAULTS"))
+		return
+	}
 	if inj.cfg.long {
 		deadline := time.Now().Add(inj.cfg.duration)
 		for i := 0; time.Now().Before(deadline) && ctx.Err() == nil; i++ {
