@@ -117,8 +117,14 @@ func sipmonReadCommand() *cli.Command {
 			inputs := make([]capture.Input, 0, c.NArg())
 			for _, a := range c.Args().Slice() {
 				in := capture.ParseInput(a)
-				if _, err := os.Stat(in.Path); err != nil {
+				fi, err := os.Stat(in.Path)
+				if err != nil {
 					return cli.Exit(fmt.Sprintf("licbridge sipmon read: %s: %v", in.Path, err), 2)
+				}
+				// A named pipe or device would block the read where neither the
+				// context nor SIGTERM reaches it: captures are files.
+				if !fi.IsDir() && !fi.Mode().IsRegular() {
+					return cli.Exit(fmt.Sprintf("licbridge sipmon read: %s: not a regular file or directory (%s)", in.Path, fi.Mode().Type()), 2)
 				}
 				inputs = append(inputs, in)
 			}

@@ -11,6 +11,7 @@ import (
 	"os"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -165,6 +166,11 @@ func TestSipmonReadRejects(t *testing.T) {
 		t.Fatal(err)
 	}
 	good := fixtures.Path(t, "sip", "07_g729_call.pcap")
+	// A named pipe used to hang the read (and SIGTERM with it).
+	fifo := t.TempDir() + "/live.pcap"
+	if err := syscall.Mkfifo(fifo, 0o644); err != nil {
+		t.Fatal(err)
+	}
 	cases := []struct {
 		name     string
 		args     []string
@@ -174,6 +180,7 @@ func TestSipmonReadRejects(t *testing.T) {
 		{"no path", []string{"read"}, 2, "PATH"},
 		{"missing file", []string{"read", "/nonexistent/x.pcap"}, 2, "/nonexistent/x.pcap"},
 		{"bad timeout", []string{"read", "--dialog-timeout", "-1s", good}, 2, "--dialog-timeout"},
+		{"named pipe", []string{"read", good, fifo}, 2, fifo + ": not a regular file"},
 		{"not a capture, the good input still counted", []string{"read", "--json", good, notCapture}, 1, "notes.txt"},
 	}
 	for _, tc := range cases {

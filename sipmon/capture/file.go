@@ -13,6 +13,7 @@ import (
 	"slices"
 	"strings"
 	"sync/atomic"
+	"syscall"
 	"time"
 
 	"github.com/gopacket/gopacket"
@@ -28,6 +29,10 @@ var useReadahead = true
 
 // ctxCheckEvery is how many packets pass between checks of the context.
 const ctxCheckEvery = 4096
+
+// DefaultMaxOpen is ReadOptions.MaxOpen's default: how many capture files the
+// merge keeps open at once.
+const DefaultMaxOpen = 32
 
 // Input names one capture path (a file or a directory of captures) and the sensor
 // that recorded it.
@@ -77,6 +82,9 @@ type ReadOptions struct {
 	Decoder DecoderOptions
 	// Progress, when set, is kept up to date while reading.
 	Progress *Progress
+	// MaxOpen bounds the files open at once (each holds a descriptor and, for
+	// gzip, a few MiB of buffers). Zero: DefaultMaxOpen.
+	MaxOpen int
 }
 
 // Progress tells how far a read has gone, in bytes of the input files as stored
@@ -99,7 +107,11 @@ func ReadPathsWith(ctx context.Context, inputs []Input, h Handler, opt ReadOptio
 		errs     []error
 		pending  []*source
 		decoders = map[string]*Decoder{}
+		maxOpen  = opt.MaxOpen
 	)
+	if maxOpen <= 0 {
+		maxOpen = DefaultMaxOpen
+	}
 	for _, in := range inputs {
 		files, err := expand(in.Path)
 		if err != nil {
@@ -140,13 +152,29 @@ func ReadPathsWith(ctx context.Context, inputs []Input, h Handler, opt ReadOptio
 			s.close()
 		}
 	}()
-	var count int
+	var (
+		count int
+		// last is the time of the last record delivered; late counts the
+		// files opened after later records had gone out.
+		last      time.Time
+		late      int
+		firstLate string
+	)
 	runErr := func() error {
 		for {
 			// Open every file whose first packet is due before the next packet of
-			// the open ones.
-			for len(pending) > 0 && (len(active) == 0 || !pending[0].first.After(active[0].ts)) {
+			// the open ones, up to maxOpen: rotated captures (one after the other
+			// in time) need one or two open per stream, so the merge is exact
+			// unless more than maxOpen files overlap in time. Then the extra ones
+			// wait for a slot, their records go out late, and the error says so,
+			// rather than opening thousands of files (descriptors, memory).
+			for len(pending) > 0 && len(active) < maxOpen && (len(active) == 0 || !pending[0].first.After(active[0].ts)) {
 				s := pending[0]
+				if s.first.Before(last) {
+					if late++; late == 1 {
+						firstLate = s.path
+					}
+				}
 				pending = pending[1:]
 				if err := s.open(); err != nil {
 					errs = append(errs, err)
@@ -171,6 +199,7 @@ func ReadPathsWith(ctx context.Context, inputs []Input, h Handler, opt ReadOptio
 					return err
 				}
 			}
+			last = s.ts
 			s.dec.file, s.dec.frame, s.dec.fileFrame = s.path, s.records, true
 			if err := s.dec.Frame(s.link(), s.data, s.ts); err != nil {
 				return err
@@ -186,6 +215,9 @@ func ReadPathsWith(ctx context.Context, inputs []Input, h Handler, opt ReadOptio
 			heap.Fix(&active, 0)
 		}
 	}()
+	if late > 0 {
+		errs = append(errs, fmt.Errorf("capture: %d files (the first %s) overlap in time with more than %d others read at once: their packets were delivered out of time order; read fewer overlapping captures together", late, firstLate, maxOpen))
+	}
 	for _, dec := range decoders {
 		if runErr == nil {
 			runErr = dec.Flush()
@@ -199,13 +231,18 @@ func ReadPathsWith(ctx context.Context, inputs []Input, h Handler, opt ReadOptio
 }
 
 // expand lists the capture files of a path: the file itself, or a directory's
-// regular files (hidden ones skipped), sorted by name.
+// regular files (hidden ones skipped), sorted by name. A path that is neither
+// (a named pipe, a device) is refused: reading it could block beyond the reach
+// of the context, or never end.
 func expand(path string) ([]string, error) {
 	fi, err := os.Stat(path)
 	if err != nil {
 		return nil, fmt.Errorf("capture: %w", err)
 	}
 	if !fi.IsDir() {
+		if !fi.Mode().IsRegular() {
+			return nil, notRegular(path, fi.Mode())
+		}
 		return []string{path}, nil
 	}
 	ents, err := os.ReadDir(path)
@@ -264,12 +301,37 @@ type source struct {
 	records int // records read so far: the current one's frame number
 }
 
+// ErrNotRegular is the reason a named pipe, device or socket is not read.
+var ErrNotRegular = errors.New("not a regular file")
+
+func notRegular(path string, m os.FileMode) error {
+	kind := "type " + m.Type().String()
+	switch {
+	case m&os.ModeNamedPipe != 0:
+		kind = "named pipe"
+	case m&os.ModeSocket != 0:
+		kind = "socket"
+	case m&os.ModeDevice != 0:
+		kind = "device"
+	}
+	return fmt.Errorf("capture: %s: %w (%s)", path, ErrNotRegular, kind)
+}
+
 // open opens the file and its reader: gzip is recognised by its magic, then
 // pcapng by its section header, else classic pcap (either byte order, µs or ns).
 func (s *source) open() error {
-	f, err := os.Open(s.path)
+	// Non-blocking, so that a named pipe put in a file's place cannot block the
+	// open; then refused like one found by expand.
+	f, err := os.OpenFile(s.path, os.O_RDONLY|syscall.O_NONBLOCK, 0)
 	if err != nil {
 		return fmt.Errorf("capture: %w", err)
+	}
+	if fi, err := f.Stat(); err != nil || !fi.Mode().IsRegular() {
+		f.Close()
+		if err != nil {
+			return fmt.Errorf("capture: %w", err)
+		}
+		return notRegular(s.path, fi.Mode())
 	}
 	s.f = f
 	var fr io.Reader = f
