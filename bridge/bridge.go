@@ -109,6 +109,14 @@ type Options struct {
 	DownAfter int
 	// ProbeTimeout bounds the recovery probe. Default 2 s.
 	ProbeTimeout time.Duration
+	// Instance names this process (host, pid, state dir) in the store's claim
+	// on the node ID: one node ID, one process. Empty: no claim is made.
+	Instance string
+	// Superseded, if set, reports whether the instance holding the node ID is
+	// an earlier run of this very process that is known to be dead (same host
+	// and state dir, whose lock this process now holds): a restart takes the
+	// ID over at once instead of waiting for the old claim to end.
+	Superseded func(holder string) bool
 	// Known, if set, says which products exist (the catalog, and the products
 	// of loaded keys). An admission of any other product is refused
 	// NO_LICENSE and creates nothing: no store key, no heartbeat, no event.

@@ -16,6 +16,7 @@ type MemStore struct {
 	mu          sync.Mutex
 	products    map[string]*memProduct
 	activations map[string][]Activation
+	owners      map[string]Claim // node -> the instance that holds its ID
 }
 
 type memProduct struct {
@@ -308,6 +309,23 @@ func (s *MemStore) Products(ctx context.Context) ([]string, error) {
 	}
 	sort.Strings(out)
 	return out, nil
+}
+
+// Claim implements Store.
+func (s *MemStore) Claim(ctx context.Context, op ClaimOp) (Claim, error) {
+	if err := ctx.Err(); err != nil {
+		return Claim{}, err
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.owners == nil {
+		s.owners = map[string]Claim{}
+	}
+	if cur, ok := s.owners[op.Node]; ok && !op.Force && cur.Holder != op.Instance && cur.Until.After(op.Now) {
+		return cur, nil
+	}
+	s.owners[op.Node] = Claim{Holder: op.Instance, Until: op.Expires}
+	return Claim{}, nil
 }
 
 // Ping implements Store; the embedded store always answers.

@@ -2,6 +2,7 @@ package bridge
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"github.com/licbridge/licbridge/internal/backoff"
 	"sort"
@@ -18,7 +19,8 @@ const (
 // the store is unavailable it probes it with exponential backoff and jitter,
 // and once it answers writes this node's holdings back (the fail-open
 // journal's leases among them) and truncates the journal. Run blocks until ctx
-// ends and then returns nil.
+// ends and then returns nil, or returns a *NodeIDTakenError when another live
+// process is found holding this node's ID.
 func (b *Bridge) Run(ctx context.Context) error {
 	timer := time.NewTimer(0)
 	defer timer.Stop()
@@ -36,6 +38,10 @@ func (b *Bridge) Run(ctx context.Context) error {
 				if ctx.Err() != nil {
 					return nil
 				}
+				var taken *NodeIDTakenError
+				if errors.As(err, &taken) {
+					return err
+				}
 				next = backoff.Jitter(delay)
 				b.log.Debug("store still unavailable", "err", err, "retry_in", next)
 				delay = min(delay*2, backoffMax)
@@ -48,6 +54,10 @@ func (b *Bridge) Run(ctx context.Context) error {
 				}
 			}
 		} else if err := b.Heartbeat(ctx); err != nil && ctx.Err() == nil {
+			var taken *NodeIDTakenError
+			if errors.As(err, &taken) {
+				return err // two processes under one ID: this one stops
+			}
 			// Heartbeat has marked the store down if it was the store.
 			b.log.Warn("heartbeat failed", "err", err)
 			next = backoff.Jitter(delay)
@@ -83,6 +93,14 @@ func (b *Bridge) Heartbeat(ctx context.Context) error {
 	now := b.clock.Now()
 	ctx, cancel := context.WithTimeout(ctx, b.opt.SyncTimeout)
 	defer cancel()
+	if err := b.renewClaim(ctx); err != nil {
+		var taken *NodeIDTakenError
+		if errors.As(err, &taken) {
+			return err
+		}
+		b.markDown(err)
+		return fmt.Errorf("bridge: heartbeat: %w", err)
+	}
 	lapsed, err := b.store.Heartbeat(ctx, b.opt.Node, products, now, now.Add(b.opt.Lapse))
 	if err != nil {
 		b.markDown(err)
@@ -150,6 +168,9 @@ func (b *Bridge) recover(ctx context.Context) error {
 		return fmt.Errorf("bridge: ping store: %w", err)
 	}
 	if _, err := b.Restore(ctx); err != nil {
+		return err
+	}
+	if err := b.renewClaim(ctx); err != nil {
 		return err
 	}
 	ctx, cancel = context.WithTimeout(ctx, b.opt.SyncTimeout)

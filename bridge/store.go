@@ -48,8 +48,30 @@ type Store interface {
 	Holdings(ctx context.Context, node, product string, now time.Time) ([]UnitHold, error)
 	// Products lists every product any node has used.
 	Products(ctx context.Context) ([]string, error)
+	// Claim takes or renews node's ID for instance until expires. When
+	// another instance holds it (its claim not expired as of now), nothing
+	// changes and that holder is returned; the zero Claim means it is ours.
+	Claim(ctx context.Context, op ClaimOp) (Claim, error)
 	// Ping checks that the store answers.
 	Ping(ctx context.Context) error
+}
+
+// ClaimOp claims a node ID for one process.
+type ClaimOp struct {
+	Node, Instance string
+	Now, Expires   time.Time
+	// Force takes the ID from whoever holds it: only for a holder known to be
+	// dead (this process's own earlier run).
+	Force bool
+}
+
+// Claim is who holds a node ID in the store: one node ID, one process.
+type Claim struct {
+	// Holder names the other process (host, pid, state dir); empty: the
+	// claim is ours.
+	Holder string
+	// Until is when its claim ends unless renewed.
+	Until time.Time
 }
 
 // ActivationStore is the activation database: which host IDs each key ID is

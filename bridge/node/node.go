@@ -287,6 +287,13 @@ func (n *Node) Run(ctx context.Context) error {
 	// Before anything can resync or admit: take back what the store records
 	// under this node's ID (a restart within the lapse), so that those calls
 	// keep counting until Asterisk says which are still up.
+	if err := n.b.Claim(life); err != nil {
+		var taken *bridge.NodeIDTakenError
+		if errors.As(err, &taken) {
+			return err
+		}
+		n.log.Warn("could not claim the node ID in the store; the first heartbeat that reaches it will", "err", err)
+	}
 	if _, err := n.b.Restore(life); err != nil {
 		n.log.Warn("could not read this node's holdings from the store; following the outage policy", "err", err)
 	}

@@ -55,6 +55,8 @@ var (
 	wireLua string
 	//go:embed lua/holdings.lua
 	holdingsLua string
+	//go:embed lua/claim.lua
+	claimLua string
 )
 
 var (
@@ -67,6 +69,7 @@ var (
 	activateScript  = redis.NewScript(activateLua)
 	wireScript      = redis.NewScript(commonLua + wireLua)
 	holdingsScript  = redis.NewScript(holdingsLua)
+	claimScript     = redis.NewScript(claimLua)
 )
 
 const productsKey = "lb:products"
@@ -348,6 +351,22 @@ func (s *Store) Holdings(ctx context.Context, node, product string, now time.Tim
 		out = append(out, bridge.UnitHold{Channel: v[i], Unit: v[i+1]})
 	}
 	return out, nil
+}
+
+// Claim implements bridge.Store.
+func (s *Store) Claim(ctx context.Context, op bridge.ClaimOp) (bridge.Claim, error) {
+	gc := max(s.gc, 2*op.Expires.Sub(op.Now))
+	v, err := claimScript.Run(ctx, s.rdb, []string{"lb:owner:{" + op.Node + "}"},
+		op.Instance, ms(op.Now), ms(op.Expires), gc.Milliseconds(), boolArg(op.Force)).Text()
+	if err != nil {
+		return bridge.Claim{}, fmt.Errorf("redisstore: claim node ID %s: %w", op.Node, err)
+	}
+	if v == "" {
+		return bridge.Claim{}, nil
+	}
+	exp, who, _ := strings.Cut(v, " ")
+	at, _ := strconv.ParseInt(exp, 10, 64)
+	return bridge.Claim{Holder: who, Until: time.UnixMilli(at)}, nil
 }
 
 func nodeKeys(p, node string) []string {
