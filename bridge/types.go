@@ -2,6 +2,7 @@ package bridge
 
 import (
 	"fmt"
+	"strconv"
 	"time"
 )
 
@@ -117,6 +118,22 @@ func ParseOutage(s string) (Outage, error) {
 		return FailClosed, nil
 	}
 	return "", fmt.Errorf("outage %q: want fail-open or fail-closed", s)
+}
+
+// ParseBudget reads a fail-open budget: "" or "share" (BudgetShare), a
+// number of channels (at least 1), or "unlimited" (BudgetUnlimited).
+func ParseBudget(s string) (int, error) {
+	switch s {
+	case "", "share":
+		return BudgetShare, nil
+	case "unlimited":
+		return BudgetUnlimited, nil
+	}
+	n, err := strconv.Atoi(s)
+	if err != nil || n < 1 {
+		return 0, fmt.Errorf("fail-open budget %q: want share, unlimited or a number of channels (1 or more)", s)
+	}
+	return n, nil
 }
 
 // KeyGrant is one valid license key as a node publishes it: the daemon converts

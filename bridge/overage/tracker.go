@@ -30,8 +30,10 @@ type pendingUse struct {
 }
 
 // RefreshInterval is how often Run re-reads every known product's state, so
-// that a new day (and a lock that starts with it) shows without traffic.
-const RefreshInterval = time.Minute
+// that a new day (and a lock that starts with it) shows without traffic: the
+// lock an admission reads is never staler than this (plus one store read).
+// Only grace-mode products cost a store read.
+const RefreshInterval = time.Second
 
 // NewTracker builds a Tracker over m; call Run to start its worker.
 func NewTracker(m *Machine) *Tracker {
@@ -67,6 +69,17 @@ func (t *Tracker) Locked(product string) bool {
 		t.wake()
 	}
 	return locked
+}
+
+// Prime reads the state of products now, before the first admission asks:
+// a lock in force must hold from the first call after a start.
+func (t *Tracker) Prime(ctx context.Context, products ...string) error {
+	t.mu.Lock()
+	for _, p := range products {
+		t.known[p] = true
+	}
+	t.mu.Unlock()
+	return t.Flush(ctx)
 }
 
 func (t *Tracker) wake() {

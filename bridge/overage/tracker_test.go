@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -122,4 +123,66 @@ func TestTrackerRun(t *testing.T) {
 	if err := <-done; err != nil {
 		t.Fatal(err)
 	}
+}
+
+// TestLockFollowsTheDay: a product that has been over its total for 13 days
+// is locked as soon as day 14 begins, without traffic: the lock an admission
+// reads is refreshed every second (it was a minute, so the first over-limit
+// admissions of day 14 were still admitted).
+func TestLockFollowsTheDay(t *testing.T) {
+	var mu sync.Mutex
+	now := time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)
+	clock := func() time.Time { mu.Lock(); defer mu.Unlock(); return now }
+	reads := &counting{Store: overage.NewMemoryStore()}
+	m := overage.New(overage.Options{Store: reads, Modes: map[string]overage.Mode{"fax": overage.ModeGrace}, Now: clock})
+	ctx := context.Background()
+	for day := range overage.LockDay - 1 {
+		if _, err := m.Observe(ctx, "fax", 3, 2); err != nil {
+			t.Fatal(err)
+		}
+		if day < overage.LockDay-2 {
+			mu.Lock()
+			now = now.Add(24 * time.Hour)
+			mu.Unlock()
+		}
+	}
+	tr := overage.NewTracker(m)
+	if err := tr.Prime(ctx, "fax"); err != nil {
+		t.Fatal(err)
+	}
+	if tr.Locked("fax") {
+		t.Fatalf("locked on day %d, want the lock from day %d", overage.LockDay-1, overage.LockDay)
+	}
+	rctx, cancel := context.WithCancel(ctx)
+	done := make(chan error)
+	before := reads.n.Load()
+	go func() { done <- tr.Run(rctx, nil) }()
+	defer func() { cancel(); <-done }()
+	for reads.n.Load() == before { // Run's first refresh, still on day 13
+		time.Sleep(time.Millisecond)
+	}
+	if tr.Locked("fax") {
+		t.Fatal("locked on day 13")
+	}
+	mu.Lock()
+	now = time.Date(now.Year(), now.Month(), now.Day()+1, 0, 0, 1, 0, time.UTC) // day 14 begins
+	mu.Unlock()
+	deadline := time.Now().Add(10 * time.Second)
+	for !tr.Locked("fax") {
+		if time.Now().After(deadline) {
+			t.Fatal("day 14 began and the tracker still says not locked")
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+// counting is a Store that counts reads.
+type counting struct {
+	overage.Store
+	n atomic.Int64
+}
+
+func (c *counting) Get(ctx context.Context, p string) ([]byte, error) {
+	c.n.Add(1)
+	return c.Store.Get(ctx, p)
 }

@@ -101,10 +101,15 @@ type StoreConfig struct {
 	Pool string `yaml:"pool"`
 	// Lapse is how long a silent node's channels keep counting. Default 15s.
 	Lapse time.Duration `yaml:"lapse"`
-	// Deadline bounds every store call on the admission path. Default 50ms.
+	// Deadline bounds one admission's store call; a miss decides that call by
+	// the outage policy and is no outage by itself. Default 500ms.
 	Deadline time.Duration `yaml:"deadline"`
 	// Outage is fail-open (default) or fail-closed.
 	Outage string `yaml:"outage"`
+	// FailOpenBudget bounds what fail-open admits without the store, per
+	// product: "share" (default: this node's share of the free channels at its
+	// last contact), a number of channels, or "unlimited".
+	FailOpenBudget string `yaml:"fail_open_budget"`
 }
 
 // AMIConfig is the Asterisk Manager Interface connection.

@@ -61,8 +61,9 @@ func runCommand() *cli.Command {
 			&cli.StringFlag{Name: "sentinel-master", Usage: "Sentinel master name when --redis lists Sentinels", EnvVars: env("SENTINEL_MASTER")},
 			&cli.StringFlag{Name: "pool", Usage: "cluster (default: all live nodes' keys stack) or per-host", EnvVars: env("POOL")},
 			&cli.StringFlag{Name: "outage", Usage: "when the store is unreachable: fail-open (default) or fail-closed", EnvVars: env("OUTAGE")},
+			&cli.StringFlag{Name: "fail-open-budget", Usage: "fail-open admits, per product, at most: share (default: this node's share of the free channels at its last contact with the store), a number, or unlimited", EnvVars: env("FAIL_OPEN_BUDGET")},
 			&cli.DurationFlag{Name: "lapse", Usage: "how long a silent node's channels keep counting (default 15s)", EnvVars: env("LAPSE")},
-			&cli.DurationFlag{Name: "deadline", Usage: "bound on every store call of an admission (default 50ms)", EnvVars: env("DEADLINE")},
+			&cli.DurationFlag{Name: "deadline", Usage: "bound on one admission's store call; a miss decides that call by the outage policy (default 500ms)", EnvVars: env("DEADLINE")},
 			&cli.StringSliceFlag{Name: "enforcement", Usage: "PRODUCT=hard|grace|monitor (repeatable; default hard)", EnvVars: env("ENFORCEMENT")},
 			&cli.StringSliceFlag{Name: "counting", Usage: "PRODUCT=channel|call (repeatable; default channel)", EnvVars: env("COUNTING")},
 			&cli.StringFlag{Name: "time-zone", Usage: "zone in which over-limit days and statistics are counted (default UTC)", EnvVars: env("TIME_ZONE")},
@@ -84,6 +85,7 @@ type runSettings struct {
 	counting map[string]bridge.Counting
 	pool     bridge.Pool
 	outage   bridge.Outage
+	budget   int
 	loc      *time.Location
 }
 
@@ -102,7 +104,7 @@ func runConfig(c *cli.Context) (*runSettings, error) {
 		{"ari-url", &cfg.ARI.URL}, {"ari-user", &cfg.ARI.User}, {"ari-password", &cfg.ARI.Password}, {"ari-app", &cfg.ARI.App},
 		{"agi-listen", &cfg.AGI.Listen}, {"http-listen", &cfg.HTTP.Listen}, {"http-token", &cfg.HTTP.Token},
 		{"redis", &cfg.Store.Redis}, {"redis-password", &cfg.Store.Password}, {"sentinel-master", &cfg.Store.SentinelMaster},
-		{"pool", &cfg.Store.Pool}, {"outage", &cfg.Store.Outage}, {"time-zone", &cfg.TimeZone},
+		{"pool", &cfg.Store.Pool}, {"outage", &cfg.Store.Outage}, {"fail-open-budget", &cfg.Store.FailOpenBudget}, {"time-zone", &cfg.TimeZone},
 	} {
 		overrideString(c, m.flag, m.dst)
 	}
@@ -160,6 +162,9 @@ func runConfig(c *cli.Context) (*runSettings, error) {
 	}
 	if s.outage, err = bridge.ParseOutage(cfg.Store.Outage); err != nil {
 		return nil, fmt.Errorf("store outage: %w", err)
+	}
+	if s.budget, err = bridge.ParseBudget(cfg.Store.FailOpenBudget); err != nil {
+		return nil, fmt.Errorf("store fail_open_budget: %w", err)
 	}
 	s.loc = time.UTC
 	if cfg.TimeZone != "" {
@@ -252,6 +257,11 @@ func runAction(c *cli.Context) error {
 	if err := os.MkdirAll(cfg.StateDir, 0o750); err != nil {
 		return fmt.Errorf("state dir: %w", err)
 	}
+	unlock, err := lockStateDir(cfg.StateDir)
+	if err != nil {
+		return fmt.Errorf("run: %w", err)
+	}
+	defer unlock()
 	removePID, err := writePIDFile(cfg.StateDir)
 	if err != nil {
 		return err
@@ -291,6 +301,19 @@ func runAction(c *cli.Context) error {
 	}
 	machine := overage.New(overage.Options{Store: overStore, Modes: omodes, Location: s.loc})
 	tracker := overage.NewTracker(machine)
+	var grace []string
+	for p, m := range s.modes {
+		if m == bridge.ModeGrace {
+			grace = append(grace, p)
+		}
+	}
+	if len(grace) > 0 {
+		pctx, cancel := context.WithTimeout(ctx, bridge.DefaultSyncTimeout)
+		if err := tracker.Prime(pctx, grace...); err != nil {
+			log.Warn("could not read the over-limit state of grace-mode products; treated as not locked until it can be", "err", err)
+		}
+		cancel()
+	}
 	recorder := stats.New(stats.Options{Store: statsStore, Location: s.loc})
 	async := stats.NewAsync(recorder)
 
@@ -317,10 +340,20 @@ func runAction(c *cli.Context) error {
 			statsQ.put(e)
 		}
 	})
+	catalog := s.licenses.Options.Catalog
+	if catalog == nil {
+		if catalog, err = license.NewCatalog(); err != nil {
+			return fmt.Errorf("run: %w", err)
+		}
+	}
+	instance, self := instanceName(cfg.StateDir)
 	b, err := bridge.New(bridge.Options{
 		Store: store, Node: id, Pool: s.pool, Enforcement: s.modes, Counting: s.counting,
 		Lock: tracker, Observer: observer, Deadline: cfg.Store.Deadline, Lapse: cfg.Store.Lapse,
-		Outage: s.outage, JournalPath: filepath.Join(cfg.StateDir, "journal.jsonl"), Logger: baseLog,
+		Outage: s.outage, FailOpenBudget: s.budget, JournalPath: filepath.Join(cfg.StateDir, "journal.jsonl"), Logger: baseLog,
+		Instance: instance, Superseded: supersededBy(self),
+		// Only the catalog's products: an invented name creates nothing.
+		Known: func(p string) bool { _, ok := catalog.Lookup(p); return ok },
 	})
 	if err != nil {
 		return fmt.Errorf("run: %w", err)
