@@ -4,6 +4,8 @@ import (
 	"os"
 	"testing"
 	"time"
+
+	"github.com/licbridge/licbridge/bridge"
 )
 
 // TestExampleConfigParses keeps licbridge.example.yaml in step with Config:
@@ -19,7 +21,8 @@ func TestExampleConfigParses(t *testing.T) {
 	}
 	for name, ok := range map[string]bool{
 		"store.lapse":         cfg.Store.Lapse == 15*time.Second,
-		"store.deadline":      cfg.Store.Deadline == 50*time.Millisecond,
+		"store.deadline":      cfg.Store.Deadline == bridge.DefaultDeadline,
+		"store.budget":        cfg.Store.FailOpenBudget == "share",
 		"ami.addr":            cfg.AMI.Addr == "127.0.0.1:5038",
 		"agi.listen":          cfg.AGI.Listen == "127.0.0.1:4573",
 		"http.listen":         cfg.HTTP.Listen == "127.0.0.1:8089",
