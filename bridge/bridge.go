@@ -149,10 +149,13 @@ type Bridge struct {
 	products map[string]bool              // products this node heartbeats
 	dirty    map[string]bool              // products whose store copy needs a resync
 	room     map[string]*headroom         // product -> what the node may admit without the store
-	down     bool                         // the store is unavailable
-	failures int                          // store calls failed in a row
-	answered time.Time                    // when the store last answered a call
-	journal  *journal
+	// undecided: product -> when an admission was last given up on (its
+	// script may still run in the store).
+	undecided map[string]time.Time
+	down      bool      // the store is unavailable
+	failures  int       // store calls failed in a row
+	answered  time.Time // when the store last answered a call
+	journal   *journal
 	// journaled: the journal holds entries that the store may not have yet.
 	journaled bool
 
@@ -251,18 +254,19 @@ func New(opt Options) (*Bridge, error) {
 		opt.Logger = slog.New(slog.NewTextHandler(io.Discard, nil))
 	}
 	b := &Bridge{
-		opt:      opt,
-		store:    opt.Store,
-		log:      opt.Logger.With("component", "bridge", "node", opt.Node),
-		clock:    opt.Clock,
-		leases:   map[string]map[string]*Lease{},
-		keys:     map[string][]KeyGrant{},
-		observed: map[string]int{},
-		wire:     map[string]int{},
-		products: map[string]bool{},
-		dirty:    map[string]bool{},
-		room:     map[string]*headroom{},
-		wake:     make(chan struct{}, 1),
+		opt:       opt,
+		store:     opt.Store,
+		log:       opt.Logger.With("component", "bridge", "node", opt.Node),
+		clock:     opt.Clock,
+		leases:    map[string]map[string]*Lease{},
+		keys:      map[string][]KeyGrant{},
+		observed:  map[string]int{},
+		wire:      map[string]int{},
+		products:  map[string]bool{},
+		dirty:     map[string]bool{},
+		room:      map[string]*headroom{},
+		undecided: map[string]time.Time{},
+		wake:      make(chan struct{}, 1),
 	}
 	if opt.JournalPath != "" {
 		j, entries, err := openJournal(opt.JournalPath, b.log)
@@ -435,8 +439,11 @@ func (b *Bridge) admitOnce(ctx context.Context, op AdmitOp, call string) (AdmitR
 		h.saw(rep.InUse, rep.Total, rep.Nodes)
 	case !errors.Is(err, errBusy):
 		// The script may still run, or have run: the store may count a
-		// channel that nobody holds until a resync writes the truth.
+		// channel that nobody holds until a resync writes the truth. It may
+		// also land after that resync: heartbeats resync the product again
+		// for a lapse.
 		b.dirty[op.Product] = true
+		b.undecided[op.Product] = time.Now()
 	}
 	b.mu.Unlock()
 	if err == nil {

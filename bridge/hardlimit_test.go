@@ -136,3 +136,191 @@ func TestBurstTwoNodes(t *testing.T) {
 		t.Fatalf("two nodes admitted %d + %d on a total of 15", got[0], got[1])
 	}
 }
+
+// TestCallerDeadlineIsNoOutage: a caller whose own deadline ends while the
+// store decides gets TIMEOUT and nothing; it was taken for a store outage and
+// admitted fail-open over the limit (101 of 100) before.
+func TestCallerDeadlineIsNoOutage(t *testing.T) {
+	srv := redistest.Start(t)
+	proxy := redistest.NewProxy(t, srv.Addr, 0)
+	store := dialRedis(t, proxy.Addr)
+	p := uniqueProduct("g729")
+	b := realNode(t, store, "caller", func(o *bridge.Options) { o.Deadline = 0 })
+	publish(t, b, keys(p, "K1", 3))
+	running(t, b)
+	for i := range 3 {
+		mustAdmit(t, b, p, fmt.Sprintf("c%d", i), "")
+	}
+	proxy.SetDelay(300 * time.Millisecond)
+	for i := range 5 {
+		ctx, cancel := context.WithTimeout(context.Background(), 100*time.Millisecond)
+		r := b.Admit(ctx, bridge.Request{Product: p, Channel: fmt.Sprintf("late%d", i)})
+		cancel()
+		if r.Admitted || r.Reason != bridge.ReasonTimeout {
+			t.Fatalf("caller gone before the store answered: %+v, want TIMEOUT and no admission", r)
+		}
+	}
+	if !b.StoreAvailable() {
+		t.Fatal("callers that stopped waiting declared the store down")
+	}
+	proxy.SetDelay(0)
+	waitFor(t, 10*time.Second, "the store to hold what the node holds", b.InSync)
+	if u := usage(t, b, p); u.InUse != 3 {
+		t.Fatalf("in use %d after abandoned admissions, want 3", u.InUse)
+	}
+}
+
+// lateStore is the embedded store behind a wire that delivers admissions
+// late: Admit returns when its caller gives up, and the admission lands in
+// the store only when the test lets it (as a script that reached a stalled
+// Redis does, after the node stopped waiting and even after it resynced).
+type lateStore struct {
+	*bridge.MemStore
+	hold    chan struct{}
+	pending chan bridge.AdmitOp
+}
+
+func (s *lateStore) Admit(ctx context.Context, op bridge.AdmitOp) (bridge.AdmitReply, error) {
+	go func() {
+		<-s.hold
+		_, _ = s.MemStore.Admit(context.Background(), op)
+		s.pending <- op
+	}()
+	<-ctx.Done()
+	return bridge.AdmitReply{}, ctx.Err()
+}
+
+// TestAbandonedAdmissionUndone: an admission the node gave up on that the
+// store carries out later, even after the node resynced, is undone by the
+// next heartbeat: the store never keeps a unit that no caller holds (62
+// callers were told ADMITTED while the store showed 100 when a timeout was
+// simply turned into a refusal).
+func TestAbandonedAdmissionUndone(t *testing.T) {
+	store := &lateStore{MemStore: bridge.NewMemStore(), hold: make(chan struct{}), pending: make(chan bridge.AdmitOp, 1)}
+	p := uniqueProduct("g729")
+	b, err := bridge.New(bridge.Options{Store: store, Node: "n", Deadline: 20 * time.Millisecond, Outage: bridge.FailClosed})
+	if err != nil {
+		t.Fatal(err)
+	}
+	publish(t, b, keys(p, "K1", 10))
+	if r := admit(t, b, p, "c1", ""); r.Admitted || r.Reason != bridge.ReasonStoreUnavailable {
+		t.Fatalf("fail-closed, store too late: %+v, want STORE_UNAVAILABLE", r)
+	}
+	ctx := context.Background()
+	if err := b.Heartbeat(ctx); err != nil { // resyncs: the store holds nothing
+		t.Fatal(err)
+	}
+	close(store.hold) // the abandoned admission lands now
+	<-store.pending
+	if u := usage(t, b, p); u.InUse != 1 {
+		t.Fatalf("the late admission did not land (in use %d): the test proves nothing", u.InUse)
+	}
+	if err := b.Heartbeat(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if u := usage(t, b, p); u.InUse != 0 {
+		t.Fatalf("in use %d after the next heartbeat: a unit nobody holds stayed in the store", u.InUse)
+	}
+}
+
+// TestSlowStoreKeepsTheNodeLive: one node behind a 750 ms store keeps
+// heartbeating (a slow store answers its probe) so its channels never lapse,
+// and what it admits without the store stays within its share of the free
+// channels. Before, it stopped heartbeating, lapsed, and the other node
+// admitted the freed channels too (190 live of 100).
+func TestSlowStoreKeepsTheNodeLive(t *testing.T) {
+	srv := redistest.Start(t)
+	proxy := redistest.NewProxy(t, srv.Addr, 0)
+	p := uniqueProduct("g729")
+	slow := realNode(t, dialRedis(t, proxy.Addr), "slow", func(o *bridge.Options) {
+		o.Deadline = 0
+		o.Lapse = 3 * time.Second
+	})
+	fast := realNode(t, dialRedis(t, srv.Addr), "fast", func(o *bridge.Options) { o.Deadline = 0; o.Lapse = 3 * time.Second })
+	publish(t, slow, keys(p, "K1", 100))
+	running(t, slow)
+	running(t, fast)
+	mustAdmit(t, fast, p, "f-first", "")
+	for i := range 50 { // its last answer: 51 of 100, two nodes live: its share is (100-51)/2
+		mustAdmit(t, slow, p, fmt.Sprintf("s%d", i), "")
+	}
+	proxy.SetDelay(750 * time.Millisecond)
+	var wg sync.WaitGroup
+	var slowAdmitted atomic.Int64
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		for i := range 40 {
+			if r := slow.Admit(context.Background(), bridge.Request{Product: p, Channel: fmt.Sprintf("s-late%d", i)}); r.Admitted {
+				slowAdmitted.Add(1)
+			}
+		}
+	}()
+	fastAdmitted := 1
+	for i := range 100 {
+		if admit(t, fast, p, fmt.Sprintf("f%d", i), "").Admitted {
+			fastAdmitted++
+		}
+	}
+	wg.Wait()
+	// Longer than the lapse at 750 ms a call: the slow node must still count.
+	if u := usage(t, fast, p); u.InUse < 50+fastAdmitted {
+		t.Fatalf("the slow node's channels lapsed: in use %d, want at least %d", u.InUse, 50+fastAdmitted)
+	}
+	live := 50 + int(slowAdmitted.Load()) + fastAdmitted
+	share := (100 - 51) / 2
+	t.Logf("slow node: 50 + %d admitted without a timely store; fast node: %d; live %d of 100 (share bound %d)",
+		slowAdmitted.Load(), fastAdmitted, live, share)
+	if fastAdmitted != 50 {
+		t.Errorf("fast node admitted %d, want the 50 free channels", fastAdmitted)
+	}
+	if int(slowAdmitted.Load()) > share {
+		t.Errorf("slow node admitted %d without the store, beyond its share %d", slowAdmitted.Load(), share)
+	}
+}
+
+// TestInventedProductsCreateNothing: a client that asks for products the
+// catalog does not have (admit,x1 ... x5000) gets NO_LICENSE, and nothing is
+// created: no product in the store, no heartbeat, no event. Each name used to
+// become a permanent product everywhere (RSS 44 to 108 MB, /metrics 9.5 MB).
+func TestInventedProductsCreateNothing(t *testing.T) {
+	srv := redistest.Start(t)
+	store := dialRedis(t, srv.Addr)
+	ev := &eventCount{}
+	catalog := map[string]bool{"g729": true, "fax": true}
+	b := realNode(t, store, "catalog", func(o *bridge.Options) {
+		o.Known = func(p string) bool { return catalog[p] }
+		o.Observer = ev
+	})
+	ctx := context.Background()
+	before, err := store.Products(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := range 5000 {
+		r := b.Admit(ctx, bridge.Request{Product: fmt.Sprintf("x%d", i), Channel: fmt.Sprintf("c%d", i)})
+		if r.Admitted || r.Reason != bridge.ReasonNoLicense {
+			t.Fatalf("invented product x%d: %+v, want NO_LICENSE", i, r)
+		}
+	}
+	if err := b.Heartbeat(ctx); err != nil {
+		t.Fatal(err)
+	}
+	after, err := store.Products(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(after) != len(before) {
+		t.Fatalf("products in the store: %d before, %d after 5,000 invented names", len(before), len(after))
+	}
+	if n := ev.n.Load(); n != 0 {
+		t.Fatalf("%d events for invented products", n)
+	}
+	if r := admit(t, b, "g729", "real", ""); r.Reason != bridge.ReasonNoLicense {
+		t.Fatalf("a catalog product without keys: %+v, want NO_LICENSE from the store", r)
+	}
+}
+
+type eventCount struct{ n atomic.Int64 }
+
+func (e *eventCount) Record(bridge.Event) { e.n.Add(1) }

@@ -107,6 +107,13 @@ func (b *Bridge) Heartbeat(ctx context.Context) error {
 		return fmt.Errorf("bridge: heartbeat: %w", err)
 	}
 	b.mu.Lock()
+	for p, at := range b.undecided {
+		if time.Since(at) > b.opt.Lapse {
+			delete(b.undecided, p)
+		} else {
+			b.dirty[p] = true // an abandoned admission may have landed since
+		}
+	}
 	for _, p := range lapsed {
 		if b.hasLocalLocked(p) {
 			b.log.Warn("this node had lapsed; writing its holdings back", "product", p)
