@@ -608,10 +608,11 @@ func (b *Bridge) admitWithoutStore(ctx context.Context, ev Event, op AdmitOp, wa
 		if h.known && h.free <= 0 {
 			ev.Reason = refusal(h.total, false)
 		}
+		spent := len(h.unsynced)
 		b.mu.Unlock()
 		b.record(ev)
 		b.log.Debug("admission refused without the store", "reason", ev.Reason, "product", op.Product, "channel", op.Channel,
-			"admitted_without_store", len(h.unsynced))
+			"admitted_without_store", spent)
 		return Result{Reason: ev.Reason}, false
 	}
 	l := &Lease{ID: op.Product + ":" + op.Channel, Product: op.Product, Channel: op.Channel, Call: ev.Call,
