@@ -2,6 +2,7 @@ package node
 
 import (
 	"context"
+	"errors"
 	"strings"
 	"time"
 
@@ -157,7 +158,9 @@ func (n *Node) onAMIConnect(ctx context.Context, info ami.ConnectInfo) error {
 	if err != nil {
 		// A failed resync must not cost the connection: the periodic run retries.
 		n.log.Warn("reconcile after AMI connect", "err", err)
-	} else {
+	}
+	if err == nil || errors.Is(err, bridge.ErrStoreUnavailable) {
+		// Asterisk's channels are read (the store gets them when it is back).
 		n.asteriskSynced()
 	}
 	n.pokeFax()

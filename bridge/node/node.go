@@ -394,7 +394,7 @@ func (n *Node) firstARIReconcile(ctx context.Context) error {
 	for {
 		if n.ariApp.Health().Connected {
 			_, err := n.reconcileARI(ctx)
-			if err == nil {
+			if err == nil || errors.Is(err, bridge.ErrStoreUnavailable) {
 				n.asteriskSynced()
 				return nil
 			}

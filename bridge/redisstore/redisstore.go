@@ -106,6 +106,11 @@ type Options struct {
 	DialTimeout time.Duration
 	// PoolSize is go-redis's pool size per server. Default go-redis's (10 per CPU).
 	PoolSize int
+	// AllowDown returns a Store even when Redis does not answer at dial time
+	// (with a *DownError): a daemon starts under its outage policy instead of
+	// exiting. A single address that cannot be asked whether it is a Cluster
+	// node is then taken as one server.
+	AllowDown bool
 	// Logger, when set, receives go-redis's own messages (failed dials while
 	// the store is away, say) at debug level instead of the standard log.
 	// go-redis has one logger per process, so this sets it for every client.
@@ -145,22 +150,48 @@ func Dial(ctx context.Context, opt Options) (*Store, error) {
 	if err := parseAddrs(addr, uo); err != nil {
 		return nil, err
 	}
+	var down error
 	if len(uo.Addrs) == 1 && uo.MasterName == "" {
 		cluster, err := isCluster(ctx, uo)
 		if err != nil {
-			return nil, err
+			if !opt.AllowDown {
+				return nil, err
+			}
+			down = err // taken as one server; a Cluster needs its seeds listed
 		}
 		uo.IsClusterMode = cluster
 	}
 	rdb := redis.NewUniversalClient(uo)
-	if err := rdb.Ping(ctx).Err(); err != nil {
-		rdb.Close()
-		return nil, &addrError{op: "ping", addr: addr, err: err}
+	if down == nil {
+		if err := rdb.Ping(ctx).Err(); err != nil {
+			if !opt.AllowDown {
+				rdb.Close()
+				return nil, &addrError{op: "ping", addr: addr, err: err}
+			}
+			down = err
+		}
 	}
 	s := New(rdb, opt.GC)
 	s.own = true
+	if down != nil {
+		return s, &DownError{Addr: Redact(addr), Err: &addrError{op: "ping", addr: addr, err: down}}
+	}
 	return s, nil
 }
+
+// DownError is what Dial returns with Options.AllowDown when Redis did not
+// answer: the Store is usable (its client connects when Redis comes up) and
+// the caller follows its outage policy meanwhile.
+type DownError struct {
+	Addr string // redacted
+	Err  error
+}
+
+func (e *DownError) Error() string {
+	return fmt.Sprintf("redisstore: %s does not answer yet: %v", e.Addr, e.Err)
+}
+
+func (e *DownError) Unwrap() error { return e.Err }
 
 // parseAddrs fills uo's addresses from addr: host:port, a redis:// (or
 // rediss://) URL, or a comma list of either. In a list, the user, password,

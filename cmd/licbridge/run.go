@@ -282,8 +282,15 @@ func runAction(c *cli.Context) error {
 	var statsStore stats.Store = stats.NewMemoryStore()
 	var overStore overage.Store = overage.NewMemoryStore()
 	if cfg.Store.Redis != "" {
-		rs, err := dialStore(ctx, cfg.Store, log.With("component", "redisstore"))
-		if err != nil {
+		rs, err := dialStoreOpts(ctx, cfg.Store, log.With("component", "redisstore"), true)
+		var down *redisstore.DownError
+		switch {
+		case errors.As(err, &down):
+			// Start anyway: admissions follow the outage policy until Redis
+			// answers (fail-open has proven no free channel yet, so it admits
+			// nothing).
+			log.Warn("shared store does not answer; starting under the outage policy", "policy", s.outage, "err", err)
+		case err != nil:
 			return fmt.Errorf("run: %w", err)
 		}
 		defer rs.Close()

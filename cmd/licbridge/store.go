@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"time"
@@ -19,9 +20,20 @@ const storeDialTimeout = 10 * time.Second
 // address in errors is redacted. log receives go-redis's own messages (nil:
 // discarded).
 func dialStore(ctx context.Context, sc StoreConfig, log *slog.Logger) (*redisstore.Store, error) {
+	return dialStoreOpts(ctx, sc, log, false)
+}
+
+// dialStoreOpts is dialStore; with allowDown an unreachable Redis returns
+// the store and a *redisstore.DownError (the daemon starts under its outage
+// policy).
+func dialStoreOpts(ctx context.Context, sc StoreConfig, log *slog.Logger, allowDown bool) (*redisstore.Store, error) {
 	ctx, cancel := context.WithTimeout(ctx, storeDialTimeout)
 	defer cancel()
-	rs, err := redisstore.Dial(ctx, redisstore.Options{Addr: sc.Redis, Password: sc.Password, SentinelMaster: sc.SentinelMaster, Logger: log})
+	rs, err := redisstore.Dial(ctx, redisstore.Options{Addr: sc.Redis, Password: sc.Password, SentinelMaster: sc.SentinelMaster, Logger: log, AllowDown: allowDown})
+	var down *redisstore.DownError
+	if errors.As(err, &down) {
+		return rs, err
+	}
 	if err != nil {
 		return nil, fmt.Errorf("shared store %s: %w", redisstore.Redact(sc.Redis), err)
 	}
