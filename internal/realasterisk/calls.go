@@ -51,6 +51,16 @@ func (a *Asterisk) Originate(ctx context.Context, context string, vars ...string
 	return c, nil
 }
 
+// Dial originates a call on channel (PJSIP/carol, say) and, once it answers,
+// runs context (exten s) on it; it returns the channel's name.
+func (a *Asterisk) Dial(ctx context.Context, channel, context string) (string, error) {
+	m, err := a.ami().Originate(ctx, Msg{"Channel": channel, "Context": context, "Exten": "s", "Priority": "1", "Timeout": "20000"})
+	if err != nil {
+		return "", err
+	}
+	return m["Channel"], nil
+}
+
 // Getvar reads a channel variable (or function) of a live channel.
 func (a *Asterisk) Getvar(ctx context.Context, channel, name string) (string, error) {
 	m, err := a.ami().Do(ctx, Msg{"Action": "Getvar", "Channel": channel, "Variable": name})
@@ -138,8 +148,8 @@ func (a *Asterisk) WaitAMIUser(ctx context.Context, user string, connected bool)
 }
 
 // WaitARIApp polls ARI until the Stasis application app is registered (a
-// client holds its WebSocket).
-func (a *Asterisk) WaitARIApp(ctx context.Context, app string) error {
+// client holds its WebSocket), or, with registered false, until it is not.
+func (a *Asterisk) WaitARIApp(ctx context.Context, app string, registered bool) error {
 	for {
 		req, err := http.NewRequestWithContext(ctx, http.MethodGet, a.ARIURL+"/ari/applications/"+app, nil)
 		if err != nil {
@@ -149,13 +159,13 @@ func (a *Asterisk) WaitARIApp(ctx context.Context, app string) error {
 		resp, err := http.DefaultClient.Do(req)
 		if err == nil {
 			resp.Body.Close()
-			if resp.StatusCode == http.StatusOK {
+			if (resp.StatusCode == http.StatusOK) == registered {
 				return nil
 			}
 		}
 		select {
 		case <-ctx.Done():
-			return fmt.Errorf("ari app %s never registered: %w (last: %v)", app, ctx.Err(), err)
+			return fmt.Errorf("ari app %s registered=%v never held: %w (last: %v)", app, registered, ctx.Err(), err)
 		case <-time.After(25 * time.Millisecond):
 		}
 	}

@@ -156,6 +156,36 @@ allow = ulaw,alaw,g729
 direct_media = no
 t38_udptl = yes
 t38_udptl_ec = redundancy
+
+; carol and dave are the same pair speaking G.729 only: a call between them
+; bridges two G.729 legs with no translation (passthrough).
+[carol]
+type = aor
+contact = sip:dave@127.0.0.1:%[2]d
+
+[carol]
+type = endpoint
+transport = t-alice
+aors = carol
+context = lbtest-from-carol
+from_user = carol
+disallow = all
+allow = g729
+direct_media = no
+
+[dave]
+type = aor
+contact = sip:carol@127.0.0.1:%[1]d
+
+[dave]
+type = endpoint
+transport = t-bob
+aors = dave
+context = lbtest-from-dave
+from_user = dave
+disallow = all
+allow = g729
+direct_media = no
 `, a.SIPPorts[0], a.SIPPorts[1]),
 		"rtp.conf":     "[general]\nrtpstart = 20000\nrtpend = 40000\n",
 		"hep.conf":     hep,
