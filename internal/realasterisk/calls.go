@@ -170,3 +170,23 @@ func (a *Asterisk) WaitARIApp(ctx context.Context, app string, registered bool) 
 		}
 	}
 }
+
+// Session is an AMI session of a user of the generated manager.conf (for
+// example LicbridgeUser, to try what its permissions allow).
+type Session struct{ c *amiConn }
+
+// Login opens an AMI session as user.
+func (a *Asterisk) Login(ctx context.Context, user, secret string) (*Session, error) {
+	c, err := dialAMI(ctx, a.AMIAddr, user, secret)
+	if err != nil {
+		return nil, err
+	}
+	return &Session{c: c}, nil
+}
+
+// Action sends one action and returns its response (Response: Error with
+// Message: Permission denied when the user's classes do not allow it).
+func (s *Session) Action(ctx context.Context, action Msg) (Msg, error) { return s.c.Do(ctx, action) }
+
+// Close ends the session.
+func (s *Session) Close() { s.c.Close() }
