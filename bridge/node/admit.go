@@ -33,7 +33,12 @@ func (n *Node) Admit(ctx context.Context, via string, req bridge.Request) (bridg
 		return r, nil
 	}
 	r := n.b.Admit(ctx, req)
-	if r.Admitted {
+	if r.Admitted && n.hungUp(req.Channel) {
+		// The channel hung up while its admission was in flight: the release
+		// on hangup found nothing to release, so release it now.
+		n.b.Release(context.WithoutCancel(ctx), req.Channel, req.Product)
+		n.log.Debug("channel hung up during its admission; released", "channel", req.Channel, "product", req.Product)
+	} else if r.Admitted {
 		n.mu.Lock()
 		n.recent[req.Channel] = start
 		n.mu.Unlock()

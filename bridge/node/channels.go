@@ -113,6 +113,7 @@ func (n *Node) gone(ctx context.Context, uid string) {
 	c := n.chans[uid]
 	delete(n.chans, uid)
 	delete(n.recent, uid)
+	n.rememberHungupLocked(uid)
 	observed := c != nil && (c.product != "" || c.fax)
 	n.mu.Unlock()
 	rctx, cancel := context.WithTimeout(ctx, bridge.DefaultSyncTimeout)
@@ -126,6 +127,32 @@ func (n *Node) gone(ctx context.Context, uid string) {
 			n.pokeFax()
 		}
 	}
+}
+
+// hungupMemory is how long a hung-up channel is remembered: an admission of
+// it that was still in flight when the hangup came is released at once.
+const hungupMemory = 2 * time.Minute
+
+// rememberHungupLocked notes that uid hung up (n.mu held), forgetting old
+// entries as it goes so that the set stays small.
+func (n *Node) rememberHungupLocked(uid string) {
+	now := time.Now()
+	n.hungup[uid] = now
+	if len(n.hungup) > 1024 {
+		for ch, at := range n.hungup {
+			if now.Sub(at) > hungupMemory {
+				delete(n.hungup, ch)
+			}
+		}
+	}
+}
+
+// hungUp reports whether uid hung up lately.
+func (n *Node) hungUp(uid string) bool {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	at, ok := n.hungup[uid]
+	return ok && time.Since(at) <= hungupMemory
 }
 
 // ReconcileReport says what the last reconciliation found.

@@ -151,6 +151,7 @@ type Node struct {
 	mu       sync.Mutex
 	chans    map[string]*channel  // AMI's view: Uniqueid → channel
 	recent   map[string]time.Time // channels admitted lately (reconcile races)
+	hungup   map[string]time.Time // channels that hung up lately (admission races)
 	observed map[string]int       // desired observed counts per product
 	faxNow   int
 	pubSig   chan struct{}
@@ -189,7 +190,7 @@ func New(opt Options) (*Node, error) {
 	n := &Node{
 		opt: opt, b: opt.Bridge, log: log.With("component", "node"),
 		ready: make(chan struct{}), keysUp: make(chan struct{}), gate: make(chan struct{}), asterisk: make(chan struct{}),
-		chans: map[string]*channel{}, recent: map[string]time.Time{}, observed: map[string]int{},
+		chans: map[string]*channel{}, recent: map[string]time.Time{}, hungup: map[string]time.Time{}, observed: map[string]int{},
 		pubSig: make(chan struct{}, 1), faxSig: make(chan struct{}, 1), codecSem: make(chan struct{}, 8),
 	}
 	if opt.Licenses == nil {

@@ -243,6 +243,16 @@ func runChaos(t *testing.T, cfg chaosConfig, storeKind string, rng *rand.Rand) {
 		fmt.Fprintf(&rep, "cluster count reached 0 %s after the last hangup\n", zeroIn.Round(time.Millisecond))
 	} else {
 		fmt.Fprintf(&rep, "cluster count did NOT reach 0 within %s after the last hangup: still %s\n", 3*cfg.lapse, lastInUse)
+		// Where it is held, and whether the doubles still have calls up (a
+		// channel left up is a call, and licbridge rightly counts it).
+		for _, n := range nodes {
+			u, err := n.usage(ctx, "g729")
+			up := 0
+			if n.pbx.AMI != nil {
+				up = len(n.pbx.AMI.Channels())
+			}
+			fmt.Fprintf(&rep, "  %s: in use by node %v (%v); channels up on its Asterisk double: %d\n", n.name, u.InUseByNode, err, up)
+		}
 	}
 	t.Log(rep.String())
 
