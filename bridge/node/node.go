@@ -489,11 +489,18 @@ func (n *Node) publishKeys(ctx context.Context, s *license.Set) {
 	n.keysOnce.Do(func() { close(n.keysUp) })
 }
 
-// Grants converts the valid keys of a license set to what the bridge publishes.
+// Grants converts the keys of a license set to what the bridge publishes: the
+// valid ones, and the ones that have ended (with their end in the past they
+// add no channel, but a product whose keys have all ended is refused EXPIRED,
+// not NO_LICENSE).
 func Grants(s *license.Set) []bridge.KeyGrant {
 	var out []bridge.KeyGrant
+	now := time.Now()
 	for _, e := range s.Keys() {
-		if e.Status != license.StatusValid {
+		switch {
+		case e.Status == license.StatusValid:
+		case e.Status == license.StatusExpired && !e.CountsUntil.IsZero() && !e.CountsUntil.After(now):
+		default:
 			continue
 		}
 		out = append(out, bridge.KeyGrant{KeyID: e.KeyID, Product: e.Product, Channels: e.Channels, Until: e.CountsUntil})
