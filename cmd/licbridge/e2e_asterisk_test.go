@@ -473,6 +473,30 @@ func TestE2EAsterisk(t *testing.T) {
 		}
 	})
 
+	t.Run("a key removed while its calls are up", func(t *testing.T) {
+		defer w.hangupAll(t)
+		w.fill(t, "agi-g729", 3)
+		key := filepath.Join(w.k.dir, "g729-one.lic")
+		if err := os.Remove(key); err != nil {
+			t.Fatal(err)
+		}
+		defer func() {
+			w.k.add(t, "G729-ONE", "g729", 1)
+			d.waitUsage(t, "g729", "the key back", func(u productUse) bool { return u.Total == 3 })
+		}()
+		u := d.waitUsage(t, "g729", "the total down to 2", func(u productUse) bool { return u.Total == 2 })
+		if u.InUse != 3 {
+			t.Fatalf("in use %d after the key went, want the 3 calls still counted", u.InUse)
+		}
+		if over := w.call(t, "agi-g729"); !over.overLimit() {
+			t.Errorf("a call over the smaller total: %s, want REJECTED/OVER_LIMIT", over)
+		}
+		knownDefect(t, "removing a key while calls are up leaves in use over the total with no warning")
+		if len(u.Warnings) == 0 {
+			t.Errorf("in use 3 over a total of 2 and no warning: %+v", u)
+		}
+	})
+
 	// From here on each subtest runs a daemon of its own (a daemon started in a
 	// subtest ends with it), after the previous one is gone.
 	t.Run("kill -9 and restart of an AMI node with calls up", func(t *testing.T) {
