@@ -20,6 +20,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 )
@@ -141,6 +142,8 @@ func (a *Asterisk) Start() {
 	cmd := exec.Command(a.bin, "-C", filepath.Join(a.Dir, "asterisk.conf"), "-f", "-n", "-g")
 	cmd.Stdout, cmd.Stderr = a.out, a.out
 	cmd.Dir = a.Dir
+	// A test binary killed outright (timeout, ^C) must not leave Asterisk behind.
+	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
 	if err := cmd.Start(); err != nil {
 		a.t.Fatalf("realasterisk: start %s: %v", a.bin, err)
 	}
