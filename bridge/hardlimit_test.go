@@ -324,3 +324,50 @@ func TestInventedProductsCreateNothing(t *testing.T) {
 type eventCount struct{ n atomic.Int64 }
 
 func (e *eventCount) Record(bridge.Event) { e.n.Add(1) }
+
+// TestFailOpenBudget: during an outage fail-open admits within its budget and
+// refuses beyond it (before, it admitted 8 on a total of 5: no bound at all).
+// share: the free channels at the last contact (one node: all of them), plus
+// its own releases; N: N channels; unlimited: everything.
+func TestFailOpenBudget(t *testing.T) {
+	for _, tc := range []struct {
+		name   string
+		budget int
+		want   int // admitted without the store, out of 10 tries, before the release
+	}{
+		{"share", bridge.BudgetShare, 6},
+		{"fixed 2", 2, 2},
+		{"unlimited", bridge.BudgetUnlimited, 10},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			srv := redistest.Start(t)
+			store := dialRedis(t, srv.Addr)
+			p := uniqueProduct("g729")
+			b := realNode(t, store, "budget", func(o *bridge.Options) { o.FailOpenBudget = tc.budget })
+			publish(t, b, keys(p, "K1", 10))
+			for i := range 4 {
+				mustAdmit(t, b, p, fmt.Sprintf("held%d", i), "")
+			}
+			srv.Stop()
+			got := 0
+			for i := range 10 {
+				r := admit(t, b, p, fmt.Sprintf("out%d", i), "")
+				switch {
+				case r.Admitted:
+					got++
+				case r.Reason != bridge.ReasonStoreUnavailable:
+					t.Fatalf("refused %s during the outage, want STORE_UNAVAILABLE", r.Reason)
+				}
+			}
+			if got != tc.want {
+				t.Fatalf("admitted %d without the store, want %d", got, tc.want)
+			}
+			if tc.budget == bridge.BudgetShare {
+				b.Release(context.Background(), "held0") // its own channel: provably free
+				if r := admit(t, b, p, "after-release", ""); !r.Admitted {
+					t.Fatalf("after releasing one of its own: %+v, want admitted", r)
+				}
+			}
+		})
+	}
+}

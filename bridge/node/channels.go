@@ -312,6 +312,13 @@ func (n *Node) leasesOf(ctx context.Context, c *ami.Client, chs []*ami.CoreShowC
 // reconcileARI is the reconciliation of a node without AMI: ARI's channel list
 // is the truth.
 func (n *Node) reconcileARI(ctx context.Context) (bridge.ReconcileResult, error) {
+	return n.reconcileARIFirst(ctx, false)
+}
+
+// reconcileARIFirst is reconcileARI; first: the node has just started, so
+// live channels it holds nothing for are asked over ARI for the lease an
+// earlier run gave them (LICBRIDGE_LEASE), as the AMI reconcile does.
+func (n *Node) reconcileARIFirst(ctx context.Context, first bool) (bridge.ReconcileResult, error) {
 	if n.ariApp == nil {
 		return bridge.ReconcileResult{}, errNoAsterisk
 	}
@@ -325,10 +332,21 @@ func (n *Node) reconcileARI(ctx context.Context) (bridge.ReconcileResult, error)
 	}
 	live := map[string]bool{}
 	var holds []bridge.Hold
+	held := map[string]bool{}
+	if first {
+		for _, l := range n.b.Leases() {
+			held[l.Channel] = true
+		}
+	}
+	var ask []string
 	for _, ch := range list {
 		live[ch.ID] = true
 		holds = append(holds, bridge.Hold{Channel: ch.ID})
+		if first && !held[ch.ID] {
+			ask = append(ask, ch.ID)
+		}
 	}
+	holds = append(holds, n.ariLeasesOf(cctx, ask)...)
 	n.mu.Lock()
 	for ch, at := range n.recent {
 		switch {
@@ -342,6 +360,36 @@ func (n *Node) reconcileARI(ctx context.Context) (bridge.ReconcileResult, error)
 	res, err := n.b.Reconcile(cctx, holds)
 	n.recordReconcile(start, len(list), res, err)
 	return res, err
+}
+
+// ariLeasesOf reads LICBRIDGE_LEASE of the given channels over ARI and
+// returns holds that re-assert the leases they name.
+func (n *Node) ariLeasesOf(ctx context.Context, ids []string) []bridge.Hold {
+	out := make(chan []bridge.Hold, len(ids))
+	sem := make(chan struct{}, 8)
+	for _, id := range ids {
+		sem <- struct{}{}
+		go func() {
+			defer func() { <-sem }()
+			v, err := n.ariApp.Client().Variable(ctx, id, "LICBRIDGE_LEASE")
+			if err != nil {
+				out <- nil
+				return
+			}
+			var hs []bridge.Hold
+			for _, one := range strings.Split(v, ",") {
+				if p, ch, ok := parseLease(strings.TrimSpace(one)); ok && ch == id {
+					hs = append(hs, bridge.Hold{Product: p, Channel: id})
+				}
+			}
+			out <- hs
+		}()
+	}
+	var holds []bridge.Hold
+	for range ids {
+		holds = append(holds, <-out...)
+	}
+	return holds
 }
 
 func (n *Node) recordReconcile(at time.Time, live int, res bridge.ReconcileResult, err error) {

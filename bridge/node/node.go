@@ -394,7 +394,7 @@ func (n *Node) firstARIReconcile(ctx context.Context) error {
 	defer t.Stop()
 	for {
 		if n.ariApp.Health().Connected {
-			_, err := n.reconcileARI(ctx)
+			_, err := n.reconcileARIFirst(ctx, true)
 			if err == nil || errors.Is(err, bridge.ErrStoreUnavailable) {
 				n.asteriskSynced()
 				return nil

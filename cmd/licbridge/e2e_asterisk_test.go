@@ -611,7 +611,6 @@ func TestE2EAsterisk(t *testing.T) {
 		n.signal(t, syscall.SIGKILL)
 		_ = n.wait(t, 10*time.Second)
 		n = w.start(t, ariDir, false)
-		knownDefect(t, "an ARI-only node loses its count on restart (LICBRIDGE_LEASE is read back over AMI only)")
 		if over := w.call(t, "ari-g729"); !over.overLimit() {
 			t.Errorf("4th call right after the restart of an ARI-only node: %s, want REJECTED/OVER_LIMIT", over)
 		}
