@@ -31,11 +31,18 @@ type Admitter interface {
 	Release(ctx context.Context, product, channel string) error
 }
 
+// Usage is a product's channels in use against its licensed total.
+type Usage struct {
+	InUse, Total int
+}
+
 // StatusChecker is optional: an Admitter that implements it answers
-// Stasis(licbridge,status,PRODUCT) (ADMITTED when the channel holds one).
-// Without it a status request gets LICBRIDGE_STATUS=ERROR, reason UNSUPPORTED.
+// Stasis(licbridge,status,PRODUCT) as FastAGI answers status,PRODUCT:
+// LICBRIDGE_STATUS=OK with LICBRIDGE_INUSE and LICBRIDGE_TOTAL as the cluster
+// sees them. Without it a status request gets LICBRIDGE_STATUS=ERROR, reason
+// UNSUPPORTED.
 type StatusChecker interface {
-	Status(ctx context.Context, product, channel string) (Decision, error)
+	Status(ctx context.Context, product string) (Usage, error)
 }
 
 // Channel variable names and values the dialplan branches on.
@@ -43,10 +50,12 @@ const (
 	VarStatus = "LICBRIDGE_STATUS"
 	VarReason = "LICBRIDGE_REASON"
 	VarLease  = "LICBRIDGE_LEASE"
+	VarInUse  = "LICBRIDGE_INUSE" // status: channels in use
+	VarTotal  = "LICBRIDGE_TOTAL" // status: licensed total
 
 	StatusAdmitted = "ADMITTED"
 	StatusRejected = "REJECTED"
-	StatusReleased = "RELEASED"
+	StatusOK       = "OK" // release and status succeeded (FastAGI's word too)
 	StatusError    = "ERROR"
 
 	ReasonBadRequest  = "BAD_REQUEST" // Stasis() arguments we cannot read

@@ -66,14 +66,18 @@ func (f *fakeAdmitter) lastAdmit(tb testing.TB) AdmitRequest {
 // statusAdmitter also answers status requests.
 type statusAdmitter struct{ *fakeAdmitter }
 
-func (s statusAdmitter) Status(_ context.Context, product, channel string) (Decision, error) {
-	return Decision{Admitted: product == "g729", Reason: "HELD", Lease: "l-" + channel}, nil
+func (s statusAdmitter) Status(_ context.Context, product string) (Usage, error) {
+	if product == "g729" {
+		return Usage{InUse: 2, Total: 3}, nil
+	}
+	return Usage{}, fmt.Errorf("status: %w", reasonedErr("STORE_UNAVAILABLE"))
 }
 
 // warnCounter is a slog handler counting warnings and errors.
 type warnCounter struct {
 	n    atomic.Int64
 	msgs sync.Map
+	all  chan string // every message at any level, when set (dropped when full)
 }
 
 func (w *warnCounter) Enabled(context.Context, slog.Level) bool { return true }
@@ -81,6 +85,12 @@ func (w *warnCounter) Handle(_ context.Context, r slog.Record) error {
 	if r.Level >= slog.LevelWarn {
 		w.n.Add(1)
 		w.msgs.Store(r.Message, true)
+	}
+	if w.all != nil {
+		select {
+		case w.all <- r.Message:
+		default:
+		}
 	}
 	return nil
 }
@@ -107,7 +117,7 @@ func startRig(tb testing.TB, srvOpts arisrv.Options, opts Options) *rig {
 		tb.Fatal(err)
 	}
 	tb.Cleanup(func() { srv.Close() })
-	r := &rig{srv: srv, done: make(chan error, 1), gone: make(chan string, 64), warns: &warnCounter{}}
+	r := &rig{srv: srv, done: make(chan error, 1), gone: make(chan string, 64), warns: &warnCounter{all: make(chan string, 256)}}
 	if opts.Admitter == nil {
 		r.fake = newFake(admitAll)
 		opts.Admitter = r.fake
@@ -165,6 +175,21 @@ func (r *rig) enter(tb testing.TB, ch arisrv.Channel, args ...string) (string, a
 		tb.Fatal(err)
 	}
 	return id, o
+}
+
+// waitLog waits until the app logs msg (at any level).
+func (r *rig) waitLog(tb testing.TB, msg string) {
+	tb.Helper()
+	for {
+		select {
+		case got := <-r.warns.all:
+			if got == msg {
+				return
+			}
+		case <-r.ctx.Done():
+			tb.Fatalf("never logged %q", msg)
+		}
+	}
 }
 
 func (r *rig) waitRelease(tb testing.TB, want string) {
@@ -232,6 +257,8 @@ func TestAdmitSetsVariablesAndContinues(t *testing.T) {
 	}
 	r.waitGone(t, id)
 	r.waitRelease(t, "g729/"+id)
+	// As an AMI hangup does, the release leaves a line (issue 11).
+	r.waitLog(t, "released on hangup")
 }
 
 // reasonedErr is an Admitter error that names its LICBRIDGE_REASON.
@@ -257,8 +284,13 @@ func TestStasisArguments(t *testing.T) {
 		product string // admitted product, "" when no admit expected
 	}{
 		{"admit product", admitAll, false, []string{"admit", "g729"}, vars(StatusAdmitted, "", "*"), "g729"},
-		{"short form", admitAll, false, []string{"g729"}, vars(StatusAdmitted, "", "*"), "g729"},
-		{"recorded form with an extra arg", admitAll, false, []string{"g729", "second arg"}, vars(StatusAdmitted, "", "*"), "g729"},
+		{"extra args ignored", admitAll, false, []string{"admit", "g729", "second arg"}, vars(StatusAdmitted, "", "*"), "g729"},
+		// The first argument is a verb, as in FastAGI's admit,PRODUCT: anything
+		// else is a bad request, never a product to refuse as NO_LICENSE.
+		{"unknown verb (issue 11)", admitAll, false, []string{"tone"}, vars(StatusError, ReasonBadRequest, ""), ""},
+		{"product without a verb", admitAll, false, []string{"g729"}, vars(StatusError, ReasonBadRequest, ""), ""},
+		{"recorded product-first form", admitAll, false, []string{"g729", "second arg"}, vars(StatusError, ReasonBadRequest, ""), ""},
+		{"bad product name", admitAll, false, []string{"admit", "g7 29"}, vars(StatusError, ReasonBadRequest, ""), ""},
 		{"upper case", admitAll, false, []string{"ADMIT", "FAX"}, vars(StatusAdmitted, "", "*"), "fax"},
 		{"rejected", reject, false, []string{"admit", "g729"}, vars(StatusRejected, "OVER_LIMIT", ""), "g729"},
 		{"admitter error", fail, false, []string{"admit", "g729"}, vars(StatusError, ReasonInternal, ""), "g729"},
@@ -266,10 +298,13 @@ func TestStasisArguments(t *testing.T) {
 		{"no args", admitAll, false, nil, vars(StatusError, ReasonBadRequest, ""), ""},
 		{"admit without product", admitAll, false, []string{"admit"}, vars(StatusError, ReasonBadRequest, ""), ""},
 		{"blank args", admitAll, false, []string{" ", ""}, vars(StatusError, ReasonBadRequest, ""), ""},
-		{"release", admitAll, false, []string{"release", "g729"}, vars(StatusReleased, "", ""), ""},
+		{"release", admitAll, false, []string{"release", "g729"}, vars(StatusOK, "", ""), ""},
+		{"release without product", admitAll, false, []string{"release"}, vars(StatusError, ReasonBadRequest, ""), ""},
 		{"status unsupported", admitAll, false, []string{"status", "g729"}, vars(StatusError, ReasonUnsupported, ""), ""},
-		{"status held", admitAll, true, []string{"status", "g729"}, vars(StatusAdmitted, "HELD", "*"), ""},
-		{"status not held", admitAll, true, []string{"status", "fax"}, vars(StatusRejected, "HELD", "*"), ""},
+		// FastAGI's meaning: the product's use, and the lease left alone ("-":
+		// not set) so that a restarted node still reads what the channel holds.
+		{"status", admitAll, true, []string{"status", "g729"}, map[string]string{VarStatus: StatusOK, VarReason: "", VarInUse: "2", VarTotal: "3", VarLease: "-"}, ""},
+		{"status refused", admitAll, true, []string{"status", "fax"}, vars(StatusError, "STORE_UNAVAILABLE", ""), ""},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
@@ -286,6 +321,12 @@ func TestStasisArguments(t *testing.T) {
 			}
 			want := map[string]string{}
 			for k, v := range c.want {
+				if v == "-" {
+					if got, ok := o.Vars[k]; ok {
+						t.Errorf("%s set to %q, want it left alone", k, got)
+					}
+					continue
+				}
 				if v == "*" {
 					v = o.Vars[k]
 					if v == "" {
@@ -304,6 +345,7 @@ func TestStasisArguments(t *testing.T) {
 			}
 			if c.name == "release" {
 				r.waitRelease(t, "g729/"+id)
+				r.waitLog(t, "released from the dialplan")
 			}
 		})
 	}
@@ -407,8 +449,8 @@ func TestMissingFieldsAreIgnored(t *testing.T) {
 	}
 	// A StasisStart for a channel Asterisk does not have: REST answers 404,
 	// which is logged; nothing is held.
-	r.srv.Send([]byte(`{"type":"StasisStart","args":["g729"],"channel":{"id":"ghost"}}`))
-	id, o := r.enter(t, arisrv.Channel{}, "g729")
+	r.srv.Send([]byte(`{"type":"StasisStart","args":["admit","g729"],"channel":{"id":"ghost"}}`))
+	id, o := r.enter(t, arisrv.Channel{}, "admit", "g729")
 	checkVars(t, o, vars(StatusAdmitted, "", "lease-"+id))
 	if n := r.warns.n.Load(); n < int64(len(bad)-1) {
 		t.Errorf("%d warnings logged for %d bad events", n, len(bad))

@@ -5,7 +5,10 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"strconv"
 	"strings"
+
+	"github.com/licbridge/licbridge/dialplan"
 )
 
 // call is what we know of one channel.
@@ -121,7 +124,11 @@ func (a *App) settle(id string, c *call) {
 			for _, p := range products {
 				if err := a.opts.Admitter.Release(ctx, p, id); err != nil {
 					a.log.Error("release failed", "channel", id, "product", p, "err", err)
+					continue
 				}
+				// The same line as a release on an AMI hangup, so that either
+				// path leaves a trace of every holding it ended.
+				a.log.Debug("released on hangup", "channel", id, "product", p)
 			}
 		}()
 	case c.left && len(c.held) == 0:
@@ -135,8 +142,12 @@ type request struct {
 	product string
 }
 
-// parseArgs reads ["admit","g729"], ["release","g729"], ["status","g729"] and
-// the short form ["g729"] (admit). Extra arguments are ignored.
+// parseArgs reads ["admit","g729"], ["release","g729"] and ["status","g729"],
+// as the FastAGI parser reads admit,g729: the first argument is the verb, and
+// an unknown one is a bad request, never a product (Stasis(licbridge,tone)
+// must not be asked for as a product named "tone"). The product follows the
+// same naming rule as FastAGI's; extra arguments are ignored, as FastAGI
+// ignores agi_arg_2 and on.
 func parseArgs(args []string) (request, error) {
 	var clean []string
 	for _, s := range args {
@@ -145,16 +156,20 @@ func parseArgs(args []string) (request, error) {
 		}
 	}
 	if len(clean) == 0 {
-		return request{}, errors.New("no product in Stasis() arguments")
+		return request{}, errors.New("no request in Stasis() arguments (want admit, release or status, then PRODUCT)")
 	}
 	switch clean[0] {
-	case "admit", "release", "status":
-		if len(clean) < 2 {
-			return request{}, fmt.Errorf("%s without a product", clean[0])
-		}
-		return request{action: clean[0], product: clean[1]}, nil
+	case dialplan.VerbAdmit, dialplan.VerbRelease, dialplan.VerbStatus:
+	default:
+		return request{}, fmt.Errorf("unknown request %q (want admit, release or status, then PRODUCT)", clean[0])
 	}
-	return request{action: "admit", product: clean[0]}, nil
+	if len(clean) < 2 {
+		return request{}, fmt.Errorf("%s without a product", clean[0])
+	}
+	if err := dialplan.CheckProduct(clean[1]); err != nil {
+		return request{}, fmt.Errorf("%s: %w", clean[0], err)
+	}
+	return request{action: clean[0], product: clean[1]}, nil
 }
 
 // handleStart answers one StasisStart.
@@ -177,6 +192,7 @@ func (a *App) handleStart(runCtx context.Context, ev Event) {
 
 	req, perr := parseArgs(ev.Args)
 	var d Decision
+	var extra [][2]string // status: in use and total, set before the status
 	status := StatusError
 	switch {
 	case perr != nil:
@@ -215,7 +231,8 @@ func (a *App) handleStart(runCtx context.Context, ev Event) {
 		if err := a.opts.Admitter.Release(ctx, req.product, id); err != nil {
 			d.Reason = failReason(log, "release", req.product, err)
 		} else {
-			status = StatusReleased
+			status = StatusOK
+			log.Debug("released from the dialplan", "product", req.product)
 		}
 	case req.action == "status":
 		sc, ok := a.opts.Admitter.(StatusChecker)
@@ -223,16 +240,13 @@ func (a *App) handleStart(runCtx context.Context, ev Event) {
 			d.Reason = ReasonUnsupported
 			break
 		}
-		var err error
-		d, err = sc.Status(ctx, req.product, id)
-		switch {
-		case err != nil:
-			d = Decision{Reason: failReason(log, "status", req.product, err)}
-		case d.Admitted:
-			status = StatusAdmitted
-		default:
-			status = StatusRejected
+		u, err := sc.Status(ctx, req.product)
+		if err != nil {
+			d.Reason = failReason(log, "status", req.product, err)
+			break
 		}
+		status = StatusOK
+		extra = [][2]string{{VarInUse, strconv.Itoa(u.InUse)}, {VarTotal, strconv.Itoa(u.Total)}}
 	}
 	log.Debug("stasis decision", "action", req.action, "product", req.product, "status", status, "reason", d.Reason)
 
@@ -244,7 +258,16 @@ func (a *App) handleStart(runCtx context.Context, ev Event) {
 		}
 	}
 
-	for _, v := range [...][2]string{{VarReason, d.Reason}, {VarLease, d.Lease}, {VarStatus, status}} {
+	// LICBRIDGE_STATUS last, so that an answer cut short never leaves a status
+	// without its details (as FastAGI sets them).
+	// A status answer leaves LICBRIDGE_LEASE alone (as FastAGI does): a
+	// restarted node reads it back to know what the channel holds.
+	set := append(extra, [2]string{VarReason, d.Reason})
+	if extra == nil {
+		set = append(set, [2]string{VarLease, d.Lease})
+	}
+	set = append(set, [2]string{VarStatus, status})
+	for _, v := range set {
 		if err := a.client.SetVariable(ctx, id, v[0], v[1]); err != nil {
 			a.restFailed(log, id, err)
 			return

@@ -108,7 +108,7 @@ func Generate(w io.Writer, opts GenerateOptions) error {
 	}
 	data := genData{GenerateOptions: o}
 	for _, p := range o.Products {
-		data.Routines = append(data.Routines, routine{Product: p, Usage: usageFor(p, o.Via)})
+		data.Routines = append(data.Routines, routine{Product: p, Usage: usageFor(p)})
 	}
 	if err := tmpl.Execute(w, data); err != nil {
 		return fmt.Errorf("dialplan: print: %w", err)
@@ -129,7 +129,7 @@ type routine struct {
 // usageFor says where in the dialplan a product's routine belongs: licbridge counts
 // what the dialplan asks it to admit, so asking in the right place is what makes
 // the count match what Asterisk's licensed modules counted.
-func usageFor(product, via string) string {
+func usageFor(product string) string {
 	switch product {
 	case "g729":
 		return `; Call it on the leg that TRANSCODES: the channel whose audio Asterisk must
@@ -155,13 +155,9 @@ func usageFor(product, via string) string {
 ;    same => n,Hangup()
 ;    same => n(noec),Set(CHANNEL(echocan_mode)=off)`
 	case "fax", "ffa":
-		release := "; The license is released when the channel hangs up."
-		if via == ViaAGI {
-			release = `; The license is released when the channel hangs up; if the call goes on after
-; the fax, Gosub(licbridge-` + product + `,release,1) frees it at once.`
-		}
 		return `; Call it right before ReceiveFAX() or SendFAX(): one license per fax session.
-` + release + `
+; The license is released when the channel hangs up; if the call goes on after
+; the fax, Gosub(licbridge-` + product + `,release,1) frees it at once.
 ;
 ;   [fax-in]
 ;   exten => fax,1,Gosub(licbridge-` + product + `,s,1)
@@ -236,10 +232,12 @@ exten => s,1,NoOp(licbridge: admit {{.Product}} for ${CHANNEL})
  same => n,Return(ADMITTED)
  same => n(rejected),Verbose(2,licbridge: {{.Product}} rejected for ${CHANNEL} reason ${LICBRIDGE_REASON})
  same => n,Return(REJECTED)
-{{- if eq $.Via "agi"}}
 exten => release,1,Set(LICBRIDGE_STATUS=)
+{{- if eq $.Via "agi"}}
  same => n,AGI(agi://{{$.AGIAddr}}/release,{{.Product}})
- same => n,Return(${LICBRIDGE_STATUS})
+{{- else}}
+ same => n,Stasis({{$.ARIApp}},release,{{.Product}})
 {{- end}}
+ same => n,Return(${LICBRIDGE_STATUS})
 {{end -}}
 `))

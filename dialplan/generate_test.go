@@ -232,3 +232,27 @@ func TestGenerateRejects(t *testing.T) {
 		})
 	}
 }
+
+// TestEveryRoutineHasRelease: the README's Gosub(licbridge-PRODUCT,release,1)
+// must exist whichever way the dialplan asks (the ARI variant had none: the
+// real Asterisk dropped the call, "non-existent destination"; issue 11).
+func TestEveryRoutineHasRelease(t *testing.T) {
+	cases := []struct {
+		via, want string
+	}{
+		{ViaAGI, " same => n,AGI(agi://127.0.0.1:4573/release,fax)\n"},
+		{ViaARI, " same => n,Stasis(licbridge,release,fax)\n"},
+	}
+	for _, c := range cases {
+		t.Run(c.via, func(t *testing.T) {
+			var b bytes.Buffer
+			if err := Generate(&b, GenerateOptions{Via: c.via, Products: []string{"fax"}}); err != nil {
+				t.Fatal(err)
+			}
+			out := b.String()
+			if !strings.Contains(out, "exten => release,1,Set(LICBRIDGE_STATUS=)\n"+c.want+" same => n,Return(${LICBRIDGE_STATUS})\n") {
+				t.Errorf("via %s: no release extension asking %q:\n%s", c.via, strings.TrimSpace(c.want), out)
+			}
+		})
+	}
+}

@@ -116,14 +116,11 @@ func (a ARIAdmitter) Release(ctx context.Context, product, channel string) error
 	return nil
 }
 
-// Status implements ari.StatusChecker: ADMITTED when the channel holds product.
-func (a ARIAdmitter) Status(_ context.Context, product, channel string) (ari.Decision, error) {
-	for _, l := range a.n.b.Leases() {
-		if l.Product == product && l.Channel == channel {
-			return ari.Decision{Admitted: true, Lease: l.ID}, nil
-		}
-	}
-	return ari.Decision{Reason: string(bridge.ReasonNoLicense)}, nil
+// Status implements ari.StatusChecker with FastAGI's meaning: the product's
+// channels in use and total as the cluster sees them.
+func (a ARIAdmitter) Status(ctx context.Context, product string) (ari.Usage, error) {
+	u, err := AGIAdmitter(a).Status(ctx, product)
+	return ari.Usage{InUse: u.InUse, Total: u.Total}, err
 }
 
 // parseLease reads a LICBRIDGE_LEASE value ("g729:1795386360.29") back into

@@ -402,9 +402,6 @@ func TestE2EAsterisk(t *testing.T) {
 	for _, via := range []string{"agi", "ari"} {
 		t.Run("release from the dialplan via "+via, func(t *testing.T) {
 			defer w.hangupAll(t)
-			if via == "ari" {
-				knownDefect(t, "the --via ari dialplan has no release extension: Gosub(licbridge-fax,release,1) drops the call")
-			}
 			c := w.call(t, via+"-fax-release")
 			if c.ret != "ADMITTED" {
 				t.Fatalf("fax call: %s, want ADMITTED", c)
@@ -429,7 +426,6 @@ func TestE2EAsterisk(t *testing.T) {
 
 	t.Run("Stasis with arguments that are no request", func(t *testing.T) {
 		defer w.hangupAll(t)
-		knownDefect(t, "Stasis(licbridge,tone) is taken as a request for a product named tone (NO_LICENSE), not BAD_REQUEST")
 		c := w.call(t, "stasis-tone")
 		if c.reason != "BAD_REQUEST" {
 			t.Errorf("Stasis(licbridge,tone): %s, want LICBRIDGE_REASON BAD_REQUEST", c)
