@@ -80,6 +80,11 @@ func (s *Source) Snapshot(ctx context.Context) (admin.View, error) {
 			ap.ObservedLegs = &wire
 		}
 		ap.Total, ap.InUse, ap.Passive = u.Total, u.InUse, u.Observed
+		if u.InUse > u.Total {
+			// Calls admitted before a key went (removed, ended) keep counting:
+			// the phase stays OK until a day closes over the limit, so say it now.
+			ap.Warnings = append(ap.Warnings, fmt.Sprintf("in use %d over the total %d", u.InUse, u.Total))
+		}
 		ap.InUseByNode = map[string]int{}
 		keys := map[string]*admin.Key{}
 		for _, nu := range u.Nodes {
