@@ -19,7 +19,10 @@ type channel struct {
 	State                    int
 	// checked: CHANNEL(audionativeformat) was read (or is being read).
 	checked bool
-	// product is the licensed product its native format uses, "" for none.
+	// native is the licensed product its native format uses, "" for none.
+	native string
+	// product is the licensed product it is counted for: native, when that
+	// codec is translated (see checkCodec); "" for none.
 	product string
 	// fax: a fax session is running on it (FAXStatus seen, no ReceiveFAX/SendFAX yet).
 	fax bool
@@ -50,6 +53,16 @@ func (n *Node) handle(ctx context.Context, ev ami.Event) {
 		n.upsert(ctx, e.ChannelFields)
 	case *ami.Hangup:
 		n.gone(ctx, e.Uniqueid)
+	case *ami.BridgeEnter:
+		// Joining a bridge sets the formats Asterisk reads and writes the
+		// channel in: a licensed codec may now be translated (or not).
+		n.mu.Lock()
+		c := n.chans[e.Uniqueid]
+		again := c != nil && c.native != "" && !n.opt.Passive.Disabled
+		n.mu.Unlock()
+		if again {
+			n.checkCodec(ctx, e.Uniqueid, e.Channel)
+		}
 	case *ami.FAXStatus:
 		n.mu.Lock()
 		if c := n.chans[e.Uniqueid]; c != nil {

@@ -2,6 +2,7 @@ package node_test
 
 import (
 	"context"
+	"log/slog"
 	"slices"
 	"strings"
 	"sync"
@@ -94,6 +95,7 @@ type setup struct {
 	store    *bridge.MemStore
 	pbx      *asterisktest.PBX
 	every    time.Duration // ReconcileEvery
+	log      *slog.Logger
 }
 
 func start(t *testing.T, s setup) *world {
@@ -122,7 +124,7 @@ func start(t *testing.T, s setup) *world {
 		AMI:      &ami.Options{Addr: w.pbx.AMIAddr(), Username: "licbridge", Secret: "licsecret", MinBackoff: 10 * time.Millisecond},
 		ARI:      &ari.Options{URL: w.pbx.ARIURL(), User: "licbridge", Password: "licsecret", MinBackoff: 10 * time.Millisecond},
 		AGI:      &dialplan.Config{Addr: "127.0.0.1:0"},
-		Counting: s.counting, Passive: s.passive, DrainTimeout: time.Second, ReconcileEvery: s.every,
+		Counting: s.counting, Passive: s.passive, DrainTimeout: time.Second, ReconcileEvery: s.every, Logger: s.log,
 	})
 	if err != nil {
 		t.Fatal(err)

@@ -2,6 +2,7 @@ package node
 
 import (
 	"context"
+	"fmt"
 	"slices"
 	"strings"
 	"time"
@@ -19,8 +20,11 @@ type Observed struct {
 	Unadmitted int
 }
 
-// checkCodec reads a channel's native audio format (once it is up) and counts
-// the channel as observed usage of the product the format is licensed as.
+// checkCodec reads a channel's audio formats (once it is up, and again when it
+// enters a bridge) and counts the channel as observed usage of a licensed
+// codec only when that codec is translated: G.729 passthrough (both sides
+// speak it, a native_rtp or simple bridge moves the frames untouched) needs no
+// licence, so it is never counted and never hung up. See translated.
 func (n *Node) checkCodec(ctx context.Context, uid, name string) {
 	go func() {
 		select {
@@ -31,9 +35,9 @@ func (n *Node) checkCodec(ctx context.Context, uid, name string) {
 		defer func() { <-n.codecSem }()
 		gctx, cancel := context.WithTimeout(ctx, bridge.DefaultSyncTimeout)
 		defer cancel()
-		v, err := n.amiC.Getvar(gctx, name, "CHANNEL(audionativeformat)")
+		f, err := n.readFormats(gctx, name)
 		if err != nil {
-			n.log.Debug("reading the native format", "channel", name, "err", err)
+			n.log.Debug("reading the channel's formats", "channel", name, "err", err)
 			n.mu.Lock()
 			if c := n.chans[uid]; c != nil {
 				c.checked = false // try again on the next state change or reconcile
@@ -41,31 +45,104 @@ func (n *Node) checkCodec(ctx context.Context, uid, name string) {
 			n.mu.Unlock()
 			return
 		}
-		product := n.productOfFormat(v)
-		n.log.Debug("native format", "channel", name, "format", v, "product", product)
-		if product == "" {
-			return
+		native := n.productOfFormat(f.native)
+		product := ""
+		if native != "" && n.translated(native, f) {
+			product = native
 		}
 		n.mu.Lock()
 		c := n.chans[uid]
+		changed := false
 		if c != nil {
+			c.native = native
+			changed = c.product != product
 			c.product = product
 		}
 		n.mu.Unlock()
-		if c == nil {
-			return // hung up meanwhile
+		// Logged once the decision is stored: tests wait on this line.
+		n.log.Debug("native format", "channel", name, "format", f.native, "read", f.read, "write", f.write,
+			"peer", f.peer, "peer_format", f.peerNative, "product", product)
+		if c == nil || !changed && product == "" {
+			return // hung up meanwhile, or nothing to count
 		}
 		obs := n.recount()
-		if n.opt.Passive.HangupOverLimit {
+		if product != "" && n.opt.Passive.HangupOverLimit {
 			n.enforce(ctx, uid, name, product, obs)
 		}
 	}()
 }
 
+// formats are what Asterisk says about a channel's audio: its native format,
+// the formats the core reads and writes it in, and its bridged peer's native
+// format ("" when it is not bridged).
+type formats struct {
+	native, read, write string
+	peer, peerNative    string
+}
+
+// readFormats asks Asterisk for a channel's formats. The read and write
+// formats and the peer are only asked for when the native format is licensed.
+func (n *Node) readFormats(ctx context.Context, name string) (formats, error) {
+	var f formats
+	var err error
+	if f.native, err = n.amiC.Getvar(ctx, name, "CHANNEL(audionativeformat)"); err != nil {
+		return f, fmt.Errorf("reading CHANNEL(audionativeformat): %w", err)
+	}
+	if n.productOfFormat(f.native) == "" {
+		return f, nil
+	}
+	if f.read, err = n.amiC.Getvar(ctx, name, "CHANNEL(audioreadformat)"); err != nil {
+		return f, fmt.Errorf("reading CHANNEL(audioreadformat): %w", err)
+	}
+	if f.write, err = n.amiC.Getvar(ctx, name, "CHANNEL(audiowriteformat)"); err != nil {
+		return f, fmt.Errorf("reading CHANNEL(audiowriteformat): %w", err)
+	}
+	if f.peer, err = n.amiC.Getvar(ctx, name, "BRIDGEPEER"); err != nil {
+		return f, fmt.Errorf("reading BRIDGEPEER: %w", err)
+	}
+	// BRIDGEPEER names one channel in a two-party bridge; with more it is a
+	// comma list, and a conference mixes (translates) anyway.
+	if f.peer != "" && !strings.Contains(f.peer, ",") {
+		// A peer that hung up meanwhile says nothing: the bridge is gone.
+		f.peerNative, _ = n.amiC.Getvar(ctx, f.peer, "CHANNEL(audionativeformat)")
+	}
+	return f, nil
+}
+
+// translated reports whether a channel whose native format is licensed as
+// product has that codec on one side of a translation path: Asterisk reads or
+// writes it in another format, or its bridged peer speaks none of the
+// product's codecs. An Asterisk that answers neither read nor write format
+// (empty values) is taken to translate, as before these were read.
+func (n *Node) translated(product string, f formats) bool {
+	if f.read == "" && f.write == "" {
+		return true
+	}
+	if !n.hasProduct(f.read, product) || !n.hasProduct(f.write, product) {
+		return true
+	}
+	return f.peerNative != "" && !n.hasProduct(f.peerNative, product)
+}
+
+// hasProduct reports whether a format list ("g729", "(g729|ulaw)") names a
+// codec licensed as product.
+func (n *Node) hasProduct(v, product string) bool {
+	for _, f := range formatNames(v) {
+		if p, ok := n.opt.Passive.Codecs[strings.ToLower(f)]; ok && p == product {
+			return true
+		}
+	}
+	return false
+}
+
+func formatNames(v string) []string {
+	v = strings.Trim(strings.TrimSpace(v), "()")
+	return strings.FieldsFunc(v, func(r rune) bool { return r == '|' || r == ',' || r == ' ' })
+}
+
 // productOfFormat maps "(g729)" or "(g729|ulaw)" to a licensed product.
 func (n *Node) productOfFormat(v string) string {
-	v = strings.Trim(strings.TrimSpace(v), "()")
-	for _, f := range strings.FieldsFunc(v, func(r rune) bool { return r == '|' || r == ',' || r == ' ' }) {
+	for _, f := range formatNames(v) {
 		if p, ok := n.opt.Passive.Codecs[strings.ToLower(f)]; ok {
 			return p
 		}

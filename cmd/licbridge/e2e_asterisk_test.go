@@ -558,7 +558,6 @@ func TestE2EAsterisk(t *testing.T) {
 				seen[name] = true
 			}
 		}
-		knownDefect(t, "G.729 passthrough is counted as licensed use")
 		if u := d.usage(t, "g729"); u.Passive != 0 || u.InUse != 0 {
 			t.Errorf("passthrough call (4 legs, all g729, native_rtp bridge): passive %d, in use %d; want 0 and 0 (no translation, no licence)", u.Passive, u.InUse)
 		}
@@ -566,7 +565,6 @@ func TestE2EAsterisk(t *testing.T) {
 
 	t.Run("G.729 passthrough over PJSIP is not hung up with --hangup-over-limit", func(t *testing.T) {
 		defer w.hangupAll(t)
-		knownDefect(t, "G.729 passthrough is counted as licensed use, and hung up with --hangup-over-limit")
 		d := w.start(t, t.TempDir(), true, "--hangup-over-limit")
 		legs := w.passthrough(t, d)
 		seen := map[string]bool{}
