@@ -178,3 +178,51 @@ func (c *Client) FAXStats(ctx context.Context) (FAXStats, error) {
 		FailedFAXes:      atoi(m.Get("FailedFAXes")),
 	}, nil
 }
+
+// FAXSession is one FAXSessionsEntry of the FAXSessions list.
+type FAXSession struct {
+	Channel       string
+	Technology    string // "Spandsp", ...
+	SessionNumber string
+	SessionType   string // "G.711", "T.38"
+	Operation     string // "send", "receive", ...
+	State         string // "Active", "Reserved", "Initialized", ...
+	Files         string
+}
+
+// FAXSessions lists res_fax's sessions. Unlike FAXStats (class reporting) it
+// needs only the call class, which licbridge's AMI user has anyway.
+func (c *Client) FAXSessions(ctx context.Context) ([]FAXSession, error) {
+	r, err := c.Action(ctx, "FAXSessions")
+	if err != nil {
+		return nil, err
+	}
+	out := make([]FAXSession, 0, len(r.Items))
+	for _, it := range r.Items {
+		if !strings.EqualFold(it.Name(), "FAXSessionsEntry") {
+			continue
+		}
+		out = append(out, FAXSession{
+			Channel: it.Get("Channel"), Technology: it.Get("Technology"), SessionNumber: it.Get("SessionNumber"),
+			SessionType: it.Get("SessionType"), Operation: it.Get("Operation"), State: it.Get("State"), Files: it.Get("Files"),
+		})
+	}
+	if r.Complete != nil {
+		if n, err := strconv.Atoi(r.Complete.Get("ListItems")); err == nil && n != len(out) {
+			return out, fmt.Errorf("ami: FAXSessions: %d items received, Asterisk counted %d", len(out), n)
+		}
+	}
+	return out, nil
+}
+
+// FAXLiveSessions counts the sessions that FAXStats' CurrentSessions counts:
+// every listed session but those only reserved.
+func FAXLiveSessions(ss []FAXSession) int {
+	n := 0
+	for _, s := range ss {
+		if !strings.EqualFold(s.State, "Reserved") {
+			n++
+		}
+	}
+	return n
+}

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/licbridge/licbridge/ami"
+	"github.com/licbridge/licbridge/ami/proto"
 	"github.com/licbridge/licbridge/bridge"
 )
 
@@ -193,6 +194,9 @@ func (n *Node) onAMIConnect(ctx context.Context, info ami.ConnectInfo) error {
 	} else {
 		n.connects.Add(1)
 		n.log.Info("AMI connected; reconciling with CoreShowChannels", "connects", info.Connects)
+	}
+	if !info.Resync {
+		n.checkAMIPermissions(ctx, info.Client)
 	}
 	_, err := n.reconcileAMI(ctx, info.Client, info.Connects == 1 && !info.Resync)
 	if err != nil {
@@ -439,4 +443,58 @@ func (n *Node) Reconcile(ctx context.Context) (bridge.ReconcileResult, error) {
 		return n.reconcileARI(ctx)
 	}
 	return bridge.ReconcileResult{}, errNoAsterisk
+}
+
+// amiNeeds are the actions the node sends, each probed harmlessly at connect,
+// with the manager.conf class that allows it (Asterisk 22: Getvar and
+// FAXSessions need call; Hangup call or system; CoreShowChannels system or
+// reporting).
+var amiNeeds = []struct {
+	action, class string
+	fields        []proto.Field
+	fax           bool // only needed for passive fax accounting
+}{
+	{"CoreShowChannels", "system", nil, false},
+	{"Getvar", "call", []proto.Field{{Key: "Variable", Value: "LICBRIDGE_PERMISSION_CHECK"}}, false},
+	// A channel that cannot exist: allowed answers "No such channel".
+	{"Hangup", "call", []proto.Field{{Key: "Channel", Value: "licbridge/permission-check"}}, false},
+	{"FAXSessions", "call", nil, true},
+}
+
+// checkAMIPermissions runs each action the node needs once and records the
+// ones Asterisk refuses (Permission denied: a class missing from the AMI
+// user's write list), so that /readyz shows it instead of a silently idle
+// feature.
+func (n *Node) checkAMIPermissions(ctx context.Context, c *ami.Client) {
+	faxOn := !n.opt.Passive.Disabled && n.opt.Passive.FaxProduct != "-"
+	var missing []string
+	for _, a := range amiNeeds {
+		if a.fax && !faxOn {
+			continue
+		}
+		actx, cancel := context.WithTimeout(ctx, bridge.DefaultSyncTimeout)
+		_, err := c.Action(actx, a.action, a.fields...)
+		cancel()
+		var ae *ami.ActionError
+		if errors.As(err, &ae) && strings.EqualFold(ae.Message, "Permission denied") {
+			n.log.Warn("the AMI user may not run an action licbridge needs; add the class to its write list in manager.conf",
+				"action", a.action, "missing_class", a.class)
+			missing = append(missing, a.action+" (class "+a.class+")")
+		}
+	}
+	problem := ""
+	if len(missing) > 0 {
+		problem = "permission denied: " + strings.Join(missing, ", ")
+	}
+	n.mu.Lock()
+	n.amiProblem = problem
+	n.mu.Unlock()
+}
+
+// AMIPermissionProblem says which needed AMI actions the last connect found
+// refused, "" when none.
+func (n *Node) AMIPermissionProblem() string {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	return n.amiProblem
 }

@@ -86,7 +86,7 @@ type Options struct {
 
 	// ReconcileEvery is the period of the reconciliation with Asterisk's
 	// channel list (AMI CoreShowChannels, else ARI's channel list) and of the
-	// FAXStats poll. Default 1 minute; negative disables the periodic run (the
+	// FAXSessions poll. Default 1 minute; negative disables the periodic run (the
 	// one on every AMI connect stays).
 	ReconcileEvery time.Duration
 	// Counting per product, as given to the bridge; passive accounting counts
@@ -116,7 +116,7 @@ type Passive struct {
 	// Codecs maps a native audio format, as CHANNEL(audionativeformat) names it,
 	// to the product it uses. Default {"g729": "g729"}.
 	Codecs map[string]string
-	// FaxProduct is the product of fax sessions (FAXStats CurrentSessions).
+	// FaxProduct is the product of fax sessions (AMI FAXSessions).
 	// Default "fax"; "-" disables fax accounting.
 	FaxProduct string
 	// HangupOverLimit hangs up an observed channel that never asked for
@@ -133,9 +133,11 @@ type Node struct {
 	b   *bridge.Bridge
 	log *slog.Logger
 
-	amiC   *ami.Client
-	ariApp *ari.App
-	agiSrv *dialplan.Server
+	amiC *ami.Client
+	// amiProblem: needed AMI actions refused at the last connect (n.mu).
+	amiProblem string
+	ariApp     *ari.App
+	agiSrv     *dialplan.Server
 
 	draining atomic.Bool
 	ready    chan struct{}

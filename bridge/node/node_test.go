@@ -315,9 +315,9 @@ func TestPassiveFax(t *testing.T) {
 	w.ev.wait(t, "no fax session", func(e bridge.Event) bool { return e.Kind == bridge.EventObserved && e.Product == "fax" && e.InUse == 0 })
 }
 
-// TestPassiveFaxStatsLag: Asterisk may drop a fax session from FAXStats only
+// TestPassiveFaxStatsLag: Asterisk may drop a fax session from FAXSessions only
 // after the ReceiveFAX/SendFAX event that makes the node read it. While it
-// counts sessions the node reads FAXStats again by itself, so the count falls
+// counts sessions the node reads FAXSessions again by itself, so the count falls
 // to zero with no further event.
 func TestPassiveFaxStatsLag(t *testing.T) {
 	w := start(t, setup{keys: []bridge.KeyGrant{{KeyID: "FAX-K", Product: "fax", Channels: 2}}})
@@ -326,7 +326,7 @@ func TestPassiveFaxStatsLag(t *testing.T) {
 	faxStatsReads := func() int {
 		n := 0
 		for _, a := range w.pbx.AMI.Actions() {
-			if strings.EqualFold(a.Get("Action"), "FAXStats") {
+			if strings.EqualFold(a.Get("Action"), "FAXSessions") {
 				n++
 			}
 		}
@@ -343,7 +343,7 @@ func TestPassiveFaxStatsLag(t *testing.T) {
 	deadline := time.Now().Add(10 * time.Second)
 	for faxStatsReads() == before {
 		if time.Now().After(deadline) {
-			t.Fatal("the node did not read FAXStats after ReceiveFAX")
+			t.Fatal("the node did not read FAXSessions after ReceiveFAX")
 		}
 		time.Sleep(5 * time.Millisecond)
 	}

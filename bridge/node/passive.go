@@ -7,6 +7,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/licbridge/licbridge/ami"
 	"github.com/licbridge/licbridge/bridge"
 )
 
@@ -230,7 +231,7 @@ func (n *Node) recount() map[string]Observed {
 }
 
 // ObservedNow returns passive accounting's current counts, per product,
-// sorted by product. For fax, Units are FAXStats' sessions and Unadmitted
+// sorted by product. For fax, Units are FAXSessions' live sessions and Unadmitted
 // those beyond this node's fax leases.
 func (n *Node) ObservedNow() []Observed {
 	obs := n.recount()
@@ -246,7 +247,7 @@ func (n *Node) ObservedNow() []Observed {
 	faxNow := n.faxNow
 	n.mu.Unlock()
 	if faxOn {
-		// FAXStats does not say which channel holds a session: the sessions
+		// The count does not say which channel holds a session: the sessions
 		// beyond this node's admitted fax units are the unadmitted ones.
 		held := 0
 		for _, l := range n.b.Leases() {
@@ -315,14 +316,14 @@ func (n *Node) publishLoop(ctx context.Context) error {
 	}
 }
 
-// faxRecheck is how often FAXStats is read again while sessions are up: a
-// session's end can reach FAXStats after its ReceiveFAX/SendFAX event and the
+// faxRecheck is how often FAXSessions is read again while sessions are up: a
+// session's end can reach FAXSessions after its ReceiveFAX/SendFAX event and the
 // channel's hangup, so the read those events trigger may still count it.
 const faxRecheck = 2 * time.Second
 
-// faxLoop reads FAXStats when fax events come, every faxRecheck while sessions
-// are up, and with every reconcile period: CurrentSessions is Asterisk's own
-// live fax count.
+// faxLoop reads FAXSessions when fax events come, every faxRecheck while sessions
+// are up, and with every reconcile period: its list is Asterisk's own live
+// fax sessions.
 func (n *Node) faxLoop(ctx context.Context) error {
 	every := n.opt.ReconcileEvery
 	if every <= 0 {
@@ -345,22 +346,24 @@ func (n *Node) faxLoop(ctx context.Context) error {
 			continue
 		}
 		fctx, cancel := context.WithTimeout(ctx, bridge.DefaultSyncTimeout)
-		st, err := n.amiC.FAXStats(fctx)
+		// FAXSessions, not FAXStats: it needs only the call class.
+		ss, err := n.amiC.FAXSessions(fctx)
 		cancel()
 		if err != nil {
-			n.log.Debug("reading FAXStats", "err", err)
+			n.log.Debug("reading FAXSessions", "err", err)
 			recheck.Reset(faxRecheck)
 			continue
 		}
+		sessions := ami.FAXLiveSessions(ss)
 		n.mu.Lock()
-		// Sessions seen on channels count too, should FAXStats lag behind.
+		// Sessions seen on channels count too, should FAXSessions lag behind.
 		live := 0
 		for _, c := range n.chans {
 			if c.fax {
 				live++
 			}
 		}
-		v := max(st.CurrentSessions, live)
+		v := max(sessions, live)
 		changed := n.faxNow != v || n.observed[n.opt.Passive.FaxProduct] != v
 		n.faxNow = v
 		n.observed[n.opt.Passive.FaxProduct] = v

@@ -557,7 +557,10 @@ func nodeInUse(nd *node.Node, product string) int {
 func health(nd *node.Node, mon *runMonitor) []admin.Component {
 	out := []admin.Component{{Name: "store", OK: nd.Bridge().StoreAvailable()}}
 	if c := nd.AMI(); c != nil {
-		out = append(out, admin.Component{Name: "ami", OK: c.Connected()})
+		// A needed action refused at connect (a class missing in manager.conf)
+		// leaves a feature idle: not ready, saying which.
+		p := nd.AMIPermissionProblem()
+		out = append(out, admin.Component{Name: "ami", OK: c.Connected() && p == "", Detail: p})
 	}
 	if a := nd.ARI(); a != nil {
 		h := a.Health()

@@ -68,6 +68,7 @@ type Server struct {
 	globals      map[string]string
 	actions      []*proto.Message
 	fax          FAXStats
+	refused      map[string]bool // lower-case action names answered "Permission denied"
 	unresponsive bool
 	closed       bool
 	seq          int
@@ -212,7 +213,20 @@ func (s *Server) WaitLogins(ctx context.Context, n int) error {
 	}
 }
 
-// SetFAXStats sets what FAXStats answers.
+// Refuse makes the double answer these actions "Permission denied", as
+// Asterisk does when the user's write classes do not allow them.
+func (s *Server) Refuse(actions ...string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.refused == nil {
+		s.refused = map[string]bool{}
+	}
+	for _, a := range actions {
+		s.refused[strings.ToLower(a)] = true
+	}
+}
+
+// SetFAXStats sets what FAXStats (and FAXSessions, as that many sessions) answers.
 func (s *Server) SetFAXStats(f FAXStats) {
 	s.mu.Lock()
 	s.fax = f

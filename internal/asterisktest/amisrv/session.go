@@ -122,6 +122,13 @@ func (ss *session) handle(req *proto.Message) bool {
 		return ss.write(reply(req, "Error", "Message", "Permission denied")) == nil
 	}
 	s := ss.srv
+	s.mu.Lock()
+	refused := s.refused[strings.ToLower(action)]
+	s.mu.Unlock()
+	if refused {
+		// As Asterisk answers an action outside the user's write classes.
+		return ss.write(reply(req, "Error", "Message", "Permission denied")) == nil
+	}
 	switch strings.ToLower(action) {
 	case "login":
 		return ss.login(req)
@@ -151,6 +158,33 @@ func (ss *session) handle(req *proto.Message) bool {
 		return ss.hangup(req)
 	case "command":
 		return ss.command(req)
+	case "faxsessions":
+		// As a real Asterisk 22 lists them (fixture ami_fax_spandsp): one
+		// FAXSessionsEntry per current session, then FAXSessionsComplete.
+		s.mu.Lock()
+		n := s.fax.CurrentSessions
+		s.mu.Unlock()
+		if err := ss.write(reply(req, "Success", "EventList", "Start", "Message", "FAXSessionsEntry event list will follow")); err != nil {
+			return false
+		}
+		for i := range n {
+			ev := proto.NewMessage("Event", "FAXSessionsEntry")
+			if id, ok := req.Lookup("ActionID"); ok {
+				ev.Add("ActionID", id)
+			}
+			ev.Add("Channel", fmt.Sprintf("Local/rx@lic-fax-%08x;2", i)).Add("Technology", "Spandsp").
+				Add("SessionNumber", strconv.Itoa(i)).Add("SessionType", "G.711").Add("Operation", "receive").
+				Add("State", "Active").Add("Files", "/var/fax/received.tif")
+			if err := ss.write(ev); err != nil {
+				return false
+			}
+		}
+		ev := proto.NewMessage("Event", "FAXSessionsComplete")
+		if id, ok := req.Lookup("ActionID"); ok {
+			ev.Add("ActionID", id)
+		}
+		ev.Add("EventList", "Complete").Add("ListItems", strconv.Itoa(n)).Add("Total", strconv.Itoa(n))
+		return ss.write(ev) == nil
 	case "faxstats":
 		s.mu.Lock()
 		f := s.fax
