@@ -24,19 +24,6 @@ import (
 // through the Gosub routines that `licbridge dialplan` prints. One Asterisk
 // serves every scenario of a test; subtests share it and leave it without
 // channels.
-//
-// Scenarios that show a defect listed in issue 11 are skipped unless
-// LICBRIDGE_E2E_KNOWN_DEFECTS=1, which runs them (and they fail, saying what
-// Asterisk and licbridge did).
-
-// knownDefect skips the rest of a subtest that fails today because of a defect
-// recorded in issue 11, unless LICBRIDGE_E2E_KNOWN_DEFECTS=1.
-func knownDefect(t *testing.T, what string) {
-	t.Helper()
-	if os.Getenv("LICBRIDGE_E2E_KNOWN_DEFECTS") != "1" {
-		t.Skipf("known defect: %s (issue 11); LICBRIDGE_E2E_KNOWN_DEFECTS=1 runs it", what)
-	}
-}
 
 // readmeManagerUser is the licbridge section of manager.conf exactly as
 // README.md prints it (the indented block after "`manager.conf`, for AMI").
