@@ -248,8 +248,11 @@ func (s *MemStore) Heartbeat(ctx context.Context, node string, products []string
 	for _, name := range products {
 		p := s.product(name)
 		if exp, ok := p.expires[node]; !ok || !exp.After(now) {
+			// Not registered again until its resync (see heartbeat.lua).
 			lapsed = append(lapsed, name)
 			p.drop(node)
+			delete(p.expires, node)
+			continue
 		}
 		p.expires[node] = expires
 	}

@@ -471,8 +471,7 @@ func suiteCases() []suiteCase {
 						return n.Wire
 					}
 				}
-				t.Fatalf("%s is not live", name)
-				return 0
+				return 0 // not live again until it writes its count back
 			}
 			for _, back := range []struct {
 				name string

@@ -2,7 +2,7 @@
 -- ARGV: self, now, expires, gc_ms
 -- A fixed number of calls whatever the node holds. Returns 1 if self had
 -- lapsed (its holdings are dropped here if nobody swept them yet; the node
--- writes them back).
+-- writes them back with a resync, which registers it again).
 local self = ARGV[1]
 local e = redis.call('HGET', KEYS[1], 'e\0' .. self)
 local lapsed = 0
@@ -16,7 +16,11 @@ if not e or tonumber(e) <= tonumber(ARGV[2]) then
   end
   redis.call('DEL', KEYS[2], KEYS[3], KEYS[4])
 end
-redis.call('HSET', KEYS[1], 'e\0' .. self, ARGV[3])
+-- A lapsed node is not registered again here: until its resync writes its
+-- keys and holdings back, its admissions find it fresh and resync first
+-- (registered bare, it would be asked to decide with none of its keys: a
+-- store restarted empty answered NO_LICENSE).
+if lapsed == 0 then redis.call('HSET', KEYS[1], 'e\0' .. self, ARGV[3]) end
 -- Real TTLs only collect what an abandoned cluster leaves behind; liveness
 -- itself is decided from the expiry fields.
 for i = 1, 4 do redis.call('PEXPIRE', KEYS[i], ARGV[4]) end
