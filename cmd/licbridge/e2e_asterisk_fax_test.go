@@ -109,12 +109,29 @@ exten => s,1,Gosub(licbridge-fax,s,1)
  same => n,Answer()
  same => n,SendFAX(%[1]s)
  same => n(done),Hangup()
-exten => h,1,Log(NOTICE,lbtest sendfax ret=${LBTEST_RET} status=${FAXSTATUS} pages=${FAXPAGES} error=${FAXERROR})
+exten => h,1,Log(NOTICE,lbtest sendfax ret=${LBTEST_RET} status=${FAXSTATUS} pages=${FAXPAGES} mode=${FAXMODE} error=${FAXERROR})
 
 [lbtest-faxrecv]
 exten => s,1,ReceiveFAX(%[2]s/received.tif)
  same => n,Hangup()
-exten => h,1,Log(NOTICE,lbtest receivefax status=${FAXSTATUS} pages=${FAXPAGES} error=${FAXERROR})
+exten => h,1,Log(NOTICE,lbtest receivefax status=${FAXSTATUS} pages=${FAXPAGES} mode=${FAXMODE} error=${FAXERROR})
+
+; The same over PJSIP: PJSIP/alice, once answered, asks licbridge and sends;
+; its far end (from alice to bob) receives. Both endpoints offer T.38, so
+; res_fax switches the call to T.38 with a re-INVITE.
+[lbtest-faxsend-sip]
+exten => s,1,Gosub(licbridge-fax,s,1)
+ same => n,Set(LBTEST_RET=${GOSUB_RETVAL})
+ same => n,GotoIf($["${LBTEST_RET}" != "ADMITTED"]?done)
+ same => n,SendFAX(%[1]s)
+ same => n(done),Hangup()
+exten => h,1,Log(NOTICE,lbtest sipsendfax ret=${LBTEST_RET} status=${FAXSTATUS} pages=${FAXPAGES} mode=${FAXMODE} error=${FAXERROR})
+
+[lbtest-from-alice]
+exten => bob,1,Answer()
+ same => n,ReceiveFAX(%[2]s/received-sip.tif)
+ same => n,Hangup()
+exten => h,1,Log(NOTICE,lbtest sipreceivefax status=${FAXSTATUS} pages=${FAXPAGES} mode=${FAXMODE} error=${FAXERROR})
 
 [lbtest-echo]
 exten => s,1,Answer()
@@ -126,7 +143,7 @@ exten => dave,1,Answer()
 `, tiff, recvDir)
 }
 
-var faxResultRE = regexp.MustCompile(`lbtest (sendfax|receivefax) .*status=(\S*) pages=(\S*)`)
+var faxResultRE = regexp.MustCompile(`lbtest (\w+) .*status=(\S*) pages=(\S*) mode=(\S*)`)
 
 // faxActiveSessions counts the sessions `fax show sessions` lists that are
 // not merely Reserved (what licbridge's FAXSessions reading counts too).
@@ -146,6 +163,21 @@ func faxActiveSessions(ctx context.Context, ast *realasterisk.Asterisk) (int, st
 		}
 	}
 	return n, out, nil
+}
+
+// checkFaxResults checks the NOTICE lines the fax contexts log on hangup:
+// each side succeeded with one page in mode (audio: T.30 over G.711; T38).
+func checkFaxResults(t *testing.T, ast *realasterisk.Asterisk, mode string, sides ...string) {
+	t.Helper()
+	results := map[string][3]string{}
+	for _, m := range faxResultRE.FindAllStringSubmatch(ast.Output(1<<20), -1) {
+		results[m[1]] = [3]string{m[2], m[3], m[4]}
+	}
+	for _, side := range sides {
+		if r := results[side]; r != [3]string{"SUCCESS", "1", mode} {
+			t.Errorf("%s: FAXSTATUS %q, FAXPAGES %q, FAXMODE %q; want SUCCESS, 1 page, %s\nasterisk:\n%s", side, r[0], r[1], r[2], mode, ast.Output(40))
+		}
+	}
 }
 
 // TestE2EAsteriskFaxAndHEP runs the daemon against one real Asterisk 22 whose
@@ -217,19 +249,40 @@ func TestE2EAsteriskFaxAndHEP(t *testing.T) {
 			t.Fatalf("the fax never ended: %v\nasterisk:\n%s", err, ast.Output(30))
 		}
 		t.Logf("fax done after %s", time.Since(start).Round(time.Millisecond))
-		results := map[string][2]string{}
-		for _, m := range faxResultRE.FindAllStringSubmatch(ast.Output(1<<20), -1) {
-			results[m[1]] = [2]string{m[2], m[3]}
-		}
-		for _, side := range []string{"sendfax", "receivefax"} {
-			if r := results[side]; r[0] != "SUCCESS" || r[1] != "1" {
-				t.Errorf("%s: FAXSTATUS %q, FAXPAGES %q; want SUCCESS and 1 page\nasterisk:\n%s", side, r[0], r[1], ast.Output(40))
-			}
-		}
+		checkFaxResults(t, ast, "audio", "sendfax", "receivefax")
 		if h := grepLines(d.logs.String(), "hanging up"); h != "" {
 			t.Errorf("licbridge hung up during an admitted fax (total 1, --hangup-over-limit):\n%s", h)
 		}
 		d.waitUsage(t, "fax", "nothing counted after the fax", func(u productUse) bool { return u.Passive == 0 && u.InUse == 0 })
+	})
+
+	t.Run("a T.38 fax over PJSIP: counted passively and on the wire", func(t *testing.T) {
+		defer w.hangupAll(t)
+		start := time.Now()
+		ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
+		defer cancel()
+		if _, err := ast.Dial(ctx, "PJSIP/alice", "lbtest-faxsend-sip"); err != nil {
+			t.Fatalf("fax call: %v\nasterisk:\n%s", err, ast.Output(30))
+		}
+		u := d.waitUsage(t, "fax", "both sessions counted, one fax leg on the wire", func(u productUse) bool {
+			return u.Passive == 2 && u.ObservedLegs != nil && *u.ObservedLegs == 1
+		})
+		_, cli, _ := faxActiveSessions(ctx, ast)
+		t.Logf("%s into the fax, view %+v (wire %d); fax show sessions:\n%s", time.Since(start).Round(time.Millisecond), u, *u.ObservedLegs, cli)
+		if u.InUse != 1 {
+			t.Errorf("in use %d during an admitted fax, want 1", u.InUse)
+		}
+		if _, err := ast.WaitChannels(ctx, func(cs []realasterisk.Channel) bool { return len(cs) == 0 }); err != nil {
+			t.Fatalf("the fax never ended: %v\nasterisk:\n%s", err, ast.Output(30))
+		}
+		t.Logf("fax done after %s", time.Since(start).Round(time.Millisecond))
+		checkFaxResults(t, ast, "T38", "sipsendfax", "sipreceivefax")
+		if h := grepLines(d.logs.String(), "hanging up"); h != "" {
+			t.Errorf("licbridge hung up during an admitted fax:\n%s", h)
+		}
+		d.waitUsage(t, "fax", "nothing counted or on the wire after the fax", func(u productUse) bool {
+			return u.Passive == 0 && u.InUse == 0 && u.ObservedLegs != nil && *u.ObservedLegs == 0
+		})
 	})
 
 	t.Run("res_hep from real PJSIP calls: wire legs follow the calls", func(t *testing.T) {
