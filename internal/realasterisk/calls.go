@@ -20,9 +20,16 @@ type Call struct {
 // context answers: put Answer() after the Gosub, so that Originate returns once
 // licbridge has decided. vars are set on the channel (NAME=VALUE).
 func (a *Asterisk) Originate(ctx context.Context, context string, vars ...string) (*Call, error) {
+	return a.OriginateTo(ctx, context, "lbtest-idle", vars...)
+}
+
+// OriginateTo is Originate with Half1 running peerContext (exten s) instead of
+// the idle wait once Half2 answers: a peer that plays tones, say, for what
+// Half2 hears.
+func (a *Asterisk) OriginateTo(ctx context.Context, context, peerContext string, vars ...string) (*Call, error) {
 	action := Msg{
 		"Channel":  "Local/s@" + context + "/n",
-		"Context":  "lbtest-idle",
+		"Context":  peerContext,
 		"Exten":    "s",
 		"Priority": "1",
 		"Timeout":  "20000",

@@ -59,7 +59,7 @@ func (a *Asterisk) writeConfig(opts Options, amiPort, httpPort int) error {
 		user = ReadmeManagerUser
 	}
 	user = strings.ReplaceAll(user, "CHANGE-ME", LicbridgeSecret)
-	mods := append([]string(nil), modules...)
+	mods := append(append([]string(nil), modules...), opts.ExtraModules...)
 	hep := ""
 	if opts.HEPAddr != "" {
 		mods = append(mods, hepModules...)
@@ -192,11 +192,12 @@ direct_media = no
 		"res_fax.conf": "[general]\nstatusevents = yes\n",
 		// Files Asterisk complains about when they are missing, kept minimal so
 		// that its console shows only what the test should look at.
+		// (features.conf: AMI Atxfer needs an attended transfer feature code.)
 		"stasis.conf":           "[threadpool]\n",
 		"ccss.conf":             "[general]\n",
 		"cdr.conf":              "[general]\nenable = no\n",
 		"cel.conf":              "[general]\nenable = no\n",
-		"features.conf":         "[general]\n",
+		"features.conf":         "[general]\n\n[featuremap]\natxfer => *2\n",
 		"acl.conf":              "",
 		"udptl.conf":            "[general]\nudptlstart = 40001\nudptlend = 50000\n",
 		"pjproject.conf":        "",

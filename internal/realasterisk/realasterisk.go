@@ -56,6 +56,9 @@ type Options struct {
 	Dialplan string
 	// HEPAddr, when set, makes res_hep send HEPv3 to HOST:PORT (UDP).
 	HEPAddr string
+	// ExtraModules are loaded besides the default set (res_tonedetect.so,
+	// func_talkdetect.so, ...), for the tests that need them.
+	ExtraModules []string
 }
 
 // Asterisk is one private instance. Its configuration and ports survive Stop,
