@@ -192,12 +192,13 @@ direct_media = no
 		"res_fax.conf": "[general]\nstatusevents = yes\n",
 		// Files Asterisk complains about when they are missing, kept minimal so
 		// that its console shows only what the test should look at.
-		// (features.conf: AMI Atxfer needs an attended transfer feature code.)
+		// (features.conf: AMI Atxfer needs an attended transfer feature code;
+		// no sounds are installed, so the transfer prompts are off.)
 		"stasis.conf":           "[threadpool]\n",
 		"ccss.conf":             "[general]\n",
 		"cdr.conf":              "[general]\nenable = no\n",
 		"cel.conf":              "[general]\nenable = no\n",
-		"features.conf":         "[general]\n\n[featuremap]\natxfer => *2\n",
+		"features.conf":         "[general]\ntransferannouncesound =\nxfersound =\nxferfailsound =\n\n[featuremap]\natxfer => *2\n",
 		"acl.conf":              "",
 		"udptl.conf":            "[general]\nudptlstart = 40001\nudptlend = 50000\n",
 		"pjproject.conf":        "",
