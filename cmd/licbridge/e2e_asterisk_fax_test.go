@@ -165,6 +165,26 @@ func faxActiveSessions(ctx context.Context, ast *realasterisk.Asterisk) (int, st
 	return n, out, nil
 }
 
+// waitFaxSessions waits until Asterisk lists n live fax sessions and returns
+// its `fax show sessions` text.
+func waitFaxSessions(t *testing.T, ctx context.Context, ast *realasterisk.Asterisk, n int) string {
+	t.Helper()
+	for {
+		got, out, err := faxActiveSessions(ctx, ast)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got == n {
+			return out
+		}
+		select {
+		case <-ctx.Done():
+			t.Fatalf("never %d fax sessions active:\n%s\nasterisk:\n%s", n, out, ast.Output(30))
+		case <-time.After(25 * time.Millisecond):
+		}
+	}
+}
+
 // checkFaxResults checks the NOTICE lines the fax contexts log on hangup:
 // each side succeeded with one page in mode (audio: T.30 over G.711; T38).
 func checkFaxResults(t *testing.T, ast *realasterisk.Asterisk, mode string, sides ...string) {
@@ -223,21 +243,7 @@ func TestE2EAsteriskFaxAndHEP(t *testing.T) {
 		// While the fax runs Asterisk has two sessions, one per application
 		// (SendFAX on ;2, ReceiveFAX on ;1): the view counts what Asterisk
 		// counts. Only ;2 asked licbridge, so one is in use.
-		var cli string
-		for {
-			sessions, out, err := faxActiveSessions(ctx, ast)
-			if err != nil {
-				t.Fatal(err)
-			}
-			if cli = out; sessions == 2 {
-				break
-			}
-			select {
-			case <-ctx.Done():
-				t.Fatalf("never 2 fax sessions active:\n%s\nasterisk:\n%s", cli, ast.Output(30))
-			case <-time.After(25 * time.Millisecond):
-			}
-		}
+		cli := waitFaxSessions(t, ctx, ast, 2)
 		t.Logf("fax show sessions %s into the fax:\n%s", time.Since(start).Round(time.Millisecond), cli)
 		u := d.waitUsage(t, "fax", "both sessions counted passively", func(u productUse) bool { return u.Passive == 2 })
 		t.Logf("view during the fax: %+v", u)
@@ -267,7 +273,7 @@ func TestE2EAsteriskFaxAndHEP(t *testing.T) {
 		u := d.waitUsage(t, "fax", "both sessions counted, one fax leg on the wire", func(u productUse) bool {
 			return u.Passive == 2 && u.ObservedLegs != nil && *u.ObservedLegs == 1
 		})
-		_, cli, _ := faxActiveSessions(ctx, ast)
+		cli := waitFaxSessions(t, ctx, ast, 2)
 		t.Logf("%s into the fax, view %+v (wire %d); fax show sessions:\n%s", time.Since(start).Round(time.Millisecond), u, *u.ObservedLegs, cli)
 		if u.InUse != 1 {
 			t.Errorf("in use %d during an admitted fax, want 1", u.InUse)
