@@ -4,7 +4,9 @@ import (
 	"context"
 	"encoding/binary"
 	"fmt"
+	"io"
 	"net"
+	"net/http"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -165,6 +167,27 @@ func faxActiveSessions(ctx context.Context, ast *realasterisk.Asterisk) (int, st
 	return n, out, nil
 }
 
+// metricLine returns the value of the /metrics sample named series
+// (name{labels}), "" when there is none.
+func metricLine(t *testing.T, d *daemon, series string) string {
+	t.Helper()
+	resp, err := apiClient.Get("http://" + d.http + "/metrics")
+	if err != nil {
+		t.Fatalf("metrics: %v", err)
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	if err != nil || resp.StatusCode != http.StatusOK {
+		t.Fatalf("metrics: status %d, %v", resp.StatusCode, err)
+	}
+	for _, l := range strings.Split(string(b), "\n") {
+		if v, ok := strings.CutPrefix(l, series+" "); ok {
+			return v
+		}
+	}
+	return ""
+}
+
 // waitFaxSessions waits until Asterisk lists n live fax sessions and returns
 // its `fax show sessions` text.
 func waitFaxSessions(t *testing.T, ctx context.Context, ast *realasterisk.Asterisk, n int) string {
@@ -313,6 +336,10 @@ func TestE2EAsteriskFaxAndHEP(t *testing.T) {
 			t.Errorf("in use %d with %d unadmitted calls, want 0", u.InUse, n)
 		}
 		t.Logf("%d legs on the wire after %s: %+v", n, time.Since(start).Round(time.Millisecond), u)
+		// The Prometheus gauge is refreshed from the same view on each scrape.
+		if g, want := metricLine(t, d, `licbridge_legs_observed{product="g729"}`), fmt.Sprint(n); g != want {
+			t.Errorf("licbridge_legs_observed{product=\"g729\"} = %q with %d calls up, want %s", g, n, want)
+		}
 		w.hangupAll(t)
 		hung := time.Now()
 		d.waitUsage(t, "g729", "no legs on the wire after the BYEs", func(u productUse) bool {
