@@ -7,6 +7,9 @@ import (
 	"fmt"
 	"net"
 	"net/http"
+	"os/exec"
+	"path/filepath"
+	"strconv"
 	"strings"
 	"syscall"
 	"testing"
@@ -81,6 +84,17 @@ exten => s,1,Gosub(lbo-agi-g729,s,1)
  same => n,Wait(120)
  same => n,Hangup()
 
+; SIPp (testdata/sipp_refer.xml) calls in as endpoint sipp; the call is
+; admitted and bridged to a PJSIP call; SIPp REFERs the far end to 100.
+[lbtest-m-from-sipp]
+exten => refer,1,Gosub(lbo-agi-g729,s,1)
+ same => n,Set(LBTEST_RET=${GOSUB_RETVAL})
+ same => n,Dial(PJSIP/alice,20)
+ same => n,Hangup()
+exten => 100,1,Answer()
+ same => n,Wait(120)
+ same => n,Hangup()
+
 ; Unknown ARI events: the admitted channel hears a 440 Hz tone in bursts, with
 ; TALK_DETECT and TONE_DETECT on it, from before it enters Stasis on. (TONE_DETECT
 ; raises no ARI event here: it counts, read back with TONE_DETECT(rx).)
@@ -117,12 +131,33 @@ func newMoreWorld(t *testing.T) *astWorld {
 	ast := realasterisk.Start(t, realasterisk.Options{
 		ManagerUser:  readmeManagerUser(t),
 		Dialplan:     moreDialplan(t, agiAddr),
-		ExtraModules: []string{"res_tonedetect.so", "func_talkdetect.so"},
+		ExtraModules: []string{"res_tonedetect.so", "func_talkdetect.so", "res_pjsip_notify.so"},
+		ExtraFiles:   map[string]string{"pjsip_notify.conf": ""},
+		// SIPp, identified by its From user.
+		ExtraPJSIP: `
+[sipp]
+type = endpoint
+transport = t-alice
+context = lbtest-m-from-sipp
+disallow = all
+allow = ulaw
+direct_media = no
+`,
 	})
 	if p := ast.Problems(); len(p) > 0 {
 		t.Errorf("the printed dialplans load with warnings:\n%s", strings.Join(p, "\n"))
 	}
 	return &astWorld{ast: ast, k: k, agiAddr: agiAddr}
+}
+
+func freeUDP(t *testing.T) int {
+	t.Helper()
+	c, err := net.ListenPacket("udp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	return c.LocalAddr().(*net.UDPAddr).Port
 }
 
 // getvar reads a variable of a live channel or fails the test.
@@ -410,6 +445,58 @@ func TestE2EAsteriskMore(t *testing.T) {
 			return strings.HasPrefix(bp, "Local/100@lbtest-m-target")
 		})
 		d.waitUsage(t, "g729", "the licensed leg gone after completing the transfer", inUseIs(0))
+		w.hangupAll(t)
+		d.waitUsage(t, "g729", "all hung up", inUseIs(0))
+	})
+
+	t.Run("SIPp REFER by the licensed caller: its licence is freed, the far end goes on", func(t *testing.T) {
+		defer w.hangupAll(t)
+		sipp, err := exec.LookPath("sipp")
+		if err != nil {
+			t.Skip("sipp (Debian package sip-tester) not installed")
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		defer cancel()
+		var out syncBuffer
+		cmd := exec.CommandContext(ctx, sipp, "-sf", filepath.Join("testdata", "sipp_refer.xml"), "-s", "refer",
+			"-i", "127.0.0.1", "-p", strconv.Itoa(freeUDP(t)), "-mp", strconv.Itoa(freeUDP(t)), "-m", "1",
+			"-timeout", "20s", "-timeout_error", "-nostdin", "-trace_err", "-error_file", filepath.Join(t.TempDir(), "err.log"),
+			fmt.Sprintf("127.0.0.1:%d", w.ast.SIPPorts[0]))
+		cmd.Stdout, cmd.Stderr = &out, &out
+		if err := cmd.Start(); err != nil {
+			t.Fatal(err)
+		}
+		done := make(chan error, 1)
+		go func() { done <- cmd.Wait() }()
+		var caller, peer string
+		w.waitChans(t, "SIPp's call admitted and bridged", func(m map[string]realasterisk.Channel) bool {
+			for n, ch := range m {
+				if strings.HasPrefix(n, "PJSIP/sipp-") && ch.State == "Up" {
+					caller = n
+					peer, _ = w.ast.Getvar(ctx, n, "BRIDGEPEER")
+				}
+			}
+			return strings.HasPrefix(peer, "PJSIP/alice-")
+		})
+		if r := w.getvar(t, caller, "LBTEST_RET"); r != "ADMITTED" {
+			t.Fatalf("SIPp's call: GOSUB_RETVAL %s, want ADMITTED", r)
+		}
+		d.waitUsage(t, "g729", "SIPp's call up", inUseIs(1))
+		// The go-ahead: SIPp sends its REFER when this NOTIFY arrives.
+		w.action(t, realasterisk.Msg{"Action": "PJSIPNotify", "Channel": caller, "Variable": "Event=licbridge-test"})
+		select {
+		case err := <-done:
+			if err != nil {
+				t.Fatalf("sipp: %v\n%s", err, out.String())
+			}
+		case <-ctx.Done():
+			t.Fatalf("sipp never finished\n%s", out.String())
+		}
+		w.waitChans(t, "the far end in extension 100, SIPp's leg gone", func(m map[string]realasterisk.Channel) bool {
+			_, c := m[caller]
+			return !c && m[peer].Exten == "100"
+		})
+		d.waitUsage(t, "g729", "the licensed caller transferred away", inUseIs(0))
 		w.hangupAll(t)
 		d.waitUsage(t, "g729", "all hung up", inUseIs(0))
 	})

@@ -218,6 +218,13 @@ exten => s,1,Answer()
 
 ` + opts.Dialplan,
 	}
+	files["pjsip.conf"] += opts.ExtraPJSIP
+	for name, body := range opts.ExtraFiles {
+		if _, ok := files[name]; ok {
+			return fmt.Errorf("extra file %s: the generated configuration has it already", name)
+		}
+		files[name] = body
+	}
 	for name, body := range files {
 		if err := os.WriteFile(filepath.Join(d, name), []byte(body), 0o644); err != nil {
 			return fmt.Errorf("write %s: %w", name, err)

@@ -59,6 +59,11 @@ type Options struct {
 	// ExtraModules are loaded besides the default set (res_tonedetect.so,
 	// func_talkdetect.so, ...), for the tests that need them.
 	ExtraModules []string
+	// ExtraPJSIP is appended to pjsip.conf (an endpoint for SIPp, say).
+	ExtraPJSIP string
+	// ExtraFiles are more configuration files, name -> content
+	// (pjsip_notify.conf for res_pjsip_notify.so, say).
+	ExtraFiles map[string]string
 }
 
 // Asterisk is one private instance. Its configuration and ports survive Stop,
