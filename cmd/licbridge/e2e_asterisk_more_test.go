@@ -62,6 +62,12 @@ exten => s,1,Gosub(lbo-agi-g729,s,1)
  same => n,Dial(PJSIP/alice,20,tT)
  same => n,Hangup()
 
+[lbtest-m-xfer-ari]
+exten => s,1,Gosub(lbo-ari-g729,s,1)
+ same => n,Set(LBTEST_RET=${GOSUB_RETVAL})
+ same => n,Dial(PJSIP/alice,20,tT)
+ same => n,Hangup()
+
 [lbtest-from-alice]
 exten => bob,1,Answer()
  same => n,Wait(120)
@@ -209,7 +215,14 @@ func (w *astWorld) waitChans(t *testing.T, what string, cond func(map[string]rea
 // the outgoing PJSIP leg, which it returns with the call.
 func (w *astWorld) bridgedCall(t *testing.T) (astCall, string) {
 	t.Helper()
-	c := w.call(t, "m-xfer")
+	return w.bridgedCallIn(t, "m-xfer")
+}
+
+// bridgedCallIn is bridgedCall through lbtest-CONTEXT (m-xfer-ari: admitted
+// over ARI).
+func (w *astWorld) bridgedCallIn(t *testing.T, context_ string) (astCall, string) {
+	t.Helper()
+	c := w.call(t, context_)
 	if !c.admitted() {
 		t.Fatalf("call to transfer: %s, want ADMITTED", c)
 	}
@@ -602,5 +615,73 @@ func TestE2EAsteriskMore(t *testing.T) {
 	t.Run("failure branches after licbridge stopped", func(t *testing.T) {
 		defer w.hangupAll(t)
 		w.failureBranch(t, unreachable)
+	})
+
+	// An ARI-only node follows its admitted channels over ARI alone: the
+	// same transfers, legs admitted through Stasis.
+	t.Run("ARI-only node: Redirect, BlindTransfer and Atxfer of ARI-admitted legs", func(t *testing.T) {
+		defer w.hangupAll(t)
+		n := w.start(t, t.TempDir(), false)
+		ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+		defer cancel()
+
+		// Redirect of the licensed leg: still counted once, released on hangup.
+		c := w.call(t, "m-lbo-ari")
+		if !c.admitted() {
+			t.Fatalf("call: %s", c)
+		}
+		w.action(t, realasterisk.Msg{"Action": "Redirect", "Channel": c.Half2, "Context": "lbtest-m-target", "Exten": "s", "Priority": "1"})
+		w.waitChans(t, "the redirected leg in the target", func(m map[string]realasterisk.Channel) bool {
+			return m[c.Half2].Context == "lbtest-m-target"
+		})
+		if u := n.usage(t, "g729"); u.InUse != 1 {
+			t.Errorf("redirect: in use %d with the licensed leg up, want 1", u.InUse)
+		}
+		if err := w.ast.Hangup(ctx, c.Half2); err != nil {
+			t.Fatal(err)
+		}
+		n.waitUsage(t, "g729", "the redirected leg hung up", inUseIs(0))
+
+		// BlindTransfer by the far end: the licensed leg goes on, counted once.
+		c, peer := w.bridgedCallIn(t, "m-xfer-ari")
+		w.action(t, realasterisk.Msg{"Action": "BlindTransfer", "Channel": peer, "Context": "lbtest-m-target", "Exten": "s"})
+		w.waitChans(t, "the licensed leg in the target", func(m map[string]realasterisk.Channel) bool {
+			_, p := m[peer]
+			return !p && m[c.Half2].Context == "lbtest-m-target"
+		})
+		if u := n.usage(t, "g729"); u.InUse != 1 {
+			t.Errorf("blind transfer: in use %d with the licensed leg up, want 1", u.InUse)
+		}
+		if err := w.ast.Hangup(ctx, c.Half2); err != nil {
+			t.Fatal(err)
+		}
+		n.waitUsage(t, "g729", "the transferred leg hung up", inUseIs(0))
+		w.hangupAll(t)
+
+		// Atxfer by the licensed leg, completed: its licence is freed.
+		c, peer = w.bridgedCallIn(t, "m-xfer-ari")
+		w.action(t, realasterisk.Msg{"Action": "Atxfer", "Channel": c.Half2, "Context": "lbtest-m-target", "Exten": "100"})
+		w.waitChans(t, "the transfer target up", func(m map[string]realasterisk.Channel) bool {
+			for name, ch := range m {
+				if strings.HasPrefix(name, "Local/100@lbtest-m-target") && ch.State == "Up" {
+					return true
+				}
+			}
+			return false
+		})
+		inUseAtMost(t, n, "ARI-only, during the attended transfer", 1)
+		if err := w.ast.Hangup(ctx, c.Half2); err != nil {
+			t.Fatal(err)
+		}
+		w.waitChans(t, "the far end bridged to the target", func(m map[string]realasterisk.Channel) bool {
+			if _, l := m[c.Half2]; l || m[peer].Name == "" {
+				return false
+			}
+			bp, _ := w.ast.Getvar(ctx, peer, "BRIDGEPEER")
+			return strings.HasPrefix(bp, "Local/100@lbtest-m-target")
+		})
+		n.waitUsage(t, "g729", "ARI-only, the licensed leg gone after completing the transfer", inUseIs(0))
+		w.hangupAll(t)
+		n.waitUsage(t, "g729", "all hung up", inUseIs(0))
 	})
 }
