@@ -594,9 +594,12 @@ func TestE2EAsteriskMore(t *testing.T) {
 
 	t.Run("draining: new calls take the failure branch", func(t *testing.T) {
 		defer w.hangupAll(t)
-		held := w.call(t, "m-lbo-agi")
-		if !held.admitted() {
-			t.Fatalf("held call: %s", held)
+		// One call held through each path: the drain ends only when both
+		// are released on hangup.
+		for _, via := range []string{"m-lbo-agi", "m-lbo-ari"} {
+			if held := w.call(t, via); !held.admitted() {
+				t.Fatalf("held call into lbtest-%s: %s", via, held)
+			}
 		}
 		d.signal(t, syscall.SIGTERM)
 		d.waitLog(t, "draining: no new admissions; waiting for holdings to end", 10*time.Second)
@@ -606,9 +609,15 @@ func TestE2EAsteriskMore(t *testing.T) {
 		if d.exited() {
 			t.Fatalf("licbridge exited with a call held: %v", d.exitErr)
 		}
+		if u := d.usage(t, "g729"); u.InUse != 2 {
+			t.Errorf("in use %d while draining with 2 calls held, want 2", u.InUse)
+		}
 		w.hangupAll(t)
 		if err := d.wait(t, 15*time.Second); err != nil {
 			t.Errorf("licbridge after draining: %v", err)
+		}
+		if !strings.Contains(d.logs.String(), "drained: no holdings left") {
+			t.Errorf("licbridge stopped without draining its holdings")
 		}
 	})
 
