@@ -584,8 +584,10 @@ func TestE2EAsteriskMore(t *testing.T) {
 				}
 			}
 			t.Logf("unknown ARI events licbridge ignored: %v", ignored)
-			if talk := ignored["ChannelTalkingStarted"] + ignored["ChannelTalkingFinished"] + ignored["ChannelToneDetected"]; filter && talk > 0 {
-				t.Errorf("with licbridge's event filter on, %d talk/tone events still reached it: %v", talk, ignored)
+			// With the filter on, Asterisk sends none of the types licbridge
+			// does not act on (talk events, ChannelDialplan, ChannelVarset...).
+			if filter && len(ignored) > 0 {
+				t.Errorf("with licbridge's event filter on, events it does not act on still reached it: %v", ignored)
 			}
 			w.hangupAll(t)
 			d.waitUsage(t, "g729", "all hung up", inUseIs(0))
