@@ -3,7 +3,6 @@ package realasterisk
 import (
 	"bufio"
 	"context"
-	"errors"
 	"fmt"
 	"net"
 	"net/textproto"
@@ -221,5 +220,3 @@ func (a *amiConn) waitEvent(ctx context.Context, name string) (Msg, error) {
 		}
 	}
 }
-
-var errNoChannel = errors.New("no such channel")
