@@ -227,6 +227,12 @@ func TestSlowStore(t *testing.T) {
 	// On a loaded machine one 50 ms answer may still be late: the node then
 	// recovers again by itself, so wait for an admission rather than demand the first.
 	waitFor(t, 20*time.Second, "fail-closed to admit again", func() bool { return admit(t, closed, p, "c9", "").Admitted })
+	// The leases admitted without a timely store are written by the next
+	// resync (a slow store is not always declared down, so no recovery
+	// need have run yet).
+	waitFor(t, 20*time.Second, "the store to hold what the nodes hold", func() bool {
+		return open.InSync() && closed.InSync() && usage(t, open, p).InUse == 5
+	})
 	if u := usage(t, open, p); u.InUse != 5 {
 		t.Fatalf("in use %d after the latency went away, want 5 (o0-o3, c9)", u.InUse)
 	}
