@@ -52,6 +52,12 @@ type Options struct {
 	// NoLinkedid skips reading CHANNEL(linkedid) before admitting; Call is
 	// then empty and per-call counting cannot group the legs of a call.
 	NoLinkedid bool
+	// KnownProduct, if set, lets the older short form Stasis(APP,PRODUCT)
+	// admit PRODUCT when it is a known product (the catalog): dialplans
+	// written for it keep being counted, where a bad request would send them
+	// down their failure branch (fail-open: uncounted). Any other first
+	// argument that is not a verb is a bad request (Stasis(APP,tone)).
+	KnownProduct func(product string) bool
 }
 
 func (o *Options) fill() error {

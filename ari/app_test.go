@@ -288,8 +288,13 @@ func TestStasisArguments(t *testing.T) {
 		// The first argument is a verb, as in FastAGI's admit,PRODUCT: anything
 		// else is a bad request, never a product to refuse as NO_LICENSE.
 		{"unknown verb (issue 11)", admitAll, false, []string{"tone"}, vars(StatusError, ReasonBadRequest, ""), ""},
-		{"product without a verb", admitAll, false, []string{"g729"}, vars(StatusError, ReasonBadRequest, ""), ""},
-		{"recorded product-first form", admitAll, false, []string{"g729", "second arg"}, vars(StatusError, ReasonBadRequest, ""), ""},
+		{"product without a verb, no catalog", admitAll, false, []string{"g729"}, vars(StatusError, ReasonBadRequest, ""), ""},
+		// With the node's catalog (KnownProduct: g729, fax), the older short
+		// form of a known product still admits; anything else stays a bad
+		// request.
+		{"short form of a known product", admitAll, false, []string{"g729"}, vars(StatusAdmitted, "", "*"), "g729"},
+		{"recorded product-first form", admitAll, false, []string{"g729", "second arg"}, vars(StatusAdmitted, "", "*"), "g729"},
+		{"unknown verb with a catalog", admitAll, false, []string{"tone"}, vars(StatusError, ReasonBadRequest, ""), ""},
 		{"bad product name", admitAll, false, []string{"admit", "g7 29"}, vars(StatusError, ReasonBadRequest, ""), ""},
 		{"upper case", admitAll, false, []string{"ADMIT", "FAX"}, vars(StatusAdmitted, "", "*"), "fax"},
 		{"rejected", reject, false, []string{"admit", "g729"}, vars(StatusRejected, "OVER_LIMIT", ""), "g729"},
@@ -313,7 +318,11 @@ func TestStasisArguments(t *testing.T) {
 			if c.status {
 				adm = statusAdmitter{fake}
 			}
-			r := startRig(t, arisrv.Options{}, Options{Admitter: adm})
+			opts := Options{Admitter: adm}
+			if strings.Contains(c.name, "known product") || strings.Contains(c.name, "recorded") || strings.Contains(c.name, "with a catalog") {
+				opts.KnownProduct = func(p string) bool { return p == "g729" || p == "fax" }
+			}
+			r := startRig(t, arisrv.Options{}, opts)
 			r.fake = fake
 			id, o := r.enter(t, arisrv.Channel{}, c.args...)
 			if !o.Continued {

@@ -147,8 +147,9 @@ type request struct {
 // an unknown one is a bad request, never a product (Stasis(licbridge,tone)
 // must not be asked for as a product named "tone"). The product follows the
 // same naming rule as FastAGI's; extra arguments are ignored, as FastAGI
-// ignores agi_arg_2 and on.
-func parseArgs(args []string) (request, error) {
+// ignores agi_arg_2 and on. With known set, a first argument that is a known
+// product is the older short form of admit (Options.KnownProduct).
+func parseArgs(args []string, known func(string) bool) (request, error) {
 	var clean []string
 	for _, s := range args {
 		if s = strings.ToLower(strings.TrimSpace(s)); s != "" {
@@ -161,6 +162,9 @@ func parseArgs(args []string) (request, error) {
 	switch clean[0] {
 	case dialplan.VerbAdmit, dialplan.VerbRelease, dialplan.VerbStatus:
 	default:
+		if known != nil && dialplan.CheckProduct(clean[0]) == nil && known(clean[0]) {
+			return request{action: dialplan.VerbAdmit, product: clean[0]}, nil // the short form
+		}
 		return request{}, fmt.Errorf("unknown request %q (want admit, release or status, then PRODUCT)", clean[0])
 	}
 	if len(clean) < 2 {
@@ -190,7 +194,7 @@ func (a *App) handleStart(runCtx context.Context, ev Event) {
 		a.mu.Unlock()
 	}()
 
-	req, perr := parseArgs(ev.Args)
+	req, perr := parseArgs(ev.Args, a.opts.KnownProduct)
 	var d Decision
 	var extra [][2]string // status: in use and total, set before the status
 	status := StatusError

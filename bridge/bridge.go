@@ -304,6 +304,9 @@ func (b *Bridge) Known(product string) bool {
 	return licensable(product) && b.opt.Known(product)
 }
 
+// Catalog returns Options.Known (nil when every valid name is accepted).
+func (b *Bridge) Catalog() func(product string) bool { return b.opt.Known }
+
 // Node returns the node name.
 func (b *Bridge) Node() string { return b.opt.Node }
 

@@ -218,6 +218,7 @@ func New(opt Options) (*Node, error) {
 	if opt.ARI != nil {
 		ro := *opt.ARI
 		ro.Admitter = ARIAdmitter{n}
+		ro.KnownProduct = n.b.Catalog() // Stasis(APP,PRODUCT) of a catalog product still admits
 		user := ro.OnChannelGone
 		ro.OnChannelGone = func(id string) {
 			// The app releases the channel's holdings itself; the node only forgets
