@@ -187,8 +187,10 @@ var tmpl = template.Must(template.New("dialplan").Parse(`; licbridge dialplan fo
 ; licensed feature). The details are left in channel variables:
 ;   LICBRIDGE_STATUS  ADMITTED, REJECTED, or ERROR when licbridge gave no decision
 ;   LICBRIDGE_REASON  OVER_LIMIT, NO_LICENSE, EXPIRED, LOCKED, STORE_UNAVAILABLE,
-;                     BAD_REQUEST, INTERNAL, TIMEOUT, DRAINING (licbridge is
-;                     stopping), or UNREACHABLE when licbridge
+;                     BAD_REQUEST, INTERNAL, TIMEOUT, STARTING (licbridge has
+;                     just started), DRAINING (licbridge is stopping{{if eq .Via "agi"}}:
+;                     its FastAGI listener closes at once, so this is seen
+;                     mostly as UNREACHABLE{{end}}), or UNREACHABLE when licbridge
 ;                     could not be reached{{if eq .Via "agi"}} (AGISTATUS is not SUCCESS) or set nothing{{else}} (STASISSTATUS is not SUCCESS){{end}}
 ;   LICBRIDGE_LEASE   the lease of an admitted channel
 {{- if eq .OnFailure "open"}}
