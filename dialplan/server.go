@@ -54,8 +54,10 @@ type Config struct {
 	// for short timeouts) is kept for setting the variables, so an Admitter that
 	// overruns still gets an ERROR/TIMEOUT answer out.
 	SessionTimeout time.Duration
-	// MaxSessions bounds concurrent sessions; a connection beyond it is closed at
-	// once, so the dialplan takes its failure branch instead of waiting. Default 512.
+	// MaxSessions bounds concurrent sessions. A connection beyond it (or beyond
+	// MaxSessionsPerClient) waits up to EnvTimeout for a slot, as many waiting
+	// as may run; beyond that it is closed at once, so the dialplan takes its
+	// failure branch. Default 512.
 	MaxSessions int
 	// MaxSessionsPerClient bounds concurrent sessions from one client IP address;
 	// a connection beyond it is closed at once (WARN naming the client, at most
@@ -110,6 +112,11 @@ type Server struct {
 	mu       sync.Mutex
 	perIP    map[netip.Addr]int // sessions open per client address
 	refusals map[refusalKey]*refusal
+	// waiting counts connections waiting for a session slot, per client and
+	// in all; freed is closed (and replaced) whenever a slot is released.
+	waiting    map[netip.Addr]int
+	waitingAll int
+	freed      chan struct{}
 }
 
 // refusalKey names a kind of refused connection from one client.
@@ -164,6 +171,8 @@ func NewServer(adm Admitter, cfg Config) (*Server, error) {
 		slots:  make(chan struct{}, cfg.MaxSessions),
 
 		perIP:    map[netip.Addr]int{},
+		waiting:  map[netip.Addr]int{},
+		freed:    make(chan struct{}),
 		refusals: map[refusalKey]*refusal{},
 	}, nil
 }
@@ -235,23 +244,114 @@ func (s *Server) Run(ctx context.Context) error {
 			s.refuse(nc, ip, "not in the allow-list")
 			continue
 		}
-		if !s.takeClientSlot(ip) {
-			s.refuse(nc, ip, "too many sessions from this client", "max_per_client", s.cfg.MaxSessionsPerClient)
-			continue
-		}
-		select {
-		case s.slots <- struct{}{}:
-		default:
-			s.releaseClientSlot(ip)
-			s.refuse(nc, ip, "too many sessions", "max", s.cfg.MaxSessions)
+		if !s.takeSlot(ip) {
+			// A burst from an honest Asterisk beyond the caps waits a little
+			// for a slot: closing it would send those calls down the failure
+			// branch (fail-open: uncounted). Waiting is bounded in time and
+			// in number, so silent sockets cannot pile up.
+			if perClient, ok := s.startWaiting(ip); !ok {
+				if perClient {
+					s.refuse(nc, ip, "too many sessions from this client", "max_per_client", s.cfg.MaxSessionsPerClient)
+				} else {
+					s.refuse(nc, ip, "too many sessions", "max", s.cfg.MaxSessions)
+				}
+				continue
+			}
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				ok := s.waitSlot(ctx, ip)
+				s.stopWaiting(ip)
+				if !ok {
+					s.refuse(nc, ip, "no session slot in time", "max_per_client", s.cfg.MaxSessionsPerClient, "max", s.cfg.MaxSessions)
+					return
+				}
+				defer s.releaseSlot(ip)
+				s.serve(sessCtx, nc)
+			}()
 			continue
 		}
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			defer func() { <-s.slots; s.releaseClientSlot(ip) }()
+			defer s.releaseSlot(ip)
 			s.serve(sessCtx, nc)
 		}()
+	}
+}
+
+// takeSlot takes a session slot for ip (its own and a global one), without
+// waiting.
+func (s *Server) takeSlot(ip netip.Addr) bool {
+	if !s.takeClientSlot(ip) {
+		return false
+	}
+	select {
+	case s.slots <- struct{}{}:
+		return true
+	default:
+		s.releaseClientSlot(ip)
+		return false
+	}
+}
+
+// releaseSlot gives a session's slots back and wakes the waiting.
+func (s *Server) releaseSlot(ip netip.Addr) {
+	<-s.slots
+	s.releaseClientSlot(ip)
+	s.mu.Lock()
+	close(s.freed)
+	s.freed = make(chan struct{})
+	s.mu.Unlock()
+}
+
+// startWaiting counts a connection from ip waiting for a slot, unless as many
+// wait already as may have sessions (per client, and in all).
+func (s *Server) startWaiting(ip netip.Addr) (perClient, ok bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	// One client may have as many waiting as the server has sessions: a
+	// burst from one Asterisk is the common case; the global bound keeps
+	// the waiting (and their descriptors) to MaxSessions in all.
+	if s.waiting[ip] >= s.cfg.MaxSessions {
+		return true, false
+	}
+	if s.waitingAll >= s.cfg.MaxSessions {
+		return false, false
+	}
+	s.waiting[ip]++
+	s.waitingAll++
+	return false, true
+}
+
+func (s *Server) stopWaiting(ip netip.Addr) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.waiting[ip]--; s.waiting[ip] <= 0 {
+		delete(s.waiting, ip)
+	}
+	s.waitingAll--
+}
+
+// waitSlot waits for a session slot for ip, at most EnvTimeout (a silent
+// session gives its slot up within that).
+func (s *Server) waitSlot(ctx context.Context, ip netip.Addr) bool {
+	t := time.NewTimer(s.cfg.EnvTimeout)
+	defer t.Stop()
+	for {
+		s.mu.Lock()
+		freed := s.freed
+		s.mu.Unlock()
+		if s.takeSlot(ip) {
+			return true
+		}
+		select {
+		case <-freed:
+		case <-t.C:
+			return false
+		case <-ctx.Done():
+			return false
+		}
 	}
 }
 
