@@ -13,6 +13,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"syscall"
 	"testing"
@@ -97,13 +98,26 @@ func startDaemon(t *testing.T, k *keyring, args ...string) *daemon {
 	if k != nil {
 		base = append(base, "--licenses-dir", k.dir, "--issuer-pub", k.pub)
 	}
-	cmd := exec.Command(licbridgeBin(t), append(base, args...)...)
+	d := startCommand(t, append(base, args...)...)
+	d.stateDir = stateDir
+	m := d.waitLog(t, "licbridge ready", 20*time.Second)
+	d.readyLine = m
+	d.agi, _ = m["agi"].(string)
+	d.http, _ = m["http"].(string)
+	return d
+}
+
+// startCommand runs the built binary with exactly args and reads its log lines
+// (JSON or slog's text format) from stderr; it stops the process at cleanup.
+func startCommand(t *testing.T, args ...string) *daemon {
+	t.Helper()
+	cmd := exec.Command(licbridgeBin(t), args...)
 	cmd.Env = cleanEnv()
 	stderr, err := cmd.StderrPipe()
 	if err != nil {
 		t.Fatal(err)
 	}
-	d := &daemon{cmd: cmd, stateDir: stateDir, logs: &syncBuffer{}, done: make(chan struct{}), lines: make(chan map[string]any, 1024)}
+	d := &daemon{cmd: cmd, logs: &syncBuffer{}, done: make(chan struct{}), lines: make(chan map[string]any, 1024)}
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
@@ -111,8 +125,7 @@ func startDaemon(t *testing.T, k *keyring, args ...string) *daemon {
 		sc := bufio.NewScanner(io.TeeReader(stderr, d.logs))
 		sc.Buffer(make([]byte, 64<<10), 1<<20)
 		for sc.Scan() {
-			var m map[string]any
-			if json.Unmarshal(sc.Bytes(), &m) == nil {
+			if m := parseLogLine(sc.Bytes()); m != nil {
 				for sent := false; !sent; {
 					select {
 					case d.lines <- m:
@@ -148,11 +161,41 @@ func startDaemon(t *testing.T, k *keyring, args ...string) *daemon {
 			t.Logf("licbridge run logs:\n%s", tail(d.logs.String(), 400))
 		}
 	})
-	m := d.waitLog(t, "licbridge ready", 20*time.Second)
-	d.readyLine = m
-	d.agi, _ = m["agi"].(string)
-	d.http, _ = m["http"].(string)
 	return d
+}
+
+// parseLogLine decodes one slog line, JSON or text (key=value, values quoted
+// where needed); nil for anything else.
+func parseLogLine(b []byte) map[string]any {
+	var m map[string]any
+	if json.Unmarshal(b, &m) == nil {
+		return m
+	}
+	s := string(b)
+	if !strings.HasPrefix(s, "time=") {
+		return nil
+	}
+	m = map[string]any{}
+	for s != "" {
+		k, rest, ok := strings.Cut(s, "=")
+		if !ok {
+			break
+		}
+		var v string
+		if strings.HasPrefix(rest, `"`) {
+			q, err := strconv.QuotedPrefix(rest)
+			if err != nil {
+				break
+			}
+			v, _ = strconv.Unquote(q)
+			rest = rest[len(q):]
+		} else {
+			v, rest, _ = strings.Cut(rest, " ")
+		}
+		m[k] = v
+		s = strings.TrimLeft(rest, " ")
+	}
+	return m
 }
 
 func tail(s string, n int) string {

@@ -27,7 +27,8 @@ func main() {
 		<-ctx.Done()
 		stop()
 	}()
-	if err := newApp().RunContext(ctx, os.Args); err != nil {
+	app := newApp()
+	if err := app.RunContext(ctx, reorderArgs(app, os.Args)); err != nil {
 		fmt.Fprintln(os.Stderr, "licbridge:", err)
 		os.Exit(exitCode(err))
 	}

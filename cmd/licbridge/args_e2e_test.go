@@ -1,0 +1,118 @@
+package main
+
+import (
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+)
+
+// writeRunConfig writes a minimal config for a node without Asterisk (the
+// config form of --no-asterisk): FastAGI and HTTP on free loopback ports, a
+// state dir of its own, the keyring's keys and issuer, the embedded store.
+func writeRunConfig(t *testing.T, k *keyring, stateDir string) string {
+	t.Helper()
+	cfg := fmt.Sprintf(`state_dir: %q
+licenses_dirs: [%q]
+issuer_pub: [%q]
+host_id: %s
+no_asterisk: true
+agi:
+  listen: 127.0.0.1:0
+http:
+  listen: 127.0.0.1:0
+`, stateDir, k.dir, k.pub, e2eHost)
+	path := filepath.Join(t.TempDir(), "licbridge.yaml")
+	if err := os.WriteFile(path, []byte(cfg), 0o640); err != nil {
+		t.Fatal(err)
+	}
+	return path
+}
+
+// checkReadyFromConfig waits for the ready line, checks that the config was
+// what the daemon ran with (its key, its loopback HTTP port, its state dir)
+// and that SIGTERM stops it cleanly, as systemd does.
+func checkReadyFromConfig(t *testing.T, d *daemon, stateDir string) {
+	t.Helper()
+	loaded := d.waitLog(t, "licenses loaded", 20*time.Second)
+	if got := fmt.Sprint(loaded["files"]); got != "1" {
+		t.Errorf("licenses loaded files=%s, want 1 (the config's licenses_dirs): %v", got, loaded)
+	}
+	ready := d.waitLog(t, "licbridge ready", 20*time.Second)
+	d.http, _ = ready["http"].(string)
+	if !strings.HasPrefix(d.http, "127.0.0.1:") || d.http == "127.0.0.1:8089" {
+		t.Errorf("ready line http=%q: want the config's 127.0.0.1:0 (a free port)", d.http)
+	}
+	if u := d.usage(t, "g729"); u.Total != 5 {
+		t.Errorf("g729 total %d through the admin API, want 5", u.Total)
+	}
+	if _, err := os.Stat(filepath.Join(stateDir, "node-id")); err != nil {
+		t.Errorf("state dir of the config not used: %v", err)
+	}
+	d.signal(t, syscall.SIGTERM)
+	if err := d.wait(t, 20*time.Second); err != nil {
+		t.Errorf("exit after SIGTERM: %v\n%s", err, tail(d.logs.String(), 20))
+	}
+}
+
+// TestRunConfigAfterCommand: `licbridge run --config FILE` (the demo's and the
+// README's form) runs, with global flags after the subcommand too. Before the
+// argument reordering it failed with "flag provided but not defined: -config".
+func TestRunConfigAfterCommand(t *testing.T) {
+	k := newKeyring(t)
+	k.add(t, "G729-0A0B0C0D", "g729", 5)
+	stateDir := t.TempDir()
+	cfg := writeRunConfig(t, k, stateDir)
+	d := startCommand(t, "run", "--config", cfg, "--log-format", "json")
+	checkReadyFromConfig(t, d, stateDir)
+	if !strings.HasPrefix(strings.TrimSpace(d.logs.String()), "{") {
+		t.Errorf("--log-format json after run was not applied:\n%s", tail(d.logs.String(), 5))
+	}
+}
+
+// TestSystemdExecStart runs the shipped unit's ExecStart line as written,
+// substituting only the binary (for its install path) and the config file.
+func TestSystemdExecStart(t *testing.T) {
+	unit, err := os.ReadFile("../../contrib/licbridge.service")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var execStart []string
+	for _, line := range strings.Split(string(unit), "\n") {
+		if v, ok := strings.CutPrefix(strings.TrimSpace(line), "ExecStart="); ok {
+			if execStart != nil {
+				t.Fatal("more than one ExecStart= line")
+			}
+			execStart = strings.Fields(v)
+		}
+	}
+	if len(execStart) < 2 || filepath.Base(execStart[0]) != "licbridge" {
+		t.Fatalf("ExecStart %q: want /path/to/licbridge ARGS", execStart)
+	}
+	if strings.ContainsAny(strings.Join(execStart, " "), `$%"'\`) {
+		t.Fatalf("ExecStart %q uses systemd expansion or quoting this test does not model", execStart)
+	}
+
+	k := newKeyring(t)
+	k.add(t, "G729-0A0B0C0D", "g729", 5)
+	stateDir := t.TempDir()
+	cfg := writeRunConfig(t, k, stateDir)
+	args := append([]string(nil), execStart[1:]...)
+	substituted := false
+	for i, a := range args {
+		switch {
+		case (a == "--config" || a == "-config") && i+1 < len(args):
+			args[i+1], substituted = cfg, true
+		case strings.HasPrefix(a, "--config="):
+			args[i], substituted = "--config="+cfg, true
+		}
+	}
+	if !substituted {
+		t.Fatalf("ExecStart %q has no --config", execStart)
+	}
+	d := startCommand(t, args...)
+	checkReadyFromConfig(t, d, stateDir)
+}
