@@ -55,7 +55,7 @@ type Config struct {
 	// overruns still gets an ERROR/TIMEOUT answer out.
 	SessionTimeout time.Duration
 	// MaxSessions bounds concurrent sessions. A connection beyond it (or beyond
-	// MaxSessionsPerClient) waits up to EnvTimeout for a slot, as many waiting
+	// MaxSessionsPerClient) waits up to SessionTimeout for a slot, as many waiting
 	// as may run; beyond that it is closed at once, so the dialplan takes its
 	// failure branch. Default 512.
 	MaxSessions int
@@ -333,10 +333,11 @@ func (s *Server) stopWaiting(ip netip.Addr) {
 	s.waitingAll--
 }
 
-// waitSlot waits for a session slot for ip, at most EnvTimeout (a silent
-// session gives its slot up within that).
+// waitSlot waits for a session slot for ip, at most SessionTimeout: a silent
+// session gives its slot up within EnvTimeout, an honest one within
+// SessionTimeout, so an honest burst is served however busy the machine.
 func (s *Server) waitSlot(ctx context.Context, ip netip.Addr) bool {
-	t := time.NewTimer(s.cfg.EnvTimeout)
+	t := time.NewTimer(s.cfg.SessionTimeout)
 	defer t.Stop()
 	for {
 		s.mu.Lock()
