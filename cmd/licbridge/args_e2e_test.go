@@ -1,6 +1,7 @@
 package main
 
 import (
+	"encoding/json"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -8,6 +9,9 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/gopacket/gopacket/layers"
+	"github.com/gopacket/gopacket/pcapgo"
 )
 
 // writeRunConfig writes a minimal config for a node without Asterisk (the
@@ -115,4 +119,42 @@ func TestSystemdExecStart(t *testing.T) {
 	}
 	d := startCommand(t, args...)
 	checkReadyFromConfig(t, d, stateDir)
+}
+
+// TestFlagsAfterPositionals runs the README's forms with flags after a
+// positional argument through the built binary. Before the reordering,
+// `sipmon read F --json` took --json for a file and `license deactivate ...
+// ID --host-id H` said the required --host-id was not set.
+func TestFlagsAfterPositionals(t *testing.T) {
+	t.Run("sipmon read FILE --json", func(t *testing.T) {
+		capture := filepath.Join(t.TempDir(), "capture.pcap")
+		f, err := os.Create(capture)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := pcapgo.NewWriter(f).WriteFileHeader(65535, layers.LinkTypeEthernet); err != nil {
+			t.Fatal(err)
+		}
+		if err := f.Close(); err != nil {
+			t.Fatal(err)
+		}
+		r := licbridge(t, nil, "sipmon", "read", capture, "--json")
+		var report map[string]any
+		if r.code != 0 || json.Unmarshal([]byte(r.stdout), &report) != nil {
+			t.Fatalf("exit %d, stdout not a JSON report:\n%s%s", r.code, r.stdout, r.stderr)
+		}
+	})
+	t.Run("license deactivate ID --host-id H --config F", func(t *testing.T) {
+		w := newActivationWorld(t)
+		key := w.keyFile(t, "G729-ACT1", "g729")
+		mustRun(t, nil, "license", "register", "--redis", w.redis, "--issuer-pub", w.pub,
+			"--install-dir", filepath.Join(w.dir, "licenses"), key, "--host-id", "0000-0000-0002", "--config", w.cfg)
+		if out := mustRun(t, nil, "license", "activations", "G729-ACT1", "--redis", w.redis); !strings.Contains(out, "0000-0000-0002") {
+			t.Fatalf("register FILE --host-id H did not activate H:\n%s", out)
+		}
+		mustRun(t, nil, "license", "deactivate", "--redis", w.redis, "G729-ACT1", "--host-id", "0000-0000-0002", "--config", w.cfg)
+		if out := mustRun(t, nil, "license", "activations", "G729-ACT1", "--redis", w.redis); strings.Contains(out, "0000-0000-0002") {
+			t.Fatalf("host still activated after deactivate:\n%s", out)
+		}
+	})
 }

@@ -20,7 +20,7 @@ func runApp(t *testing.T, args ...string) (string, error) {
 	app := newApp()
 	var out, errOut bytes.Buffer
 	app.Writer, app.ErrWriter = &out, &errOut
-	err := app.RunContext(context.Background(), append([]string{"licbridge"}, args...))
+	err := app.RunContext(context.Background(), reorderArgs(app, append([]string{"licbridge"}, args...)))
 	return out.String() + errOut.String(), err
 }
 
