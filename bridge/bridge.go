@@ -500,8 +500,10 @@ func (b *Bridge) admitStore(ctx context.Context, op AdmitOp, call string) (Admit
 		if !b.rlock(ctx) {
 			return AdmitReply{}, Lease{}, errBusy
 		}
+		local := attempt == 0 && b.hasLocal(op.Product)
+		op.NoRegister = local
 		rep, err := b.store.Admit(ctx, op)
-		retry := err == nil && rep.Fresh && attempt == 0 && b.hasLocal(op.Product)
+		retry := err == nil && rep.Fresh && local
 		var lease Lease
 		if err == nil && rep.Admitted && !retry {
 			lease = b.keep(op, call, rep.Over, false)

@@ -371,3 +371,24 @@ func TestFailOpenBudget(t *testing.T) {
 		})
 	}
 }
+
+// TestStoreRestartedEmptyNoFalseNoLicense: Redis restarted empty (FLUSHALL)
+// under concurrent admissions: the node writes its keys back before anyone
+// decides, so no call is told NO_LICENSE while the node holds a valid key.
+// Before, the first admission registered the node bare and the concurrent
+// ones were decided on that bare registration (94 NO_LICENSE in a chaos run).
+func TestStoreRestartedEmptyNoFalseNoLicense(t *testing.T) {
+	srv := redistest.Start(t)
+	store := dialRedis(t, srv.Addr)
+	p := uniqueProduct("g729")
+	b := realNode(t, store, "flushed")
+	publish(t, b, keys(p, "K1", 1000))
+	running(t, b)
+	for round := range 5 {
+		srv.Do(t, "FLUSHALL")
+		admitted, refused := burst(b, p, 100, 50, fmt.Sprintf("r%d", round))
+		if refused[bridge.ReasonNoLicense] > 0 {
+			t.Fatalf("round %d after FLUSHALL: %d told NO_LICENSE (admitted %d, refused %v)", round, refused[bridge.ReasonNoLicense], admitted, refused)
+		}
+	}
+}

@@ -122,6 +122,9 @@ func (s *MemStore) Admit(ctx context.Context, op AdmitOp) (AdmitReply, error) {
 	p.sweep(op.Now)
 	var r AdmitReply
 	if _, ok := p.expires[op.Node]; !ok {
+		if op.NoRegister {
+			return AdmitReply{Fresh: true, Nodes: len(p.expires)}, nil
+		}
 		r.Fresh = p.register(op.Node, op.Expires)
 	}
 	snap := p.snapshot(op.Product)

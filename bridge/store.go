@@ -142,6 +142,9 @@ type AdmitOp struct {
 	Pool    Pool
 	// AllowOver admits beyond the total (reporting Over) instead of refusing.
 	AllowOver bool
+	// NoRegister: a node that is not live is not registered by this call; the
+	// reply is Fresh and nothing changes (the node resyncs first).
+	NoRegister bool
 }
 
 // AdmitReply is the store's decision.

@@ -438,7 +438,7 @@ func (s *Store) Admit(ctx context.Context, op bridge.AdmitOp) (bridge.AdmitReply
 	}
 	p := prefix(op.Product)
 	v, err := admitScript.Run(ctx, s.rdb, nodeKeys(p, op.Node),
-		p, op.Node, op.Channel, op.Unit, ms(op.Now), ms(op.Expires), string(op.Pool), boolArg(op.AllowOver),
+		p, op.Node, op.Channel, op.Unit, ms(op.Now), ms(op.Expires), string(op.Pool), boolArg(op.AllowOver), boolArg(op.NoRegister),
 	).Slice()
 	if err != nil {
 		return bridge.AdmitReply{}, fmt.Errorf("redisstore: admit: %w", err)

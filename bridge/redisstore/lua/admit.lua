@@ -1,5 +1,8 @@
 -- KEYS: state, channels counting alone (c1), channels of calls (c), units (u) of self
--- ARGV: prefix, self, channel, unit ('' = the channel counts alone), now, expires, pool, allow_over
+-- ARGV: prefix, self, channel, unit ('' = the channel counts alone), now, expires, pool, allow_over,
+--   no_register ('1': a node that is not live is not registered here; the
+--   reply says fresh and nothing changes, so that it writes its keys and
+--   holdings back first)
 -- Returns {admitted, reason, existing, over, fresh, in_use, total, live_nodes}.
 -- Common path, counting per channel: HGETALL, HSETNX, HINCRBY.
 local prefix, self, channel, unit = ARGV[1], ARGV[2], ARGV[3], ARGV[4]
@@ -7,6 +10,10 @@ local now = tonumber(ARGV[5])
 local nodes, live, present = sweep(KEYS[1], prefix, now, self)
 local fresh = 0
 if not present then
+  -- Registered bare, the node would be asked to decide without its keys by
+  -- every concurrent admission until its resync (NO_LICENSE after a store
+  -- restart): one that has keys or holdings resyncs first.
+  if ARGV[9] == '1' then return {0, '', 0, 0, 1, 0, 0, #live} end
   fresh = 1
   register(KEYS[1], prefix, nodes, live, self, ARGV[6])
 end
