@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"syscall"
 	"testing"
@@ -157,4 +158,38 @@ func TestFlagsAfterPositionals(t *testing.T) {
 			t.Fatalf("host still activated after deactivate:\n%s", out)
 		}
 	})
+}
+
+// TestDemoHintRuns runs the `licbridge run ...` command the demo's closing
+// hint prints, exactly as printed, in a directory holding the licbridge.yaml it
+// names (the hint tells the admin to write one).
+func TestDemoHintRuns(t *testing.T) {
+	out := mustRun(t, nil, "demo", "--calls", "1")
+	m := regexp.MustCompile(`\((licbridge run [^)]*)\)`).FindStringSubmatch(out)
+	if m == nil {
+		t.Fatalf("demo output has no (licbridge run ...) hint:\n%s", out)
+	}
+	argv := strings.Fields(m[1])
+	cfgName := ""
+	for i, a := range argv {
+		if a == "--config" && i+1 < len(argv) {
+			cfgName = argv[i+1]
+		}
+	}
+	if cfgName == "" || filepath.IsAbs(cfgName) || strings.Contains(cfgName, "/") {
+		t.Fatalf("hint %q: want --config NAME of a file in the current directory", m[1])
+	}
+	k := newKeyring(t)
+	k.add(t, "G729-0A0B0C0D", "g729", 5)
+	stateDir := t.TempDir()
+	dir := t.TempDir()
+	cfg, err := os.ReadFile(writeRunConfig(t, k, stateDir))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, cfgName), cfg, 0o640); err != nil {
+		t.Fatal(err)
+	}
+	d := startCommandIn(t, dir, argv[1:]...)
+	checkReadyFromConfig(t, d, stateDir)
 }

@@ -111,7 +111,14 @@ func startDaemon(t *testing.T, k *keyring, args ...string) *daemon {
 // (JSON or slog's text format) from stderr; it stops the process at cleanup.
 func startCommand(t *testing.T, args ...string) *daemon {
 	t.Helper()
+	return startCommandIn(t, "", args...)
+}
+
+// startCommandIn is startCommand in working directory dir ("" for the test's).
+func startCommandIn(t *testing.T, dir string, args ...string) *daemon {
+	t.Helper()
 	cmd := exec.Command(licbridgeBin(t), args...)
+	cmd.Dir = dir
 	cmd.Env = cleanEnv()
 	stderr, err := cmd.StderrPipe()
 	if err != nil {
