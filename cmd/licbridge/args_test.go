@@ -49,3 +49,33 @@ func TestReorderArgs(t *testing.T) {
 		})
 	}
 }
+
+// FuzzReorderArgs: the rewrite only reorders (the same words, the program name
+// first) and is stable (a canonical line is left as it is).
+func FuzzReorderArgs(f *testing.F) {
+	for _, s := range []string{"run --config F", "license deactivate ID --host-id H", "sipmon read a -- --json b",
+		"show licenses --now -1h --json", "--bogus run x --log-level", "help run", "sipmon read - --json=true"} {
+		f.Add(s)
+	}
+	app := newApp()
+	f.Fuzz(func(t *testing.T, s string) {
+		in := append([]string{"licbridge"}, strings.Fields(s)...)
+		out := reorderArgs(app, in)
+		if len(out) != len(in) || out[0] != in[0] {
+			t.Fatalf("reorderArgs(%q) = %q: not a reordering", in, out)
+		}
+		count := map[string]int{}
+		for i := range in {
+			count[in[i]]++
+			count[out[i]]--
+		}
+		for w, n := range count {
+			if n != 0 {
+				t.Fatalf("reorderArgs(%q) = %q: %q count off by %d", in, out, w, n)
+			}
+		}
+		if again := reorderArgs(app, out); strings.Join(again, " ") != strings.Join(out, " ") {
+			t.Fatalf("not stable: %q -> %q -> %q", in, out, again)
+		}
+	})
+}

@@ -10,7 +10,8 @@ import (
 	"github.com/urfave/cli/v2"
 )
 
-// globalFlags are accepted before any subcommand. Every flag can also be set from
+// globalFlags are accepted anywhere on the line, before or after the subcommand
+// (reorderArgs moves them ahead for urfave/cli). Every flag can also be set from
 // the LICBRIDGE_* environment variable named in its EnvVars.
 func globalFlags() []cli.Flag {
 	return []cli.Flag{
