@@ -541,6 +541,8 @@ func TestAllowList(t *testing.T) {
 	}
 }
 
+// TestTooManySessions: with every slot taken and as many connections waiting
+// for one as may run, the next connection is closed at once, unanswered.
 func TestTooManySessions(t *testing.T) {
 	adm := newAdmitter(map[string]int{"g729": 5})
 	adm.block = make(chan struct{})
@@ -549,9 +551,10 @@ func TestTooManySessions(t *testing.T) {
 	first := make(chan agiclient.Result, 1)
 	go func() { first <- call(t, addr, channel(1), "admit,g729") }()
 	<-adm.entered // the only slot is taken
+	dialFrom(t, "127.0.0.1", addr) // waits for the slot: as many may wait as run
 	res := call(t, addr, channel(2), "admit,g729")
 	if !res.ServerClosed || len(res.Sets) != 0 {
-		t.Errorf("session beyond MaxSessions: closed=%v sets=%v", res.ServerClosed, res.Sets)
+		t.Errorf("session beyond MaxSessions and its waiting room: closed=%v sets=%v", res.ServerClosed, res.Sets)
 	}
 	close(adm.block)
 	if r := <-first; r.Vars[VarStatus] != StatusAdmitted {
