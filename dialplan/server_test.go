@@ -550,7 +550,7 @@ func TestTooManySessions(t *testing.T) {
 	addr, _ := startServer(t, adm, Config{MaxSessions: 1, SessionTimeout: time.Minute})
 	first := make(chan agiclient.Result, 1)
 	go func() { first <- call(t, addr, channel(1), "admit,g729") }()
-	<-adm.entered // the only slot is taken
+	<-adm.entered                  // the only slot is taken
 	dialFrom(t, "127.0.0.1", addr) // waits for the slot: as many may wait as run
 	res := call(t, addr, channel(2), "admit,g729")
 	if !res.ServerClosed || len(res.Sets) != 0 {
