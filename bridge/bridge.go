@@ -440,6 +440,7 @@ func (b *Bridge) admitOnce(ctx context.Context, op AdmitOp, call string) (AdmitR
 	switch {
 	case err == nil:
 		h.saw(rep.InUse, rep.Total, rep.Nodes)
+		b.answeredLocked() // under the lock already taken: no second one per admission
 	case !errors.Is(err, errBusy):
 		// The script may still run, or have run: the store may count a
 		// channel that nobody holds until a resync writes the truth. It may
@@ -449,9 +450,7 @@ func (b *Bridge) admitOnce(ctx context.Context, op AdmitOp, call string) (AdmitR
 		b.undecided[op.Product] = time.Now()
 	}
 	b.mu.Unlock()
-	if err == nil {
-		b.storeAnswered()
-	} else if !errors.Is(err, errBusy) {
+	if err != nil && !errors.Is(err, errBusy) {
 		b.poke()
 	}
 	return rep, lease, err

@@ -95,11 +95,15 @@ func (b *Bridge) storeFailed(err error) bool {
 
 // storeAnswered resets the run of failures.
 func (b *Bridge) storeAnswered() {
-	now := time.Now()
 	b.mu.Lock()
-	b.failures = 0
-	b.answered = now
+	b.answeredLocked()
 	b.mu.Unlock()
+}
+
+// answeredLocked is storeAnswered for a caller that holds b.mu.
+func (b *Bridge) answeredLocked() {
+	b.failures = 0
+	b.answered = time.Now()
 }
 
 // timedOut: the call ran out of time rather than losing the store.

@@ -209,8 +209,7 @@ func (b *Bridge) recover(ctx context.Context) error {
 		}
 	}
 	b.down = false
-	b.failures = 0
-	b.answered = time.Now()
+	b.answeredLocked()
 	b.journaled = false
 	return nil
 }

@@ -299,21 +299,37 @@ func (n *Node) reconcileAMI(ctx context.Context, c *ami.Client, first bool) (bri
 // returns holds that re-assert the leases they name (a restarted node's live
 // calls).
 func (n *Node) leasesOf(ctx context.Context, c *ami.Client, chs []*ami.CoreShowChannel) []bridge.Hold {
+	live := make([]leaseChannel, len(chs))
+	for i, ch := range chs {
+		live[i] = leaseChannel{ref: ch.Channel, id: ch.Uniqueid, call: ch.Linkedid}
+	}
+	return readLeases(ctx, live, func(ctx context.Context, ref string) (string, error) {
+		return c.Getvar(ctx, ref, "LICBRIDGE_LEASE")
+	})
+}
+
+// leaseChannel is a live channel whose LICBRIDGE_LEASE is to be read: ref is
+// how the protocol names it (AMI: its name; ARI: its ID), id its Uniqueid.
+type leaseChannel struct{ ref, id, call string }
+
+// readLeases reads LICBRIDGE_LEASE of each channel (8 at once) with get and
+// returns holds that re-assert the leases they name for that very channel.
+func readLeases(ctx context.Context, chs []leaseChannel, get func(ctx context.Context, ref string) (string, error)) []bridge.Hold {
 	out := make(chan []bridge.Hold, len(chs))
 	sem := make(chan struct{}, 8)
 	for _, ch := range chs {
 		sem <- struct{}{}
 		go func() {
 			defer func() { <-sem }()
-			v, err := c.Getvar(ctx, ch.Channel, "LICBRIDGE_LEASE")
+			v, err := get(ctx, ch.ref)
 			if err != nil {
 				out <- nil
 				return
 			}
 			var hs []bridge.Hold
 			for _, one := range strings.Split(v, ",") {
-				if p, chID, ok := parseLease(strings.TrimSpace(one)); ok && chID == ch.Uniqueid {
-					hs = append(hs, bridge.Hold{Product: p, Channel: ch.Uniqueid, Call: ch.Linkedid})
+				if p, chID, ok := parseLease(strings.TrimSpace(one)); ok && chID == ch.id {
+					hs = append(hs, bridge.Hold{Product: p, Channel: ch.id, Call: ch.call})
 				}
 			}
 			out <- hs
@@ -382,31 +398,13 @@ func (n *Node) reconcileARIFirst(ctx context.Context, first bool) (bridge.Reconc
 // ariLeasesOf reads LICBRIDGE_LEASE of the given channels over ARI and
 // returns holds that re-assert the leases they name.
 func (n *Node) ariLeasesOf(ctx context.Context, ids []string) []bridge.Hold {
-	out := make(chan []bridge.Hold, len(ids))
-	sem := make(chan struct{}, 8)
-	for _, id := range ids {
-		sem <- struct{}{}
-		go func() {
-			defer func() { <-sem }()
-			v, err := n.ariApp.Client().Variable(ctx, id, "LICBRIDGE_LEASE")
-			if err != nil {
-				out <- nil
-				return
-			}
-			var hs []bridge.Hold
-			for _, one := range strings.Split(v, ",") {
-				if p, ch, ok := parseLease(strings.TrimSpace(one)); ok && ch == id {
-					hs = append(hs, bridge.Hold{Product: p, Channel: id})
-				}
-			}
-			out <- hs
-		}()
+	live := make([]leaseChannel, len(ids))
+	for i, id := range ids {
+		live[i] = leaseChannel{ref: id, id: id}
 	}
-	var holds []bridge.Hold
-	for range ids {
-		holds = append(holds, <-out...)
-	}
-	return holds
+	return readLeases(ctx, live, func(ctx context.Context, id string) (string, error) {
+		return n.ariApp.Client().Variable(ctx, id, "LICBRIDGE_LEASE")
+	})
 }
 
 func (n *Node) recordReconcile(at time.Time, live int, res bridge.ReconcileResult, err error) {
