@@ -23,7 +23,7 @@ import (
 func runSIPMonFlags() []cli.Flag {
 	return []cli.Flag{
 		&cli.StringFlag{Name: "sipmon-interface", Usage: "watch SIP on this interface with the built-in side monitor (\"any\" for all; needs CAP_NET_RAW; config sipmon.interface)", EnvVars: []string{"LICBRIDGE_SIPMON_INTERFACE"}},
-		&cli.StringFlag{Name: "sipmon-filter", Usage: "kernel capture filter for --sipmon-interface, e.g. \"port 5060\" (config sipmon.filter)", EnvVars: []string{"LICBRIDGE_SIPMON_FILTER"}},
+		&cli.StringFlag{Name: "sipmon-filter", Usage: "capture filter for --sipmon-interface: an expression, e.g. \"port 5060\", or \"raw-bpf:\" then `tcpdump -ddd` output (config sipmon.filter)", EnvVars: []string{"LICBRIDGE_SIPMON_FILTER"}},
 		&cli.StringFlag{Name: "sipmon-hep", Usage: "receive HEPv3 (UDP and TCP) on this HOST:PORT for the built-in side monitor (config sipmon.hep_listen)", EnvVars: []string{"LICBRIDGE_SIPMON_HEP"}},
 		&cli.DurationFlag{Name: "sipmon-interval", Usage: "how often the built-in side monitor publishes its counts (default 5s; config sipmon.interval)", EnvVars: []string{"LICBRIDGE_SIPMON_INTERVAL"}},
 	}

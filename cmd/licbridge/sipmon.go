@@ -390,7 +390,7 @@ func sipmonLiveCommand() *cli.Command {
 		Description: sipmonLiveDescription,
 		Flags: append(sipmonLiveFlags(),
 			&cli.StringFlag{Name: "interface", Aliases: []string{"i"}, Required: true, Usage: "interface to capture on (\"any\" for all)"},
-			&cli.StringFlag{Name: "filter", Usage: "kernel capture filter (pcap-filter expression, e.g. \"port 5060\"); empty: everything"},
+			&cli.StringFlag{Name: "filter", Usage: "capture filter: a pcap-filter expression (e.g. \"10.0.0.1 and port 5060\"), or \"raw-bpf:\" then `tcpdump -ddd` output for a kernel program; empty: everything"},
 			&cli.StringFlag{Name: "sensor", Usage: "name of this sensor"},
 		),
 		Action: func(c *cli.Context) error {

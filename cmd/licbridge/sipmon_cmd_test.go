@@ -21,6 +21,7 @@ import (
 	"golang.org/x/net/bpf"
 
 	"github.com/licbridge/licbridge/internal/fixtures"
+	"github.com/licbridge/licbridge/sipmon/capture"
 )
 
 // syncBuffer is a bytes.Buffer safe for a command writing while the test reads.
@@ -324,7 +325,7 @@ func udpDstPortFilter(t *testing.T, port int) string {
 		t.Fatal(err)
 	}
 	var b strings.Builder
-	fmt.Fprintf(&b, "%d", len(prog))
+	fmt.Fprintf(&b, "%s%d", capture.RawBPFPrefix, len(prog))
 	for _, in := range prog {
 		fmt.Fprintf(&b, ",%d %d %d %d", in.Op, in.Jt, in.Jf, in.K)
 	}

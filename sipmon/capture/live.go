@@ -30,10 +30,9 @@ type LiveOptions struct {
 
 // ReadLive captures on the network interface iface until ctx ends (then it
 // returns nil) or h returns an error, handing SIP messages to h. bpf, when not
-// empty, is either a filter expression (see Filter: a subset of pcap-filter,
-// applied in user space after IP reassembly) or a compiled BPF program as
-// `tcpdump -ddd` prints it (a count, then "code jt jf k" per line or per comma),
-// which the kernel applies. Live capture needs CAP_NET_RAW and is Linux only.
+// empty, is a filter expression (see Filter: a subset of pcap-filter, applied in
+// user space after IP reassembly) or, after RawBPFPrefix, a compiled BPF program
+// as `tcpdump -ddd` prints it, which the kernel applies. Live capture needs CAP_NET_RAW and is Linux only.
 func ReadLive(ctx context.Context, iface, bpf, sensor string, h Handler) (Stats, error) {
 	l, err := NewLive(iface, bpf, sensor, h, LiveOptions{})
 	if err != nil {
@@ -78,17 +77,13 @@ func NewLive(iface, filter, sensor string, h Handler, opt LiveOptions) (*Live, e
 	if err != nil {
 		return nil, fmt.Errorf("live capture on %s: %w", iface, err)
 	}
-	var prog []bpf.RawInstruction
-	if f := strings.TrimSpace(filter); f != "" && f[0] >= '0' && f[0] <= '9' {
-		if prog, err = parseDDD(f); err != nil {
-			src.close()
-			return nil, fmt.Errorf("live capture on %s: filter %q: %w", iface, filter, err)
-		}
-	} else if f != "" {
-		if opt.Decoder.Filter, err = ParseFilter(f); err != nil {
-			src.close()
-			return nil, fmt.Errorf("live capture on %s: %w", iface, err)
-		}
+	prog, expr, err := liveFilter(filter)
+	if err != nil {
+		src.close()
+		return nil, fmt.Errorf("live capture on %s: %w", iface, err)
+	}
+	if expr != nil {
+		opt.Decoder.Filter = expr
 	}
 	if prog, err = dropLoopbackOutgoing(prog); err == nil {
 		err = src.setBPF(prog)
@@ -196,6 +191,28 @@ func dropLoopbackOutgoing(prog []bpf.RawInstruction) ([]bpf.RawInstruction, erro
 		return nil, fmt.Errorf("program of %d instructions is too long", len(prog))
 	}
 	return append(prefix, prog...), nil
+}
+
+// RawBPFPrefix marks a live filter as a compiled BPF program in the form
+// `tcpdump -ddd` prints (a count, then "code jt jf k" per line or per comma),
+// for the kernel to apply: "raw-bpf:4,40 0 0 12,...". Without it a filter is
+// always an expression (see Filter), so "10.0.0.1 and port 5060" is not
+// mistaken for a program because it starts with a digit.
+const RawBPFPrefix = "raw-bpf:"
+
+// liveFilter reads a live capture filter: a kernel program when it has
+// RawBPFPrefix, else an expression applied in user space; empty: neither.
+func liveFilter(filter string) ([]bpf.RawInstruction, *Filter, error) {
+	f := strings.TrimSpace(filter)
+	if raw, ok := strings.CutPrefix(f, RawBPFPrefix); ok {
+		prog, err := parseDDD(raw)
+		if err != nil {
+			return nil, nil, fmt.Errorf("filter %q: %w", filter, err)
+		}
+		return prog, nil, nil
+	}
+	expr, err := ParseFilter(f)
+	return nil, expr, err
 }
 
 // parseDDD reads the decimal BPF listing of `tcpdump -ddd`: the instruction count,

@@ -60,7 +60,7 @@ func portFilter(t *testing.T, port int) string {
 		t.Fatal(err)
 	}
 	var b strings.Builder
-	fmt.Fprintf(&b, "%d\n", len(prog))
+	fmt.Fprintf(&b, "%s%d\n", capture.RawBPFPrefix, len(prog))
 	for _, ins := range prog {
 		fmt.Fprintf(&b, "%d %d %d %d\n", ins.Op, ins.Jt, ins.Jf, ins.K)
 	}
@@ -76,7 +76,9 @@ func TestReadLiveLoopback(t *testing.T) {
 		t.Skip("live capture needs root (CAP_NET_RAW)")
 	}
 	payloads := realSIPDatagrams(t)
-	for _, mode := range []string{"none", "kernel", "expression"} {
+	// "address first" is an expression that starts with a digit: it was once
+	// taken for a `tcpdump -ddd` program and refused.
+	for _, mode := range []string{"none", "kernel", "expression", "address first"} {
 		t.Run("filter="+mode, func(t *testing.T) {
 			filtered := mode != "none"
 			rx, port := udpPort(t)
@@ -98,6 +100,8 @@ func TestReadLiveLoopback(t *testing.T) {
 				filter = portFilter(t, port)
 			case "expression":
 				filter = fmt.Sprintf("udp and dst port %d and host 127.0.0.1", port)
+			case "address first":
+				filter = fmt.Sprintf("127.0.0.1 and udp dst port %d", port)
 			}
 			var rec bytes.Buffer
 			live, err := capture.NewLive("lo", filter, "lo-sensor", h, capture.LiveOptions{Record: &rec})
@@ -165,7 +169,7 @@ func TestReadLiveLoopback(t *testing.T) {
 			if mode == "kernel" && st.Packets != len(payloads) {
 				t.Errorf("with the kernel filter %d packets reached the decoder, want %d", st.Packets, len(payloads))
 			}
-			if mode == "expression" && st.Filtered < len(payloads) {
+			if (mode == "expression" || mode == "address first") && st.Filtered < len(payloads) {
 				t.Errorf("the expression filtered %d packets, want at least the %d sent to the other port", st.Filtered, len(payloads))
 			}
 			// The recording reads back to the same messages.
@@ -175,7 +179,7 @@ func TestReadLiveLoopback(t *testing.T) {
 			}
 			var back []string
 			var opt capture.ReadOptions
-			if mode == "expression" { // the recording has what the kernel passed
+			if mode == "expression" || mode == "address first" { // the recording has what the kernel passed
 				if opt.Decoder.Filter, err = capture.ParseFilter(filter); err != nil {
 					t.Fatal(err)
 				}
