@@ -309,13 +309,29 @@ func (s *Set) KeysFor(product string) []Entry {
 	return out
 }
 
-// Products lists the products that have at least one key file, sorted. Unparsable
-// files (product "") are not listed; see KeysFor("").
+// Products lists the products that have at least one key file that belongs
+// here (authentic, of a known product, bound to this node; in time or not),
+// sorted. An invalid key names no product: a tampered "Product:" line would
+// otherwise invent one. Unparsable files (product "") are not listed either;
+// see KeysFor("") and Invalid.
 func (s *Set) Products() []string {
 	var out []string
 	for _, e := range s.entries {
-		if e.Product != "" && (len(out) == 0 || out[len(out)-1] != e.Product) {
+		if e.belongs && e.Product != "" && !slices.Contains(out, e.Product) {
 			out = append(out, e.Product)
+		}
+	}
+	return out
+}
+
+// Invalid returns the key files that are invalid on this node (unparsable,
+// tampered, unsigned, for another host or domain, of an unknown product, not
+// yet valid), each with its Reason, sorted like Keys.
+func (s *Set) Invalid() []Entry {
+	var out []Entry
+	for _, e := range s.entries {
+		if e.Status == StatusInvalid {
+			out = append(out, e)
 		}
 	}
 	return out
@@ -334,7 +350,8 @@ func (s *Set) Totals() map[string]int {
 }
 
 // Problems lists what went wrong outside key files: missing or unreadable
-// directories, and *.lic names that are not regular files (pipes, devices, sockets).
+// directories, and *.lic names that are not regular files (pipes, devices,
+// sockets). Invalid key files are listed by Invalid.
 func (s *Set) Problems() []string { return slices.Clone(s.problems) }
 
 // EvaluatedAt is the instant the rules were applied at.

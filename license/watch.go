@@ -111,7 +111,10 @@ func (w *Watcher) Reload(ctx context.Context) (*Set, error) {
 	default:
 	}
 	if !s.Equal(old) {
-		w.log.Info("licenses loaded", "files", len(s.entries), "totals", s.totals, "problems", len(s.problems))
+		invalid := s.Invalid()
+		w.log.Info("licenses loaded", "files", len(s.entries), "totals", s.totals,
+			"problems", len(s.problems)+len(invalid), "invalid_keys", len(invalid))
+		w.logNewProblems(s, old)
 		for _, fn := range w.subs {
 			fn(s)
 		}
@@ -209,6 +212,32 @@ func (w *Watcher) Run(ctx context.Context) error {
 			reload("a key's time came")
 		case <-w.changed:
 			arm()
+		}
+	}
+}
+
+// logNewProblems warns of each invalid key file and each directory problem of
+// s that old did not have (with the same reason): once per change, not on
+// every reload, so a bad file left in place does not flood the log.
+func (w *Watcher) logNewProblems(s, old *Set) {
+	seen := map[string]bool{}
+	if old != nil {
+		for _, e := range old.Invalid() {
+			seen[e.File+"\x00"+e.Reason] = true
+		}
+		for _, p := range old.problems {
+			seen[p] = true
+		}
+	}
+	for _, e := range s.Invalid() {
+		if !seen[e.File+"\x00"+e.Reason] {
+			// The reason names the fault, never the key's content.
+			w.log.Warn("invalid license key file: it counts for nothing", "file", e.File, "reason", e.Reason)
+		}
+	}
+	for _, p := range s.problems {
+		if !seen[p] {
+			w.log.Warn("licenses problem", "problem", p)
 		}
 	}
 }
