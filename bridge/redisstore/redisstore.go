@@ -37,6 +37,8 @@ import (
 var (
 	//go:embed lua/common.lua
 	commonLua string
+	//go:embed lua/state.lua
+	stateLua string
 	//go:embed lua/admit.lua
 	admitLua string
 	//go:embed lua/release.lua
@@ -60,14 +62,14 @@ var (
 )
 
 var (
-	admitScript     = redis.NewScript(commonLua + admitLua)
+	admitScript     = redis.NewScript(commonLua + stateLua + admitLua)
 	releaseScript   = redis.NewScript(releaseLua)
-	syncScript      = redis.NewScript(commonLua + syncLua)
-	keysScript      = redis.NewScript(commonLua + keysLua)
-	heartbeatScript = redis.NewScript(heartbeatLua)
-	snapshotScript  = redis.NewScript(commonLua + snapshotLua)
+	syncScript      = redis.NewScript(commonLua + stateLua + syncLua)
+	keysScript      = redis.NewScript(commonLua + stateLua + keysLua)
+	heartbeatScript = redis.NewScript(commonLua + heartbeatLua)
+	snapshotScript  = redis.NewScript(commonLua + stateLua + snapshotLua)
 	activateScript  = redis.NewScript(activateLua)
-	wireScript      = redis.NewScript(commonLua + wireLua)
+	wireScript      = redis.NewScript(commonLua + stateLua + wireLua)
 	holdingsScript  = redis.NewScript(holdingsLua)
 	claimScript     = redis.NewScript(claimLua)
 )
@@ -473,7 +475,7 @@ func asInt(v any) int {
 // Release implements bridge.Store.
 func (s *Store) Release(ctx context.Context, node, product, channel string) error {
 	p := prefix(product)
-	if err := releaseScript.Run(ctx, s.rdb, nodeKeys(p, node), node, channel).Err(); err != nil {
+	if err := releaseScript.Run(ctx, s.rdb, nodeKeys(p, node), p, node, channel).Err(); err != nil {
 		return fmt.Errorf("redisstore: release: %w", err)
 	}
 	return nil
@@ -555,7 +557,7 @@ func (s *Store) Heartbeat(ctx context.Context, node string, products []string, n
 	var lapsed []string
 	for _, product := range products {
 		p := prefix(product)
-		n, err := heartbeatScript.Run(ctx, s.rdb, nodeKeys(p, node), node, ms(now), ms(expires), s.gc.Milliseconds()).Int()
+		n, err := heartbeatScript.Run(ctx, s.rdb, nodeKeys(p, node), p, node, ms(now), ms(expires), s.gc.Milliseconds()).Int()
 		if err != nil {
 			return nil, fmt.Errorf("redisstore: heartbeat %s: %w", product, err)
 		}
@@ -564,39 +566,6 @@ func (s *Store) Heartbeat(ctx context.Context, node string, products []string, n
 		}
 	}
 	return lapsed, nil
-}
-
-// Snapshot implements bridge.Store.
-func (s *Store) Snapshot(ctx context.Context, product string, now time.Time) (bridge.Snapshot, error) {
-	p := prefix(product)
-	v, err := snapshotScript.Run(ctx, s.rdb, []string{stateKey(p)}, p, ms(now)).Slice()
-	if err != nil {
-		return bridge.Snapshot{}, fmt.Errorf("redisstore: snapshot %s: %w", product, err)
-	}
-	snap := bridge.Snapshot{Product: product}
-	for _, row := range v {
-		r, ok := row.([]any)
-		if !ok || len(r) != 6 {
-			return snap, fmt.Errorf("redisstore: snapshot %s: unexpected row %v", product, row)
-		}
-		name, _ := r[0].(string)
-		ns := bridge.NodeSnapshot{Node: name, Expires: time.UnixMilli(int64(asInt(r[1]))), Units: asInt(r[2]), Observed: asInt(r[3]), Wire: asInt(r[4])}
-		kv, _ := r[5].([]any)
-		for i := 0; i+1 < len(kv); i += 2 {
-			id, _ := kv[i].(string)
-			val, _ := kv[i+1].(string)
-			ch, until, _ := strings.Cut(val, ":")
-			g := bridge.KeyGrant{KeyID: id, Product: product, Channels: asInt(ch)}
-			if u := asInt(until); u > 0 {
-				g.Until = time.UnixMilli(int64(u))
-			}
-			ns.Keys = append(ns.Keys, g)
-		}
-		sort.Slice(ns.Keys, func(i, j int) bool { return ns.Keys[i].KeyID < ns.Keys[j].KeyID })
-		snap.Nodes = append(snap.Nodes, ns)
-	}
-	sort.Slice(snap.Nodes, func(i, j int) bool { return snap.Nodes[i].Node < snap.Nodes[j].Node })
-	return snap, nil
 }
 
 // Products implements bridge.Store.

@@ -4,26 +4,30 @@
 --   reply says fresh and nothing changes, so that it writes its keys and
 --   holdings back first)
 -- Returns {admitted, reason, existing, over, fresh, in_use, total, live_nodes}.
--- Common path, counting per channel: HGETALL, HSETNX, HINCRBY.
-local prefix, self, channel, unit = ARGV[1], ARGV[2], ARGV[3], ARGV[4]
+-- Common path, counting per channel: two empty index reads, HMGET, ZCARD,
+-- HSETNX, two HINCRBYs, whatever the number of nodes and keys.
+init(ARGV[1])
+local self, channel, unit = ARGV[2], ARGV[3], ARGV[4]
 local now = tonumber(ARGV[5])
-local nodes, live, present = sweep(KEYS[1], prefix, now, self)
+local v = prepare(now, self)
 local fresh = 0
-if not present then
+if not v[5] then
   -- Registered bare, the node would be asked to decide without its keys by
   -- every concurrent admission until its resync (NO_LICENSE after a store
   -- restart): one that has keys or holdings resyncs first.
-  if ARGV[9] == '1' then return {0, '', 0, 0, 1, 0, 0, #live} end
+  if ARGV[9] == '1' then return {0, '', 0, 0, 1, 0, 0, live()} end
   fresh = 1
-  register(KEYS[1], prefix, nodes, live, self, ARGV[6])
+  register(self, ARGV[6])
+  v[6], v[7] = 0, 0
 end
-local total, expired, used = pool(nodes, live, now, ARGV[7], self)
+local used, total = pick(v, ARGV[7])
+local nodes = live()
 if unit == '' then
-  if redis.call('HSETNX', KEYS[2], channel, 1) == 0 then return {1, '', 1, 0, fresh, used, total, #live} end
+  if redis.call('HSETNX', KEYS[2], channel, 1) == 0 then return {1, '', 1, 0, fresh, used, total, nodes} end
 else
-  if redis.call('HSETNX', KEYS[3], channel, unit) == 0 then return {1, '', 1, 0, fresh, used, total, #live} end
+  if redis.call('HSETNX', KEYS[3], channel, unit) == 0 then return {1, '', 1, 0, fresh, used, total, nodes} end
   -- another channel of a call already held: no further unit
-  if redis.call('HINCRBY', KEYS[4], unit, 1) > 1 then return {1, '', 0, 0, fresh, used, total, #live} end
+  if redis.call('HINCRBY', KEYS[4], unit, 1) > 1 then return {1, '', 0, 0, fresh, used, total, nodes} end
 end
 local over = 0
 if used + 1 > total then
@@ -36,11 +40,12 @@ if used + 1 > total then
     end
     local reason = 'OVER_LIMIT'
     if total == 0 then
-      if expired == 1 then reason = 'EXPIRED' else reason = 'NO_LICENSE' end
+      if (tonumber(v[4]) or 0) > 0 then reason = 'EXPIRED' else reason = 'NO_LICENSE' end
     end
-    return {0, reason, 0, 0, fresh, used, total, #live}
+    return {0, reason, 0, 0, fresh, used, total, nodes}
   end
   over = 1
 end
 redis.call('HINCRBY', KEYS[1], 'n\0' .. self, 1)
-return {1, '', 0, over, fresh, used + 1, total, #live}
+redis.call('HINCRBY', KEYS[1], '#u', 1)
+return {1, '', 0, over, fresh, used + 1, total, nodes}

@@ -2,123 +2,141 @@
 -- {lb:<product>}, so a script touches one Redis Cluster slot. Times are
 -- milliseconds from the calling node's clock.
 --
--- The product's state hash (KEYS[1]) holds, per node N:
+-- A decision must cost the same whatever the number of nodes and keys, so
+-- the pool's totals are kept up to date as nodes and keys come and go, and
+-- lapsed nodes and ended keys are found through expiry indexes.
+--
+-- The state hash, <prefix>:s, holds per node N:
 --   e\0N       live until (ms)
 --   n\0N       units held
 --   o\0N       passive count (channels using the product without admission)
 --   w\0N       legs the node's SIP monitor sees on the wire
---   k\0N\0ID   a key: "channels:until_ms" (0: no end)
--- so that one HGETALL reads all a decision needs: admission latency is mostly
--- the number of redis.call()s a script makes.
+--   K\0N       its keys: "ID\0channels\0until_ms\0" repeated (until 0: no end)
+--   h\0N       channels of the keys N owns (per-host pool)
+-- and the totals over live nodes:
+--   #v  layout version (absent: rebuild from what is there)
+--   #u  units held
+--   #c  channels of the distinct key IDs that have not ended (cluster pool)
+--   #x  ended keys still presented
+-- Beside it:
+--   <prefix>:ex  ZSET  live node -> live until
+--   <prefix>:kx  ZSET  "N\0ID" -> until, for keys with an end not yet reached
+--   <prefix>:ko  ZSET  "ID\0N\0channels", all at score 0: who presents each
+--                      key ID that has not ended, in byte order of N, so the
+--                      first one owns it (a key ID counts once)
 
-local byte, sub, find, tonum = string.byte, string.sub, string.find, tonumber
+local tonum, find, sub = tonumber, string.find, string.sub
+local P, S, EX, KX, KO
 
--- load parses the state hash into nodes[name] = {exp, n, o, w, keys}. It runs on
--- every admission, so it allocates as little as it can.
-local function load(s_key)
-  local kv = redis.call('HGETALL', s_key)
-  local nodes = {}
-  for i = 1, #kv, 2 do
-    local f = kv[i]
-    local kind = byte(f, 1)
-    local name, id
-    if kind == 107 then -- k
-      local sep = find(f, '\0', 3, true)
-      name, id = sub(f, 3, sep - 1), sub(f, sep + 1)
+-- incr adds d to field f of the state (nothing for 0: Lua's -0 is not an
+-- integer to HINCRBY).
+local function incr(f, d)
+  if d ~= 0 then redis.call('HINCRBY', S, f, d) end
+end
+
+local function init(prefix)
+  P, S, EX, KX, KO = prefix, prefix .. ':s', prefix .. ':ex', prefix .. ':kx', prefix .. ':ko'
+end
+
+-- keylist parses a K\0N value into {id, channels, until} triples.
+local function keylist(v)
+  local out = {}
+  if not v then return out end
+  local pos = 1
+  while pos <= #v do
+    local a = find(v, '\0', pos, true)
+    local b = find(v, '\0', a + 1, true)
+    local c = find(v, '\0', b + 1, true)
+    out[#out + 1] = {sub(v, pos, a - 1), tonum(sub(v, a + 1, b - 1)), tonum(sub(v, b + 1, c - 1))}
+    pos = c + 1
+  end
+  return out
+end
+
+local function keystring(keys)
+  local parts = {}
+  for i, k in ipairs(keys) do parts[i] = k[1] .. '\0' .. k[2] .. '\0' .. k[3] .. '\0' end
+  return table.concat(parts)
+end
+
+-- owner returns the KO member that owns key ID id (the first node by name).
+local function owner(id)
+  return redis.call('ZRANGEBYLEX', KO, '[' .. id .. '\0', '(' .. id .. '\1', 'LIMIT', 0, 1)[1]
+end
+
+-- credit adds sign times an owner member's channels to the totals.
+local function credit(id, m, sign)
+  if not m then return end
+  local rest = sub(m, #id + 2)
+  local sep = find(rest, '\0', 1, true)
+  local ch = sign * tonum(sub(rest, sep + 1))
+  incr('h\0' .. sub(rest, 1, sep - 1), ch)
+  incr('#c', ch)
+end
+
+-- present adds (or withdraws) node name's key id of ch channels, moving the
+-- key's channels to its new owner when the first presenter changes.
+local function present(id, name, ch, add)
+  local before = owner(id)
+  local m = id .. '\0' .. name .. '\0' .. ch
+  if add then redis.call('ZADD', KO, 0, m) else redis.call('ZREM', KO, m) end
+  local after = owner(id)
+  if before ~= after then
+    credit(id, before, -1)
+    credit(id, after, 1)
+  end
+end
+
+-- addkeys counts a live node's keys: those already ended only as ended.
+local function addkeys(name, keys, now)
+  for _, k in ipairs(keys) do
+    if k[3] > 0 and k[3] <= now then
+      redis.call('HINCRBY', S, '#x', 1)
     else
-      name = sub(f, 3)
-    end
-    local x = nodes[name]
-    if not x then
-      x = {exp = 0, n = 0, o = 0, w = 0, keys = {}}
-      nodes[name] = x
-    end
-    if kind == 107 then x.keys[id] = kv[i + 1]
-    elseif kind == 101 then x.exp = tonum(kv[i + 1]) -- e
-    elseif kind == 110 then x.n = tonum(kv[i + 1]) -- n
-    elseif kind == 111 then x.o = tonum(kv[i + 1]) -- o
-    elseif kind == 119 then x.w = tonum(kv[i + 1]) end -- w
-  end
-  return nodes
-end
-
--- forget drops a node's fields and holdings (it is new, or lapsed).
-local function forget(s_key, prefix, nodes, name)
-  local x = nodes[name]
-  if x then
-    local fields = {'e\0' .. name, 'n\0' .. name, 'o\0' .. name, 'w\0' .. name}
-    for id in pairs(x.keys) do fields[#fields + 1] = 'k\0' .. name .. '\0' .. id end
-    redis.call('HDEL', s_key, unpack(fields))
-  end
-  redis.call('DEL', prefix .. ':c1:' .. name, prefix .. ':c:' .. name, prefix .. ':u:' .. name)
-  nodes[name] = nil
-end
-
--- sweep forgets every registered node whose expiry is not after now and
--- returns the nodes, the live names, and whether self is live.
-local function sweep(s_key, prefix, now, self)
-  local nodes = load(s_key)
-  local live, present = {}, false
-  for name, x in pairs(nodes) do
-    if x.exp > 0 then
-      if x.exp <= now then
-        forget(s_key, prefix, nodes, name)
-      else
-        live[#live + 1] = name
-        if name == self then present = true end
-      end
+      present(k[1], name, k[2], true)
+      if k[3] > 0 then redis.call('ZADD', KX, k[3], name .. '\0' .. k[1]) end
     end
   end
-  return nodes, live, present
 end
 
--- register makes self live until exp with nothing held.
-local function register(s_key, prefix, nodes, live, self, exp)
-  forget(s_key, prefix, nodes, self)
-  nodes[self] = {exp = tonum(exp), n = 0, o = 0, w = 0, keys = {}}
-  live[#live + 1] = self
-  redis.call('HSET', s_key, 'e\0' .. self, exp)
-end
-
--- less compares bytes, as Go does; Lua's < follows the server's locale.
-local function less(a, b)
-  local la, lb = #a, #b
-  for i = 1, math.min(la, lb) do
-    local x, y = string.byte(a, i), string.byte(b, i)
-    if x ~= y then return x < y end
-  end
-  return la < lb
-end
-
--- pool returns the total, whether an ended key was seen, and the units used,
--- for self's pool: every live node's distinct keys (cluster), or the keys self
--- owns, a key on several nodes belonging to the first by name (per-host).
--- Mirrors capacity and used in bridge/store.go.
-local function pool(nodes, live, now, mode, self)
-  local owners, chans = {}, {}
-  local expired = 0
-  for _, name in ipairs(live) do
-    for id, v in pairs(nodes[name].keys) do
-      local sep = find(v, ':', 1, true)
-      local untl = tonum(sub(v, sep + 1))
-      if untl > 0 and untl <= now then
-        expired = 1
-      else
-        local o = owners[id]
-        if o == nil or less(name, o) then
-          owners[id] = name
-          chans[id] = tonum(sub(v, 1, sep - 1))
-        end
-      end
+-- dropkeys takes a node's keys out of the totals.
+local function dropkeys(name, keys)
+  for _, k in ipairs(keys) do
+    if k[3] == 0 or redis.call('ZREM', KX, name .. '\0' .. k[1]) == 1 then
+      present(k[1], name, k[2], false)
+    else
+      redis.call('HINCRBY', S, '#x', -1)
     end
   end
-  local total = 0
-  for id, o in pairs(owners) do
-    if mode ~= 'per-host' or o == self then total = total + chans[id] end
+end
+
+-- forget drops a node's fields and holdings (it is new, or lapsed), taking
+-- what it counted out of the totals if it was live.
+local function forget(name)
+  if redis.call('ZREM', EX, name) == 1 then
+    local v = redis.call('HMGET', S, 'n\0' .. name, 'K\0' .. name)
+    incr('#u', -(tonum(v[1]) or 0))
+    dropkeys(name, keylist(v[2]))
   end
-  local used = 0
-  for _, name in ipairs(live) do
-    if mode ~= 'per-host' or name == self then used = used + nodes[name].n end
+  redis.call('HDEL', S, 'e\0' .. name, 'n\0' .. name, 'o\0' .. name, 'w\0' .. name, 'K\0' .. name, 'h\0' .. name)
+  redis.call('DEL', P .. ':c1:' .. name, P .. ':c:' .. name, P .. ':u:' .. name)
+end
+
+-- endkey stops counting the key of a "N\0ID" member whose end has come.
+local function endkey(m)
+  redis.call('ZREM', KX, m)
+  local sep = find(m, '\0', 1, true)
+  local name, id = sub(m, 1, sep - 1), sub(m, sep + 1)
+  for _, k in ipairs(keylist(redis.call('HGET', S, 'K\0' .. name))) do
+    if k[1] == id then present(id, name, k[2], false) end
   end
-  return total, expired, used
+  redis.call('HINCRBY', S, '#x', 1)
+end
+
+-- sweep forgets the nodes whose expiry is not after now and ends the keys
+-- whose end has come: both found by index, so it costs nothing when there are
+-- none, whatever the number of nodes.
+local function sweep(now)
+  for _, name in ipairs(redis.call('ZRANGEBYSCORE', EX, '-inf', now)) do forget(name) end
+  for _, m in ipairs(redis.call('ZRANGEBYSCORE', KX, '-inf', now)) do endkey(m) end
 end

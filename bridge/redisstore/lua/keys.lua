@@ -1,17 +1,29 @@
 -- KEYS: state, c1, c, u of self
 -- ARGV: prefix, self, now, expires, then key ID, "channels:until_ms" pairs
--- Replaces self's keys. Returns 1 if self was not live before (fresh).
-local prefix, self = ARGV[1], ARGV[2]
-local nodes, live, present = sweep(KEYS[1], prefix, tonumber(ARGV[3]), self)
+-- Replaces self's keys (a key ID given twice: the last one). Returns 1 if
+-- self was not live before (fresh).
+init(ARGV[1])
+local self = ARGV[2]
+local now = tonumber(ARGV[3])
+local v = prepare(now, self)
 local fresh = 0
-if present then
-  for id in pairs(nodes[self].keys) do redis.call('HDEL', KEYS[1], 'k\0' .. self .. '\0' .. id) end
+if v[5] then
+  dropkeys(self, keylist(redis.call('HGET', S, 'K\0' .. self)))
 else
   fresh = 1
-  register(KEYS[1], prefix, nodes, live, self, ARGV[4])
+  register(self, ARGV[4])
 end
-redis.call('HSET', KEYS[1], 'e\0' .. self, ARGV[4])
+local keys, at = {}, {}
 for i = 5, #ARGV, 2 do
-  redis.call('HSET', KEYS[1], 'k\0' .. self .. '\0' .. ARGV[i], ARGV[i + 1])
+  local val = ARGV[i + 1]
+  local c = string.find(val, ':', 1, true)
+  local k = {ARGV[i], tonumber(string.sub(val, 1, c - 1)), tonumber(string.sub(val, c + 1))}
+  if at[k[1]] then keys[at[k[1]]] = k else
+    keys[#keys + 1] = k
+    at[k[1]] = #keys
+  end
 end
+addkeys(self, keys, now)
+redis.call('HSET', S, 'e\0' .. self, ARGV[4], 'K\0' .. self, keystring(keys))
+redis.call('ZADD', EX, ARGV[4], self)
 return fresh

@@ -1,10 +1,14 @@
 -- KEYS: state, c1, c, u of self
 -- ARGV: prefix, self, now, expires, pool, then channel, unit pairs
 -- Replaces self's holdings, never refusing. Returns {in_use, total, live_nodes}.
-local prefix, self = ARGV[1], ARGV[2]
+init(ARGV[1])
+local self = ARGV[2]
 local now = tonumber(ARGV[3])
-local nodes, live, present = sweep(KEYS[1], prefix, now, self)
-if not present then register(KEYS[1], prefix, nodes, live, self, ARGV[4]) end
+local v = prepare(now, self)
+if not v[5] then
+  register(self, ARGV[4])
+  v[6], v[7] = 0, 0
+end
 redis.call('DEL', KEYS[2], KEYS[3], KEYS[4])
 local n = 0
 for i = 6, #ARGV, 2 do
@@ -15,7 +19,11 @@ for i = 6, #ARGV, 2 do
     if redis.call('HINCRBY', KEYS[4], unit, 1) == 1 then n = n + 1 end
   end
 end
+local was = tonumber(v[6]) or 0
 redis.call('HSET', KEYS[1], 'e\0' .. self, ARGV[4], 'n\0' .. self, n)
-nodes[self].n = n
-local total, _, used = pool(nodes, live, now, ARGV[5], self)
-return {used, total, #live}
+redis.call('ZADD', EX, ARGV[4], self)
+incr('#u', n - was)
+v[2] = (tonumber(v[2]) or 0) + n - was
+v[6] = n
+local used, total = pick(v, ARGV[5])
+return {used, total, live()}
