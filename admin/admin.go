@@ -29,6 +29,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"os"
 	"sync"
 	"time"
 
@@ -83,6 +84,11 @@ type Options struct {
 	Metrics *Metrics
 	// Logger gets request errors and refused requests. Default: discard.
 	Logger *slog.Logger
+	// AddrFile, when set, is where the server records its bound address
+	// (http://host:port, one line) once it listens, and removes it when it
+	// stops: licbridge show licenses finds the daemon through it. Typically
+	// AddrFileName in the state dir.
+	AddrFile string
 
 	// Connection limits; zero (or negative) means the Default* constant.
 	// ReadHeaderTimeout bounds reading a request's headers.
@@ -193,6 +199,13 @@ func (s *Server) Run(ctx context.Context) error {
 	s.mu.Lock()
 	s.addr = l.Addr()
 	s.mu.Unlock()
+	if s.opt.AddrFile != "" {
+		if err := WriteAddrFile(s.opt.AddrFile, l.Addr().String()); err != nil {
+			l.Close()
+			return err
+		}
+		defer os.Remove(s.opt.AddrFile)
+	}
 	close(s.ready)
 	s.opt.Logger.Info("admin server listening", "addr", l.Addr().String(), "auth", s.opt.Token != "")
 

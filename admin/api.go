@@ -9,86 +9,31 @@ import (
 	"strconv"
 	"time"
 
-	"github.com/licbridge/licbridge/bridge/overage"
-	"github.com/licbridge/licbridge/bridge/stats"
+	"github.com/licbridge/licbridge/view"
 )
 
-// Source supplies what the admin server shows. The daemon implements it over
-// the license set, the admission core, the SIP monitor's counts, the overage
-// machine and the statistics recorder. Methods are called concurrently, once
-// per request (and per /metrics scrape), so they should be quick.
+// Source supplies what the admin server shows. The daemon implements it
+// (bridge/node.Source). Methods are called concurrently, once per request (and
+// per /metrics scrape), so they should be quick.
 type Source interface {
 	// Snapshot returns the cluster as this node sees it now.
-	Snapshot(ctx context.Context) (View, error)
+	Snapshot(ctx context.Context) (view.View, error)
 	// Stats returns the product's hourly and daily peaks over the last days
 	// calendar days, today included.
-	Stats(ctx context.Context, product string, days int) (stats.Report, error)
+	Stats(ctx context.Context, product string, days int) (view.Report, error)
 }
 
 // ErrUnknownProduct is what Source.Stats returns (wrapped) for a product it
 // does not know; the API answers 404.
-var ErrUnknownProduct = errors.New("unknown product")
+var ErrUnknownProduct = view.ErrUnknownProduct
 
-// View is the whole cluster as seen from one node.
-type View struct {
-	// Node is this node's ID.
-	Node string `json:"node"`
-	// Time is when the view was taken.
-	Time time.Time `json:"time"`
-	// Nodes lists the live nodes of the cluster.
-	Nodes []string `json:"nodes,omitempty"`
-	// Products, in display order.
-	Products []Product `json:"products"`
-}
-
-// Product is one licensed product in the View.
-type Product struct {
-	Name string `json:"name"`
-	// Enforcement is hard, grace or monitor.
-	Enforcement overage.Mode `json:"enforcement"`
-	// Total is the stacked cluster-wide total of valid keys (each key once).
-	Total int `json:"total"`
-	// InUse is the count of channels in use in the cluster.
-	InUse int `json:"in_use"`
-	// InUseByNode splits InUse per live node.
-	InUseByNode map[string]int `json:"in_use_by_node,omitempty"`
-	// ObservedLegs is the count of legs the SIP monitor sees on the wire now;
-	// nil when no monitor reports.
-	ObservedLegs *int `json:"observed_legs,omitempty"`
-	// Passive is what passive accounting (AMI) sees using the product on the
-	// cluster's Asterisk nodes now, admitted or not.
-	Passive int `json:"passive"`
-	// Peak14d is the highest cluster-wide use of the last 14 days.
-	Peak14d int `json:"peak_14d"`
-	// Overage is the over-limit state and its countdown.
-	Overage overage.State `json:"overage"`
-	// Keys are the product's key files, valid or not.
-	Keys []Key `json:"keys"`
-	// Warnings are the product's warnings: overage, keys nearing their end
-	// date, conflicts, invalid keys. Every surface prints them.
-	Warnings []string `json:"warnings,omitempty"`
-}
-
-// Key is one license key as the cluster sees it.
-type Key struct {
-	// ID is the key ID (never the whole key).
-	ID       string `json:"id"`
-	Channels int    `json:"channels"`
-	// Nodes are the live nodes presenting the key.
-	Nodes []string `json:"nodes,omitempty"`
-	// Binding is "host <id>", "domain <name>" or "unbound".
-	Binding string `json:"binding"`
-	// EndDate is the formal end date; zero for none.
-	EndDate time.Time `json:"end_date,omitzero"`
-	// Status is VALID, EXPIRING, GRACE (renewal grace), EXPIRED or INVALID.
-	Status string `json:"status"`
-	// Reason says why the key is not plainly valid ("bad signature", ...).
-	Reason string `json:"reason,omitempty"`
-	// Conflicts names nodes presenting the same key (a cloned VM, say).
-	Conflicts []string `json:"conflicts,omitempty"`
-	// EndsInDays is set when the end date is near (the warning thresholds).
-	EndsInDays *int `json:"ends_in_days,omitempty"`
-}
+// The view's types under their old names here, for callers not yet moved to
+// package view.
+type (
+	View    = view.View
+	Product = view.Product
+	Key     = view.Key
+)
 
 // Licenses is the body of /api/v1/licenses.
 type Licenses struct {
@@ -100,7 +45,7 @@ type Licenses struct {
 // ProductLicense is a product's keys and total.
 type ProductLicense struct {
 	Name        string       `json:"name"`
-	Enforcement overage.Mode `json:"enforcement"`
+	Enforcement view.Mode `json:"enforcement"`
 	Total       int          `json:"total"`
 	Keys        []Key        `json:"keys"`
 	Warnings    []string     `json:"warnings,omitempty"`
@@ -127,7 +72,7 @@ type ProductChannels struct {
 type States struct {
 	Node     string          `json:"node"`
 	Time     time.Time       `json:"time"`
-	Products []overage.State `json:"products"`
+	Products []view.Overage `json:"products"`
 }
 
 type errorBody struct {
@@ -238,7 +183,7 @@ func channelsOf(v View) any {
 }
 
 func statesOf(v View) any {
-	out := States{Node: v.Node, Time: v.Time, Products: []overage.State{}}
+	out := States{Node: v.Node, Time: v.Time, Products: []view.Overage{}}
 	for _, p := range v.Products {
 		st := p.Overage
 		st.Product = p.Name

@@ -14,8 +14,7 @@ import (
 	dto "github.com/prometheus/client_model/go"
 
 	"github.com/licbridge/licbridge/admin"
-	"github.com/licbridge/licbridge/bridge/overage"
-	"github.com/licbridge/licbridge/bridge/stats"
+	"github.com/licbridge/licbridge/view"
 )
 
 func decode[T any](t *testing.T, b []byte) T {
@@ -55,7 +54,7 @@ func TestAPI(t *testing.T) {
 	t.Run("state", func(t *testing.T) {
 		code, b := get(t, base+"/api/v1/state", "")
 		s := decode[admin.States](t, b)
-		if code != 200 || s.Products[0] != g729.Overage || s.Products[1].Phase != overage.PhaseOK {
+		if code != 200 || s.Products[0] != g729.Overage || s.Products[1].Phase != view.PhaseOK {
 			t.Errorf("%d %+v", code, s)
 		}
 	})
@@ -90,7 +89,7 @@ func TestAPI(t *testing.T) {
 				}
 				return
 			}
-			rep := decode[stats.Report](t, b)
+			rep := decode[view.Report](t, b)
 			if len(rep.Days) != tc.days || len(rep.Windows) != 24*tc.days {
 				t.Errorf("%d days, %d windows; want %d days", len(rep.Days), len(rep.Windows), tc.days)
 			}
@@ -182,7 +181,7 @@ func TestMetrics(t *testing.T) {
 		want   float64
 	}{
 		{"licbridge_channels_in_use", []string{"product", "g729"}, float64(g729.InUse)},
-		{"licbridge_channels_total", []string{"product", "g729"}, float64(g729.Total)},
+		{"licbridge_channels_licensed", []string{"product", "g729"}, float64(g729.Total)},
 		{"licbridge_channels_in_use", []string{"product", "fax"}, float64(fax.InUse)},
 		{"licbridge_legs_observed", []string{"product", "g729"}, float64(*g729.ObservedLegs)},
 		{"licbridge_channels_peak_14d", []string{"product", "g729"}, float64(g729.Peak14d)},
@@ -191,8 +190,8 @@ func TestMetrics(t *testing.T) {
 		{"licbridge_admissions_total", []string{"product", "g729", "outcome", "admitted"}, 1},
 		{"licbridge_admission_duration_seconds", []string{"product", "g729", "outcome", "rejected"}, 2},
 		{"licbridge_store_errors_total", []string{"op", "admit"}, 1},
-		{"licbridge_overage_days", []string{"product", "g729"}, float64(g729.Overage.OverDays)},
-		{"licbridge_overage_locks_in_days", []string{"product", "g729"}, float64(g729.Overage.LocksIn)},
+		{"licbridge_overage_day_streak", []string{"product", "g729"}, float64(g729.Overage.OverDays)},
+		{"licbridge_overage_lock_countdown", []string{"product", "g729"}, float64(g729.Overage.LocksIn)},
 		{"licbridge_overage_phase", []string{"product", "g729", "phase", "LOCKDOWN"}, 1},
 		{"licbridge_overage_phase", []string{"product", "g729", "phase", "OK"}, 0},
 		{"licbridge_overage_phase", []string{"product", "fax", "phase", "OK"}, 1},

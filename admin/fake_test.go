@@ -11,14 +11,14 @@ import (
 	"time"
 
 	"github.com/licbridge/licbridge/admin"
-	"github.com/licbridge/licbridge/bridge/overage"
 	"github.com/licbridge/licbridge/bridge/stats"
+	"github.com/licbridge/licbridge/view"
 )
 
 // fakeSource is a fixed cluster: two nodes, g729 in LOCKDOWN, fax fine.
 type fakeSource struct {
-	view    admin.View
-	reports map[string]stats.Report
+	view    view.View
+	reports map[string]view.Report
 
 	mu  sync.Mutex
 	err error // set with fail
@@ -28,11 +28,11 @@ func (f *fakeSource) fail(err error) { f.mu.Lock(); f.err = err; f.mu.Unlock() }
 
 func (f *fakeSource) failure() error { f.mu.Lock(); defer f.mu.Unlock(); return f.err }
 
-func (f *fakeSource) Snapshot(context.Context) (admin.View, error) { return f.view, f.failure() }
+func (f *fakeSource) Snapshot(context.Context) (view.View, error) { return f.view, f.failure() }
 
-func (f *fakeSource) Stats(_ context.Context, product string, days int) (stats.Report, error) {
+func (f *fakeSource) Stats(_ context.Context, product string, days int) (view.Report, error) {
 	if err := f.failure(); err != nil {
-		return stats.Report{}, err
+		return view.Report{}, err
 	}
 	rep, ok := f.reports[product]
 	if !ok {
@@ -59,25 +59,25 @@ func intp(v int) *int { return &v }
 func newFake(t testing.TB) *fakeSource {
 	now := time.Date(2026, 11, 22, 15, 4, 0, 0, time.UTC)
 	end := now.AddDate(0, 0, 6)
-	g729 := admin.Product{
-		Name: "g729", Enforcement: overage.ModeGrace, Total: 30, InUse: 23,
+	g729 := view.Product{
+		Name: "g729", Enforcement: view.ModeGrace, Total: 30, InUse: 23,
 		InUseByNode: map[string]int{"pbx-a": 17, "pbx-b": 6}, ObservedLegs: intp(25), Passive: 19, Peak14d: 41,
-		Overage: overage.State{Product: "g729", Mode: overage.ModeGrace, Phase: overage.PhaseLockdown, OverDays: 5, LocksIn: 9,
+		Overage: view.Overage{Product: "g729", Mode: view.ModeGrace, Phase: view.PhaseLockdown, OverDays: 5, LocksIn: 9,
 			Since: time.Date(2026, 11, 18, 0, 0, 0, 0, time.UTC), Peak: 41},
-		Keys: []admin.Key{
+		Keys: []view.Key{
 			{ID: "G729-7F3A-0001", Channels: 20, Nodes: []string{"pbx-a"}, Binding: "host 00:16:3e:aa:bb:cc", EndDate: end, Status: "EXPIRING", EndsInDays: intp(6)},
 			{ID: "G729-7F3A-0002", Channels: 10, Nodes: []string{"pbx-b", "pbx-c"}, Binding: "domain voice.example", Status: "VALID", Conflicts: []string{"pbx-b", "pbx-c"}},
 			{ID: "G729-BAD-0003", Channels: 5, Binding: "host 00:16:3e:00:00:01", Status: "INVALID", Reason: "bad signature"},
 		},
 	}
-	g729.Warnings = []string{g729.Overage.Warning(), "key G729-7F3A-0001 ends in 6 days"}
-	fax := admin.Product{Name: "fax", Enforcement: overage.ModeHard, Total: 8, InUse: 2,
+	g729.Warnings = []string{"over the limit 5 days: locks in 9 days", "key G729-7F3A-0001 ends in 6 days"}
+	fax := view.Product{Name: "fax", Enforcement: view.ModeHard, Total: 8, InUse: 2,
 		InUseByNode: map[string]int{"pbx-a": 2}, Peak14d: 7,
-		Overage: overage.State{Product: "fax", Mode: overage.ModeHard, Phase: overage.PhaseOK},
-		Keys:    []admin.Key{{ID: "FAX-0001", Channels: 8, Nodes: []string{"pbx-a"}, Binding: "unbound", Status: "VALID"}}}
+		Overage: view.Overage{Product: "fax", Mode: view.ModeHard, Phase: view.PhaseOK},
+		Keys:    []view.Key{{ID: "FAX-0001", Channels: 8, Nodes: []string{"pbx-a"}, Binding: "unbound", Status: "VALID"}}}
 	f := &fakeSource{
-		view:    admin.View{Node: "pbx-a", Time: now, Nodes: []string{"pbx-a", "pbx-b"}, Products: []admin.Product{g729, fax}},
-		reports: map[string]stats.Report{},
+		view:    view.View{Node: "pbx-a", Time: now, Nodes: []string{"pbx-a", "pbx-b"}, Products: []view.Product{g729, fax}},
+		reports: map[string]view.Report{},
 	}
 	// 14 days of hourly peaks with a daily shape; g729 goes over its total.
 	for _, p := range f.view.Products {
@@ -98,7 +98,7 @@ func newFake(t testing.TB) *fakeSource {
 		if err != nil {
 			t.Fatal(err)
 		}
-		f.reports[p.Name] = rep
+		f.reports[p.Name] = reportOf(rep)
 	}
 	return f
 }
@@ -157,3 +157,15 @@ func serve(t *testing.T, o admin.Options) (*admin.Server, string) {
 }
 
 var errStore = errors.New("redis: connection refused")
+
+// reportOf is the view of a statistics report (as bridge/node builds it).
+func reportOf(r stats.Report) view.Report {
+	out := view.Report{Product: r.Product, Zone: r.Zone, Peak: r.Peak, Windows: []view.Window{}, Days: []view.Day{}}
+	for _, w := range r.Windows {
+		out.Windows = append(out.Windows, view.Window{Start: w.Start, Peak: w.Peak, Nodes: w.Nodes})
+	}
+	for _, d := range r.Days {
+		out.Days = append(out.Days, view.Day{Date: d.Date, Peak: d.Peak, Nodes: d.Nodes})
+	}
+	return out
+}

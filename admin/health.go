@@ -3,6 +3,8 @@ package admin
 import (
 	"context"
 	"net/http"
+
+	"github.com/licbridge/licbridge/view"
 )
 
 // Health reports the state of the parts readiness depends on (AMI, ARI, the
@@ -18,13 +20,7 @@ type HealthFunc func(ctx context.Context) []Component
 func (f HealthFunc) Check(ctx context.Context) []Component { return f(ctx) }
 
 // Component is one part's health.
-type Component struct {
-	// Name is "ami", "ari", "store", ...
-	Name string `json:"name"`
-	OK   bool   `json:"ok"`
-	// Detail says why a part is not OK (or how it is, briefly).
-	Detail string `json:"detail,omitempty"`
-}
+type Component = view.Component
 
 // Readiness is the body of /readyz.
 type Readiness struct {

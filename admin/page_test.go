@@ -14,7 +14,7 @@ import (
 	"time"
 
 	"github.com/licbridge/licbridge/admin"
-	"github.com/licbridge/licbridge/bridge/stats"
+	"github.com/licbridge/licbridge/view"
 )
 
 // chromium returns the path of Debian's chromium. The page test must run
@@ -86,8 +86,8 @@ func checkPage(t *testing.T, dom, base, token string) {
 		t.Fatalf("page did not reach ready:\n%s", dom)
 	}
 	_, b := get(t, base+"/api/v1/view", token)
-	view := decode[admin.View](t, b)
-	for _, p := range view.Products {
+	vw := decode[admin.View](t, b)
+	for _, p := range vw.Products {
 		want := map[string]int{
 			p.Name + "-in_use":   p.InUse,
 			p.Name + "-total":    p.Total,
@@ -123,7 +123,7 @@ func checkPage(t *testing.T, dom, base, token string) {
 		}
 		// The chart: one bar per non-empty hourly window, labelled with the peak.
 		_, b := get(t, base+"/api/v1/stats?product="+url.QueryEscape(p.Name)+"&days=14", token)
-		rep := decode[stats.Report](t, b)
+		rep := decode[view.Report](t, b)
 		bars := 0
 		for _, w := range rep.Windows {
 			if w.Peak > 0 {

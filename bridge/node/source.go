@@ -7,18 +7,17 @@ import (
 	"strings"
 	"time"
 
-	"github.com/licbridge/licbridge/admin"
 	"github.com/licbridge/licbridge/bridge"
 	"github.com/licbridge/licbridge/bridge/overage"
 	"github.com/licbridge/licbridge/bridge/stats"
 	"github.com/licbridge/licbridge/license"
+	"github.com/licbridge/licbridge/view"
 )
 
-var _ admin.Source = (*Source)(nil)
-
-// Source is the admin server's view of a node: the cluster's usage from the
-// bridge, this node's key files from the license watcher, passive accounting,
-// and the statistics recorder's peaks.
+// Source builds the view (package view) of a node: the cluster's usage from
+// the bridge, this node's key files, passive accounting, recent rejections,
+// the statistics recorder's peaks and the over-limit state. The admin server
+// serves it; show licenses --redis prints it.
 type Source struct {
 	// Node is the running node, or nil for a read-only view of the cluster
 	// (licbridge show licenses --redis), which then needs Bridge.
@@ -28,54 +27,115 @@ type Source struct {
 	Bridge *bridge.Bridge
 	// Licenses: this node's key files; nil shows the published grants only.
 	Licenses *license.Watcher
+	// Set is used when Licenses is nil: key files read once (the CLI).
+	Set *license.Set
 	// Enforcement per product, as configured (default hard).
 	Enforcement map[string]bridge.Mode
 	// Recorder answers peaks; nil: none recorded.
 	Recorder *stats.Recorder
 	// Overage answers the over-limit state; nil: always OK.
 	Overage *overage.Machine
+	// Rejections are this node's recent refusals; nil: none shown.
+	Rejections *Rejections
 }
 
-// Snapshot implements admin.Source.
-func (s *Source) Snapshot(ctx context.Context) (admin.View, error) {
+// build is a view under construction.
+type build struct {
+	v   view.View
+	src *Source
+}
+
+func (bd *build) mode(p string) view.Mode {
+	if m := bd.src.Enforcement[p]; m != "" {
+		return view.Mode(string(m))
+	}
+	return view.ModeHard
+}
+
+func (bd *build) get(p string) *view.Product { return bd.v.Product(p, bd.mode(p)) }
+
+// Snapshot implements admin.Source. A running node whose store does not
+// answer still gives a view: its key files and its own channels, with the
+// store's error in view.Store (the page shows a banner, not a blank page).
+func (s *Source) Snapshot(ctx context.Context) (view.View, error) {
 	now := time.Now()
 	b := s.Bridge
 	if s.Node != nil {
 		b = s.Node.Bridge()
 	}
+	bd := &build{src: s}
+	bd.v = view.View{Node: b.Node(), Time: now, Usage: true, Products: []view.Product{}}
 	us, err := b.Usage(ctx)
-	if err != nil {
-		return admin.View{}, fmt.Errorf("usage: %w", err)
+	if err != nil && s.Node == nil {
+		return view.View{}, fmt.Errorf("usage: %w", err)
 	}
-	v := admin.View{Node: b.Node(), Time: now.UTC()}
-	var set *license.Set
+	if s.Node != nil {
+		bd.v.Store = storeOf(b)
+		if err != nil {
+			bd.v.Store.Available = false
+			bd.v.Store.Error = err.Error()
+			s.ownUse(bd, b)
+		}
+	}
+	nodes := bd.addUsage(us)
+	bd.v.AddKeyFiles(s.keyFiles(), bd.mode)
+	s.addPassive(bd)
+	s.addRejections(bd, now)
+	s.addPeaksAndOverage(ctx, bd, now)
+	bd.v.Sort()
+	for nd := range nodes {
+		bd.v.Nodes = append(bd.v.Nodes, nd)
+	}
+	slices.Sort(bd.v.Nodes)
+	return bd.v, nil
+}
+
+// storeOf is the store's state from a running bridge: whether it is trusted,
+// and the channels held that were admitted without it.
+func storeOf(b *bridge.Bridge) *view.Store {
+	st := &view.Store{Available: b.StoreAvailable()}
+	for _, l := range b.Leases() {
+		if l.Degraded {
+			if st.AdmittedWithoutStore == nil {
+				st.AdmittedWithoutStore = map[string]int{}
+			}
+			st.AdmittedWithoutStore[l.Product]++
+		}
+	}
+	return st
+}
+
+// ownUse fills this node's own channels when the cluster cannot be read.
+func (s *Source) ownUse(bd *build, b *bridge.Bridge) {
+	for _, l := range b.Leases() {
+		ap := bd.get(l.Product)
+		ap.InUse++
+		if ap.InUseByNode == nil {
+			ap.InUseByNode = map[string]int{}
+		}
+		ap.InUseByNode[b.Node()]++
+	}
+}
+
+func (s *Source) keyFiles() *license.Set {
 	if s.Licenses != nil {
-		set = s.Licenses.Current()
+		return s.Licenses.Current()
 	}
-	byName := map[string]*admin.Product{}
-	order := []string{}
-	get := func(p string) *admin.Product {
-		if ap := byName[p]; ap != nil {
-			return ap
-		}
-		mode := overage.ModeHard
-		if m := s.Enforcement[p]; m != "" {
-			mode = overage.Mode(m)
-		}
-		ap := &admin.Product{Name: p, Enforcement: mode, Overage: overage.State{Product: p, Mode: mode, Phase: overage.PhaseOK}}
-		byName[p] = ap
-		order = append(order, p)
-		return ap
-	}
+	return s.Set
+}
+
+// addUsage adds the store's per-product usage and returns the live nodes.
+func (bd *build) addUsage(us []bridge.ProductUsage) map[string]bool {
 	nodes := map[string]bool{}
+	live := wireMonitorLive(us)
 	for _, u := range us {
 		if u.Product == bridge.WireLegs {
 			// All legs on the wire, any codec: not a product; a live monitor
 			// makes the per-product wire counts meaningful (0 = seen none).
 			continue
 		}
-		ap := get(u.Product)
-		if wireMonitorLive(us) {
+		ap := bd.get(u.Product)
+		if live {
 			wire := u.Wire
 			ap.ObservedLegs = &wire
 		}
@@ -86,14 +146,15 @@ func (s *Source) Snapshot(ctx context.Context) (admin.View, error) {
 			ap.Warnings = append(ap.Warnings, fmt.Sprintf("in use %d over the total %d", u.InUse, u.Total))
 		}
 		ap.InUseByNode = map[string]int{}
-		keys := map[string]*admin.Key{}
+		keys := map[string]*view.Key{}
 		for _, nu := range u.Nodes {
 			nodes[nu.Node] = true
 			ap.InUseByNode[nu.Node] = nu.InUse
 			for _, k := range nu.Keys {
 				ak := keys[k.KeyID]
 				if ak == nil {
-					ak = &admin.Key{ID: k.KeyID, Channels: k.Channels, Status: "VALID", Binding: "published"}
+					// A key only other nodes present: its file is not here.
+					ak = &view.Key{ID: k.KeyID, Channels: k.Channels, Status: view.StatusValid, Binding: "remote"}
 					keys[k.KeyID] = ak
 				}
 				ak.Nodes = append(ak.Nodes, nu.Node)
@@ -108,73 +169,65 @@ func (s *Source) Snapshot(ctx context.Context) (admin.View, error) {
 		if u.Expired {
 			ap.Warnings = append(ap.Warnings, "a live node presents a key that has ended")
 		}
-		ids := make([]string, 0, len(keys))
-		for id := range keys {
-			ids = append(ids, id)
-		}
-		slices.Sort(ids)
-		for _, id := range ids {
+		for _, id := range sortedKeys(keys) {
 			ap.Keys = append(ap.Keys, *keys[id])
 		}
 	}
-	if set != nil {
-		for _, p := range set.Products() {
-			ap := get(p)
-			for _, e := range set.KeysFor(p) {
-				k := keyOf(e, now)
-				if i := slices.IndexFunc(ap.Keys, func(x admin.Key) bool { return x.ID == e.KeyID && e.KeyID != "" }); i >= 0 {
-					k.Nodes, k.Conflicts = ap.Keys[i].Nodes, ap.Keys[i].Conflicts
-					ap.Keys[i] = k
-				} else {
-					ap.Keys = append(ap.Keys, k)
-				}
-				switch {
-				case e.Status == license.StatusInvalid:
-					ap.Warnings = append(ap.Warnings, fmt.Sprintf("%s: INVALID: %s", e.File, e.Reason))
-				case e.Warning != "":
-					ap.Warnings = append(ap.Warnings, fmt.Sprintf("key %s %s", e.KeyID, e.Warning))
-				}
+	return nodes
+}
+
+func sortedKeys[V any](m map[string]V) []string {
+	ids := make([]string, 0, len(m))
+	for id := range m {
+		ids = append(ids, id)
+	}
+	slices.Sort(ids)
+	return ids
+}
+
+// addPassive warns of the channels passive accounting (AMI) sees using a
+// product without admission: this node's own view, not the wire's.
+func (s *Source) addPassive(bd *build) {
+	if s.Node == nil || s.Node.AMI() == nil {
+		return
+	}
+	for _, o := range s.Node.ObservedNow() {
+		ap := bd.get(o.Product)
+		if o.Unadmitted > 0 {
+			ap.Warnings = append(ap.Warnings, fmt.Sprintf("%d channel(s) use %s without admission", o.Unadmitted, o.Product))
+		}
+	}
+}
+
+func (s *Source) addRejections(bd *build, now time.Time) {
+	if s.Rejections == nil {
+		return
+	}
+	for p, byReason := range s.Rejections.Recent(now) {
+		bd.get(p).Rejections = byReason
+	}
+}
+
+func (s *Source) addPeaksAndOverage(ctx context.Context, bd *build, now time.Time) {
+	for i := range bd.v.Products {
+		ap := &bd.v.Products[i]
+		p := ap.Name
+		if s.Recorder != nil {
+			if rep, err := s.Recorder.Last(ctx, p, now, stats.MaxDays); err == nil {
+				ap.Peak14d = max(rep.Peak, ap.InUse)
+			}
+		}
+		if s.Overage == nil {
+			continue
+		}
+		if st, err := s.Overage.Status(ctx, p); err == nil {
+			ap.Overage = view.Overage{Product: p, Mode: view.Mode(string(st.Mode)), Phase: view.Phase(string(st.Phase)),
+				OverDays: st.OverDays, LocksIn: st.LocksIn, Since: st.Since, Peak: st.Peak}
+			if w := st.Warning(); w != "" {
+				ap.Warnings = append(ap.Warnings, w)
 			}
 		}
 	}
-	if s.Node != nil && s.Node.AMI() != nil {
-		// Passive accounting (AMI) is this node's own view of channels using a
-		// feature; the wire count above is the SIP monitor's. Only the channels
-		// that bypassed admission are news to the admin.
-		for _, o := range s.Node.ObservedNow() {
-			ap := get(o.Product)
-			if o.Unadmitted > 0 {
-				ap.Warnings = append(ap.Warnings, fmt.Sprintf("%d channel(s) use %s without admission", o.Unadmitted, o.Product))
-			}
-		}
-	}
-	if s.Recorder != nil {
-		for _, p := range order {
-			rep, err := s.Recorder.Last(ctx, p, now, stats.MaxDays)
-			if err == nil {
-				byName[p].Peak14d = max(rep.Peak, byName[p].InUse)
-			}
-		}
-	}
-	if s.Overage != nil {
-		for _, p := range order {
-			if st, err := s.Overage.Status(ctx, p); err == nil {
-				byName[p].Overage = st
-				if w := st.Warning(); w != "" {
-					byName[p].Warnings = append(byName[p].Warnings, w)
-				}
-			}
-		}
-	}
-	slices.Sort(order)
-	for _, p := range order {
-		v.Products = append(v.Products, *byName[p])
-	}
-	for nd := range nodes {
-		v.Nodes = append(v.Nodes, nd)
-	}
-	slices.Sort(v.Nodes)
-	return v, nil
 }
 
 // wireMonitorLive reports whether any SIP monitor node is live: it publishes
@@ -189,44 +242,20 @@ func wireMonitorLive(us []bridge.ProductUsage) bool {
 }
 
 // Stats implements admin.Source.
-func (s *Source) Stats(ctx context.Context, product string, days int) (stats.Report, error) {
+func (s *Source) Stats(ctx context.Context, product string, days int) (view.Report, error) {
 	if s.Recorder == nil {
-		return stats.Report{}, fmt.Errorf("statistics are not recorded on this node: %w", admin.ErrUnknownProduct)
+		return view.Report{}, fmt.Errorf("statistics are not recorded on this node: %w", view.ErrUnknownProduct)
 	}
-	return s.Recorder.Last(ctx, product, time.Now(), days)
-}
-
-func keyOf(e license.Entry, now time.Time) admin.Key {
-	k := admin.Key{ID: e.KeyID, Channels: e.Channels, Reason: e.Reason}
-	if k.ID == "" {
-		k.ID = e.File
+	r, err := s.Recorder.Last(ctx, product, time.Now(), days)
+	if err != nil {
+		return view.Report{}, err
 	}
-	switch e.Binding.Type {
-	case license.BoundHost:
-		k.Binding = "host " + string(e.Binding.HostID)
-	case license.BoundDomain:
-		k.Binding = "domain " + e.Binding.Domain
-	default:
-		k.Binding = "unbound"
+	out := view.Report{Product: r.Product, Zone: r.Zone, Peak: r.Peak, Windows: []view.Window{}, Days: []view.Day{}}
+	for _, w := range r.Windows {
+		out.Windows = append(out.Windows, view.Window{Start: w.Start, Peak: w.Peak, Nodes: w.Nodes})
 	}
-	if e.Key != nil {
-		k.EndDate = e.Ends
+	for _, d := range r.Days {
+		out.Days = append(out.Days, view.Day{Date: d.Date, Peak: d.Peak, Nodes: d.Nodes})
 	}
-	switch e.Status {
-	case license.StatusValid:
-		k.Status = "VALID"
-		if e.Warning != "" {
-			k.Status = "EXPIRING"
-			if now.After(e.Ends) {
-				k.Status = "GRACE"
-			}
-			d := int(e.CountsUntil.Sub(now).Hours() / 24)
-			k.EndsInDays = &d
-		}
-	case license.StatusExpired:
-		k.Status = "EXPIRED"
-	default:
-		k.Status = "INVALID"
-	}
-	return k
+	return out, nil
 }

@@ -5,11 +5,14 @@ import (
 	"fmt"
 	"io"
 	"path/filepath"
+	"slices"
 	"strings"
 	"text/tabwriter"
 	"time"
 
+	"github.com/licbridge/licbridge/bridge/redisstore"
 	"github.com/licbridge/licbridge/license"
+	"github.com/licbridge/licbridge/view"
 	"github.com/urfave/cli/v2"
 )
 
@@ -28,6 +31,7 @@ func showLicensesCommand() *cli.Command {
 		Name:  "licenses",
 		Usage: "per product: each key (ID, channels, binding, end, status or reason) and the stacked total",
 		Flags: append(append(licensesFlags(), clusterFlags()...),
+			&cli.StringFlag{Name: "state-dir", Usage: "the daemon's state dir, where it records its admin address (default " + defaultStateDir + "; config state_dir)", EnvVars: []string{"LICBRIDGE_STATE_DIR"}},
 			&cli.BoolFlag{Name: "json", Usage: "print JSON instead of a table", EnvVars: []string{"LICBRIDGE_JSON"}},
 			nowFlag(),
 		),
@@ -47,15 +51,9 @@ func showLicensesCommand() *cli.Command {
 			if err != nil {
 				return fmt.Errorf("show licenses: %w", err)
 			}
-			v := newLicensesView(set, nl.HostIDNote)
-			overrideString(c, "redis", &cfg.Store.Redis)
-			overrideString(c, "redis-password", &cfg.Store.Password)
-			if cfg.Store.Redis != "" {
-				cv, err := clusterSnapshot(c.Context, cfg)
-				if err != nil {
-					return fmt.Errorf("show licenses: %w", err)
-				}
-				mergeCluster(&v, cv)
+			v, err := licensesViewOf(c, cfg, set, nl.HostIDNote)
+			if err != nil {
+				return fmt.Errorf("show licenses: %w", err)
 			}
 			if c.Bool("json") {
 				return renderLicensesJSON(c.App.Writer, v)
@@ -65,154 +63,49 @@ func showLicensesCommand() *cli.Command {
 	}
 }
 
-// licensesView is what show licenses prints. Later issues add cluster data (in
-// use now, legs on the wire, peaks, overage) as more fields; the renderers print
-// what is there.
-type licensesView struct {
-	HostID      string        `json:"host_id,omitempty"`
-	HostIDNote  string        `json:"host_id_note,omitempty"`
-	Domain      string        `json:"domain,omitempty"`
-	EvaluatedAt time.Time     `json:"evaluated_at"`
-	Products    []productView `json:"products"`
-	// Unreadable lists files that did not parse (they have no product).
-	Unreadable []keyView `json:"unreadable,omitempty"`
-	// Problems are directory-level problems (a missing --licenses-dir, say).
-	Problems []string `json:"problems,omitempty"`
-	// ClusterNodes are the live nodes of the cluster (with --redis).
-	ClusterNodes []string `json:"cluster_nodes,omitempty"`
-}
-
-type productView struct {
-	Product       string    `json:"product"`
-	TotalChannels int       `json:"total_channels"`
-	Keys          []keyView `json:"keys"`
-	// Cluster is what the shared store says (with --redis).
-	Cluster *productCluster `json:"cluster,omitempty"`
-}
-
-type keyView struct {
-	KeyID       string `json:"key_id,omitempty"`
-	File        string `json:"file"`
-	Channels    int    `json:"channels,omitempty"`
-	Binding     string `json:"binding,omitempty"`
-	Kind        string `json:"kind,omitempty"`
-	AutoRenew   bool   `json:"auto_renew,omitempty"`
-	Ends        string `json:"ends,omitempty"`
-	CountsUntil string `json:"counts_until,omitempty"`
-	Status      string `json:"status"`
-	Reason      string `json:"reason,omitempty"`
-	Warning     string `json:"warning,omitempty"`
-	// Nodes are the live nodes presenting the key (with --redis).
-	Nodes []string `json:"nodes,omitempty"`
-}
-
-func newLicensesView(s *license.Set, hostIDNote string) licensesView {
-	v := licensesView{
-		HostID:      string(s.HostID()),
-		HostIDNote:  hostIDNote,
-		Domain:      s.Domain(),
-		EvaluatedAt: s.EvaluatedAt().UTC(),
-		Products:    []productView{},
-		Problems:    s.Problems(),
-	}
-	for _, e := range s.KeysFor("") {
-		v.Unreadable = append(v.Unreadable, keyViewOf(e))
-	}
-	for _, p := range s.Products() {
-		pv := productView{Product: p, TotalChannels: s.Total(p), Keys: []keyView{}}
-		for _, e := range s.KeysFor(p) {
-			pv.Keys = append(pv.Keys, keyViewOf(e))
+// licensesViewOf is what show licenses prints: the cluster's view read from
+// the shared store (--redis), else the running daemon's (found through its
+// state dir), else this host's key files alone, saying that no daemon runs.
+// The key files are always this command's own reading of them.
+func licensesViewOf(c *cli.Context, cfg *Config, set *license.Set, hostIDNote string) (view.View, error) {
+	overrideString(c, "redis", &cfg.Store.Redis)
+	overrideString(c, "redis-password", &cfg.Store.Password)
+	modeOf := func(p string) view.Mode { return view.Mode(cfg.Enforcement[p]) }
+	if cfg.Store.Redis != "" {
+		v, err := clusterSnapshot(c.Context, cfg)
+		if err != nil {
+			return view.View{}, err
 		}
-		v.Products = append(v.Products, pv)
+		v.From = "shared store " + redisstore.Redact(cfg.Store.Redis)
+		v.AddKeyFiles(set, modeOf)
+		v.HostIDNote = hostIDNote
+		return v, nil
 	}
-	return v
+	v, err := daemonView(c.Context, daemonStateDir(c, cfg), cfg.HTTP.Token)
+	if err != nil {
+		v = view.FromSet(set, hostIDNote)
+		v.Note = err.Error()
+		return v, nil
+	}
+	v.AddKeyFiles(set, modeOf)
+	v.HostIDNote = hostIDNote
+	return v, nil
 }
 
-func keyViewOf(e license.Entry) keyView {
-	kv := keyView{File: e.File, Status: string(e.Status), Reason: e.Reason, Warning: e.Warning}
-	if e.Key != nil {
-		kv.KeyID, kv.Channels, kv.Binding = e.KeyID, e.Channels, e.Binding.String()
-		kv.Kind, kv.AutoRenew = string(e.Kind), e.AutoRenew
-		kv.Ends = e.Ends.UTC().Format(license.TimeLayout)
-		kv.CountsUntil = e.CountsUntil.UTC().Format(license.TimeLayout)
-	}
-	return kv
-}
-
-func renderLicensesJSON(w io.Writer, v licensesView) error {
+func renderLicensesJSON(w io.Writer, v view.View) error {
 	enc := json.NewEncoder(w)
 	enc.SetIndent("", "  ")
 	return enc.Encode(v)
 }
 
 // renderLicensesText prints the view as aligned tables, one per product, in the
-// spirit of Asterisk's "g729 show licenses".
-func renderLicensesText(w io.Writer, v licensesView) error {
+// spirit of Asterisk's "g729 show licenses": keys, then use, peak and state.
+func renderLicensesText(w io.Writer, v view.View) error {
 	var b strings.Builder
-	host := v.HostID
-	if host == "" {
-		host = "(none)"
-	}
-	fmt.Fprintf(&b, "Host ID: %s", host)
-	if v.Domain != "" {
-		fmt.Fprintf(&b, "   Domain: %s", v.Domain)
-	}
-	fmt.Fprintf(&b, "   At: %s\n", v.EvaluatedAt.Format(license.TimeLayout))
-	if v.HostIDNote != "" {
-		fmt.Fprintf(&b, "note: %s\n", v.HostIDNote)
-	}
-	for _, p := range v.Problems {
-		fmt.Fprintf(&b, "problem: %s\n", p)
-	}
-	if len(v.Products) == 0 && len(v.Unreadable) == 0 {
-		b.WriteString("\nNo license key files found.\n")
-	}
-	if len(v.ClusterNodes) > 0 {
-		fmt.Fprintf(&b, "Cluster: %s live (%s)\n", plural(len(v.ClusterNodes), "node"), strings.Join(v.ClusterNodes, ", "))
-	}
+	renderHeader(&b, v)
 	for _, p := range v.Products {
-		valid := 0
-		for _, k := range p.Keys {
-			if k.Status == string(license.StatusValid) {
-				valid++
-			}
-		}
-		if p.Cluster != nil {
-			fmt.Fprintf(&b, "\n%s: %s licensed in the cluster (this host: %s, %d of %s valid)\n", p.Product, plural(p.Cluster.Total, "channel"), plural(p.TotalChannels, "channel"), valid, plural(len(p.Keys), "key"))
-		} else {
-			fmt.Fprintf(&b, "\n%s: %s licensed (%d of %s valid)\n", p.Product, plural(p.TotalChannels, "channel"), valid, plural(len(p.Keys), "key"))
-		}
-		tw := tabwriter.NewWriter(&b, 0, 0, 2, ' ', 0)
-		if p.Cluster != nil {
-			fmt.Fprintln(tw, "  KEY ID\tCHANNELS\tBINDING\tKIND\tENDS\tFILE\tSTATUS\tNODES")
-		} else {
-			fmt.Fprintln(tw, "  KEY ID\tCHANNELS\tBINDING\tKIND\tENDS\tFILE\tSTATUS")
-		}
-		for _, k := range p.Keys {
-			file := "-"
-			if k.File != "" {
-				file = filepath.Base(k.File)
-			}
-			line := fmt.Sprintf("  %s\t%d\t%s\t%s\t%s\t%s\t%s", k.KeyID, k.Channels, strings.Replace(k.Binding, "host-id ", "host ", 1), kindText(k), shortTime(k.Ends), file, keyStatusText(k))
-			if p.Cluster != nil {
-				nodes := "-"
-				if len(k.Nodes) > 0 {
-					nodes = strings.Join(k.Nodes, ",")
-				}
-				line += "\t" + nodes
-			}
-			fmt.Fprintln(tw, line)
-		}
-		if err := tw.Flush(); err != nil {
+		if err := renderProductText(&b, v, p); err != nil {
 			return err
-		}
-		for _, k := range p.Keys {
-			if k.Warning != "" {
-				fmt.Fprintf(&b, "  warning: %s %s\n", k.KeyID, k.Warning)
-			}
-		}
-		if p.Cluster != nil {
-			renderClusterText(&b, p.Cluster)
 		}
 	}
 	if len(v.Unreadable) > 0 {
@@ -225,11 +118,143 @@ func renderLicensesText(w io.Writer, v licensesView) error {
 	return err
 }
 
-func kindText(k keyView) string {
-	if k.AutoRenew {
-		return k.Kind + ", auto-renew"
+func renderHeader(b *strings.Builder, v view.View) {
+	host := v.HostID
+	if host == "" {
+		host = "(none)"
 	}
-	return k.Kind
+	fmt.Fprintf(b, "Host ID: %s", host)
+	if v.Domain != "" {
+		fmt.Fprintf(b, "   Domain: %s", v.Domain)
+	}
+	fmt.Fprintf(b, "   At: %s\n", v.Time.UTC().Format(license.TimeLayout))
+	if v.HostIDNote != "" {
+		fmt.Fprintf(b, "note: %s\n", v.HostIDNote)
+	}
+	for _, p := range v.Problems {
+		fmt.Fprintf(b, "problem: %s\n", p)
+	}
+	switch {
+	case v.Usage && v.From != "":
+		fmt.Fprintf(b, "Usage from the %s\n", v.From)
+	case v.Note != "":
+		fmt.Fprintf(b, "%s: keys and totals only\n", v.Note)
+	}
+	if v.Store != nil && !v.Store.Available {
+		fmt.Fprintf(b, "warning: the shared store is down%s\n", prefixed(": ", v.Store.Error))
+	}
+	if len(v.Products) == 0 && len(v.Unreadable) == 0 {
+		b.WriteString("\nNo license key files found.\n")
+	}
+	if len(v.Nodes) > 0 {
+		fmt.Fprintf(b, "Cluster: %s live (%s)\n", plural(len(v.Nodes), "node"), strings.Join(v.Nodes, ", "))
+	}
+}
+
+func prefixed(pre, s string) string {
+	if s == "" {
+		return ""
+	}
+	return pre + s
+}
+
+// renderProductText prints one product: a title line, the key table, the
+// key warnings, then (with usage) what is in use and the state.
+func renderProductText(b *strings.Builder, v view.View, p view.Product) error {
+	valid, local := 0, 0
+	for _, k := range p.Keys {
+		if k.File == "" {
+			continue
+		}
+		local++
+		if k.Counts() {
+			valid++
+		}
+	}
+	if cluster := v.Usage && len(v.Nodes) > 1 || p.Total != p.LocalTotal; v.Usage && cluster {
+		fmt.Fprintf(b, "\n%s: %s licensed in the cluster (this host: %s, %d of %s valid)\n", p.Name, plural(p.Total, "channel"), plural(p.LocalTotal, "channel"), valid, plural(local, "key"))
+	} else {
+		fmt.Fprintf(b, "\n%s: %s licensed (%d of %s valid)\n", p.Name, plural(p.Total, "channel"), valid, plural(local, "key"))
+	}
+	tw := tabwriter.NewWriter(b, 0, 0, 2, ' ', 0)
+	head := "  KEY ID\tCHANNELS\tBINDING\tKIND\tENDS\tFILE\tSTATUS"
+	if v.Usage {
+		head += "\tNODES"
+	}
+	fmt.Fprintln(tw, head)
+	for _, k := range p.Keys {
+		fmt.Fprintln(tw, keyLine(k, v.Usage))
+	}
+	if err := tw.Flush(); err != nil {
+		return err
+	}
+	if v.Usage {
+		// The product's warnings include the keys'.
+		renderUsageText(b, p)
+		return nil
+	}
+	for _, k := range p.Keys {
+		if k.Warning != "" {
+			fmt.Fprintf(b, "  warning: %s %s\n", k.ID, k.Warning)
+		}
+	}
+	return nil
+}
+
+func keyLine(k view.Key, nodes bool) string {
+	file, kind, ends := "-", "-", "-"
+	if k.File != "" {
+		file = filepath.Base(k.File)
+	}
+	if k.Kind != "" {
+		kind = k.Kind
+		if k.AutoRenew {
+			kind += ", auto-renew"
+		}
+	}
+	if !k.EndDate.IsZero() {
+		ends = shortTime(k.EndDate.UTC().Format(license.TimeLayout))
+	}
+	line := fmt.Sprintf("  %s\t%d\t%s\t%s\t%s\t%s\t%s", k.ID, k.Channels, k.Binding, kind, ends, file, keyStatusText(k))
+	if nodes {
+		n := "-"
+		if len(k.Nodes) > 0 {
+			n = strings.Join(k.Nodes, ",")
+		}
+		line += "\t" + n
+	}
+	return line
+}
+
+// renderUsageText prints a product's use, peak and state under its keys.
+func renderUsageText(b *strings.Builder, p view.Product) {
+	var nodes []string
+	for n, c := range p.InUseByNode {
+		nodes = append(nodes, fmt.Sprintf("%s %d", n, c))
+	}
+	slices.Sort(nodes)
+	fmt.Fprintf(b, "  in use: %d of %d now", p.InUse, p.Total)
+	if len(nodes) > 0 {
+		fmt.Fprintf(b, " (%s)", strings.Join(nodes, ", "))
+	}
+	if p.ObservedLegs != nil {
+		fmt.Fprintf(b, ", %d legs on the wire", *p.ObservedLegs)
+	} else {
+		b.WriteString(", no SIP monitor reporting")
+	}
+	fmt.Fprintf(b, ", %d seen by AMI, 14-day peak %d\n", p.Passive, p.Peak14d)
+	st := p.Overage
+	fmt.Fprintf(b, "  enforcement: %s, state %s", p.Enforcement, st.Phase)
+	if st.OverDays > 0 {
+		fmt.Fprintf(b, ", %s over the limit", plural(st.OverDays, "day"))
+	}
+	if st.LocksIn > 0 && st.Phase != view.PhaseLocked {
+		fmt.Fprintf(b, ", locks in %s", plural(st.LocksIn, "day"))
+	}
+	b.WriteString("\n")
+	for _, w := range p.Warnings {
+		fmt.Fprintf(b, "  warning: %s\n", w)
+	}
 }
 
 // shortTime prints a key-file instant as a bare date when it is midnight.
@@ -240,13 +265,17 @@ func shortTime(s string) string {
 	return s
 }
 
-func keyStatusText(k keyView) string {
-	switch license.Status(k.Status) {
-	case license.StatusValid:
+// keyStatusText is a key's status as the CLI words it (from view.Key.Status,
+// the one status every surface shows).
+func keyStatusText(k view.Key) string {
+	switch k.Status {
+	case view.StatusValid, view.StatusExpiring:
 		return "valid"
-	case license.StatusExpired:
+	case view.StatusGrace:
+		return "valid, in renewal grace"
+	case view.StatusExpired:
 		return "EXPIRED" + strings.TrimPrefix(k.Reason, "expired")
-	case license.StatusIgnored:
+	case view.StatusIgnored:
 		return "ignored: " + k.Reason
 	}
 	return "INVALID: " + k.Reason
@@ -254,5 +283,5 @@ func keyStatusText(k keyView) string {
 
 // statusText is one entry's status for line-oriented output (license verify).
 func statusText(e license.Entry) string {
-	return keyStatusText(keyViewOf(e))
+	return keyStatusText(view.KeyOf(e, time.Now()))
 }

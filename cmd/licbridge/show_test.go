@@ -2,6 +2,7 @@ package main
 
 import (
 	"bytes"
+	"context"
 	"crypto/ed25519"
 	"flag"
 	"os"
@@ -9,7 +10,10 @@ import (
 	"testing"
 	"time"
 
+	"github.com/licbridge/licbridge/bridge"
+	"github.com/licbridge/licbridge/bridge/node"
 	"github.com/licbridge/licbridge/license"
+	"github.com/licbridge/licbridge/view"
 )
 
 // The -update flag rewrites golden files. Other test files of this package may
@@ -91,7 +95,7 @@ func sampleSet(t *testing.T) *license.Set {
 }
 
 func TestRenderLicenses(t *testing.T) {
-	v := newLicensesView(sampleSet(t), "")
+	v := view.FromSet(sampleSet(t), "")
 	v.Problems = []string{"licenses directory /etc/licbridge/keys: open: no such file or directory"}
 	var txt, js bytes.Buffer
 	if err := renderLicensesText(&txt, v); err != nil {
@@ -107,7 +111,7 @@ func TestRenderLicenses(t *testing.T) {
 func TestRenderLicensesEmpty(t *testing.T) {
 	s := license.Evaluate(nil, license.EvalOptions{Now: time.Date(2026, 11, 22, 0, 0, 0, 0, time.UTC)})
 	var txt, js bytes.Buffer
-	v := newLicensesView(s, "no physical Ethernet interface to derive a host ID from")
+	v := view.FromSet(s, "no physical Ethernet interface to derive a host ID from")
 	if err := renderLicensesText(&txt, v); err != nil {
 		t.Fatal(err)
 	}
@@ -116,4 +120,58 @@ func TestRenderLicensesEmpty(t *testing.T) {
 	}
 	goldenFile(t, "show_licenses_empty.txt.golden", txt.Bytes())
 	goldenFile(t, "show_licenses_empty.json.golden", js.Bytes())
+}
+
+// TestOneKeyModel: the CLI and the API (a node's view) show each key file
+// with the same status and binding. They drifted: the API showed the ignored
+// second ffa key as INVALID and an unbound key as "unbound", the CLI as
+// ignored and "none" (issue 12).
+func TestOneKeyModel(t *testing.T) {
+	set := sampleSet(t)
+	cli := view.FromSet(set, "")
+	b, err := bridge.New(bridge.Options{Store: bridge.NewMemStore(), Node: "pbx-a"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer b.Close()
+	api, err := (&node.Source{Bridge: b, Set: set}).Snapshot(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	byFile := func(v view.View) map[string]view.Key {
+		m := map[string]view.Key{}
+		for _, p := range v.Products {
+			for _, k := range p.Keys {
+				m[k.File] = k
+			}
+		}
+		return m
+	}
+	ck, ak := byFile(cli), byFile(api)
+	if len(ck) != 11 || len(ak) != len(ck) {
+		t.Fatalf("keys: CLI %d, API %d, want 11 each", len(ck), len(ak))
+	}
+	for f, k := range ck {
+		a := ak[f]
+		if a.Status != k.Status || a.Binding != k.Binding || a.Reason != k.Reason {
+			t.Errorf("%s: CLI %s/%q, API %s/%q", f, k.Status, k.Binding, a.Status, a.Binding)
+		}
+	}
+	for _, c := range []struct{ file, status, binding string }{
+		{"ffa-2.lic", view.StatusIgnored, "host A1B2-C3D4-E5F6"},
+		{"fax.lic", view.StatusExpiring, "none"},
+		{"g729-c.lic", view.StatusInvalid, "host A1B2-C3D4-E5F6"},
+	} {
+		a := ak["/var/lib/asterisk/licenses/"+c.file]
+		if a.Status != c.status || a.Binding != c.binding {
+			t.Errorf("API %s: %s %q, want %s %q", c.file, a.Status, a.Binding, c.status, c.binding)
+		}
+	}
+	var txt bytes.Buffer
+	if err := renderLicensesText(&txt, api); err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Contains(txt.Bytes(), []byte("ffa-2.lic  ignored: only one ffa key")) {
+		t.Errorf("the CLI does not print the node's view of ffa-2 as ignored:\n%s", txt.String())
+	}
 }
