@@ -44,11 +44,11 @@ type Licenses struct {
 
 // ProductLicense is a product's keys and total.
 type ProductLicense struct {
-	Name        string       `json:"name"`
+	Name        string    `json:"name"`
 	Enforcement view.Mode `json:"enforcement"`
-	Total       int          `json:"total"`
-	Keys        []Key        `json:"keys"`
-	Warnings    []string     `json:"warnings,omitempty"`
+	Total       int       `json:"total"`
+	Keys        []Key     `json:"keys"`
+	Warnings    []string  `json:"warnings,omitempty"`
 }
 
 // Channels is the body of /api/v1/channels.
@@ -70,8 +70,8 @@ type ProductChannels struct {
 
 // States is the body of /api/v1/state.
 type States struct {
-	Node     string          `json:"node"`
-	Time     time.Time       `json:"time"`
+	Node     string         `json:"node"`
+	Time     time.Time      `json:"time"`
 	Products []view.Overage `json:"products"`
 }
 
