@@ -1,0 +1,195 @@
+package redisstore_test
+
+import (
+	"context"
+	"fmt"
+	"math/rand/v2"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/licbridge/licbridge/bridge"
+	"github.com/licbridge/licbridge/bridge/redisstore"
+	"github.com/licbridge/licbridge/internal/redistest"
+	"github.com/redis/go-redis/v9"
+)
+
+func dialTest(t *testing.T) (*redisstore.Store, redis.UniversalClient) {
+	t.Helper()
+	srv := redistest.Start(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	s, err := redisstore.Dial(ctx, redisstore.Options{Addr: srv.Addr})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { s.Close() })
+	return s, s.Client()
+}
+
+// The cost of a decision must not grow with the cluster: with 50 nodes of 5
+// keys registered, admissions, releases, heartbeats and wire counts run a
+// fixed handful of commands each and never read the whole state (the old
+// scripts ran HGETALL on it every time).
+func TestDecisionsDoNotReadTheWholeState(t *testing.T) {
+	s, rdb := dialTest(t)
+	ctx := context.Background()
+	now := time.Now()
+	const product = "flat"
+	for n := 0; n < 50; n++ {
+		var keys []bridge.KeyGrant
+		for k := 0; k < 5; k++ {
+			keys = append(keys, bridge.KeyGrant{KeyID: fmt.Sprintf("K%d-%d", n, k), Channels: 10})
+		}
+		if _, err := s.PublishKeys(ctx, bridge.KeysOp{Node: "n" + strconv.Itoa(n), Product: product, Keys: keys, Now: now, Expires: now.Add(time.Hour)}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := rdb.ConfigResetStat(ctx).Err(); err != nil {
+		t.Fatal(err)
+	}
+	const ops = 20
+	for i := 0; i < ops; i++ {
+		ch := "c" + strconv.Itoa(i)
+		r, err := s.Admit(ctx, bridge.AdmitOp{Node: "n7", Product: product, Channel: ch, Now: now, Expires: now.Add(time.Hour)})
+		if err != nil || !r.Admitted || r.Total != 2500 || r.Nodes != 50 {
+			t.Fatalf("admit %s: %+v %v, want admitted of 2500 with 50 nodes", ch, r, err)
+		}
+		if err := s.Release(ctx, "n7", product, ch); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := s.Heartbeat(ctx, "n7", []string{product}, now, now.Add(time.Hour)); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := s.PublishWire(ctx, bridge.WireOp{Node: "n7", Product: product, Legs: i, Now: now, Expires: now.Add(time.Hour)}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	info, err := rdb.Info(ctx, "commandstats").Result()
+	if err != nil {
+		t.Fatal(err)
+	}
+	inner := 0
+	for _, line := range strings.Split(info, "\n") {
+		name, rest, ok := strings.Cut(strings.TrimSpace(line), ":")
+		if !ok || !strings.HasPrefix(name, "cmdstat_") {
+			continue
+		}
+		cmd := strings.TrimPrefix(name, "cmdstat_")
+		calls, _ := strconv.Atoi(strings.TrimPrefix(strings.Split(rest, ",")[0], "calls="))
+		switch cmd {
+		case "hgetall", "hkeys", "hvals", "scan", "keys":
+			t.Errorf("%s ran %d times: a decision read a whole collection", cmd, calls)
+		case "evalsha", "eval", "sadd", "info", "config|resetstat", "script|load":
+		default:
+			inner += calls
+		}
+	}
+	// admit 7, release 4, heartbeat 11, wire 7 commands: a bound that does
+	// not depend on the 50 nodes and 250 keys.
+	if per := inner / ops; per > 40 {
+		t.Errorf("%d commands per admit+release+heartbeat+wire round, want at most 40:\n%s", per, info)
+	}
+}
+
+// The totals kept incrementally always equal a recount of the live nodes'
+// keys and holdings by the rule in bridge/store.go (distinct key IDs, the
+// first presenter by name owning each, ended keys not counting), through
+// random key changes, holdings, lapses and key ends.
+func TestTotalsMatchARecount(t *testing.T) {
+	s, _ := dialTest(t)
+	ctx := context.Background()
+	rng := rand.New(rand.NewPCG(uint64(time.Now().UnixNano()), 2))
+	const product = "recount"
+	base := time.UnixMilli(1_700_000_000_000)
+	now := base
+	nodes := []string{"a", "ab", "b", "c", "d"}
+	for step := 0; step < 300; step++ {
+		node := nodes[rng.IntN(len(nodes))]
+		switch rng.IntN(5) {
+		case 0:
+			var keys []bridge.KeyGrant
+			for k := 0; k < 4; k++ {
+				if rng.IntN(2) == 0 {
+					g := bridge.KeyGrant{KeyID: "K" + strconv.Itoa(k), Channels: 1 + rng.IntN(5)}
+					if rng.IntN(3) == 0 {
+						g.Until = now.Add(time.Duration(rng.IntN(20)) * time.Second)
+					}
+					keys = append(keys, g)
+				}
+			}
+			if _, err := s.PublishKeys(ctx, bridge.KeysOp{Node: node, Product: product, Keys: keys, Now: now, Expires: now.Add(15 * time.Second)}); err != nil {
+				t.Fatal(err)
+			}
+		case 1:
+			if _, err := s.Heartbeat(ctx, node, []string{product}, now, now.Add(15*time.Second)); err != nil {
+				t.Fatal(err)
+			}
+		case 2:
+			now = now.Add(time.Duration(rng.IntN(8)) * time.Second)
+		case 3:
+			if _, err := s.Admit(ctx, bridge.AdmitOp{Node: node, Product: product, Channel: "c" + strconv.Itoa(rng.IntN(30)), Now: now, Expires: now.Add(15 * time.Second), AllowOver: true}); err != nil {
+				t.Fatal(err)
+			}
+		case 4:
+			if err := s.Release(ctx, node, product, "c"+strconv.Itoa(rng.IntN(30))); err != nil {
+				t.Fatal(err)
+			}
+		}
+		checkTotals(t, s, product, nodes, now, step)
+	}
+}
+
+// checkTotals compares what each node's admission is told (a refused probe,
+// NoRegister so that nothing changes) with a recount from the snapshot.
+func checkTotals(t *testing.T, s *redisstore.Store, product string, nodes []string, now time.Time, step int) {
+	t.Helper()
+	ctx := context.Background()
+	snap, err := s.Snapshot(ctx, product, now)
+	if err != nil {
+		t.Fatal(err)
+	}
+	owner, chans, units := map[string]string{}, map[string]int{}, 0
+	for _, n := range snap.Nodes {
+		units += n.Units
+		for _, k := range n.Keys {
+			if !k.Until.IsZero() && !k.Until.After(now) {
+				continue
+			}
+			if o, ok := owner[k.KeyID]; !ok || n.Node < o {
+				owner[k.KeyID], chans[k.KeyID] = n.Node, k.Channels
+			}
+		}
+	}
+	for _, pool := range []bridge.Pool{bridge.PoolCluster, bridge.PoolPerHost} {
+		for _, n := range snap.Nodes {
+			wantTotal, wantUse := 0, units
+			for id, o := range owner {
+				if pool == bridge.PoolCluster || o == n.Node {
+					wantTotal += chans[id]
+				}
+			}
+			if pool == bridge.PoolPerHost {
+				wantUse = n.Units
+			}
+			r, err := s.Admit(ctx, bridge.AdmitOp{Node: n.Node, Product: product, Channel: "c0", Now: now, Pool: pool, NoRegister: true})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if r.Admitted && !r.Existing {
+				wantUse++
+			}
+			if r.Total != wantTotal || r.Nodes != len(snap.Nodes) || r.InUse != wantUse {
+				t.Fatalf("step %d, %s pool, node %s: told %d of %d with %d nodes, recount %d of %d with %d; snapshot %+v",
+					step, pool, n.Node, r.InUse, r.Total, r.Nodes, wantUse, wantTotal, len(snap.Nodes), snap.Nodes)
+			}
+			if !r.Existing && r.Admitted {
+				// The probe was admitted: take it back so the state is as it was.
+				if err := s.Release(ctx, n.Node, product, "c0"); err != nil {
+					t.Fatal(err)
+				}
+			}
+		}
+	}
+}
