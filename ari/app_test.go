@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/licbridge/licbridge/admission"
 	"log/slog"
 	"net"
 	"strings"
@@ -63,10 +64,8 @@ func (f *fakeAdmitter) lastAdmit(tb testing.TB) AdmitRequest {
 	return f.admits[len(f.admits)-1]
 }
 
-// statusAdmitter also answers status requests.
-type statusAdmitter struct{ *fakeAdmitter }
-
-func (s statusAdmitter) Status(_ context.Context, product string) (Usage, error) {
+// Status answers status requests: the cluster's use of g729, a refusal else.
+func (f *fakeAdmitter) Status(_ context.Context, product string) (Usage, error) {
 	if product == "g729" {
 		return Usage{InUse: 2, Total: 3}, nil
 	}
@@ -217,7 +216,7 @@ func (r *rig) waitGone(tb testing.TB, want string) {
 }
 
 func vars(status, reason, lease string) map[string]string {
-	return map[string]string{VarStatus: status, VarReason: reason, VarLease: lease}
+	return map[string]string{admission.VarStatus: status, admission.VarReason: reason, admission.VarLease: lease}
 }
 
 func checkVars(tb testing.TB, o arisrv.Outcome, want map[string]string) {
@@ -235,7 +234,7 @@ func TestAdmitSetsVariablesAndContinues(t *testing.T) {
 	if !o.Continued || o.Context != "" || o.Priority != 0 || o.HungUp {
 		t.Fatalf("outcome %+v, want a plain continue", o)
 	}
-	checkVars(t, o, vars(StatusAdmitted, "", "lease-"+id))
+	checkVars(t, o, vars(admission.StatusAdmitted, "", "lease-"+id))
 	if o.Vars["STASISSTATUS"] != "SUCCESS" {
 		t.Errorf("STASISSTATUS = %q", o.Vars["STASISSTATUS"])
 	}
@@ -283,42 +282,37 @@ func TestStasisArguments(t *testing.T) {
 		want    map[string]string
 		product string // admitted product, "" when no admit expected
 	}{
-		{"admit product", admitAll, false, []string{"admit", "g729"}, vars(StatusAdmitted, "", "*"), "g729"},
-		{"extra args ignored", admitAll, false, []string{"admit", "g729", "second arg"}, vars(StatusAdmitted, "", "*"), "g729"},
+		{"admit product", admitAll, false, []string{"admit", "g729"}, vars(admission.StatusAdmitted, "", "*"), "g729"},
+		{"extra args ignored", admitAll, false, []string{"admit", "g729", "second arg"}, vars(admission.StatusAdmitted, "", "*"), "g729"},
 		// The first argument is a verb, as in FastAGI's admit,PRODUCT: anything
 		// else is a bad request, never a product to refuse as NO_LICENSE.
-		{"unknown verb (issue 11)", admitAll, false, []string{"tone"}, vars(StatusError, ReasonBadRequest, ""), ""},
-		{"product without a verb, no catalog", admitAll, false, []string{"g729"}, vars(StatusError, ReasonBadRequest, ""), ""},
+		{"unknown verb (issue 11)", admitAll, false, []string{"tone"}, vars(admission.StatusError, admission.ReasonBadRequest, ""), ""},
+		{"product without a verb, no catalog", admitAll, false, []string{"g729"}, vars(admission.StatusError, admission.ReasonBadRequest, ""), ""},
 		// With the node's catalog (KnownProduct: g729, fax), the older short
 		// form of a known product still admits; anything else stays a bad
 		// request.
-		{"short form of a known product", admitAll, false, []string{"g729"}, vars(StatusAdmitted, "", "*"), "g729"},
-		{"recorded product-first form", admitAll, false, []string{"g729", "second arg"}, vars(StatusAdmitted, "", "*"), "g729"},
-		{"unknown verb with a catalog", admitAll, false, []string{"tone"}, vars(StatusError, ReasonBadRequest, ""), ""},
-		{"bad product name", admitAll, false, []string{"admit", "g7 29"}, vars(StatusError, ReasonBadRequest, ""), ""},
-		{"upper case", admitAll, false, []string{"ADMIT", "FAX"}, vars(StatusAdmitted, "", "*"), "fax"},
-		{"rejected", reject, false, []string{"admit", "g729"}, vars(StatusRejected, "OVER_LIMIT", ""), "g729"},
-		{"admitter error", fail, false, []string{"admit", "g729"}, vars(StatusError, ReasonInternal, ""), "g729"},
-		{"admitter error with a reason", refuse, false, []string{"admit", "g729"}, vars(StatusError, "DRAINING", ""), "g729"},
-		{"no args", admitAll, false, nil, vars(StatusError, ReasonBadRequest, ""), ""},
-		{"admit without product", admitAll, false, []string{"admit"}, vars(StatusError, ReasonBadRequest, ""), ""},
-		{"blank args", admitAll, false, []string{" ", ""}, vars(StatusError, ReasonBadRequest, ""), ""},
-		{"release", admitAll, false, []string{"release", "g729"}, vars(StatusOK, "", ""), ""},
-		{"release without product", admitAll, false, []string{"release"}, vars(StatusError, ReasonBadRequest, ""), ""},
-		{"status unsupported", admitAll, false, []string{"status", "g729"}, vars(StatusError, ReasonUnsupported, ""), ""},
+		{"short form of a known product", admitAll, false, []string{"g729"}, vars(admission.StatusAdmitted, "", "*"), "g729"},
+		{"recorded product-first form", admitAll, false, []string{"g729", "second arg"}, vars(admission.StatusAdmitted, "", "*"), "g729"},
+		{"unknown verb with a catalog", admitAll, false, []string{"tone"}, vars(admission.StatusError, admission.ReasonBadRequest, ""), ""},
+		{"bad product name", admitAll, false, []string{"admit", "g7 29"}, vars(admission.StatusError, admission.ReasonBadRequest, ""), ""},
+		{"upper case", admitAll, false, []string{"ADMIT", "FAX"}, vars(admission.StatusAdmitted, "", "*"), "fax"},
+		{"rejected", reject, false, []string{"admit", "g729"}, vars(admission.StatusRejected, "OVER_LIMIT", ""), "g729"},
+		{"admitter error", fail, false, []string{"admit", "g729"}, vars(admission.StatusError, admission.ReasonInternal, ""), "g729"},
+		{"admitter error with a reason", refuse, false, []string{"admit", "g729"}, vars(admission.StatusError, "DRAINING", ""), "g729"},
+		{"no args", admitAll, false, nil, vars(admission.StatusError, admission.ReasonBadRequest, ""), ""},
+		{"admit without product", admitAll, false, []string{"admit"}, vars(admission.StatusError, admission.ReasonBadRequest, ""), ""},
+		{"blank args", admitAll, false, []string{" ", ""}, vars(admission.StatusError, admission.ReasonBadRequest, ""), ""},
+		{"release", admitAll, false, []string{"release", "g729"}, vars(admission.StatusOK, "", ""), ""},
+		{"release without product", admitAll, false, []string{"release"}, vars(admission.StatusError, admission.ReasonBadRequest, ""), ""},
 		// FastAGI's meaning: the product's use, and the lease left alone ("-":
 		// not set) so that a restarted node still reads what the channel holds.
-		{"status", admitAll, true, []string{"status", "g729"}, map[string]string{VarStatus: StatusOK, VarReason: "", VarInUse: "2", VarTotal: "3", VarLease: "-"}, ""},
-		{"status refused", admitAll, true, []string{"status", "fax"}, vars(StatusError, "STORE_UNAVAILABLE", ""), ""},
+		{"status", admitAll, true, []string{"status", "g729"}, map[string]string{admission.VarStatus: admission.StatusOK, admission.VarReason: "", admission.VarInUse: "2", admission.VarTotal: "3", admission.VarLease: "-"}, ""},
+		{"status refused", admitAll, true, []string{"status", "fax"}, vars(admission.StatusError, "STORE_UNAVAILABLE", ""), ""},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
 			fake := newFake(c.decide)
-			var adm Admitter = fake
-			if c.status {
-				adm = statusAdmitter{fake}
-			}
-			opts := Options{Admitter: adm}
+			opts := Options{Admitter: fake}
 			if strings.Contains(c.name, "known product") || strings.Contains(c.name, "recorded") || strings.Contains(c.name, "with a catalog") {
 				opts.KnownProduct = func(p string) bool { return p == "g729" || p == "fax" }
 			}
@@ -380,7 +374,7 @@ func TestRejectHangsUpWhenConfigured(t *testing.T) {
 			if !o.HungUp || o.Continued || o.HangupCause != c.wantCause || o.HangupReason != c.reason {
 				t.Fatalf("outcome %+v, want hung up with cause %d", o, c.wantCause)
 			}
-			checkVars(t, o, vars(StatusRejected, "NO_LICENSE", ""))
+			checkVars(t, o, vars(admission.StatusRejected, "NO_LICENSE", ""))
 			r.waitGone(t, id)
 		})
 	}
@@ -413,7 +407,7 @@ func TestHangupDuringAdmit(t *testing.T) {
 func TestReleaseWithoutChannelDestroyed(t *testing.T) {
 	r := startRig(t, arisrv.Options{NoChannelDestroyed: true}, Options{})
 	id, o := r.enter(t, arisrv.Channel{}, "admit", "g729")
-	checkVars(t, o, vars(StatusAdmitted, "", "lease-"+id))
+	checkVars(t, o, vars(admission.StatusAdmitted, "", "lease-"+id))
 	if err := r.srv.Hangup(id); err != nil {
 		t.Fatal(err)
 	}
@@ -431,7 +425,7 @@ func TestToneDetectedDoesNotStopTheApp(t *testing.T) {
 		r.srv.Send([]byte(`{"type":"` + typ + `","timestamp":"2026-11-22T22:28:56.864+0000","application":"licbridge"}`))
 	}
 	id, o := r.enter(t, arisrv.Channel{}, "admit", "g729")
-	checkVars(t, o, vars(StatusAdmitted, "", "lease-"+id))
+	checkVars(t, o, vars(admission.StatusAdmitted, "", "lease-"+id))
 	if h := r.app.Health(); !h.Connected || h.Reconnects != 0 {
 		t.Errorf("health %+v: the unknown events cost the connection", h)
 	}
@@ -460,7 +454,7 @@ func TestMissingFieldsAreIgnored(t *testing.T) {
 	// which is logged; nothing is held.
 	r.srv.Send([]byte(`{"type":"StasisStart","args":["admit","g729"],"channel":{"id":"ghost"}}`))
 	id, o := r.enter(t, arisrv.Channel{}, "admit", "g729")
-	checkVars(t, o, vars(StatusAdmitted, "", "lease-"+id))
+	checkVars(t, o, vars(admission.StatusAdmitted, "", "lease-"+id))
 	if n := r.warns.n.Load(); n < int64(len(bad)-1) {
 		t.Errorf("%d warnings logged for %d bad events", n, len(bad))
 	}
@@ -548,7 +542,7 @@ func TestReconnectsAfterDrop(t *testing.T) {
 			t.Fatal(err)
 		}
 		id, o := r.enter(t, arisrv.Channel{}, "admit", "g729")
-		checkVars(t, o, vars(StatusAdmitted, "", "lease-"+id))
+		checkVars(t, o, vars(admission.StatusAdmitted, "", "lease-"+id))
 		if h := r.app.Health(); h.Reconnects != i {
 			t.Errorf("after drop %d: reconnects = %d", i, h.Reconnects)
 		}
@@ -560,9 +554,9 @@ func TestReconnectsAfterDrop(t *testing.T) {
 func TestResyncAfterReconnect(t *testing.T) {
 	r := startRig(t, arisrv.Options{}, Options{})
 	id, o := r.enter(t, arisrv.Channel{}, "admit", "g729")
-	checkVars(t, o, vars(StatusAdmitted, "", "lease-"+id))
+	checkVars(t, o, vars(admission.StatusAdmitted, "", "lease-"+id))
 	kept, o2 := r.enter(t, arisrv.Channel{}, "admit", "g729")
-	checkVars(t, o2, vars(StatusAdmitted, "", "lease-"+kept))
+	checkVars(t, o2, vars(admission.StatusAdmitted, "", "lease-"+kept))
 	r.srv.RefuseWebSockets(true)
 	r.srv.DropWebSockets()
 	if err := r.srv.Hangup(id); err != nil { // no WebSocket: no event reaches the app
@@ -622,7 +616,7 @@ func TestNoStasisStartLost(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		checkVars(t, o, vars(StatusAdmitted, "", "lease-"+id))
+		checkVars(t, o, vars(admission.StatusAdmitted, "", "lease-"+id))
 	}
 }
 

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 
+	"github.com/licbridge/licbridge/admission"
 	"github.com/licbridge/licbridge/ari"
 	"github.com/licbridge/licbridge/internal/asterisktest/arisrv"
 )
@@ -16,6 +17,8 @@ func (grantAll) Admit(_ context.Context, r ari.AdmitRequest) (ari.Decision, erro
 }
 
 func (grantAll) Release(context.Context, string, string) error { return nil }
+
+func (grantAll) Status(context.Context, string) (ari.Usage, error) { return ari.Usage{}, nil }
 
 // The dialplan's Stasis(licbridge,admit,g729) against the ARI double: the app
 // sets the variables and continues the channel after Stasis().
@@ -43,7 +46,7 @@ func ExampleApp() {
 	if err != nil {
 		panic(err)
 	}
-	fmt.Println(o.Continued, o.Vars[ari.VarStatus], o.Vars[ari.VarLease], o.Vars["STASISSTATUS"])
+	fmt.Println(o.Continued, o.Vars[admission.VarStatus], o.Vars[admission.VarLease], o.Vars["STASISSTATUS"])
 
 	cancel()
 	fmt.Println(<-done)

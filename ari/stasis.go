@@ -5,10 +5,10 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"strconv"
 	"strings"
 
-	"github.com/licbridge/licbridge/dialplan"
+	"github.com/licbridge/licbridge/admission"
+	"github.com/licbridge/licbridge/license"
 )
 
 // call is what we know of one channel.
@@ -138,7 +138,7 @@ func (a *App) settle(id string, c *call) {
 
 // request is what Stasis(licbridge,ARGS) asks.
 type request struct {
-	action  string // admit, release, status
+	verb    admission.Verb
 	product string
 }
 
@@ -146,9 +146,10 @@ type request struct {
 // as the FastAGI parser reads admit,g729: the first argument is the verb, and
 // an unknown one is a bad request, never a product (Stasis(licbridge,tone)
 // must not be asked for as a product named "tone"). The product follows the
-// same naming rule as FastAGI's; extra arguments are ignored, as FastAGI
-// ignores agi_arg_2 and on. With known set, a first argument that is a known
-// product is the older short form of admit (Options.KnownProduct).
+// one product-name grammar (license.CheckProductName); extra arguments are
+// ignored, as FastAGI ignores agi_arg_2 and on. With known set, a first
+// argument that is a known product is the older short form of admit
+// (Options.KnownProduct).
 func parseArgs(args []string, known func(string) bool) (request, error) {
 	var clean []string
 	for _, s := range args {
@@ -159,21 +160,20 @@ func parseArgs(args []string, known func(string) bool) (request, error) {
 	if len(clean) == 0 {
 		return request{}, errors.New("no request in Stasis() arguments (want admit, release or status, then PRODUCT)")
 	}
-	switch clean[0] {
-	case dialplan.VerbAdmit, dialplan.VerbRelease, dialplan.VerbStatus:
-	default:
-		if known != nil && dialplan.CheckProduct(clean[0]) == nil && known(clean[0]) {
-			return request{action: dialplan.VerbAdmit, product: clean[0]}, nil // the short form
+	verb, ok := admission.ParseVerb(clean[0])
+	if !ok {
+		if known != nil && license.ValidProductName(clean[0]) && known(clean[0]) {
+			return request{verb: admission.VerbAdmit, product: clean[0]}, nil // the short form
 		}
 		return request{}, fmt.Errorf("unknown request %q (want admit, release or status, then PRODUCT)", clean[0])
 	}
 	if len(clean) < 2 {
 		return request{}, fmt.Errorf("%s without a product", clean[0])
 	}
-	if err := dialplan.CheckProduct(clean[1]); err != nil {
+	if err := license.CheckProductName(clean[1]); err != nil {
 		return request{}, fmt.Errorf("%s: %w", clean[0], err)
 	}
-	return request{action: clean[0], product: clean[1]}, nil
+	return request{verb: verb, product: clean[1]}, nil
 }
 
 // handleStart answers one StasisStart.
@@ -183,8 +183,6 @@ func (a *App) handleStart(runCtx context.Context, ev Event) {
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(runCtx), a.opts.CallTimeout)
 	defer cancel()
 	log := a.log.With("channel", id)
-
-	held := false
 	defer func() {
 		a.mu.Lock()
 		if c := a.calls[id]; c != nil {
@@ -195,89 +193,34 @@ func (a *App) handleStart(runCtx context.Context, ev Event) {
 	}()
 
 	req, perr := parseArgs(ev.Args, a.opts.KnownProduct)
-	var d Decision
-	var extra [][2]string // status: in use and total, set before the status
-	status := StatusError
-	switch {
-	case perr != nil:
+	var ans admission.Answer
+	if perr != nil {
 		log.Warn("bad stasis request", "args", ev.Args, "err", perr)
-		d.Reason = ReasonBadRequest
-	case req.action == "admit":
-		ar := AdmitRequest{Product: req.product, Channel: id, Caller: ch.CallerNumber, Called: ch.Exten}
-		if !a.opts.NoLinkedid {
-			if v, err := a.client.Variable(ctx, id, "CHANNEL(linkedid)"); err == nil {
-				ar.Call = v
-			} else {
-				log.Debug("linkedid unknown", "err", err)
-			}
-		}
-		var err error
-		d, err = a.opts.Admitter.Admit(ctx, ar)
-		switch {
-		case err != nil:
-			d = Decision{Reason: failReason(log, "admit", req.product, err)}
-		case d.Admitted:
-			status, held = StatusAdmitted, true
-			a.mu.Lock()
-			if c := a.calls[id]; c != nil {
-				c.held[req.product] = struct{}{}
-			}
-			a.mu.Unlock()
-		default:
-			status = StatusRejected
-		}
-	case req.action == "release":
-		a.mu.Lock()
-		if c := a.calls[id]; c != nil {
-			delete(c.held, req.product)
-		}
-		a.mu.Unlock()
-		if err := a.opts.Admitter.Release(ctx, req.product, id); err != nil {
-			d.Reason = failReason(log, "release", req.product, err)
-		} else {
-			status = StatusOK
-			log.Debug("released from the dialplan", "product", req.product)
-		}
-	case req.action == "status":
-		sc, ok := a.opts.Admitter.(StatusChecker)
-		if !ok {
-			d.Reason = ReasonUnsupported
-			break
-		}
-		u, err := sc.Status(ctx, req.product)
-		if err != nil {
-			d.Reason = failReason(log, "status", req.product, err)
-			break
-		}
-		status = StatusOK
-		extra = [][2]string{{VarInUse, strconv.Itoa(u.InUse)}, {VarTotal, strconv.Itoa(u.Total)}}
+		ans = admission.BadRequest()
+	} else {
+		// The Admitter gets the call's time minus a reserve, so that a slow
+		// admission is still answered (ERROR, TIMEOUT), as over FastAGI.
+		deadline, _ := ctx.Deadline()
+		askCtx, cancelAsk := context.WithDeadline(ctx, deadline.Add(-admission.Reserve(a.opts.CallTimeout)))
+		ans = a.ask(askCtx, log, id, ch, req)
+		cancelAsk()
 	}
-	log.Debug("stasis decision", "action", req.action, "product", req.product, "status", status, "reason", d.Reason)
+	log.Debug("stasis decision", "action", req.verb, "product", req.product, "status", ans.Status, "reason", ans.Reason)
 
-	if held {
+	if ans.Admitted() {
 		// First (a later request may fail): keep hearing this channel after
 		// it leaves Stasis, so that its hangup releases the holding.
 		if err := a.client.Subscribe(ctx, a.opts.App, "channel:"+id); err != nil {
 			log.Warn("cannot follow the channel after stasis; its holding ends by lapse or AMI", "err", err)
 		}
 	}
-
-	// LICBRIDGE_STATUS last, so that an answer cut short never leaves a status
-	// without its details (as FastAGI sets them).
-	// A status answer leaves LICBRIDGE_LEASE alone (as FastAGI does): a
-	// restarted node reads it back to know what the channel holds.
-	set := append(extra, [2]string{VarReason, d.Reason})
-	if extra == nil {
-		set = append(set, [2]string{VarLease, d.Lease})
-	}
-	set = append(set, [2]string{VarStatus, status})
-	for _, v := range set {
-		if err := a.client.SetVariable(ctx, id, v[0], v[1]); err != nil {
+	for _, v := range ans.Settings() {
+		if err := a.client.SetVariable(ctx, id, v.Name, v.Value); err != nil {
 			a.restFailed(log, id, err)
 			return
 		}
 	}
-	if status == StatusRejected && (a.opts.RejectHangupCause > 0 || a.opts.RejectHangupReason != "") {
+	if ans.Status == admission.StatusRejected && (a.opts.RejectHangupCause > 0 || a.opts.RejectHangupReason != "") {
 		cause := HangupCause{Code: a.opts.RejectHangupCause, Reason: a.opts.RejectHangupReason}
 		if err := a.client.Hangup(ctx, id, cause); err != nil {
 			a.restFailed(log, id, err)
@@ -297,6 +240,44 @@ func (a *App) handleStart(runCtx context.Context, ev Event) {
 		a.mu.Unlock()
 		a.restFailed(log, id, err)
 	}
+}
+
+// ask puts one decoded request to the Admitter through the admission
+// contract, and keeps what the channel holds up to date.
+func (a *App) ask(ctx context.Context, log *slog.Logger, id string, ch *Channel, req request) admission.Answer {
+	areq := admission.Request{Product: req.product, Channel: id, Caller: ch.CallerNumber, Called: ch.Exten}
+	switch req.verb {
+	case admission.VerbAdmit:
+		if !a.opts.NoLinkedid {
+			if v, err := a.client.Variable(ctx, id, "CHANNEL(linkedid)"); err == nil {
+				areq.Call = v
+			} else {
+				log.Debug("linkedid unknown", "err", err)
+			}
+		}
+	case admission.VerbRelease:
+		a.mu.Lock()
+		if c := a.calls[id]; c != nil {
+			delete(c.held, req.product)
+		}
+		a.mu.Unlock()
+	}
+	ans := admission.Do(ctx, a.opts.Admitter, req.verb, areq)
+	switch {
+	case ans.Err != nil && ans.Expected:
+		log.Info(string(req.verb)+" refused", "product", req.product, "reason", ans.Reason, "err", ans.Err)
+	case ans.Err != nil:
+		log.Error(string(req.verb)+" failed", "product", req.product, "reason", ans.Reason, "err", ans.Err)
+	case ans.Admitted():
+		a.mu.Lock()
+		if c := a.calls[id]; c != nil {
+			c.held[req.product] = struct{}{}
+		}
+		a.mu.Unlock()
+	case req.verb == admission.VerbRelease:
+		log.Debug("released from the dialplan", "product", req.product)
+	}
+	return ans
 }
 
 // restFailed logs a failed REST call; a channel Asterisk no longer has is gone.

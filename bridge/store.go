@@ -4,10 +4,11 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"regexp"
 	"sort"
 	"strings"
 	"time"
+
+	"github.com/licbridge/licbridge/license"
 )
 
 // Store is the shared counter store the admission core needs. Every method is
@@ -291,11 +292,9 @@ func refusal(total int, expired bool) Reason {
 	}
 }
 
-// productRE keeps product names safe inside store key names and hash tags.
-var productRE = regexp.MustCompile(`^[a-z0-9][a-z0-9_.-]{0,31}$`)
-
-// ValidProduct reports whether name can be a product.
-func ValidProduct(name string) bool { return productRE.MatchString(name) }
+// ValidProduct reports whether name can be a product: license.ValidProductName,
+// the one grammar, whose names are also safe inside store key names and hash tags.
+func ValidProduct(name string) bool { return license.ValidProductName(name) }
 
 // WireLegs is the pseudo-product under which a SIP monitor publishes every leg
 // it sees on the wire, whatever its codec (PublishWire). It is reserved: it

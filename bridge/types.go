@@ -4,6 +4,8 @@ import (
 	"fmt"
 	"strconv"
 	"time"
+
+	"github.com/licbridge/licbridge/license"
 )
 
 // Reason says why an admission was refused. The dialplan branches on its text
@@ -24,18 +26,14 @@ const (
 	ReasonTimeout Reason = "TIMEOUT"
 )
 
-// Mode is a product's enforcement mode.
-type Mode string
+// Mode is a product's enforcement mode; its one home is package license.
+type Mode = license.Mode
 
 // Enforcement modes. The zero value means ModeHard.
 const (
-	// ModeHard never admits beyond the stacked total.
-	ModeHard Mode = "hard"
-	// ModeGrace admits beyond the total (recording the overage) unless the
-	// LockState says the product is locked.
-	ModeGrace Mode = "grace"
-	// ModeMonitor never refuses; it only records.
-	ModeMonitor Mode = "monitor"
+	ModeHard    = license.ModeHard    // never admits beyond the stacked total
+	ModeGrace   = license.ModeGrace   // admits beyond the total unless the LockState says locked
+	ModeMonitor = license.ModeMonitor // never refuses; it only records
 )
 
 // Counting says what one license unit is for a product.
@@ -63,17 +61,8 @@ const (
 	PoolPerHost Pool = "per-host"
 )
 
-// ParseMode, ParseCounting, ParsePool and ParseOutage read a setting; the empty
-// string is the default.
-func ParseMode(s string) (Mode, error) {
-	switch Mode(s) {
-	case "", ModeHard:
-		return ModeHard, nil
-	case ModeGrace, ModeMonitor:
-		return Mode(s), nil
-	}
-	return "", fmt.Errorf("enforcement %q: want hard, grace or monitor", s)
-}
+// ParseMode reads an enforcement mode ("" is ModeHard); see license.ParseMode.
+func ParseMode(s string) (Mode, error) { return license.ParseMode(s) }
 
 // ParseCounting reads a counting setting ("" is CountChannel).
 func ParseCounting(s string) (Counting, error) {

@@ -3,6 +3,7 @@ package dialplan
 import (
 	"context"
 	"fmt"
+	"github.com/licbridge/licbridge/admission"
 	"slices"
 	"sync"
 	"sync/atomic"
@@ -107,8 +108,8 @@ func BenchmarkAdmit(b *testing.B) {
 		b.ResetTimer()
 		l, err := measure(b.N, benchConcurrency, func(i int) error {
 			res, err := agiclient.Call(ctx, addr, chans[i], "admit,g729")
-			if err == nil && res.Vars[VarStatus] != StatusAdmitted {
-				err = fmt.Errorf("session %d: %q (AGISTATUS %s)", i, res.Vars[VarStatus], res.AGIStatus)
+			if err == nil && res.Vars[admission.VarStatus] != admission.StatusAdmitted {
+				err = fmt.Errorf("session %d: %q (AGISTATUS %s)", i, res.Vars[admission.VarStatus], res.AGIStatus)
 			}
 			return err
 		})

@@ -1,6 +1,8 @@
 package dialplan
 
 import (
+	"github.com/licbridge/licbridge/admission"
+	"github.com/licbridge/licbridge/license"
 	"testing"
 
 	"github.com/licbridge/licbridge/dialplan/agi"
@@ -22,11 +24,11 @@ func FuzzParseRequest(f *testing.F) {
 			return
 		}
 		switch req.Verb {
-		case VerbAdmit, VerbRelease, VerbStatus:
+		case admission.VerbAdmit, admission.VerbRelease, admission.VerbStatus:
 		default:
 			t.Fatalf("verb %q", req.Verb)
 		}
-		if err := CheckProduct(req.Product); err != nil {
+		if err := license.CheckProductName(req.Product); err != nil {
 			t.Fatal(err)
 		}
 	})

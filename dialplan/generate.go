@@ -7,6 +7,8 @@ import (
 	"strconv"
 	"strings"
 	"text/template"
+
+	"github.com/licbridge/licbridge/license"
 )
 
 // How the printed dialplan asks licbridge, and what it does when licbridge does not
@@ -19,15 +21,13 @@ const (
 	FailClosed = "closed" // no answer: refuse the feature
 )
 
-// DefaultProducts are printed when GenerateOptions.Products is empty.
-var DefaultProducts = []string{"g729", "hpec", "fax"}
-
 // DefaultARIApp is the Stasis application name when GenerateOptions.ARIApp is empty.
 const DefaultARIApp = "licbridge"
 
 // GenerateOptions choose what Generate prints. A zero value means the defaults.
 type GenerateOptions struct {
-	// Products get one Gosub routine each, [licbridge-PRODUCT]. Default g729, hpec, fax.
+	// Products get one Gosub routine each, [licbridge-PRODUCT]. Default: the built-in
+	// products (license.BuiltinProductNames: g729, hpec, fax, ffa).
 	Products []string
 	// Via is ViaAGI (default) or ViaARI.
 	Via string
@@ -43,13 +43,13 @@ type GenerateOptions struct {
 // normalize fills defaults and checks every field, naming the one that is wrong.
 func (o GenerateOptions) normalize() (GenerateOptions, error) {
 	if len(o.Products) == 0 {
-		o.Products = DefaultProducts
+		o.Products = license.BuiltinProductNames()
 	}
 	seen := map[string]bool{}
 	var products []string
 	for _, p := range o.Products {
 		p = strings.ToLower(strings.TrimSpace(p))
-		if err := CheckProduct(p); err != nil {
+		if err := license.CheckProductName(p); err != nil {
 			return o, fmt.Errorf("dialplan: %w", err)
 		}
 		if !seen[p] {

@@ -3,6 +3,7 @@ package dialplan
 import (
 	"bytes"
 	"errors"
+	"github.com/licbridge/licbridge/admission"
 	"io"
 	"log/slog"
 	"net"
@@ -79,10 +80,10 @@ func TestSilentFloodFromOneClient(t *testing.T) {
 	wg.Wait()
 	unanswered := 0
 	for i, r := range results {
-		if errs[i] != nil || r.Vars[VarStatus] != StatusAdmitted {
+		if errs[i] != nil || r.Vars[admission.VarStatus] != admission.StatusAdmitted {
 			unanswered++
 			if unanswered <= 3 {
-				t.Logf("honest request %d: status %q, err %v, sets %v", i, r.Vars[VarStatus], errs[i], r.Sets)
+				t.Logf("honest request %d: status %q, err %v, sets %v", i, r.Vars[admission.VarStatus], errs[i], r.Sets)
 			}
 		}
 	}
@@ -112,8 +113,8 @@ func TestPerClientCap(t *testing.T) {
 		dialFrom(t, "127.0.0.2", addr)
 	}
 	expectServerClose(t, dialFrom(t, "127.0.0.2", addr), "a seventh connection from one client (2 in session, 4 waiting)")
-	if r := call(t, addr, channel(1), "admit,g729"); r.Vars[VarStatus] != StatusAdmitted {
-		t.Errorf("another client while the first is at its cap: %q", r.Vars[VarStatus])
+	if r := call(t, addr, channel(1), "admit,g729"); r.Vars[admission.VarStatus] != admission.StatusAdmitted {
+		t.Errorf("another client while the first is at its cap: %q", r.Vars[admission.VarStatus])
 	}
 }
 
@@ -136,8 +137,8 @@ func TestSilentSessionClosedEarly(t *testing.T) {
 		})
 	}
 	// An honest session, environment at once, is unaffected.
-	if r := call(t, addr, channel(2), "admit,g729"); r.Vars[VarStatus] != StatusAdmitted {
-		t.Errorf("honest session: %q", r.Vars[VarStatus])
+	if r := call(t, addr, channel(2), "admit,g729"); r.Vars[admission.VarStatus] != admission.StatusAdmitted {
+		t.Errorf("honest session: %q", r.Vars[admission.VarStatus])
 	}
 }
 
@@ -183,7 +184,7 @@ func TestBurstFromOneAsterisk(t *testing.T) {
 	wg.Wait()
 	unanswered := 0
 	for i, r := range results {
-		if errs[i] != nil || r.Vars[VarStatus] != StatusAdmitted {
+		if errs[i] != nil || r.Vars[admission.VarStatus] != admission.StatusAdmitted {
 			unanswered++
 		}
 	}

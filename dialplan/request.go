@@ -6,14 +6,9 @@ import (
 	"net/url"
 	"strings"
 
+	"github.com/licbridge/licbridge/admission"
 	"github.com/licbridge/licbridge/dialplan/agi"
-)
-
-// Verbs a FastAGI request may name.
-const (
-	VerbAdmit   = "admit"
-	VerbRelease = "release"
-	VerbStatus  = "status"
+	"github.com/licbridge/licbridge/license"
 )
 
 // ErrBadRequest is a FastAGI request the server cannot act on.
@@ -21,7 +16,7 @@ var ErrBadRequest = errors.New("bad request")
 
 // Request is what one FastAGI session asks for, decoded from its environment.
 type Request struct {
-	Verb    string // admit, release or status
+	Verb    admission.Verb
 	Product string
 	Channel string // agi_uniqueid
 	Call    string // agi_linkedid when sent (Asterisk 22 does not), else "" (asked for later)
@@ -58,10 +53,8 @@ func ParseRequest(env agi.Env) (Request, error) {
 	if strings.Contains(pathProduct, ",") {
 		return Request{}, fmt.Errorf("%w: script %q: more than one product", ErrBadRequest, script)
 	}
-	verb = strings.ToLower(verb)
-	switch verb {
-	case VerbAdmit, VerbRelease, VerbStatus:
-	default:
+	v, ok := admission.ParseVerb(verb)
+	if !ok {
 		return Request{}, fmt.Errorf("%w: script %q: unknown request %q (want admit, release or status)", ErrBadRequest, script, verb)
 	}
 
@@ -88,15 +81,15 @@ func ParseRequest(env agi.Env) (Request, error) {
 		}
 	}
 	if product == "" {
-		return Request{}, fmt.Errorf("%w: script %q: no product (use %s,PRODUCT)", ErrBadRequest, script, verb)
+		return Request{}, fmt.Errorf("%w: script %q: no product (use %s,PRODUCT)", ErrBadRequest, script, v)
 	}
 	product = strings.ToLower(product)
-	if err := CheckProduct(product); err != nil {
+	if err := license.CheckProductName(product); err != nil {
 		return Request{}, fmt.Errorf("%w: %v", ErrBadRequest, err)
 	}
 
 	req := Request{
-		Verb:    verb,
+		Verb:    v,
 		Product: product,
 		Channel: env.Value("agi_uniqueid"),
 		Call:    env.Value("agi_linkedid"),
@@ -106,25 +99,10 @@ func ParseRequest(env agi.Env) (Request, error) {
 	if req.Called == "" {
 		req.Called = env.Value("agi_extension")
 	}
-	if req.Channel == "" && verb != VerbStatus {
-		return Request{}, fmt.Errorf("%w: %s %s: no agi_uniqueid", ErrBadRequest, verb, product)
+	if req.Channel == "" && v != admission.VerbStatus {
+		return Request{}, fmt.Errorf("%w: %s %s: no agi_uniqueid", ErrBadRequest, v, product)
 	}
 	return req, nil
-}
-
-// CheckProduct reports whether name is usable as a product name: 1 to 32 lower-case
-// letters, digits, '-' or '_'. The same rule keeps the printed dialplan's context
-// names and AGI URLs well-formed.
-func CheckProduct(name string) error {
-	if name == "" || len(name) > 32 {
-		return fmt.Errorf("product %q: want 1 to 32 characters", name)
-	}
-	for _, c := range name {
-		if !(c >= 'a' && c <= 'z' || c >= '0' && c <= '9' || c == '-' || c == '_') {
-			return fmt.Errorf("product %q: want lower-case letters, digits, '-' or '_'", name)
-		}
-	}
-	return nil
 }
 
 // known maps Asterisk's placeholder for an absent caller ID or DNID to "".

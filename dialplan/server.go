@@ -8,12 +8,12 @@ import (
 	"log/slog"
 	"net"
 	"net/netip"
-	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
 
+	"github.com/licbridge/licbridge/admission"
 	"github.com/licbridge/licbridge/dialplan/agi"
 )
 
@@ -431,9 +431,6 @@ func (s *Server) refuse(nc net.Conn, ip netip.Addr, reason string, attrs ...any)
 	s.log.Warn("FastAGI client refused: "+reason, attrs...)
 }
 
-// setting is one channel variable to set, in order.
-type setting struct{ name, value string }
-
 // serve runs one session and closes it as soon as the answer is set.
 func (s *Server) serve(ctx context.Context, nc net.Conn) {
 	ctx, cancel := context.WithTimeout(ctx, s.cfg.SessionTimeout)
@@ -457,103 +454,66 @@ func (s *Server) serve(ctx context.Context, nc net.Conn) {
 	req, err := ParseRequest(env)
 	if err != nil {
 		log.Warn("FastAGI bad request", "err", err, "script", env.Value("agi_network_script"))
-		s.answer(ctx, c, log, errorSettings(ReasonBadRequest))
+		s.answer(ctx, c, log, admission.BadRequest())
 		return
 	}
 	log = log.With("request", req.Verb, "product", req.Product, "uniqueid", req.Channel)
 	// The Admitter gets the session's time minus a reserve, so that a slow
 	// admission is still answered (ERROR, TIMEOUT) before the session deadline.
 	deadline, _ := ctx.Deadline()
-	askCtx, cancelAsk := context.WithDeadline(ctx, deadline.Add(-answerReserve(s.cfg.SessionTimeout)))
-	set := s.handle(askCtx, c, log, req)
+	askCtx, cancelAsk := context.WithDeadline(ctx, deadline.Add(-admission.Reserve(s.cfg.SessionTimeout)))
+	ans, ok := s.handle(askCtx, c, log, req)
 	cancelAsk()
-	s.answer(ctx, c, log, set)
+	if ok {
+		s.answer(ctx, c, log, ans)
+	}
 }
 
-// answerReserve is the part of the session kept for setting the variables: half
-// of it, at most 500ms (three round trips on a loaded host need far less).
-func answerReserve(session time.Duration) time.Duration {
-	return min(session/2, 500*time.Millisecond)
-}
-
-func (s *Server) handle(ctx context.Context, c *agi.Conn, log *slog.Logger, req Request) []setting {
-	switch req.Verb {
-	case VerbAdmit:
-		call := req.Call
-		if call == "" {
+// handle asks the Admitter; false means the session is broken, out of time or
+// hung up, and is closed without an answer.
+func (s *Server) handle(ctx context.Context, c *agi.Conn, log *slog.Logger, req Request) (admission.Answer, bool) {
+	areq := admission.Request{
+		Product: req.Product, Channel: req.Channel, Call: req.Call,
+		Caller: req.Caller, Called: req.Called,
+	}
+	if req.Verb == admission.VerbAdmit {
+		if areq.Call == "" {
 			// Asterisk 22 puts no linkedid in the environment: ask for it.
 			v, ok, err := c.GetVariable(ctx, "CHANNEL(linkedid)")
 			if err != nil {
 				log.Warn("FastAGI: reading CHANNEL(linkedid) failed", "err", err)
-				return nil // the session is broken or out of time; close
+				return admission.Answer{}, false
 			}
 			if ok && v != "" {
-				call = v
+				areq.Call = v
 			} else {
-				call = req.Channel
+				areq.Call = req.Channel
 			}
 		}
 		if c.HungUp() {
 			// The caller is gone: admitting now would only be undone by the hangup.
 			log.Info("FastAGI: channel hung up before admission; nothing admitted")
-			return nil
-		}
-		d, err := s.adm.Admit(ctx, AdmitRequest{
-			Product: req.Product, Channel: req.Channel, Call: call,
-			Caller: req.Caller, Called: req.Called,
-		})
-		if err != nil {
-			return errorSettings(s.failReason(ctx, log, "admit", err))
-		}
-		status := StatusRejected
-		if d.Admitted {
-			status = StatusAdmitted
-		}
-		log.Debug("FastAGI admit", "status", status, "reason", d.Reason)
-		return []setting{{VarReason, d.Reason}, {VarLease, d.Lease}, {VarStatus, status}}
-	case VerbRelease:
-		if err := s.adm.Release(ctx, req.Product, req.Channel); err != nil {
-			return errorSettings(s.failReason(ctx, log, "release", err))
-		}
-		return []setting{{VarReason, ""}, {VarLease, ""}, {VarStatus, StatusOK}}
-	case VerbStatus:
-		u, err := s.adm.Status(ctx, req.Product)
-		if err != nil {
-			return errorSettings(s.failReason(ctx, log, "status", err))
-		}
-		return []setting{
-			{VarInUse, strconv.Itoa(u.InUse)}, {VarTotal, strconv.Itoa(u.Total)},
-			{VarReason, ""}, {VarStatus, StatusOK},
+			return admission.Answer{}, false
 		}
 	}
-	return errorSettings(ReasonBadRequest)
-}
-
-// failReason logs an Admitter error and names its LICBRIDGE_REASON.
-func (s *Server) failReason(ctx context.Context, log *slog.Logger, verb string, err error) string {
-	if r, ok := errors.AsType[Reasoned](err); ok {
-		log.Info("FastAGI "+verb+" refused", "reason", r.Reason(), "err", err)
-		return r.Reason()
+	ans := admission.Do(ctx, s.adm, req.Verb, areq)
+	switch {
+	case ans.Err != nil && ans.Expected:
+		log.Info("FastAGI "+string(req.Verb)+" refused", "reason", ans.Reason, "err", ans.Err)
+	case ans.Err != nil:
+		log.Error("FastAGI "+string(req.Verb)+" failed", "reason", ans.Reason, "err", ans.Err)
+	default:
+		log.Debug("FastAGI "+string(req.Verb), "status", ans.Status, "reason", ans.Reason)
 	}
-	log.Error("FastAGI "+verb+" failed", "err", err)
-	if ctx.Err() != nil {
-		return ReasonTimeout
-	}
-	return ReasonInternal
-}
-
-// errorSettings answers ERROR; the lease is cleared so that a value from an
-// earlier request on the same channel cannot be mistaken for this one's.
-func errorSettings(reason string) []setting {
-	return []setting{{VarReason, reason}, {VarLease, ""}, {VarStatus, StatusError}}
+	return ans, true
 }
 
 // answer sets the variables, LICBRIDGE_STATUS last so that a session cut short
 // never leaves a status without its reason. The caller closes at once afterwards.
-func (s *Server) answer(ctx context.Context, c *agi.Conn, log *slog.Logger, set []setting) {
-	for _, v := range set {
-		if err := c.SetVariable(ctx, v.name, sanitize(v.value)); err != nil {
-			log.Warn("FastAGI: setting variable failed", "var", v.name, "err", err)
+func (s *Server) answer(ctx context.Context, c *agi.Conn, log *slog.Logger, ans admission.Answer) {
+	for _, v := range ans.Settings() {
+		if err := c.SetVariable(ctx, v.Name, sanitize(v.Value)); err != nil {
+			log.Warn("FastAGI: setting variable failed", "var", v.Name, "err", err)
 			return
 		}
 	}

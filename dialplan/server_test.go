@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/licbridge/licbridge/admission"
 	"io"
 	"net"
 	"net/netip"
@@ -169,22 +170,22 @@ func TestAdmitRejectReleaseStatus(t *testing.T) {
 		script string
 		want   map[string]string
 	}{
-		{"admit first", 1, "admit,g729", map[string]string{VarStatus: "ADMITTED", VarReason: "", VarLease: "g729-1"}},
-		{"admit again is idempotent", 1, "admit,g729", map[string]string{VarStatus: "ADMITTED", VarLease: "g729-1"}},
-		{"second channel over the limit", 2, "admit?product=g729", map[string]string{VarStatus: "REJECTED", VarReason: "OVER_LIMIT", VarLease: ""}},
-		{"no license", 2, "admit?feature=hpec", map[string]string{VarStatus: "REJECTED", VarReason: "NO_LICENSE"}},
-		{"status", 9, "status,g729", map[string]string{VarStatus: "OK", VarInUse: "1", VarTotal: "1", VarReason: ""}},
-		{"release", 1, "release,g729", map[string]string{VarStatus: "OK", VarReason: "", VarLease: ""}},
-		{"status after release", 9, "status,g729", map[string]string{VarStatus: "OK", VarInUse: "0", VarTotal: "1"}},
-		{"admit after release", 2, "admit,g729", map[string]string{VarStatus: "ADMITTED", VarLease: "g729-2"}},
-		{"unknown request", 3, "frobnicate,g729", map[string]string{VarStatus: "ERROR", VarReason: "BAD_REQUEST", VarLease: ""}},
-		{"no product", 3, "admit", map[string]string{VarStatus: "ERROR", VarReason: "BAD_REQUEST"}},
-		{"bad product", 3, "admit,G 729!", map[string]string{VarStatus: "ERROR", VarReason: "BAD_REQUEST"}},
+		{"admit first", 1, "admit,g729", map[string]string{admission.VarStatus: "ADMITTED", admission.VarReason: "", admission.VarLease: "g729-1"}},
+		{"admit again is idempotent", 1, "admit,g729", map[string]string{admission.VarStatus: "ADMITTED", admission.VarLease: "g729-1"}},
+		{"second channel over the limit", 2, "admit?product=g729", map[string]string{admission.VarStatus: "REJECTED", admission.VarReason: "OVER_LIMIT", admission.VarLease: ""}},
+		{"no license", 2, "admit?feature=hpec", map[string]string{admission.VarStatus: "REJECTED", admission.VarReason: "NO_LICENSE"}},
+		{"status", 9, "status,g729", map[string]string{admission.VarStatus: "OK", admission.VarInUse: "1", admission.VarTotal: "1", admission.VarReason: ""}},
+		{"release", 1, "release,g729", map[string]string{admission.VarStatus: "OK", admission.VarReason: "", admission.VarLease: ""}},
+		{"status after release", 9, "status,g729", map[string]string{admission.VarStatus: "OK", admission.VarInUse: "0", admission.VarTotal: "1"}},
+		{"admit after release", 2, "admit,g729", map[string]string{admission.VarStatus: "ADMITTED", admission.VarLease: "g729-2"}},
+		{"unknown request", 3, "frobnicate,g729", map[string]string{admission.VarStatus: "ERROR", admission.VarReason: "BAD_REQUEST", admission.VarLease: ""}},
+		{"no product", 3, "admit", map[string]string{admission.VarStatus: "ERROR", admission.VarReason: "BAD_REQUEST"}},
+		{"bad product", 3, "admit,G 729!", map[string]string{admission.VarStatus: "ERROR", admission.VarReason: "BAD_REQUEST"}},
 	}
 	for _, s := range steps {
 		t.Run(s.name, func(t *testing.T) {
 			ch := channel(s.ch)
-			ch.Vars = map[string]string{VarStatus: "STALE", VarLease: "STALE"}
+			ch.Vars = map[string]string{admission.VarStatus: "STALE", admission.VarLease: "STALE"}
 			res := call(t, addr, ch, s.script)
 			if res.AGIStatus != agiclient.StatusSuccess || !res.ServerClosed {
 				t.Fatalf("AGISTATUS=%s closed=%v, want SUCCESS and a close by the server", res.AGIStatus, res.ServerClosed)
@@ -194,8 +195,8 @@ func TestAdmitRejectReleaseStatus(t *testing.T) {
 					t.Errorf("%s = %q, want %q", k, got, v)
 				}
 			}
-			if last := res.Sets[len(res.Sets)-1]; last.Name != VarStatus {
-				t.Errorf("last SET VARIABLE is %s, want %s (set last)", last.Name, VarStatus)
+			if last := res.Sets[len(res.Sets)-1]; last.Name != admission.VarStatus {
+				t.Errorf("last SET VARIABLE is %s, want %s (set last)", last.Name, admission.VarStatus)
 			}
 		})
 	}
@@ -216,8 +217,8 @@ func TestEnvironmentInSegments(t *testing.T) {
 		cuts = append(cuts, i)
 	}
 	res := call(t, addr, channel(1), "admit,g729", agiclient.WithSplit(cuts...))
-	if res.Vars[VarStatus] != StatusAdmitted {
-		t.Errorf("status %q", res.Vars[VarStatus])
+	if res.Vars[admission.VarStatus] != admission.StatusAdmitted {
+		t.Errorf("status %q", res.Vars[admission.VarStatus])
 	}
 }
 
@@ -290,14 +291,14 @@ func TestValuesSurviveQuoting(t *testing.T) {
 			adm.reason = tc.reason
 			addr, _ := startServer(t, adm, Config{})
 			res := call(t, addr, channel(1), "admit,g729")
-			if got := res.Vars[VarReason]; got != tc.want {
+			if got := res.Vars[admission.VarReason]; got != tc.want {
 				t.Errorf("LICBRIDGE_REASON = %q, want %q", got, tc.want)
 			}
 			if _, ok := res.Vars["INJECTED"]; ok {
 				t.Error("a value injected a command")
 			}
-			if res.Vars[VarStatus] != StatusAdmitted {
-				t.Errorf("status %q", res.Vars[VarStatus])
+			if res.Vars[admission.VarStatus] != admission.StatusAdmitted {
+				t.Errorf("status %q", res.Vars[admission.VarStatus])
 			}
 		})
 	}
@@ -324,20 +325,20 @@ func TestConcurrentSessions(t *testing.T) {
 		if errs[i] != nil || r.AGIStatus != agiclient.StatusSuccess {
 			t.Fatalf("session %d: %v, AGISTATUS=%s", i, errs[i], r.AGIStatus)
 		}
-		switch r.Vars[VarStatus] {
-		case StatusAdmitted:
+		switch r.Vars[admission.VarStatus] {
+		case admission.StatusAdmitted:
 			admitted++
-			if leases[r.Vars[VarLease]] {
-				t.Errorf("lease %s given twice", r.Vars[VarLease])
+			if leases[r.Vars[admission.VarLease]] {
+				t.Errorf("lease %s given twice", r.Vars[admission.VarLease])
 			}
-			leases[r.Vars[VarLease]] = true
-		case StatusRejected:
+			leases[r.Vars[admission.VarLease]] = true
+		case admission.StatusRejected:
 			rejected++
-			if r.Vars[VarReason] != "OVER_LIMIT" {
-				t.Errorf("session %d rejected for %q", i, r.Vars[VarReason])
+			if r.Vars[admission.VarReason] != "OVER_LIMIT" {
+				t.Errorf("session %d rejected for %q", i, r.Vars[admission.VarReason])
 			}
 		default:
-			t.Errorf("session %d: status %q", i, r.Vars[VarStatus])
+			t.Errorf("session %d: status %q", i, r.Vars[admission.VarStatus])
 		}
 	}
 	if admitted != limit || rejected != n-limit {
@@ -360,8 +361,8 @@ func TestAdmitterFailures(t *testing.T) {
 		addr, _ := startServer(t, adm, Config{})
 		for _, script := range []string{"admit,g729", "release,g729", "status,g729"} {
 			res := call(t, addr, channel(1), script)
-			if res.Vars[VarStatus] != StatusError || res.Vars[VarReason] != ReasonInternal {
-				t.Errorf("%s: status %q reason %q, want ERROR INTERNAL", script, res.Vars[VarStatus], res.Vars[VarReason])
+			if res.Vars[admission.VarStatus] != admission.StatusError || res.Vars[admission.VarReason] != admission.ReasonInternal {
+				t.Errorf("%s: status %q reason %q, want ERROR INTERNAL", script, res.Vars[admission.VarStatus], res.Vars[admission.VarReason])
 			}
 		}
 	})
@@ -371,8 +372,8 @@ func TestAdmitterFailures(t *testing.T) {
 		addr, _ := startServer(t, adm, Config{})
 		for _, script := range []string{"admit,g729", "release,g729", "status,g729"} {
 			res := call(t, addr, channel(1), script)
-			if res.Vars[VarStatus] != StatusError || res.Vars[VarReason] != "DRAINING" {
-				t.Errorf("%s: status %q reason %q, want ERROR DRAINING", script, res.Vars[VarStatus], res.Vars[VarReason])
+			if res.Vars[admission.VarStatus] != admission.StatusError || res.Vars[admission.VarReason] != "DRAINING" {
+				t.Errorf("%s: status %q reason %q, want ERROR DRAINING", script, res.Vars[admission.VarStatus], res.Vars[admission.VarReason])
 			}
 		}
 	})
@@ -381,8 +382,8 @@ func TestAdmitterFailures(t *testing.T) {
 		adm.block = make(chan struct{}) // never closed: Admit returns at its deadline
 		addr, _ := startServer(t, adm, Config{SessionTimeout: 600 * time.Millisecond})
 		res := call(t, addr, channel(1), "admit,g729")
-		if res.Vars[VarStatus] != StatusError || res.Vars[VarReason] != ReasonTimeout || !res.ServerClosed {
-			t.Errorf("status %q reason %q closed %v, want ERROR TIMEOUT and a close", res.Vars[VarStatus], res.Vars[VarReason], res.ServerClosed)
+		if res.Vars[admission.VarStatus] != admission.StatusError || res.Vars[admission.VarReason] != admission.ReasonTimeout || !res.ServerClosed {
+			t.Errorf("status %q reason %q closed %v, want ERROR TIMEOUT and a close", res.Vars[admission.VarStatus], res.Vars[admission.VarReason], res.ServerClosed)
 		}
 	})
 }
@@ -491,8 +492,8 @@ func TestHostileInput(t *testing.T) {
 		}
 		for i := range 5 {
 			res := call(t, addr, channel(100+i), "admit,g729")
-			if res.Vars[VarStatus] != StatusAdmitted {
-				t.Fatalf("session %d beside a stalled one: %q", i, res.Vars[VarStatus])
+			if res.Vars[admission.VarStatus] != admission.StatusAdmitted {
+				t.Fatalf("session %d beside a stalled one: %q", i, res.Vars[admission.VarStatus])
 			}
 		}
 		_ = stalled.SetDeadline(time.Now().Add(10 * time.Second))
@@ -518,8 +519,8 @@ func TestAllowList(t *testing.T) {
 		t.Errorf("refused client: closed=%v received=%q sets=%v", res.ServerClosed, res.Received, res.Sets)
 	}
 	// What the dialplan then sees: AGI() succeeded but no status is set.
-	if res.AGIStatus != agiclient.StatusSuccess || res.Vars[VarStatus] != "" {
-		t.Errorf("AGISTATUS=%s LICBRIDGE_STATUS=%q", res.AGIStatus, res.Vars[VarStatus])
+	if res.AGIStatus != agiclient.StatusSuccess || res.Vars[admission.VarStatus] != "" {
+		t.Errorf("AGISTATUS=%s LICBRIDGE_STATUS=%q", res.AGIStatus, res.Vars[admission.VarStatus])
 	}
 	if n := len(adm.calls()); n != 0 {
 		t.Errorf("%d admissions from a refused address", n)
@@ -557,8 +558,8 @@ func TestTooManySessions(t *testing.T) {
 		t.Errorf("session beyond MaxSessions and its waiting room: closed=%v sets=%v", res.ServerClosed, res.Sets)
 	}
 	close(adm.block)
-	if r := <-first; r.Vars[VarStatus] != StatusAdmitted {
-		t.Errorf("first session: %q", r.Vars[VarStatus])
+	if r := <-first; r.Vars[admission.VarStatus] != admission.StatusAdmitted {
+		t.Errorf("first session: %q", r.Vars[admission.VarStatus])
 	}
 }
 
@@ -574,8 +575,8 @@ func TestGracefulStop(t *testing.T) {
 	<-adm.entered
 	cancel() // the session is in flight, its admission still pending
 	close(adm.block)
-	if r := <-first; r.Vars[VarStatus] != StatusAdmitted {
-		t.Errorf("in-flight session during stop: %q", r.Vars[VarStatus])
+	if r := <-first; r.Vars[admission.VarStatus] != admission.StatusAdmitted {
+		t.Errorf("in-flight session during stop: %q", r.Vars[admission.VarStatus])
 	}
 	if err := wait(); err != nil {
 		t.Errorf("Run: %v", err)

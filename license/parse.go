@@ -177,8 +177,8 @@ func (p *parser) field(line int, name, value string) error {
 		}
 		k.ID = value
 	case fieldProduct:
-		if !validProduct(value) {
-			return p.errf(line, "Product %q: want 1 to 32 characters of a-z, 0-9, '_' and '-'", clip(value))
+		if !ValidProductName(value) {
+			return p.errf(line, "Product %q: %s", clip(value), productNameRule)
 		}
 		k.Product = value
 	case fieldChannels:
@@ -276,19 +276,6 @@ func ValidKeyID(s string) bool {
 	for i := 0; i < len(s); i++ {
 		c := s[i]
 		if !isAlnum(c) && c != '.' && c != '_' && c != '-' {
-			return false
-		}
-	}
-	return true
-}
-
-func validProduct(s string) bool {
-	if len(s) == 0 || len(s) > 32 || !isLowerAlnum(s[0]) {
-		return false
-	}
-	for i := 0; i < len(s); i++ {
-		c := s[i]
-		if !isLowerAlnum(c) && c != '_' && c != '-' {
 			return false
 		}
 	}

@@ -41,6 +41,42 @@ func BuiltinProducts() []Product {
 	}
 }
 
+// BuiltinProductNames lists the names of BuiltinProducts, in their order.
+func BuiltinProductNames() []string {
+	var out []string
+	for _, p := range BuiltinProducts() {
+		out = append(out, p.Name)
+	}
+	return out
+}
+
+// productNameRule is the grammar of product names, as error messages state it.
+const productNameRule = "want 1 to 32 characters of a-z, 0-9, '_' and '-', starting with a letter or digit"
+
+// ValidProductName reports whether name can be a product: the one grammar of
+// product names for key files, the catalog, the store's key names, the
+// dialplan's context names and AGI URLs, and Stasis() arguments.
+func ValidProductName(name string) bool {
+	if len(name) == 0 || len(name) > 32 || !isLowerAlnum(name[0]) {
+		return false
+	}
+	for i := 0; i < len(name); i++ {
+		c := name[i]
+		if !isLowerAlnum(c) && c != '_' && c != '-' {
+			return false
+		}
+	}
+	return true
+}
+
+// CheckProductName is ValidProductName with an error naming the name and the rule.
+func CheckProductName(name string) error {
+	if !ValidProductName(name) {
+		return fmt.Errorf("product %q: %s", name, productNameRule)
+	}
+	return nil
+}
+
 // NewCatalog returns the built-in catalog plus extra products. An extra product
 // with a built-in name replaces the built-in.
 func NewCatalog(extra ...Product) (*Catalog, error) {
@@ -58,8 +94,8 @@ func NewCatalog(extra ...Product) (*Catalog, error) {
 
 // Add adds or replaces a product. A zero MaxHosts means DefaultMaxHosts.
 func (c *Catalog) Add(p Product) error {
-	if !validProduct(p.Name) {
-		return fmt.Errorf("product %q: name must be 1 to 32 characters of a-z, 0-9, _ and -", p.Name)
+	if err := CheckProductName(p.Name); err != nil {
+		return err
 	}
 	if p.MaxHosts < 0 {
 		return fmt.Errorf("product %s: max hosts %d is negative", p.Name, p.MaxHosts)

@@ -29,32 +29,22 @@ import (
 	"errors"
 	"fmt"
 	"time"
+
+	"github.com/licbridge/licbridge/license"
 )
 
-// Mode is a product's enforcement mode.
-type Mode string
+// Mode is a product's enforcement mode; its one home is package license.
+type Mode = license.Mode
 
-// Enforcement modes.
+// Enforcement modes (see license.Mode).
 const (
-	// ModeHard never admits beyond the total (reason OVER_LIMIT). The default.
-	ModeHard Mode = "hard"
-	// ModeGrace admits beyond the total but counts over-limit days and locks
-	// after 14 of them in a row.
-	ModeGrace Mode = "grace"
-	// ModeMonitor never refuses; it counts and reports like grace.
-	ModeMonitor Mode = "monitor"
+	ModeHard    = license.ModeHard
+	ModeGrace   = license.ModeGrace
+	ModeMonitor = license.ModeMonitor
 )
 
 // ParseMode reads a mode name as written in the config file; "" is ModeHard.
-func ParseMode(s string) (Mode, error) {
-	switch Mode(s) {
-	case "":
-		return ModeHard, nil
-	case ModeHard, ModeGrace, ModeMonitor:
-		return Mode(s), nil
-	}
-	return "", fmt.Errorf("enforcement mode %q: want hard, grace or monitor", s)
-}
+func ParseMode(s string) (Mode, error) { return license.ParseMode(s) }
 
 // Phase is where a product stands in the over-limit cycle.
 type Phase string
