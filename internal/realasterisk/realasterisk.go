@@ -35,6 +35,14 @@ const (
 	adminSecret = "lbtestsecret"
 )
 
+// AdminUser and AdminSecret are the test's own AMI user (every class), for a
+// test that drives a client of its own (the product's AMI client, say)
+// against the real Asterisk.
+const (
+	AdminUser   = adminUser
+	AdminSecret = adminSecret
+)
+
 // ReadmeManagerUser is the manager.conf section that README.md documents for
 // licbridge (keep the two in step; cmd/licbridge's end-to-end test reads the
 // README itself). CHANGE-ME is replaced by LicbridgeSecret.
