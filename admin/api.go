@@ -84,7 +84,11 @@ const MaxStatsDays = 14
 
 func (s *Server) routes() http.Handler {
 	api := http.NewServeMux()
-	api.HandleFunc("GET /api/v1/view", s.viewHandler(func(v View) any { return v }))
+	api.HandleFunc("GET /api/v1/view", func(w http.ResponseWriter, r *http.Request) {
+		if v, ok := s.snapshot(w, r); ok {
+			writeJSON(w, http.StatusOK, s.withHealth(r.Context(), v))
+		}
+	})
 	api.HandleFunc("GET /api/v1/licenses", s.viewHandler(licensesOf))
 	api.HandleFunc("GET /api/v1/channels", s.viewHandler(channelsOf))
 	api.HandleFunc("GET /api/v1/state", s.viewHandler(statesOf))
@@ -163,6 +167,15 @@ func (s *Server) viewHandler(shape func(View) any) http.HandlerFunc {
 			writeJSON(w, http.StatusOK, shape(v))
 		}
 	}
+}
+
+// withHealth adds the node's health to the view: the page shows a banner per
+// part that is down.
+func (s *Server) withHealth(ctx context.Context, v View) View {
+	if s.opt.Health != nil && v.Health == nil {
+		v.Health = s.opt.Health.Check(ctx)
+	}
+	return v
 }
 
 func licensesOf(v View) any {

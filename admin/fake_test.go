@@ -65,7 +65,7 @@ func newFake(t testing.TB) *fakeSource {
 		Overage: view.Overage{Product: "g729", Mode: view.ModeGrace, Phase: view.PhaseLockdown, OverDays: 5, LocksIn: 9,
 			Since: time.Date(2026, 11, 18, 0, 0, 0, 0, time.UTC), Peak: 41},
 		Keys: []view.Key{
-			{ID: "G729-7F3A-0001", Channels: 20, Nodes: []string{"pbx-a"}, Binding: "host 00:16:3e:aa:bb:cc", EndDate: end, Status: "EXPIRING", EndsInDays: intp(6)},
+			{ID: "G729-7F3A-0001", Kind: "commercial", AutoRenew: true, Channels: 20, Nodes: []string{"pbx-a"}, Binding: "host 00:16:3e:aa:bb:cc", EndDate: end, Status: "EXPIRING", EndsInDays: intp(6)},
 			{ID: "G729-7F3A-0002", Channels: 10, Nodes: []string{"pbx-b", "pbx-c"}, Binding: "domain voice.example", Status: "VALID", Conflicts: []string{"pbx-b", "pbx-c"}},
 			{ID: "G729-BAD-0003", Channels: 5, Binding: "host 00:16:3e:00:00:01", Status: "INVALID", Reason: "bad signature"},
 		},
@@ -74,7 +74,7 @@ func newFake(t testing.TB) *fakeSource {
 	fax := view.Product{Name: "fax", Enforcement: view.ModeHard, Total: 8, InUse: 2,
 		InUseByNode: map[string]int{"pbx-a": 2}, Peak14d: 7,
 		Overage: view.Overage{Product: "fax", Mode: view.ModeHard, Phase: view.PhaseOK},
-		Keys:    []view.Key{{ID: "FAX-0001", Channels: 8, Nodes: []string{"pbx-a"}, Binding: "unbound", Status: "VALID"}}}
+		Keys:    []view.Key{{ID: "FAX-0001", Kind: "trial", Channels: 8, Nodes: []string{"pbx-a"}, Binding: "unbound", Status: "VALID"}}}
 	f := &fakeSource{
 		view:    view.View{Node: "pbx-a", Time: now, Nodes: []string{"pbx-a", "pbx-b"}, Products: []view.Product{g729, fax}},
 		reports: map[string]view.Report{},

@@ -45,10 +45,12 @@ func runChromium(t *testing.T, url string, extra ...string) (dom, log string) {
 		"--enable-logging=stderr", "--v=0",
 		// Virtual time lets the page's fetches and rendering finish, then
 		// Chromium dumps; no wall-clock wait in the test.
-		"--virtual-time-budget=10000",
+		"--virtual-time-budget=5000",
 	}, extra...)
 	args = append(args, url)
 	cmd := exec.CommandContext(ctx, chromium(t), args...)
+	// A zone away from UTC, so that the page's local times are checkable.
+	cmd.Env = append(os.Environ(), "TZ="+pageZone)
 	var out, errb bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &out, &errb
 	if err := cmd.Run(); err != nil {
@@ -56,6 +58,10 @@ func runChromium(t *testing.T, url string, extra ...string) (dom, log string) {
 	}
 	return out.String(), errb.String()
 }
+
+// pageZone is the browser's time zone in these tests: 15:04 UTC is 00:04
+// the next day there.
+const pageZone = "Asia/Tokyo"
 
 // consoleLines returns the console messages in a Chromium log.
 func consoleLines(log string) []string {
@@ -166,30 +172,6 @@ func TestStatusPageInChromium(t *testing.T) {
 			t.Fatalf("console messages not captured from the Chromium log:\n%s", log)
 		}
 	})
-	t.Run("loopback_without_token", func(t *testing.T) {
-		_, base := serve(t, admin.Options{Listen: "127.0.0.1:0", Source: newFake(t)})
-		dom, log := runChromium(t, base+"/", "--dump-dom")
-		if c := consoleLines(log); len(c) > 0 {
-			t.Errorf("console messages:\n%s", strings.Join(c, "\n"))
-		}
-		checkPage(t, dom, base, "")
-
-		out := filepath.Join("testdata", "out")
-		if err := os.MkdirAll(out, 0o755); err != nil {
-			t.Fatal(err)
-		}
-		shot, err := filepath.Abs(filepath.Join(out, "status-page.png"))
-		if err != nil {
-			t.Fatal(err)
-		}
-		os.Remove(shot)
-		runChromium(t, base+"/", "--screenshot="+shot, "--window-size=1280,1000", "--hide-scrollbars")
-		png, err := os.ReadFile(shot)
-		if err != nil || !bytes.HasPrefix(png, []byte("\x89PNG\r\n\x1a\n")) {
-			t.Fatalf("no screenshot at %s: %v", shot, err)
-		}
-		t.Logf("screenshot: %s (%d bytes)", shot, len(png))
-	})
 	t.Run("token_in_fragment", func(t *testing.T) {
 		const token = "page-token-8c21"
 		_, base := serve(t, admin.Options{Listen: "127.0.0.1:0", Token: token, Source: newFake(t)})
@@ -215,4 +197,175 @@ func TestStatusPageInChromium(t *testing.T) {
 			}
 		}
 	})
+}
+
+// shoot loads url in headless Chromium once, returning the DOM, and writes
+// the screenshot testdata/out/status-<name>.png (gitignored).
+func shoot(t *testing.T, url, name string) (dom, log string) {
+	t.Helper()
+	out := filepath.Join("testdata", "out")
+	if err := os.MkdirAll(out, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	shot, err := filepath.Abs(filepath.Join(out, "status-"+name+".png"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	os.Remove(shot)
+	dom, log = runChromium(t, url, "--dump-dom", "--screenshot="+shot, "--window-size=1280,1400", "--hide-scrollbars")
+	png, err := os.ReadFile(shot)
+	if err != nil || !bytes.HasPrefix(png, []byte("\x89PNG\r\n\x1a\n")) {
+		t.Fatalf("no screenshot at %s: %v", shot, err)
+	}
+	t.Logf("screenshot: %s (%d bytes)", shot, len(png))
+	return dom, log
+}
+
+// pageState is one situation of the node, set up on the fake, and what the
+// page must show for it.
+type pageState struct {
+	name  string
+	setup func(f *fakeSource, o *admin.Options)
+	check func(t *testing.T, dom string)
+}
+
+// cardState returns the data-state of a product's card.
+func cardState(dom, product string) string {
+	m := regexp.MustCompile(`<section id="` + regexp.QuoteMeta(product) + `" class="[^"]*" data-state="(\w+)"`).FindStringSubmatch(dom)
+	if m == nil {
+		return ""
+	}
+	return m[1]
+}
+
+func wantIn(t *testing.T, dom string, parts ...string) {
+	t.Helper()
+	for _, p := range parts {
+		if !strings.Contains(dom, p) {
+			t.Errorf("page does not show %q", p)
+		}
+	}
+}
+
+func wantNotIn(t *testing.T, dom string, parts ...string) {
+	t.Helper()
+	for _, p := range parts {
+		if strings.Contains(dom, p) {
+			t.Errorf("page shows %q", p)
+		}
+	}
+}
+
+func health(cs ...admin.Component) admin.HealthFunc {
+	return func(context.Context) []admin.Component { return cs }
+}
+
+var pageStates = []pageState{
+	{name: "normal", check: func(t *testing.T, dom string) {
+		// g729 is in LOCKDOWN: amber; fax is fine.
+		if g, f := cardState(dom, "g729"), cardState(dom, "fax"); g != "warn" || f != "ok" {
+			t.Errorf("cards g729 %q, fax %q; want warn, ok", g, f)
+		}
+		wantNotIn(t, dom, `class="banner`, `id="g729-bypass"`, `id="fax-over"`)
+		// Local time in the browser's zone, to the second; no RFC 3339.
+		shown := between(dom, `<time id="updated"`, "</time>")
+		if !strings.Contains(shown, ">as of Nov 23, 2026, 00:04:00 GMT+9") {
+			t.Errorf("view time shown as %q, want local time (00:04:00 GMT+9)", shown)
+		}
+		// Key kinds.
+		wantIn(t, dom, "<td>trial</td>", "<td>commercial, auto-renew</td>")
+		// The peak is in the caption, not inside the chart by the dashed line.
+		if svg := between(dom, `id="g729-svg"`, "</svg>"); strings.Contains(svg, "chart-peak") || strings.Contains(svg, "<text") && strings.Contains(svg, ">41<") {
+			t.Errorf("the chart's peak sits inside the chart: %s", svg)
+		}
+		wantIn(t, dom, `<line id="g729-limit" class="limit"`)
+	}},
+	{name: "over_total", setup: func(f *fakeSource, o *admin.Options) {
+		// Fax at 4 of 2 after a fail-open outage, phase still OK.
+		fax := &f.view.Products[1]
+		fax.Total, fax.InUse, fax.InUseByNode = 2, 4, map[string]int{"pbx-a": 4}
+	}, check: func(t *testing.T, dom string) {
+		if s := cardState(dom, "fax"); s != "over" {
+			t.Errorf("fax at 4 of 2: card %q, want over", s)
+		}
+		wantIn(t, dom, `id="fax-over" class="alert"`, "Over the licensed total: 4 in use, 2 licensed.")
+	}},
+	{name: "ami_down", setup: func(f *fakeSource, o *admin.Options) {
+		o.Health = health(admin.Component{Name: "store", OK: true}, admin.Component{Name: "ami", OK: false, Detail: "dial tcp 127.0.0.1:5038: connection refused"})
+	}, check: func(t *testing.T, dom string) {
+		wantIn(t, dom, `id="banner-ami" class="banner bad"`, "AMI is down: dial tcp 127.0.0.1:5038: connection refused")
+		wantNotIn(t, dom, `id="banner-store"`)
+	}},
+	{name: "ari_down", setup: func(f *fakeSource, o *admin.Options) {
+		o.Health = health(admin.Component{Name: "ari", OK: false, Detail: "websocket closed"})
+	}, check: func(t *testing.T, dom string) {
+		wantIn(t, dom, `id="banner-ari" class="banner bad"`, "ARI is down: websocket closed")
+	}},
+	{name: "store_down_fail_open", setup: func(f *fakeSource, o *admin.Options) {
+		f.view.Store = &view.Store{Available: false, Error: "usage: redis: connection refused",
+			AdmittedWithoutStore: map[string]int{"g729": 3, "fax": 1}}
+		o.Health = health(admin.Component{Name: "store", OK: false})
+	}, check: func(t *testing.T, dom string) {
+		wantIn(t, dom, `id="banner-store" class="banner bad"`, "The shared store (Redis) is down",
+			`id="banner-failopen" class="banner warn"`, "Fail-open: this node admitted channels without the store")
+		if got := number(t, dom, "failopen-g729"); got != "3" {
+			t.Errorf("fail-open g729 %s, want 3", got)
+		}
+		// The products are still there: no blank page.
+		wantIn(t, dom, `id="g729-in_use"`)
+	}},
+	{name: "store_unreadable", setup: func(f *fakeSource, o *admin.Options) {
+		f.fail(fmt.Errorf("snapshot: usage: bridge: usage: %w", errStore))
+	}, check: func(t *testing.T, dom string) {
+		if !strings.Contains(dom, `data-status="error"`) {
+			t.Errorf("page status is not error")
+		}
+		wantIn(t, dom, "This node cannot show its view right now (the shared store may be down).")
+	}},
+	{name: "bypass_rejections", setup: func(f *fakeSource, o *admin.Options) {
+		g := &f.view.Products[0]
+		g.Total, g.InUse, g.ObservedLegs, g.Passive = 15, 5, intp(20), 5
+		g.InUseByNode = map[string]int{"pbx-a": 5}
+		g.Bypass = &view.Bypass{Observed: 20, Admitted: 5, Source: "wire", Since: time.Date(2026, 11, 22, 14, 30, 0, 0, time.UTC)}
+		g.Rejections = map[string]int{"OVER_LIMIT": 7, "STORE_UNAVAILABLE": 2}
+	}, check: func(t *testing.T, dom string) {
+		wantIn(t, dom, `id="g729-bypass" class="alert"`, "legs on the wire against", "since Nov 22, 2026, 23:30:00")
+		for id, want := range map[string]string{"g729-bypass-observed": "20", "g729-bypass-admitted": "5", "g729-observed_legs": "20",
+			"g729-in_use": "5", "g729-passive": "5", "g729-rej-OVER_LIMIT": "7", "g729-rej-STORE_UNAVAILABLE": "2"} {
+			if got := number(t, dom, id); got != want {
+				t.Errorf("%s = %s, want %s", id, got, want)
+			}
+		}
+		wantIn(t, dom, `<span id="fax-rejections">none</span>`)
+	}},
+}
+
+// TestStatusPageStates loads the page in headless Chromium for each state
+// of the node and checks what it shows; a screenshot per state lands in
+// testdata/out.
+func TestStatusPageStates(t *testing.T) {
+	chromium(t)
+	for _, st := range pageStates {
+		t.Run(st.name, func(t *testing.T) {
+			t.Parallel()
+			f := newFake(t)
+			o := admin.Options{Listen: "127.0.0.1:0", Source: f}
+			if st.setup != nil {
+				st.setup(f, &o)
+			}
+			_, base := serve(t, o)
+			dom, log := shoot(t, base+"/", st.name)
+			for _, l := range consoleLines(log) {
+				// A 503 the page handles is logged by Chromium; nothing else may be.
+				if !strings.Contains(l, "503") {
+					t.Errorf("console: %s", l)
+				}
+			}
+			if st.setup == nil {
+				// Loopback, no token, nothing wrong: every figure as the API says.
+				checkPage(t, dom, base, "")
+			}
+			st.check(t, dom)
+		})
+	}
 }
