@@ -391,3 +391,18 @@ func activations(m map[string]string) []bridge.Activation {
 	})
 	return out
 }
+
+// ProductKeys lists every key that product's state occupies for the given
+// nodes (lb:products aside): what a tool that wrote a product of its own
+// deletes to leave nothing behind.
+func ProductKeys(product string, nodes []string) []string {
+	p := prefix(product)
+	keys := []string{stateKey(p), p + ":ex", p + ":kx", p + ":ko"}
+	for _, n := range nodes {
+		keys = append(keys, nodeKeys(p, n)[1:]...)
+	}
+	return keys
+}
+
+// ProductsKey is the set of products in use.
+const ProductsKey = productsKey
