@@ -15,7 +15,7 @@ import (
 // the LICBRIDGE_* environment variable named in its EnvVars.
 func globalFlags() []cli.Flag {
 	return []cli.Flag{
-		&cli.StringFlag{Name: "config", Usage: "YAML config file (see licbridge.example.yaml)", EnvVars: []string{"LICBRIDGE_CONFIG"}},
+		&cli.StringFlag{Name: "config", Usage: "YAML config file (see contrib/licbridge.yaml)", EnvVars: []string{"LICBRIDGE_CONFIG"}},
 		&cli.StringFlag{Name: "log-level", Value: "info", Usage: "debug, info, warn or error", EnvVars: []string{"LICBRIDGE_LOG_LEVEL"}},
 		&cli.StringFlag{Name: "log-format", Value: "text", Usage: "text or json", EnvVars: []string{"LICBRIDGE_LOG_FORMAT"}},
 	}
