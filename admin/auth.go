@@ -7,12 +7,21 @@ import (
 	"strings"
 )
 
-// requireToken wraps next so that every request must carry the bearer token.
-// Both sides are hashed before the constant-time comparison so that neither
-// the content nor the length of the token leaks through timing.
+// openPaths answer without the token: liveness only, no data, because load
+// balancers and orchestrators probing it cannot send a bearer token.
+// /readyz stays behind the token: it names the failing parts and why.
+var openPaths = map[string]bool{"/healthz": true}
+
+// requireToken wraps next so that every request but openPaths must carry the
+// bearer token. Both sides are hashed before the constant-time comparison so
+// that neither the content nor the length of the token leaks through timing.
 func (s *Server) requireToken(next http.Handler) http.Handler {
 	want := sha256.Sum256([]byte(s.opt.Token))
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if openPaths[r.URL.Path] {
+			next.ServeHTTP(w, r)
+			return
+		}
 		got, ok := bearer(r.Header.Get("Authorization"))
 		sum := sha256.Sum256([]byte(got))
 		if !ok || subtle.ConstantTimeCompare(sum[:], want[:]) != 1 {

@@ -66,7 +66,7 @@ func TestTokenOffLoopback(t *testing.T) {
 	base := "http://" + net.JoinHostPort(host, port)
 	t.Logf("listening on %s", s.Addr())
 
-	for _, path := range []string{"/api/v1/view", "/api/v1/licenses", "/api/v1/channels", "/api/v1/state", "/api/v1/stats?product=g729", "/metrics", "/healthz", "/readyz", "/api/v1/nope"} {
+	for _, path := range []string{"/api/v1/view", "/api/v1/licenses", "/api/v1/channels", "/api/v1/state", "/api/v1/stats?product=g729", "/metrics", "/readyz", "/api/v1/nope"} {
 		for _, tc := range []struct {
 			name, header string
 			want         int
@@ -91,6 +91,24 @@ func TestTokenOffLoopback(t *testing.T) {
 					t.Errorf("refused request got data: %s", body)
 				}
 			})
+		}
+	}
+	// Liveness is open (load balancers send no token) and tells nothing else.
+	for _, header := range []string{"", "Bearer " + wrong, "Bearer " + token} {
+		code, body := getHeader(t, base+"/healthz", header)
+		if code != 200 {
+			t.Errorf("/healthz with %q: %d, want 200", header, code)
+		}
+		for _, data := range []string{"g729", "pbx", "store", "ami"} {
+			if bytes.Contains(body, []byte(data)) {
+				t.Errorf("/healthz tells %q: %s", data, body)
+			}
+		}
+	}
+	// Only that exact path: a look-alike is refused.
+	for _, path := range []string{"/healthz/", "/healthz/../api/v1/view", "/HEALTHZ", "/api/v1/view?x=/healthz"} {
+		if code, _ := getHeader(t, base+path, ""); code != 401 && code != 404 && code != 301 {
+			t.Errorf("%s without token: %d, want refused", path, code)
 		}
 	}
 	// The page shell holds no data and is served without the token.

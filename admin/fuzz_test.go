@@ -24,7 +24,8 @@ func FuzzAuthorization(f *testing.F) {
 	}
 	h := s.Handler()
 	f.Fuzz(func(t *testing.T, header string) {
-		req := httptest.NewRequest("GET", "/healthz", nil)
+		// /readyz: behind the token (/healthz is open to probes).
+		req := httptest.NewRequest("GET", "/readyz", nil)
 		req.Header["Authorization"] = []string{header}
 		rec := httptest.NewRecorder()
 		h.ServeHTTP(rec, req)
