@@ -1,0 +1,129 @@
+package bypass
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"time"
+
+	"github.com/licbridge/licbridge/admin"
+	"github.com/licbridge/licbridge/view"
+)
+
+// DefaultEvery is how often Run takes a view when nothing else asks for one.
+const DefaultEvery = 5 * time.Second
+
+// Metrics receives each product's verdict (admin.Metrics does).
+type Metrics interface {
+	SetBypass(product string, active bool, excess int)
+}
+
+// Options configure a Source. A zero value is usable.
+type Options struct {
+	// After: see NewDetector. Default DefaultAfter.
+	After time.Duration
+	// Every is Run's interval. Default DefaultEvery.
+	Every time.Duration
+	// Logger gets a WARN when an alert is raised, an INFO when it clears.
+	// Default: discard.
+	Logger *slog.Logger
+	// Metrics, if set, gets every verdict.
+	Metrics Metrics
+}
+
+var _ admin.Source = (*Source)(nil)
+
+// Source is an admin.Source whose views carry the bypass verdicts: every
+// Snapshot feeds the Detector with each product's observed and admitted use
+// and marks the products in bypass (Product.Bypass, and a warning).
+type Source struct {
+	admin.Source
+	det   *Detector
+	every time.Duration
+	log   *slog.Logger
+	met   Metrics
+}
+
+// Wrap returns a Source over src.
+func Wrap(src admin.Source, o Options) *Source {
+	if o.Every <= 0 {
+		o.Every = DefaultEvery
+	}
+	if o.Logger == nil {
+		o.Logger = slog.New(slog.DiscardHandler)
+	}
+	return &Source{Source: src, det: NewDetector(o.After), every: o.Every,
+		log: o.Logger.With("component", "bypass"), met: o.Metrics}
+}
+
+// Detector returns the Source's detector.
+func (s *Source) Detector() *Detector { return s.det }
+
+// Snapshot takes the wrapped source's view and applies the rule to it.
+func (s *Source) Snapshot(ctx context.Context) (view.View, error) {
+	v, err := s.Source.Snapshot(ctx)
+	if err != nil {
+		return v, err
+	}
+	now := v.Time
+	if now.IsZero() {
+		now = time.Now()
+	}
+	for i := range v.Products {
+		s.apply(&v.Products[i], now)
+	}
+	return v, nil
+}
+
+// Observed is a product's observed use and what saw it: the larger of the
+// wire legs ("wire") and AMI passive accounting ("ami").
+func Observed(p view.Product) (int, string) {
+	if p.ObservedLegs != nil && *p.ObservedLegs >= p.Passive {
+		return *p.ObservedLegs, "wire"
+	}
+	return p.Passive, "ami"
+}
+
+func (s *Source) apply(p *view.Product, now time.Time) {
+	observed, from := Observed(*p)
+	vd := s.det.Observe(p.Name, observed, p.InUse, now)
+	if s.met != nil {
+		s.met.SetBypass(p.Name, vd.Alert, vd.Excess)
+	}
+	switch vd.Change {
+	case Raised:
+		s.log.Warn("bypass: more use observed than admitted", "product", p.Name, "observed", vd.Observed,
+			"source", from, "admitted", vd.Admitted, "excess", vd.Excess, "since", vd.Since, "after", s.det.After())
+	case Cleared:
+		s.log.Info("bypass cleared: observed use is back within admitted use", "product", p.Name,
+			"observed", vd.Observed, "admitted", vd.Admitted)
+	}
+	if vd.Since.IsZero() {
+		p.Bypass = nil
+		return
+	}
+	p.Bypass = &view.Bypass{Observed: vd.Observed, Admitted: vd.Admitted, Source: from, Since: vd.Since,
+		Alert: vd.Alert, Excess: vd.Excess}
+	if vd.Alert {
+		p.Warnings = append(p.Warnings, fmt.Sprintf("BYPASS: %d %s in use seen (%s) against %d admitted, for over %s",
+			vd.Observed, p.Name, from, vd.Admitted, s.det.After()))
+	}
+}
+
+// Run takes a view every interval until ctx ends, so that alerts are raised
+// and cleared (and logged) whether or not anyone looks. A failed view is
+// skipped: the store being away is reported elsewhere.
+func (s *Source) Run(ctx context.Context) error {
+	t := time.NewTicker(s.every)
+	defer t.Stop()
+	for {
+		if _, err := s.Snapshot(ctx); err != nil {
+			s.log.Debug("bypass: view failed", "err", err)
+		}
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-t.C:
+		}
+	}
+}
