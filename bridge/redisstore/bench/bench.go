@@ -157,7 +157,7 @@ func runID() string {
 func (r *run) simulate(ctx context.Context) (Result, error) {
 	cfg := r.cfg
 	res := Result{Mode: "burst", Nodes: cfg.Nodes, Keys: cfg.Keys, Products: cfg.Products, Concurrency: cfg.Concurrency}
-	perKey := 1 << 20 // the burst never fills the pool
+	perKey := max(1000, cfg.Concurrency) // each admission is released at once: never full
 	if cfg.Hold > 0 {
 		res.Mode, res.Hold, res.Churn = "steady", cfg.Hold, cfg.Churn
 		perKey = (cfg.Hold + cfg.Nodes*cfg.Keys - 1) / (cfg.Nodes * cfg.Keys)
