@@ -49,6 +49,7 @@ func newApp() *cli.App {
 			sipmonCommand(),
 			dialplanCommand(),
 			demoCommand(),
+			benchCommand(),
 		},
 		// Errors are printed once, in main.
 		ExitErrHandler: func(*cli.Context, error) {},
