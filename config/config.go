@@ -59,6 +59,8 @@ type Config struct {
 
 	// Passive configures passive accounting of channels that never ask for admission.
 	Passive PassiveConfig `yaml:"passive"`
+	// Bypass configures the bypass alert (bridge/bypass).
+	Bypass BypassConfig `yaml:"bypass"`
 	// ReconcileEvery is the period of the reconciliation with Asterisk's channel
 	// list (also done on every AMI connect). Default 1m.
 	ReconcileEvery time.Duration `yaml:"reconcile_every"`
@@ -66,6 +68,13 @@ type Config struct {
 	DrainTimeout time.Duration `yaml:"drain_timeout"`
 	// NoAsterisk runs without AMI and ARI (a test node that only serves FastAGI).
 	NoAsterisk bool `yaml:"no_asterisk"`
+}
+
+// BypassConfig configures the bypass alert.
+type BypassConfig struct {
+	// After is how long observed use (wire legs or AMI passive) must exceed
+	// admitted use before the alert is raised. Default 1m.
+	After time.Duration `yaml:"after"`
 }
 
 // PassiveConfig configures passive accounting (AMI only).

@@ -11,6 +11,7 @@ import (
 	"github.com/licbridge/licbridge/admin"
 	"github.com/licbridge/licbridge/ari"
 	"github.com/licbridge/licbridge/bridge"
+	"github.com/licbridge/licbridge/bridge/bypass"
 	"github.com/licbridge/licbridge/bridge/node"
 	"github.com/licbridge/licbridge/dialplan"
 	"github.com/licbridge/licbridge/sipmon"
@@ -58,6 +59,7 @@ func TestDefaultsAgree(t *testing.T) {
 		"http.listen":             d.HTTP.Listen == admin.DefaultListen,
 		"ari.app":                 d.ARI.App == ari.DefaultApp,
 		"reconcile_every":         d.ReconcileEvery == node.DefaultReconcileEvery,
+		"bypass.after":            d.Bypass.After == bypass.DefaultAfter,
 		"passive.hangup_cause":    d.Passive.HangupCause == node.DefaultHangupCause,
 		"passive.fax_product":     d.Passive.FaxProduct == node.DefaultFaxProduct,
 		"sipmon.dialog_timeout":   d.SIPMon.DialogTimeout == sipmon.DefaultDialogTimeout,

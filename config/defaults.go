@@ -47,6 +47,7 @@ func Default() *Config {
 			FaxProduct:  "fax",
 			HangupCause: 34,
 		},
+		Bypass:         BypassConfig{After: time.Minute},
 		ReconcileEvery: time.Minute,
 	}
 }

@@ -102,6 +102,7 @@ var flags = []Flag{
 	{Name: "drain-timeout", Key: "drain_timeout", Kind: KindDuration, Usage: "bound on the drain after SIGTERM (0: until the last holding ends)", field: dur(func(c *Config) *time.Duration { return &c.DrainTimeout })},
 	{Name: "no-passive", Key: "passive.disabled", Kind: KindBool, Usage: "do not count channels that use a licensed codec or fax without asking", field: func(c *Config) any { return &c.Passive.Disabled }},
 	{Name: "hangup-over-limit", Key: "passive.hangup_over_limit", Kind: KindBool, Usage: "hang up unadmitted channels that take a product beyond its total", field: func(c *Config) any { return &c.Passive.HangupOverLimit }},
+	{Name: "bypass-after", Key: "bypass.after", Kind: KindDuration, Usage: "how long observed use (wire legs or AMI passive) must exceed admitted use before the bypass alert", field: dur(func(c *Config) *time.Duration { return &c.Bypass.After })},
 	{Name: "no-asterisk", Key: "no_asterisk", Kind: KindBool, Usage: "run without AMI and ARI (a test node serving FastAGI only)", field: func(c *Config) any { return &c.NoAsterisk }},
 	{Name: "sipmon-interface", Key: "sipmon.interface", Usage: "watch SIP on this interface with the built-in side monitor (\"any\" for all; needs CAP_NET_RAW)", field: str(func(c *Config) *string { return &c.SIPMon.Interface })},
 	{Name: "sipmon-filter", Key: "sipmon.filter", Usage: "kernel capture filter for --sipmon-interface, e.g. \"port 5060\"", field: str(func(c *Config) *string { return &c.SIPMon.Filter })},

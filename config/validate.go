@@ -78,7 +78,7 @@ func (c *Config) Validate() (*Settings, error) {
 	}
 	for name, d := range map[string]time.Duration{
 		"store.lapse": c.Store.Lapse, "store.deadline": c.Store.Deadline, "renewal_grace": c.RenewalGrace,
-		"drain_timeout": c.DrainTimeout, "sipmon.interval": c.SIPMon.Interval,
+		"drain_timeout": c.DrainTimeout, "sipmon.interval": c.SIPMon.Interval, "bypass.after": c.Bypass.After,
 	} {
 		if d < 0 {
 			return nil, fmt.Errorf("%s %s: negative", name, d)

@@ -117,8 +117,11 @@ func TestSourceWireOverAdmitted(t *testing.T) {
 	fake.set(t0, 20, 5)
 	v, _ := src.Snapshot(ctx)
 	g := v.Products[0]
-	if g.Bypass == nil || g.Bypass.Alert || g.Bypass.Observed != 20 || g.Bypass.Admitted != 5 || g.Bypass.Source != "wire" {
-		t.Fatalf("at the start: bypass %+v, want over but no alert yet", g.Bypass)
+	if g.Bypass != nil || hasWarning(g.Warnings, "BYPASS") {
+		t.Fatalf("at the start: bypass %+v, warnings %q, want no alert yet", g.Bypass, g.Warnings)
+	}
+	if vd, _ := src.Detector().Current("g729"); vd.Alert || vd.Since.IsZero() || vd.Excess != 15 {
+		t.Fatalf("at the start: verdict %+v, want a spell over, no alert", vd)
 	}
 	if bypassMetric() != 0 || strings.Contains(logs.String(), "WARN") {
 		t.Fatalf("alert before the set time: metric %v, log %s", bypassMetric(), logs.String())
@@ -127,7 +130,8 @@ func TestSourceWireOverAdmitted(t *testing.T) {
 	fake.set(t0.Add(61*time.Second), 20, 5)
 	v, _ = src.Snapshot(ctx)
 	g = v.Products[0]
-	if g.Bypass == nil || !g.Bypass.Alert || g.Bypass.Excess != 15 || !g.Bypass.Since.Equal(t0) {
+	if g.Bypass == nil || !g.Bypass.Alert || g.Bypass.Excess != 15 || !g.Bypass.Since.Equal(t0) ||
+		g.Bypass.Observed != 20 || g.Bypass.Admitted != 5 || g.Bypass.Source != "wire" {
 		t.Fatalf("after the set time: bypass %+v, want the alert, excess 15, since %s", g.Bypass, t0)
 	}
 	if !hasWarning(g.Warnings, "BYPASS") {
@@ -191,4 +195,18 @@ func hasWarning(ws []string, sub string) bool {
 		}
 	}
 	return false
+}
+
+// TestSourceAMIPassive: without a wire monitor, AMI passive accounting is the
+// observed use.
+func TestSourceAMIPassive(t *testing.T) {
+	v0 := view.View{Time: t0, Products: []view.Product{{Name: "fax", Total: 2, InUse: 1, Passive: 3}}}
+	fake := &fakeSource{v: v0}
+	src := bypass.Wrap(fake, bypass.Options{After: time.Minute})
+	src.Snapshot(context.Background())
+	fake.v.Time = t0.Add(time.Minute)
+	v, _ := src.Snapshot(context.Background())
+	if b := v.Products[0].Bypass; b == nil || b.Source != "ami" || b.Observed != 3 || b.Excess != 2 {
+		t.Errorf("bypass %+v, want AMI passive 3 against 1 admitted", b)
+	}
 }

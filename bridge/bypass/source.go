@@ -98,16 +98,16 @@ func (s *Source) apply(p *view.Product, now time.Time) {
 		s.log.Info("bypass cleared: observed use is back within admitted use", "product", p.Name,
 			"observed", vd.Observed, "admitted", vd.Admitted)
 	}
-	if vd.Since.IsZero() {
+	// Only the rule's verdict reaches the surfaces: a spell shorter than
+	// After (legs on the wire before their admission lands) is no news.
+	if !vd.Alert {
 		p.Bypass = nil
 		return
 	}
 	p.Bypass = &view.Bypass{Observed: vd.Observed, Admitted: vd.Admitted, Source: from, Since: vd.Since,
-		Alert: vd.Alert, Excess: vd.Excess}
-	if vd.Alert {
-		p.Warnings = append(p.Warnings, fmt.Sprintf("BYPASS: %d %s in use seen (%s) against %d admitted, for over %s",
-			vd.Observed, p.Name, from, vd.Admitted, s.det.After()))
-	}
+		Alert: true, Excess: vd.Excess}
+	p.Warn(fmt.Sprintf("BYPASS: %d %s in use seen (%s) against %d admitted, for over %s",
+		vd.Observed, p.Name, from, vd.Admitted, s.det.After()))
 }
 
 // Run takes a view every interval until ctx ends, so that alerts are raised
