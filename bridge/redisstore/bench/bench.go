@@ -97,8 +97,10 @@ type Result struct {
 	// commandstats, every master), heartbeats included.
 	RedisUsPerCall float64 `json:"redis_us_per_call"`
 	// RedisCPUUsPerPair is the CPU the Redis servers used (INFO cpu, every
-	// master) per admission and release, heartbeats included.
-	RedisCPUUsPerPair float64 `json:"redis_cpu_us_per_pair"`
+	// master) per admission and release, heartbeats included, beyond what
+	// they spend idle (RedisIdleCPUMsPerSec, measured for a second first).
+	RedisCPUUsPerPair    float64 `json:"redis_cpu_us_per_pair"`
+	RedisIdleCPUMsPerSec float64 `json:"redis_idle_cpu_ms_per_s"`
 	// Steady state: channels held, the most ever held, and whether any
 	// admission was told (or the run counted) more in use than the total.
 	Hold          int  `json:"hold,omitempty"`

@@ -80,7 +80,7 @@ func (r *run) release(ctx context.Context, t *tally, l *latencies, node, product
 func (r *run) burst(ctx context.Context, res *Result) error {
 	var t tally
 	var next atomic.Int64
-	before, err := r.redisStats(ctx)
+	before, err := r.idle(ctx, res)
 	if err != nil {
 		return err
 	}
@@ -134,7 +134,7 @@ func (r *run) steady(ctx context.Context, res *Result) error {
 	}
 	var t tally
 	t.maxInUse.Store(fill.maxInUse.Load())
-	before, err := r.redisStats(ctx)
+	before, err := r.idle(ctx, res)
 	if err != nil {
 		return err
 	}
@@ -200,6 +200,25 @@ func (r *run) pace(ctx context.Context) <-chan struct{} {
 	return jobs
 }
 
+// idle measures for a second what the Redis servers spend with only the
+// heartbeats running (their own housekeeping, a Cluster's gossip), so that
+// the CPU per admission leaves it out, and returns the figures at its end.
+func (r *run) idle(ctx context.Context, res *Result) (redisStats, error) {
+	s0, err := r.redisStats(ctx)
+	if err != nil {
+		return s0, err
+	}
+	const quiet = time.Second
+	select {
+	case <-ctx.Done():
+		return s0, ctx.Err()
+	case <-time.After(quiet): // measuring, not synchronising
+	}
+	s1, err := r.redisStats(ctx)
+	res.RedisIdleCPUMsPerSec = (s1.cpu - s0.cpu) * 1e3 / quiet.Seconds()
+	return s1, err
+}
+
 // finish fills res from the tally and the Redis figures since before.
 func (r *run) finish(ctx context.Context, res *Result, t *tally, before redisStats, took time.Duration) error {
 	after, err := r.redisStats(ctx)
@@ -216,7 +235,8 @@ func (r *run) finish(ctx context.Context, res *Result, t *tally, before redisSta
 		res.RedisUsPerCall = (after.usec - before.usec) / float64(calls)
 	}
 	if pairs := max(res.Admissions, res.Releases); pairs > 0 {
-		res.RedisCPUUsPerPair = (after.cpu - before.cpu) * 1e6 / float64(pairs)
+		busy := after.cpu - before.cpu - res.RedisIdleCPUMsPerSec/1e3*took.Seconds()
+		res.RedisCPUUsPerPair = max(busy, 0) * 1e6 / float64(pairs)
 	}
 	res.MaxInUse = int(t.maxInUse.Load())
 	res.LimitExceeded = res.Mode == "steady" && res.MaxInUse > r.capacity

@@ -20,8 +20,8 @@ func Write(w io.Writer, res Result, asJSON bool) error {
 		res.Admissions, res.Refused, res.Errors, res.Releases, res.Seconds, res.PerSecond)
 	p("  admit       p50 %8.0f us   p99 %8.0f us\n", res.AdmitP50, res.AdmitP99)
 	p("  release     p50 %8.0f us   p99 %8.0f us\n", res.ReleaseP50, res.ReleaseP99)
-	p("  redis       %.1f us per script call, %.1f us of CPU per admit+release (heartbeats included)\n",
-		res.RedisUsPerCall, res.RedisCPUUsPerPair)
+	p("  redis       %.1f us per script call, %.1f us of CPU per admit+release (heartbeats included; idle %.1f ms/s left out)\n",
+		res.RedisUsPerCall, res.RedisCPUUsPerPair, res.RedisIdleCPUMsPerSec)
 	if res.Mode == "steady" {
 		verdict := "never exceeded"
 		if res.LimitExceeded {
