@@ -3,13 +3,19 @@ package sipmon
 import (
 	"bufio"
 	"bytes"
+	"compress/gzip"
 	"context"
+	"errors"
+	"io"
+	"os"
 	"os/exec"
 	"runtime"
 	"runtime/metrics"
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/gopacket/gopacket/pcapgo"
 
 	"github.com/licbridge/licbridge/internal/fixtures"
 	"github.com/licbridge/licbridge/sipmon/capture"
@@ -130,4 +136,65 @@ func sampleHeap(peak *uint64) (stop func()) {
 		}
 	}()
 	return func() { close(done); wg.Wait() }
+}
+
+// BenchmarkPerfReadJSON is `sipmon read --json` without the command: the
+// perf capture read into a Monitor whose legs stream into a JSONStream
+// (discarded), beside the read floor measured in the same run: inflating the
+// capture and walking its frames, doing nothing with them. x_floor is the
+// read's time over the floor's (ns/op counts both).
+func BenchmarkPerfReadJSON(b *testing.B) {
+	path := fixtures.Path(b, perfFixture...)
+	// The floor is timed in the same loop as the read, alternating, so that
+	// both see the same machine (testing.Benchmark cannot nest).
+	var msgs int64
+	var floor, read time.Duration
+	for b.Loop() {
+		start := time.Now()
+		walkFloor(b, path)
+		floor += time.Since(start)
+		start = time.Now()
+		js := NewJSONStream(io.Discard)
+		mon := New(Config{LegSink: js.Leg})
+		if _, err := capture.ReadPaths(context.Background(), []capture.Input{{Path: path}}, mon.Handle); err != nil {
+			b.Fatal(err)
+		}
+		mon.Flush()
+		r := mon.Report()
+		if err := js.Finish(r); err != nil {
+			b.Fatal(err)
+		}
+		msgs += r.SIPMessages
+		read += time.Since(start)
+	}
+	b.ReportMetric(float64(msgs)/read.Seconds(), "msg/s")
+	b.ReportMetric(floor.Seconds()/float64(b.N)*1e3, "floor_ms/op")
+	b.ReportMetric(read.Seconds()/float64(b.N)*1e3, "read_ms/op")
+	b.ReportMetric(read.Seconds()/floor.Seconds(), "x_floor")
+}
+
+// walkFloor is the read floor: inflate the capture and walk its frames.
+func walkFloor(b *testing.B, path string) (frames int) {
+	f, err := os.Open(path)
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer f.Close()
+	gz, err := gzip.NewReader(bufio.NewReaderSize(f, 1<<20))
+	if err != nil {
+		b.Fatal(err)
+	}
+	r, err := pcapgo.NewReader(bufio.NewReaderSize(gz, 1<<20))
+	if err != nil {
+		b.Fatal(err)
+	}
+	for {
+		if _, _, err := r.ZeroCopyReadPacketData(); err != nil {
+			if errors.Is(err, io.EOF) {
+				return frames
+			}
+			b.Fatal(err)
+		}
+		frames++
+	}
 }

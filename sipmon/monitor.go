@@ -28,8 +28,14 @@ type Config struct {
 	// SensorTolerance is how far apart in time two legs from different sensors may
 	// be and still be the same call. Default 2s.
 	SensorTolerance time.Duration
-	// Retain, when set, drops finished legs that ended longer ago than this (live
-	// mode runs forever); zero keeps every leg (file mode).
+	// LegSink, when set, receives each counted leg as soon as nothing can
+	// change it any more, in start order, and the Report keeps none: a file read
+	// streams its legs out (see JSONStream), so memory holds only the legs
+	// still up. It is called with the Monitor's lock held.
+	LegSink func(LegRecord)
+	// Retain, when set, drops finished legs that ended longer ago than this from
+	// the Report (live mode runs forever); zero keeps every leg. The counts
+	// cover every leg either way.
 	Retain time.Duration
 	// MaxRetainedLegs caps the finished legs kept when Retain is set, so that a
 	// flood of short calls within the Retain window cannot grow memory without
@@ -99,7 +105,8 @@ type Monitor struct {
 
 	mu       sync.Mutex
 	trackers map[string]*tracker
-	legs     []Leg
+	rep      *reporter
+	handled  int // messages since the report last advanced
 	stats    Stats
 	first    time.Time
 	last     time.Time
@@ -116,13 +123,20 @@ type Monitor struct {
 // New returns a Monitor.
 func New(cfg Config) *Monitor {
 	cfg = cfg.withDefaults()
-	return &Monitor{
+	m := &Monitor{
 		cfg:      cfg,
 		log:      cfg.Logger.With("component", "sipmon"),
 		parser:   newParser(cfg.CorrelationHeader),
 		trackers: make(map[string]*tracker),
 	}
+	m.rep = newReporter(&m.cfg, cfg.LegSink, &m.stats.DroppedLegs)
+	return m
 }
+
+// advanceEvery is how many messages pass between moves of the report's
+// frontier: often enough that finished legs do not pile up, rarely enough
+// that finding the frontier costs nothing.
+const advanceEvery = 512
 
 var _ capture.Handler = (*Monitor)(nil).Handle
 
@@ -156,7 +170,29 @@ func (m *Monitor) Handle(msg *capture.Message) error {
 		m.lastArrival, m.lastStamp = m.wallNow(), msg.Time
 	}
 	m.tracker(msg.Sensor).handle(&sm, msg.Time, hash)
+	if m.handled++; m.handled >= advanceEvery {
+		m.advanceReport()
+	}
 	return nil
+}
+
+// advanceReport hands the report the legs no leg still to come can precede:
+// those that started before the oldest dialog still open anywhere, less the
+// sensor tolerance (messages of different sensors interleave that much).
+func (m *Monitor) advanceReport() {
+	m.handled = 0
+	frontier := m.last
+	for _, tr := range m.trackers {
+		if tr.now.After(frontier) {
+			frontier = tr.now
+		}
+	}
+	for _, tr := range m.trackers {
+		if t, ok := tr.oldestStart(); ok && t.Before(frontier) {
+			frontier = t
+		}
+	}
+	m.rep.advance(frontier.Add(-m.cfg.SensorTolerance), false)
 }
 
 func (m *Monitor) tracker(sensor string) *tracker {
@@ -168,25 +204,17 @@ func (m *Monitor) tracker(sensor string) *tracker {
 	return tr
 }
 
-func (m *Monitor) addLeg(l Leg) {
-	if m.cfg.Retain > 0 && len(m.legs) >= m.cfg.MaxRetainedLegs {
-		// Forget the oldest tenth at once, so the copy is paid rarely.
-		drop := max(1, len(m.legs)/10)
-		m.stats.DroppedLegs += int64(drop)
-		n := copy(m.legs, m.legs[drop:])
-		clear(m.legs[n:])
-		m.legs = m.legs[:n]
-	}
-	m.legs = append(m.legs, l)
-}
+func (m *Monitor) addLeg(l Leg) { m.rep.add(l) }
 
-// Flush closes every open dialog as at the end of the input (file mode).
+// Flush closes every open dialog as at the end of the input (file mode) and
+// counts every leg.
 func (m *Monitor) Flush() {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	for _, tr := range m.trackers {
 		tr.flush()
 	}
+	m.rep.advance(time.Time{}, true)
 }
 
 // Tick advances every sensor's clock to now (live mode, when traffic is quiet),
@@ -197,16 +225,9 @@ func (m *Monitor) Tick(now time.Time) {
 	for _, tr := range m.trackers {
 		tr.advance(now)
 	}
+	m.advanceReport()
 	if m.cfg.Retain > 0 {
-		cut := now.Add(-m.cfg.Retain)
-		kept := m.legs[:0]
-		for _, l := range m.legs {
-			if !l.End.Before(cut) {
-				kept = append(kept, l)
-			}
-		}
-		clear(m.legs[len(kept):])
-		m.legs = kept
+		m.rep.forget(now.Add(-m.cfg.Retain))
 	}
 }
 
@@ -247,24 +268,15 @@ func (m *Monitor) Stats() Stats {
 	return m.stats
 }
 
-// Legs returns a copy of the finished legs, per sensor, before any merging.
-func (m *Monitor) Legs() []Leg {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	return append([]Leg(nil), m.legs...)
-}
-
-// Report counts the finished legs: merged by correlation header and across
-// sensors, with peaks. Call Flush first to include dialogs still open.
+// Report counts the legs final so far: merged by correlation header and
+// across sensors, with peaks. Call Flush first to include every leg (dialogs
+// still open, and the last legs, which may still merge until the input ends).
 func (m *Monitor) Report() *Report {
 	m.mu.Lock()
-	legs := append([]Leg(nil), m.legs...)
-	stats := m.stats
-	first, last := m.first, m.last
-	m.mu.Unlock()
-	r := buildReport(legs, m.cfg.CorrelationHeader != "", m.cfg.SensorTolerance)
-	r.Stats = stats
-	r.First, r.Last = first.UTC(), last.UTC()
+	defer m.mu.Unlock()
+	r := m.rep.report()
+	r.Stats = m.stats
+	r.First, r.Last = m.first.UTC(), m.last.UTC()
 	return r
 }
 

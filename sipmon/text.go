@@ -15,7 +15,10 @@ func (r *Report) WriteText(w io.Writer) error {
 	p := func(format string, a ...any) { fmt.Fprintf(tw, format, a...) }
 
 	sensors := map[string]bool{}
-	for _, l := range r.Legs {
+	for _, s := range r.sensors {
+		sensors[s] = true
+	}
+	for _, l := range r.Legs { // a Report made by hand
 		for _, s := range l.Sensors {
 			sensors[s] = true
 		}

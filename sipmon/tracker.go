@@ -50,6 +50,10 @@ type dialog struct {
 
 	prev, next *dialog
 	list       *dlist
+
+	// The dialog's place in start order (see startList).
+	sprev, snext *dialog
+	starts       *startList
 }
 
 // dlist is an intrusive doubly linked list ordered by lastSeen (oldest first).
@@ -84,6 +88,46 @@ func (l *dlist) remove(d *dialog) {
 	l.n--
 }
 
+// startList holds dialogs in the order of their first INVITE, oldest first,
+// so that the start of the oldest dialog still in the table (whose leg is yet
+// to come) is known at once: the report cannot count past it.
+type startList struct{ head, tail *dialog }
+
+// insert places d by its start, searching from the back: dialogs mostly
+// arrive in start order.
+func (l *startList) insert(d *dialog) {
+	d.starts = l
+	at := l.tail
+	for at != nil && at.leg.Invite.After(d.leg.Invite) {
+		at = at.sprev
+	}
+	d.sprev = at
+	if at == nil {
+		d.snext, l.head = l.head, d
+	} else {
+		d.snext, at.snext = at.snext, d
+	}
+	if d.snext == nil {
+		l.tail = d
+	} else {
+		d.snext.sprev = d
+	}
+}
+
+func (l *startList) remove(d *dialog) {
+	if d.sprev != nil {
+		d.sprev.snext = d.snext
+	} else {
+		l.head = d.snext
+	}
+	if d.snext != nil {
+		d.snext.sprev = d.sprev
+	} else {
+		l.tail = d.sprev
+	}
+	d.sprev, d.snext, d.starts = nil, nil, nil
+}
+
 // tracker follows the dialogs of one sensor. It is not safe for concurrent use;
 // the Monitor serialises calls.
 type tracker struct {
@@ -97,6 +141,10 @@ type tracker struct {
 	open    dlist // early and answered dialogs
 	ended   dlist // ended dialogs lingering
 	now     time.Time
+
+	// In start order: dialogs that drew a response (legs to come) and those
+	// that did not yet (legs only if a response still comes).
+	answeredStarts, silentStarts startList
 }
 
 func newTracker(sensor string, cfg *Config, stats *Stats, emit func(Leg)) *tracker {
@@ -217,7 +265,11 @@ func (tr *tracker) initialInvite(d *dialog, m *sipMsg, t time.Time, hash uint64)
 }
 
 func (tr *tracker) initialResponse(d *dialog, m *sipMsg, t time.Time) {
-	d.responded = true
+	if !d.responded {
+		d.responded = true
+		d.starts.remove(d)
+		tr.answeredStarts.insert(d)
+	}
 	switch {
 	case m.status >= 200 && m.status < 300:
 		if d.leg.Answered {
@@ -261,6 +313,7 @@ func (tr *tracker) newDialog(key string, m *sipMsg, t time.Time) *dialog {
 	}
 	tr.dialogs[key] = d
 	tr.open.pushBack(d)
+	tr.silentStarts.insert(d)
 	return d
 }
 
@@ -332,6 +385,7 @@ func (tr *tracker) flush() {
 // the end of the input, since it was up as far as anyone can tell.
 func (tr *tracker) finalize(d *dialog, how string) {
 	d.list.remove(d)
+	d.starts.remove(d)
 	delete(tr.dialogs, d.key)
 	if !d.responded {
 		tr.stats.UnansweredInvites++
@@ -350,6 +404,28 @@ func (tr *tracker) finalize(d *dialog, how string) {
 		}
 	}
 	tr.emit(leg)
+}
+
+// oldestStart is the earliest start of a leg this tracker may still emit, and
+// false when it holds none. A dialog that drew no response for longer than
+// linger is as good as dead (an INVITE transaction times out by then): it
+// does not hold the report back, and if it ever answers, its leg comes late.
+func (tr *tracker) oldestStart() (time.Time, bool) {
+	var t time.Time
+	ok := false
+	if d := tr.answeredStarts.head; d != nil {
+		t, ok = d.leg.Invite, true
+	}
+	if d := tr.silentStarts.head; d != nil {
+		s := d.leg.Invite
+		if cut := tr.now.Add(-linger); s.Before(cut) {
+			s = cut
+		}
+		if !ok || s.Before(t) {
+			t, ok = s, true
+		}
+	}
+	return t, ok
 }
 
 // active counts the legs up now: attempts not yet ended.

@@ -367,12 +367,12 @@ func TestRetainedLegsBounded(t *testing.T) {
 	mon := New(Config{Retain: time.Hour, MaxRetainedLegs: maxLegs})
 	for i := range calls {
 		feed(t, mon, "", basicCall(fmt.Sprintf("c%d", i), party{"1", "a"}, party{"2", "b"}, time.Duration(i)*time.Second, 2*time.Second, audioPCMU, audioPCMU))
-		if n := len(mon.Legs()); n > maxLegs {
+		if n := len(mon.Report().Legs); n > maxLegs {
 			t.Fatalf("after %d calls %d legs kept, cap %d", i+1, n, maxLegs)
 		}
 	}
 	mon.Flush()
-	if kept, dropped := len(mon.Legs()), mon.Stats().DroppedLegs; kept+int(dropped) != calls || dropped == 0 {
+	if kept, dropped := len(mon.Report().Legs), mon.Stats().DroppedLegs; kept+int(dropped) != calls || dropped == 0 {
 		t.Errorf("kept %d + dropped %d, want %d calls with some dropped", kept, dropped, calls)
 	}
 }

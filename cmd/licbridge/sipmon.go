@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -135,6 +134,14 @@ func sipmonReadCommand() *cli.Command {
 
 // sipmonRead reads inputs and prints the report to out, progress to errOut.
 func sipmonRead(ctx context.Context, out, errOut io.Writer, cfg sipmon.Config, inputs []capture.Input, asJSON bool) error {
+	// Legs go out as they become final (JSON) or are only counted (text), so
+	// memory holds the legs up at once, not every leg read.
+	var js *sipmon.JSONStream
+	cfg.LegSink = func(sipmon.LegRecord) {}
+	if asJSON {
+		js = sipmon.NewJSONStream(out)
+		cfg.LegSink = js.Leg
+	}
 	mon := sipmon.New(cfg)
 	read := &capture.Progress{}
 	prog := startProgress(errOut, read, mon)
@@ -147,9 +154,7 @@ func sipmonRead(ctx context.Context, out, errOut io.Writer, cfg sipmon.Config, i
 	r := mon.Report()
 	var err error
 	if asJSON {
-		enc := json.NewEncoder(out)
-		enc.SetIndent("", "  ")
-		err = enc.Encode(r)
+		err = js.Finish(r)
 	} else {
 		err = r.WriteText(out)
 	}
@@ -587,9 +592,7 @@ func runLive(c *cli.Context, mon *sipmon.Monitor, opt sipmon.RunOptions, store *
 	mon.Flush()
 	r := mon.Report()
 	if c.Bool("json") {
-		enc := json.NewEncoder(c.App.Writer)
-		enc.SetIndent("", "  ")
-		_ = enc.Encode(r)
+		_ = sipmon.WriteJSON(c.App.Writer, r)
 	} else {
 		_ = r.WriteText(c.App.Writer)
 	}

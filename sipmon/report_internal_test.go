@@ -1,0 +1,18 @@
+package sipmon
+
+import "time"
+
+// buildReport counts legs as the Monitor's report does, all at once.
+func buildReport(legs []Leg, correlate bool, tol time.Duration) *Report {
+	cfg := Config{SensorTolerance: tol}.withDefaults()
+	if correlate {
+		cfg.CorrelationHeader = "X-CID"
+	}
+	var dropped int64
+	rp := newReporter(&cfg, nil, &dropped)
+	for _, l := range legs {
+		rp.add(l)
+	}
+	rp.advance(time.Time{}, true)
+	return rp.report()
+}

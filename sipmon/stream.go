@@ -1,0 +1,330 @@
+package sipmon
+
+import (
+	"container/heap"
+	"slices"
+	"time"
+)
+
+// reporter counts finished per-sensor legs as they come, so that memory holds
+// the legs still up (and those that may still merge with them), never every
+// leg read. Legs are merged and swept in the order of their first INVITE:
+// advance(frontier) takes the legs that started before frontier (no leg still
+// to come started earlier), merges them, and hands on the records that nothing
+// to come can join (ended more than tol before frontier). It is not safe for
+// concurrent use: the Monitor serialises calls.
+type reporter struct {
+	correlate bool
+	tol       time.Duration
+	// sink, when set, takes each counted leg instead of the report keeping it.
+	sink func(LegRecord)
+	// retain and maxKeep bound the legs the report keeps (live mode); dropped
+	// counts those forgotten.
+	retain  time.Duration
+	maxKeep int
+	dropped *int64
+
+	pending legHeap
+	seq     uint64
+	queue   []*record // records in start order, waiting to be final
+	byCall  map[string][]*record
+	byCorr  map[string]*record
+	byDigit map[string][]*record
+	sensors map[string]bool
+
+	sweep sweeper
+	r     Report
+}
+
+func newReporter(cfg *Config, sink func(LegRecord), dropped *int64) *reporter {
+	rp := &reporter{
+		correlate: cfg.CorrelationHeader != "",
+		tol:       cfg.SensorTolerance,
+		sink:      sink,
+		retain:    cfg.Retain,
+		maxKeep:   cfg.MaxRetainedLegs,
+		dropped:   dropped,
+		byCall:    map[string][]*record{},
+		byCorr:    map[string]*record{},
+		byDigit:   map[string][]*record{},
+		sensors:   map[string]bool{},
+		r: Report{
+			ByProduct: map[string]ProductCount{ProductG729: {}, ProductFax: {}},
+			Windows:   []Window{},
+			Legs:      []LegRecord{},
+		},
+	}
+	rp.sweep.r = &rp.r
+	return rp
+}
+
+// record is a counted leg being merged: one or more per-sensor legs.
+type record struct {
+	legs    []Leg // root (earliest) first
+	sensors []string
+	invite  time.Time
+	end     time.Time
+	digits  string // last digits of the root's caller and called
+	done    bool
+}
+
+// add takes a finished per-sensor leg.
+func (rp *reporter) add(l Leg) {
+	rp.seq++
+	heap.Push(&rp.pending, pendingLeg{l, rp.seq})
+}
+
+// advance merges the legs that started before frontier and counts the records
+// final by then. The zero time (or any time after every leg) finishes all.
+func (rp *reporter) advance(frontier time.Time, all bool) {
+	for rp.pending.Len() > 0 && (all || rp.pending[0].Invite.Before(frontier)) {
+		rp.place(heap.Pop(&rp.pending).(pendingLeg).Leg)
+	}
+	for len(rp.queue) > 0 {
+		rec := rp.queue[0]
+		if !all && !rec.end.Add(rp.tol).Before(frontier) {
+			break
+		}
+		rp.queue[0] = nil
+		rp.queue = rp.queue[1:]
+		rp.output(rec)
+	}
+	// Sweep up to the earliest start still to come: nothing later can add an
+	// event before it.
+	safe := frontier
+	if len(rp.queue) > 0 && rp.queue[0].invite.Before(safe) {
+		safe = rp.queue[0].invite
+	}
+	if rp.pending.Len() > 0 && rp.pending[0].Invite.Before(safe) {
+		safe = rp.pending[0].Invite
+	}
+	rp.sweep.advance(safe, all)
+}
+
+// place merges l into a record: by the correlation header, else with the
+// same call seen by another sensor, else as a record of its own.
+func (rp *reporter) place(l Leg) {
+	rp.sensors[l.Sensor] = true
+	if rp.correlate {
+		if rec := rp.correlated(&l); rec != nil {
+			rec.absorb(l)
+			rp.index(rec, &l, false)
+			rp.r.CorrelatedMerged++
+			return
+		}
+	}
+	if len(rp.sensors) > 1 {
+		if rec := rp.sameCall(&l); rec != nil {
+			rec.absorb(l)
+			rp.index(rec, &l, false)
+			rp.r.DuplicatesMerged++
+			return
+		}
+	}
+	rec := &record{legs: []Leg{l}, sensors: []string{l.Sensor}, invite: l.Invite, end: l.End}
+	a, b := lastDigits(l.Caller), lastDigits(l.Called)
+	if a != "" && b != "" {
+		rec.digits = a + "|" + b
+	}
+	rp.queue = append(rp.queue, rec)
+	rp.index(rec, &l, true)
+}
+
+// correlated finds the record l's correlation header names, or the record
+// whose header names l.
+func (rp *reporter) correlated(l *Leg) *record {
+	if l.Correlation != "" {
+		if recs := rp.byCall[dialogKey(l.Correlation)]; len(recs) > 0 {
+			return recs[0]
+		}
+	}
+	return rp.byCorr[l.CallID]
+}
+
+// sameCall finds the record of the same call from other sensors: overlapping
+// in time within tol, sharing a Call-ID, or else the last digits of both
+// numbers; the closest in start time wins. Within one sensor nothing merges.
+func (rp *reporter) sameCall(l *Leg) *record {
+	var best *record
+	pick := func(cands []*record) {
+		for _, c := range cands {
+			if slices.Contains(c.sensors, l.Sensor) || !overlaps(c.invite, c.end, l.Invite, l.End, rp.tol) {
+				continue
+			}
+			if best == nil || absDur(c.invite.Sub(l.Invite)) < absDur(best.invite.Sub(l.Invite)) {
+				best = c
+			}
+		}
+	}
+	pick(rp.byCall[l.CallID])
+	if best == nil {
+		a, b := lastDigits(l.Caller), lastDigits(l.Called)
+		if a != "" && b != "" {
+			pick(rp.byDigit[a+"|"+b])
+		}
+	}
+	return best
+}
+
+// index makes rec findable by l's Call-ID and correlation value (and by its
+// numbers when it is new).
+func (rp *reporter) index(rec *record, l *Leg, isNew bool) {
+	if !slices.Contains(rp.byCall[l.CallID], rec) {
+		rp.byCall[l.CallID] = append(rp.byCall[l.CallID], rec)
+	}
+	if l.Correlation != "" && rp.correlate {
+		rp.byCorr[dialogKey(l.Correlation)] = rec
+	}
+	if isNew && rec.digits != "" {
+		rp.byDigit[rec.digits] = append(rp.byDigit[rec.digits], rec)
+	}
+}
+
+// unindex forgets a record that is final.
+func (rp *reporter) unindex(rec *record) {
+	drop := func(m map[string][]*record, k string) {
+		list := slices.DeleteFunc(m[k], func(r *record) bool { return r == rec })
+		if len(list) == 0 {
+			delete(m, k)
+		} else {
+			m[k] = list
+		}
+	}
+	for i := range rec.legs {
+		l := &rec.legs[i]
+		drop(rp.byCall, l.CallID)
+		if l.Correlation != "" {
+			if k := dialogKey(l.Correlation); rp.byCorr[k] == rec {
+				delete(rp.byCorr, k)
+			}
+		}
+	}
+	if rec.digits != "" {
+		drop(rp.byDigit, rec.digits)
+	}
+}
+
+func (rec *record) absorb(l Leg) {
+	rec.legs = append(rec.legs, l)
+	if !slices.Contains(rec.sensors, l.Sensor) {
+		rec.sensors = append(rec.sensors, l.Sensor)
+	}
+	if l.Invite.Before(rec.invite) {
+		rec.invite = l.Invite
+	}
+	if l.End.After(rec.end) {
+		rec.end = l.End
+	}
+}
+
+// output counts a final record and hands its leg on.
+func (rp *reporter) output(rec *record) {
+	rec.done = true
+	rp.unindex(rec)
+	lr := rec.toLegRecord()
+	r := &rp.r
+	r.LegsAttempted++
+	if lr.Answered {
+		r.LegsAnswered++
+		if lr.G729 {
+			pc := r.ByProduct[ProductG729]
+			pc.Legs++
+			r.ByProduct[ProductG729] = pc
+		}
+		if lr.Fax {
+			pc := r.ByProduct[ProductFax]
+			pc.Legs++
+			r.ByProduct[ProductFax] = pc
+		}
+	}
+	rp.sweep.add(lr.Invite, lr.End, 0)
+	if lr.G729 && lr.Answered {
+		rp.sweep.add(lr.Invite, lr.End, 1)
+	}
+	if lr.Fax {
+		rp.sweep.add(lr.faxAt, lr.End, 2)
+	}
+	if rp.sink != nil {
+		rp.sink(lr)
+		return
+	}
+	rp.keep(lr)
+}
+
+// keep adds lr to the report's legs; with retain set (live mode) at most
+// maxKeep, the oldest going first.
+func (rp *reporter) keep(lr LegRecord) {
+	legs := rp.r.Legs
+	if rp.retain > 0 && len(legs) >= rp.maxKeep {
+		// Forget the oldest tenth at once, so the copy is paid rarely.
+		drop := max(1, len(legs)/10)
+		*rp.dropped += int64(drop)
+		n := copy(legs, legs[drop:])
+		clear(legs[n:])
+		legs = legs[:n]
+	}
+	rp.r.Legs = append(legs, lr)
+}
+
+// forget drops kept legs that ended before cut (live mode).
+func (rp *reporter) forget(cut time.Time) {
+	kept := rp.r.Legs[:0]
+	for _, l := range rp.r.Legs {
+		if !l.End.Before(cut) {
+			kept = append(kept, l)
+		}
+	}
+	clear(rp.r.Legs[len(kept):])
+	rp.r.Legs = kept
+}
+
+// report returns a copy of the counts so far.
+func (rp *reporter) report() *Report {
+	r := rp.r
+	r.LegsUnanswered = r.LegsAttempted - r.LegsAnswered
+	r.ByProduct = make(map[string]ProductCount, len(rp.r.ByProduct))
+	for k, v := range rp.r.ByProduct {
+		r.ByProduct[k] = v
+	}
+	r.Windows = make([]Window, len(rp.r.Windows))
+	for i, w := range rp.r.Windows {
+		w.ByProduct = map[string]int{ProductG729: w.ByProduct[ProductG729], ProductFax: w.ByProduct[ProductFax]}
+		r.Windows[i] = w
+	}
+	r.Legs = slices.Clone(rp.r.Legs)
+	if r.Legs == nil {
+		r.Legs = []LegRecord{}
+	}
+	r.sensors = make([]string, 0, len(rp.sensors))
+	for s := range rp.sensors {
+		r.sensors = append(r.sensors, s)
+	}
+	slices.Sort(r.sensors)
+	return &r
+}
+
+// pendingLeg is a finished leg waiting for its turn; seq keeps the order of
+// arrival among equal start times.
+type pendingLeg struct {
+	Leg
+	seq uint64
+}
+
+type legHeap []pendingLeg
+
+func (h legHeap) Len() int { return len(h) }
+func (h legHeap) Less(i, j int) bool {
+	if c := h[i].Invite.Compare(h[j].Invite); c != 0 {
+		return c < 0
+	}
+	return h[i].seq < h[j].seq
+}
+func (h legHeap) Swap(i, j int) { h[i], h[j] = h[j], h[i] }
+func (h *legHeap) Push(x any)   { *h = append(*h, x.(pendingLeg)) }
+func (h *legHeap) Pop() any {
+	old := *h
+	x := old[len(old)-1]
+	old[len(old)-1] = pendingLeg{}
+	*h = old[:len(old)-1]
+	return x
+}

@@ -1,0 +1,113 @@
+package sipmon
+
+import (
+	"container/heap"
+	"time"
+)
+
+// event is one start or end in the concurrency sweep.
+type event struct {
+	t     time.Time
+	delta int
+	kind  int // 0 all legs, 1 g729, 2 fax
+}
+
+var kinds = []string{"", ProductG729, ProductFax}
+
+// sweeper counts the overall peak, the per-product peaks and the hourly
+// windows from the legs' intervals, in time order with ends before starts at
+// equal times. Events wait in a heap until advance is told that nothing
+// earlier can still come.
+type sweeper struct {
+	r    *Report
+	evs  eventHeap
+	cur  [3]int
+	peak [3]int
+	win  int // index of the current window in r.Windows; -1 before the first
+	init bool
+}
+
+func (s *sweeper) add(start, end time.Time, kind int) {
+	if end.Before(start) {
+		end = start
+	}
+	heap.Push(&s.evs, event{start, +1, kind})
+	heap.Push(&s.evs, event{end, -1, kind})
+}
+
+// advance applies the events before safe (all of them when all is set).
+func (s *sweeper) advance(safe time.Time, all bool) {
+	if !s.init {
+		s.win, s.init = -1, true
+	}
+	for s.evs.Len() > 0 && (all || s.evs[0].t.Before(safe)) {
+		e := heap.Pop(&s.evs).(event)
+		s.windowAt(e.t)
+		s.cur[e.kind] += e.delta
+		// Peaks are read once all events at one instant are applied.
+		if s.evs.Len() > 0 && s.evs[0].t.Equal(e.t) {
+			continue
+		}
+		s.readPeaks(e.t)
+	}
+}
+
+func (s *sweeper) readPeaks(t time.Time) {
+	r := s.r
+	for k := range s.cur {
+		if s.cur[k] > s.peak[k] {
+			s.peak[k] = s.cur[k]
+			if k == 0 {
+				r.PeakAt = t.UTC()
+				r.PeakConcurrentLegs = s.peak[0]
+			} else {
+				pc := r.ByProduct[kinds[k]]
+				pc.PeakConcurrentLegs = s.peak[k]
+				r.ByProduct[kinds[k]] = pc
+			}
+		}
+	}
+	win := &r.Windows[s.win]
+	if s.cur[0] > win.PeakConcurrentLegs {
+		win.PeakConcurrentLegs = s.cur[0]
+	}
+	for k := 1; k < len(kinds); k++ {
+		if s.cur[k] > win.ByProduct[kinds[k]] {
+			win.ByProduct[kinds[k]] = s.cur[k]
+		}
+	}
+}
+
+// windowAt opens the hourly windows up to t's. An event earlier than the
+// current window (out of order, live) counts in the current one.
+func (s *sweeper) windowAt(t time.Time) {
+	r := s.r
+	start := t.UTC().Truncate(time.Hour)
+	for s.win < 0 || r.Windows[s.win].Start.Before(start) {
+		next := start
+		if s.win >= 0 {
+			next = r.Windows[s.win].Start.Add(time.Hour)
+		}
+		// A window opens with the legs carried over from the previous one.
+		r.Windows = append(r.Windows, Window{Start: next, PeakConcurrentLegs: s.cur[0], ByProduct: map[string]int{ProductG729: s.cur[1], ProductFax: s.cur[2]}})
+		s.win = len(r.Windows) - 1
+	}
+}
+
+type eventHeap []event
+
+func (h eventHeap) Len() int { return len(h) }
+func (h eventHeap) Less(i, j int) bool {
+	if c := h[i].t.Compare(h[j].t); c != 0 {
+		return c < 0
+	}
+	return h[i].delta < h[j].delta
+}
+func (h eventHeap) Swap(i, j int) { h[i], h[j] = h[j], h[i] }
+func (h *eventHeap) Push(x any)   { *h = append(*h, x.(event)) }
+func (h *eventHeap) Pop() any {
+	old := *h
+	x := old[len(old)-1]
+	*h = old[:len(old)-1]
+	return x
+}
