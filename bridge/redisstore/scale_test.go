@@ -193,3 +193,47 @@ func checkTotals(t *testing.T, s *redisstore.Store, product string, nodes []stri
 		}
 	}
 }
+
+// A state hash written by the earlier layout (a field per key, no totals, no
+// indexes) is rebuilt at the first decision: the live nodes' keys and
+// holdings count, a lapsed node's do not and its holdings are dropped.
+func TestEarlierLayoutIsRebuilt(t *testing.T) {
+	s, rdb := dialTest(t)
+	ctx := context.Background()
+	now := time.Now()
+	live, gone := strconv.FormatInt(now.Add(time.Minute).UnixMilli(), 10), strconv.FormatInt(now.Add(-time.Second).UnixMilli(), 10)
+	const p = "{lb:old}"
+	if err := rdb.HSet(ctx, p+":s",
+		"e\x00a", live, "n\x00a", 2, "k\x00a\x00K1", "5:0", "o\x00a", 4,
+		"e\x00b", live, "n\x00b", 1, "k\x00b\x00K1", "5:0", "k\x00b\x00K2", "3:0", "w\x00b", 7,
+		"e\x00c", gone, "n\x00c", 1, "k\x00c\x00K3", "100:0",
+	).Err(); err != nil {
+		t.Fatal(err)
+	}
+	rdb.HSet(ctx, p+":c1:a", "a1", 1, "a2", 1)
+	rdb.HSet(ctx, p+":c1:b", "b1", 1)
+	rdb.HSet(ctx, p+":c1:c", "c1", 1)
+	r, err := s.Admit(ctx, bridge.AdmitOp{Node: "a", Product: "old", Channel: "a3", Now: now, Expires: now.Add(time.Minute)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !r.Admitted || r.Fresh || r.InUse != 4 || r.Total != 8 || r.Nodes != 2 {
+		t.Fatalf("first admission on the earlier layout: %+v, want admitted, 4 of 8, 2 nodes", r)
+	}
+	snap, err := s.Snapshot(ctx, "old", now)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := fmt.Sprintf("%+v", snap.Nodes)
+	for _, want := range []string{"Node:a", "Units:3", "Observed:4", "KeyID:K1", "Node:b", "Wire:7", "KeyID:K2"} {
+		if !strings.Contains(got, want) {
+			t.Errorf("snapshot %s lacks %s", got, want)
+		}
+	}
+	if len(snap.Nodes) != 2 {
+		t.Errorf("snapshot has %d nodes, want a and b: %s", len(snap.Nodes), got)
+	}
+	if n, _ := rdb.Exists(ctx, p+":c1:c").Result(); n != 0 {
+		t.Error("the lapsed node's holdings are still there")
+	}
+}
