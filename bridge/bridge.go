@@ -532,7 +532,7 @@ func (b *Bridge) hasLocalLocked(product string) bool {
 }
 
 func (b *Bridge) decided(ev Event, rep AdmitReply, lease Lease, locked bool) Result {
-	ev.InUse, ev.Total = rep.InUse, rep.Total
+	ev.InUse, ev.Total, ev.Counted = rep.InUse, rep.Total, true
 	if !rep.Admitted {
 		ev.Reason = rep.Reason
 		if locked && rep.Reason == ReasonOverLimit {
@@ -611,6 +611,7 @@ func (b *Bridge) admitWithoutStore(ctx context.Context, ev Event, op AdmitOp, wa
 		ev.Reason = ReasonStoreUnavailable
 		if h.known && h.free <= 0 {
 			ev.Reason = refusal(h.total, false)
+			ev.InUse, ev.Total, ev.Counted = h.inUse, h.total, true
 		}
 		spent := len(h.unsynced)
 		b.mu.Unlock()
@@ -652,6 +653,7 @@ func (b *Bridge) Release(ctx context.Context, channel string, products ...string
 	}
 	b.mu.Lock()
 	var gone []*Lease
+	var events []Event
 	unsynced := map[*Lease]bool{}
 	for p, m := range b.leases {
 		if len(products) > 0 && !contains(products, p) {
@@ -667,12 +669,13 @@ func (b *Bridge) Release(ctx context.Context, channel string, products ...string
 			} else if b.down {
 				h.free++ // the node's own unit, provably free again
 			}
+			events = append(events, b.releasedLocked(l, now, !unsynced[l]))
 		}
 	}
 	down := b.down
 	b.mu.Unlock()
-	for _, l := range gone {
-		ev := Event{Kind: EventRelease, Time: now, Node: b.opt.Node, Product: l.Product, Channel: l.Channel, Call: l.Call}
+	for i, l := range gone {
+		ev := events[i]
 		if !locked && !down {
 			// A resync is running and may have missed this release.
 			ev.Degraded = true
@@ -708,6 +711,33 @@ func (b *Bridge) Release(ctx context.Context, channel string, products ...string
 	return len(gone)
 }
 
+// releasedLocked accounts for the end of l, already out of b.leases, and
+// returns its release event: the pool's figures as of the last store reply,
+// less l's unit when it freed one (synced: the store counted it; with
+// counting per call, the call's last channel here frees the unit).
+func (b *Bridge) releasedLocked(l *Lease, now time.Time, synced bool) Event {
+	h := b.roomLocked(l.Product)
+	if synced && h.known && !b.unitHeldLocked(l) {
+		h.inUse = max(h.inUse-1, 0)
+	}
+	return Event{Kind: EventRelease, Time: now, Node: b.opt.Node, Product: l.Product, Channel: l.Channel, Call: l.Call,
+		InUse: h.inUse, Total: h.total, Counted: h.known}
+}
+
+// unitHeldLocked reports whether another lease of this node still holds l's
+// unit (counting per call).
+func (b *Bridge) unitHeldLocked(l *Lease) bool {
+	if l.Unit == "" {
+		return false
+	}
+	for _, o := range b.leases[l.Product] {
+		if o.Unit == l.Unit {
+			return true
+		}
+	}
+	return false
+}
+
 func contains(list []string, s string) bool {
 	for _, x := range list {
 		if x == s {
@@ -733,13 +763,14 @@ func (b *Bridge) Reconcile(ctx context.Context, live []Hold) (ReconcileResult, e
 	b.syncMu.Lock()
 	b.mu.Lock()
 	touched := map[string]bool{}
+	var events []Event
 	for p, m := range b.leases {
 		for ch, l := range m {
 			if !alive[ch] {
 				delete(m, ch)
 				touched[p] = true
 				res.Released++
-				b.record(Event{Kind: EventRelease, Time: now, Node: b.opt.Node, Product: p, Channel: ch, Call: l.Call})
+				events = append(events, b.releasedLocked(l, now, !b.roomLocked(p).unsynced[ch]))
 			}
 		}
 	}
@@ -780,6 +811,11 @@ func (b *Bridge) Reconcile(ctx context.Context, live []Hold) (ReconcileResult, e
 	}
 	down := b.down || restoreErr != nil
 	b.mu.Unlock()
+	// Emitted before syncMu is released, so that no admission or release of
+	// these products can report in between.
+	for _, ev := range events {
+		b.record(ev)
+	}
 	b.syncMu.Unlock()
 	if down {
 		return res, errors.Join(append(bad, ErrStoreUnavailable)...)
@@ -876,7 +912,7 @@ func (b *Bridge) resyncLocked(ctx context.Context, product string) (rep SyncRepl
 	}
 	b.mu.Unlock()
 	b.record(Event{Kind: EventReconcile, Time: now, Node: b.opt.Node, Product: product,
-		InUse: rep.InUse, Total: rep.Total, Over: rep.InUse > rep.Total})
+		InUse: rep.InUse, Total: rep.Total, Counted: true, Over: rep.InUse > rep.Total})
 	if rep.InUse > rep.Total {
 		b.log.Warn("holdings beyond the total after resync", "product", product, "in_use", rep.InUse, "total", rep.Total,
 			"over", rep.InUse-rep.Total, "written_after_admission_without_store", len(written))

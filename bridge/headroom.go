@@ -19,6 +19,9 @@ type headroom struct {
 	free int
 	// total is the pool's total then.
 	total int
+	// inUse is the pool's units in use then, less the units this node has
+	// freed since (the figure of a release event).
+	inUse int
 	// nodes is how many nodes were live then: each may spend its share.
 	nodes int
 	// inflight is the store admissions now waiting for an answer: each may
@@ -41,6 +44,7 @@ func (b *Bridge) roomLocked(product string) *headroom {
 // saw records a store reply: the pool had inUse of total with nodes live.
 func (h *headroom) saw(inUse, total, nodes int) {
 	h.known = true
+	h.inUse = inUse
 	h.free = max(total-inUse, 0)
 	h.total = total
 	h.nodes = max(nodes, 1)

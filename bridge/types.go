@@ -213,6 +213,30 @@ const (
 
 // Event is one admission decision, release, reconciliation or observation, as
 // given to the Observer. Every one is reported, whatever the enforcement state.
+//
+// What each kind carries:
+//   - EventAdmit: the channel was admitted; Over when it went beyond the total
+//     (grace, monitor); Degraded when decided without the store. Counted, with
+//     InUse and Total the pool's figures the store reported with the decision
+//     (InUse counts this channel), unless Degraded.
+//   - EventReject: the channel was refused for Reason. Counted only when the
+//     refusal is about the count (OVER_LIMIT, LOCKED, NO_LICENSE, EXPIRED as
+//     the store or the last good contact saw it): then InUse and Total are
+//     those figures. A refusal that says nothing of the count (BAD_REQUEST,
+//     TIMEOUT, STORE_UNAVAILABLE) has Counted false and zero figures: it is
+//     not "over the limit".
+//   - EventRelease: the channel's holding ended. Counted when the node has had
+//     a store reply for the product: InUse is then the pool's units in use as
+//     of the node's last contact with the store, less the unit this release
+//     freed (not a fresh read of the store), Total the pool's total then.
+//     Degraded when the store could not be told.
+//   - EventReconcile: a resync wrote the node's holdings; Counted, with the
+//     store's InUse and Total after it; Over when InUse > Total.
+//   - EventObserved, EventWire: InUse is the published count (passive
+//     channels, legs on the wire); Counted is false, Total zero.
+//
+// Events are emitted after the Bridge's state lock is released, and in order
+// per product for the decisions that state lock orders.
 type Event struct {
 	Kind    EventKind
 	Time    time.Time
@@ -226,13 +250,16 @@ type Event struct {
 	Over    bool
 	// Degraded: decided without the store.
 	Degraded bool
-	// InUse and Total as the store reported them; for EventObserved and
-	// EventWire, InUse is the published count.
+	// Counted: InUse and Total are the pool's figures (see above); false
+	// when the event carries no count.
+	Counted bool
+	// InUse and Total: see the kinds above.
 	InUse, Total int
 }
 
-// Observer receives every Event, synchronously on the caller's goroutine: it
-// must be quick and must not call back into the Bridge. Statistics (issue 5)
+// Observer receives every Event, synchronously on the caller's goroutine and
+// never with the Bridge's state lock held: it must be quick, and it may read
+// the Bridge (Leases, StoreAvailable) but not admit or release. Statistics (issue 5)
 // plug in here.
 type Observer interface {
 	Record(Event)
