@@ -23,6 +23,7 @@ import (
 	"github.com/licbridge/licbridge/ami"
 	"github.com/licbridge/licbridge/dialplan"
 	"github.com/licbridge/licbridge/internal/realasterisk"
+	"github.com/licbridge/licbridge/internal/redistest"
 )
 
 // Issue 11, build step 3: every scenario that the Asterisk double plays in a
@@ -964,4 +965,60 @@ func realTestExists(t *testing.T, ref string) error {
 		}
 	}
 	return fmt.Errorf("%s: no test function %s in cmd/licbridge", ref, fn)
+}
+
+// TestE2EAsteriskParityCluster plays TestE2ERunCluster on two real Asterisks,
+// each with its node, on one real redis-server: one cluster total (the key
+// presented by both counts once), then a kill -9 of one node lets the
+// survivor use the dead node's channels once they lapse.
+func TestE2EAsteriskParityCluster(t *testing.T) {
+	realasterisk.Find(t)
+	rs := redistest.Start(t)
+	k := newKeyring(t)
+	k.add(t, "G729-FOUR", "g729", 4)
+	worlds := map[string]*astWorld{}
+	nodes := map[string]*daemon{}
+	for _, name := range []string{"a", "b"} {
+		l, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		agiAddr := l.Addr().String()
+		l.Close()
+		dp := printedDialplan(t, dialplan.ViaAGI, agiAddr, "g729") + printedDialplan(t, dialplan.ViaARI, agiAddr, "g729") + callerContexts("g729")
+		ast := realasterisk.Start(t, realasterisk.Options{ManagerUser: readmeManagerUser(t), Dialplan: dp})
+		worlds[name] = &astWorld{ast: ast, k: k, agiAddr: agiAddr}
+		nodes[name] = worlds[name].start(t, t.TempDir(), true, "--redis", rs.Addr, "--lapse", "2s", "--node-id", "node-"+name)
+	}
+	a, b := nodes["a"], nodes["b"]
+	b.waitUsage(t, "g729", "both nodes live", func(u productUse) bool { return len(u.InUseByNode) == 2 })
+	if u := b.usage(t, "g729"); u.Total != 4 {
+		t.Fatalf("cluster total %d, want 4 (one key presented twice)", u.Total)
+	}
+	worlds["a"].fill(t, "agi-g729", 3)
+	onB := worlds["b"].fill(t, "agi-g729", 1)
+	for name, w := range worlds {
+		if over := w.call(t, "agi-g729"); !over.overLimit() {
+			t.Fatalf("5th call in the cluster on node %s: %s, want REJECTED/OVER_LIMIT", name, over)
+		}
+	}
+	if u := b.usage(t, "g729"); u.InUse != 4 || u.InUseByNode["node-a"] != 3 || u.InUseByNode["node-b"] != 1 {
+		t.Fatalf("cluster usage %+v, want 3 on node-a and 1 on node-b", u)
+	}
+
+	a.signal(t, syscall.SIGKILL)
+	_ = a.wait(t, 10*time.Second)
+	b.waitUsage(t, "g729", "node A's channels lapsed", inUseIs(1))
+	worlds["b"].fill(t, "agi-g729", 3)
+	if over := worlds["b"].call(t, "agi-g729"); !over.overLimit() {
+		t.Fatalf("past the total on node B alone: %s, want REJECTED/OVER_LIMIT", over)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := worlds["b"].ast.Hangup(ctx, onB[0].Half2); err != nil {
+		t.Fatal(err)
+	}
+	b.waitUsage(t, "g729", "node B's first call released", inUseIs(3))
+	worlds["b"].hangupAll(t)
+	b.waitUsage(t, "g729", "all hung up on node B", inUseIs(0))
 }
