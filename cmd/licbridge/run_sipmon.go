@@ -5,13 +5,11 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"strings"
 	"sync"
 	"time"
 
 	"github.com/licbridge/licbridge/admin"
 	"github.com/licbridge/licbridge/bridge"
-	"github.com/licbridge/licbridge/internal/backoff"
 	"github.com/licbridge/licbridge/sipmon"
 	"github.com/licbridge/licbridge/sipmon/capture"
 	"github.com/urfave/cli/v2"
@@ -29,28 +27,17 @@ func runSIPMonFlags() []cli.Flag {
 	}
 }
 
-// sipmonSource is one input of the embedded monitor: a live interface or a
-// HEP listener. open binds it (so an error shows at start-up) and returns
-// the loop that feeds the monitor until ctx ends or the input fails.
-type sipmonSource struct {
-	name string
-	open func() (func(context.Context) error, error)
-}
-
 // runMonitor is the SIP side monitor that licbridge run embeds when
 // sipmon.interface or sipmon.hep_listen is set. It publishes through the
 // daemon's own bridge, so the wire count shows on the node's own row next to
-// its admitted and passive counts.
+// its admitted and passive counts. sipmon supervises its inputs; this is the
+// wiring.
 type runMonitor struct {
 	mon      *sipmon.Monitor
 	bridge   *bridge.Bridge
 	interval time.Duration
 	log      *slog.Logger
-	sources  []sipmonSource
-	runs     []func(context.Context) error
-
-	mu   sync.Mutex
-	down map[string]string // source name → why it is not capturing now
+	sup      *sipmon.Supervisor
 }
 
 // newRunMonitor merges the run flags over cfg.SIPMon and opens every input.
@@ -82,25 +69,33 @@ func newRunMonitor(c *cli.Context, cfg *Config, b *bridge.Bridge, log *slog.Logg
 	mcfg.Logger = log
 	// Finished legs are kept for two hourly windows, as in sipmon live.
 	mcfg.Retain = 2 * time.Hour
-	m := &runMonitor{mon: sipmon.New(mcfg), bridge: b, interval: sc.Interval, log: log, down: map[string]string{}}
+	m := &runMonitor{mon: sipmon.New(mcfg), bridge: b, interval: sc.Interval, log: log}
 	if m.interval == 0 {
 		m.interval = 5 * time.Second
 	}
-	if sc.Interface != "" {
-		iface, filter := sc.Interface, sc.Filter
-		m.sources = append(m.sources, sipmonSource{name: "interface " + iface, open: func() (func(context.Context) error, error) {
-			l, err := capture.NewLive(iface, filter, "", m.mon.Handle, capture.LiveOptions{})
+	if m.sup, err = sipmon.Supervise(runInputs(sc.Interface, sc.Filter, sc.HEPListen, m.mon, log), sipmon.SuperviseOptions{Logger: log}); err != nil {
+		return nil, err
+	}
+	return m, nil
+}
+
+// runInputs lists the configured inputs of the embedded monitor.
+func runInputs(iface, filter, hepListen string, mon *sipmon.Monitor, log *slog.Logger) []sipmon.Input {
+	var inputs []sipmon.Input
+	if iface != "" {
+		inputs = append(inputs, sipmon.Input{Name: "interface " + iface, Open: func() (func(context.Context) error, error) {
+			l, err := capture.NewLive(iface, filter, "", mon.Handle, capture.LiveOptions{})
 			if err != nil {
 				return nil, err
 			}
 			return l.Run, nil
 		}})
 	}
-	if sc.HEPListen != "" {
+	if hepListen != "" {
 		for _, network := range []string{"udp", "tcp"} {
-			addr := sc.HEPListen
-			m.sources = append(m.sources, sipmonSource{name: "HEP " + network + " " + addr, open: func() (func(context.Context) error, error) {
-				s, err := capture.NewHEPServer(network, addr, "", m.mon.Handle, capture.HEPOptions{Logger: log})
+			addr := hepListen
+			inputs = append(inputs, sipmon.Input{Name: "HEP " + network + " " + addr, Open: func() (func(context.Context) error, error) {
+				s, err := capture.NewHEPServer(network, addr, "", mon.Handle, capture.HEPOptions{Logger: log})
 				if err != nil {
 					return nil, err
 				}
@@ -108,15 +103,7 @@ func newRunMonitor(c *cli.Context, cfg *Config, b *bridge.Bridge, log *slog.Logg
 			}})
 		}
 	}
-	for _, s := range m.sources {
-		run, err := s.open()
-		if err != nil {
-			return nil, fmt.Errorf("sipmon %s: %w", s.name, err)
-		}
-		m.runs = append(m.runs, run)
-		log.Info("SIP side monitor input open", "input", s.name)
-	}
-	return m, nil
+	return inputs
 }
 
 // run feeds and ticks the monitor until ctx ends. An input that fails (an
@@ -130,67 +117,12 @@ func (m *runMonitor) run(ctx context.Context) {
 			Interval:  m.interval,
 		})
 	})
-	for i, s := range m.sources {
-		wg.Go(func() { m.keep(ctx, s, m.runs[i]) })
-	}
+	wg.Go(func() { m.sup.Run(ctx) })
 	wg.Wait()
-}
-
-// keep runs one input, reopening it after a failure.
-func (m *runMonitor) keep(ctx context.Context, s sipmonSource, run func(context.Context) error) {
-	for attempt := 0; ; {
-		err := run(ctx)
-		if ctx.Err() != nil {
-			return
-		}
-		if err == nil {
-			err = errors.New("input ended")
-		}
-		m.setDown(s.name, err.Error())
-		m.log.Error("SIP side monitor input failed; reopening", "input", s.name, "err", err)
-		for {
-			if !backoff.Sleep(ctx, backoff.Delay(attempt, time.Second, time.Minute)) {
-				return
-			}
-			attempt++
-			if run, err = s.open(); err == nil {
-				break
-			}
-			m.setDown(s.name, err.Error())
-			m.log.Warn("SIP side monitor input still failing", "input", s.name, "err", err)
-		}
-		m.setDown(s.name, "")
-		m.log.Info("SIP side monitor input open again", "input", s.name)
-		attempt = 0
-	}
-}
-
-func (m *runMonitor) setDown(name, why string) {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	if why == "" {
-		delete(m.down, name)
-	} else {
-		m.down[name] = why
-	}
 }
 
 // health is the monitor's /readyz component: not OK while an input is down.
 func (m *runMonitor) health() admin.Component {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	if len(m.down) == 0 {
-		names := make([]string, len(m.sources))
-		for i, s := range m.sources {
-			names[i] = s.name
-		}
-		return admin.Component{Name: "sipmon", OK: true, Detail: strings.Join(names, ", ")}
-	}
-	var why []string
-	for _, s := range m.sources {
-		if w, ok := m.down[s.name]; ok {
-			why = append(why, s.name+": "+w)
-		}
-	}
-	return admin.Component{Name: "sipmon", OK: false, Detail: strings.Join(why, "; ")}
+	ok, detail := m.sup.Health()
+	return admin.Component{Name: "sipmon", OK: ok, Detail: detail}
 }
