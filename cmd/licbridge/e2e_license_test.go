@@ -110,10 +110,10 @@ func mustRun(t *testing.T, env []string, args ...string) string {
 type showJSON struct {
 	HostID   string `json:"host_id"`
 	Products []struct {
-		Product       string `json:"product"`
-		TotalChannels int    `json:"total_channels"`
+		Product       string `json:"name"`
+		TotalChannels int    `json:"total"`
 		Keys          []struct {
-			KeyID    string `json:"key_id"`
+			KeyID    string `json:"id"`
 			File     string `json:"file"`
 			Channels int    `json:"channels"`
 			Status   string `json:"status"`
@@ -136,7 +136,13 @@ func (s showJSON) key(file string) (status, reason string) {
 	for _, p := range s.Products {
 		for _, k := range p.Keys {
 			if filepath.Base(k.File) == file {
-				return k.Status, k.Reason
+				// The view's statuses (VALID, EXPIRING, GRACE, IGNORED, ...)
+				// as license's: the first three count, so are valid.
+				switch k.Status {
+				case "VALID", "EXPIRING", "GRACE":
+					return "valid", k.Reason
+				}
+				return strings.ToLower(k.Status), k.Reason
 			}
 		}
 	}

@@ -68,34 +68,32 @@ func TestShowLicensesCluster(t *testing.T) {
 	mustRun(t, nil, "license", "keygen", "--out", issuer)
 	base := []string{"show", "licenses", "--no-default-dirs", "--host-id", "A1B2-C3D4-E5F6", "--issuer-pub", issuer + "/issuer.pub", "--redis", rs.Addr}
 	var got struct {
-		ClusterNodes []string `json:"cluster_nodes"`
+		ClusterNodes []string `json:"nodes"`
 		Products     []struct {
-			Product string `json:"product"`
+			Product string `json:"name"`
 			Keys    []struct {
-				KeyID string   `json:"key_id"`
+				KeyID string   `json:"id"`
 				Nodes []string `json:"nodes"`
 			} `json:"keys"`
-			Cluster *struct {
-				Total       int            `json:"total_channels"`
-				InUse       int            `json:"in_use"`
-				InUseByNode map[string]int `json:"in_use_by_node"`
-				WireLegs    *int           `json:"wire_legs"`
-				Overage     struct {
-					Phase string `json:"phase"`
-				} `json:"overage"`
-				Warnings []string `json:"warnings"`
-			} `json:"cluster"`
+			Total       int            `json:"total"`
+			InUse       int            `json:"in_use"`
+			InUseByNode map[string]int `json:"in_use_by_node"`
+			WireLegs    *int           `json:"observed_legs"`
+			Overage     struct {
+				Phase string `json:"phase"`
+			} `json:"overage"`
+			Warnings []string `json:"warnings"`
 		} `json:"products"`
 	}
 	out := mustRun(t, nil, append(base, "--json")...)
 	if err := json.Unmarshal([]byte(out), &got); err != nil {
 		t.Fatalf("json: %v\n%s", err, out)
 	}
-	if len(got.Products) != 1 || got.Products[0].Product != "g729" || got.Products[0].Cluster == nil {
+	if len(got.Products) != 1 || got.Products[0].Product != "g729" {
 		t.Fatalf("want one g729 product with cluster data, got:\n%s", out)
 	}
 	p := got.Products[0]
-	c := p.Cluster
+	c := p
 	if c.Total != 15 || c.InUse != 5 || c.InUseByNode["pbx1"] != 3 || c.InUseByNode["pbx2"] != 2 {
 		t.Errorf("cluster figures: total %d in use %d by node %v; want 15, 5, pbx1 3 pbx2 2", c.Total, c.InUse, c.InUseByNode)
 	}
@@ -123,7 +121,7 @@ func TestShowLicensesCluster(t *testing.T) {
 	t.Logf("show licenses:\n%s", text)
 	for _, want := range []string{
 		"g729: 15 channels licensed in the cluster",
-		"cluster: 5 of 15 in use now (pbx1 3, pbx1-sipmon 0, pbx2 2), 4 legs on the wire",
+		"in use: 5 of 15 now (pbx1 3, pbx1-sipmon 0, pbx2 2), 4 legs on the wire",
 		"state OK",
 		"G729-B", "pbx1,pbx2",
 	} {

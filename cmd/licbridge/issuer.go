@@ -1,0 +1,414 @@
+package main
+
+import (
+	"context"
+	"crypto/ed25519"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"github.com/licbridge/licbridge/issuer"
+	"github.com/licbridge/licbridge/license"
+	"github.com/urfave/cli/v2"
+)
+
+// defaultIssuerDB is the embedded activation database of `licbridge issuer`.
+const defaultIssuerDB = "/var/lib/licbridge-issuer/issuer.db"
+
+// defaultIssuerListen: loopback unless told otherwise (put TLS in front, or
+// pass --tls-cert/--tls-key, before opening it to the hosts).
+const defaultIssuerListen = "127.0.0.1:7443"
+
+func issuerCommand() *cli.Command {
+	return &cli.Command{
+		Name:  "issuer",
+		Usage: "the issuer service: signing key, entitlements, activation database, online and offline activation",
+		Subcommands: []*cli.Command{
+			issuerServeCommand(),
+			issuerEntitleCommand(),
+			issuerModifyCommand(),
+			issuerListCommand(),
+			issuerActivationsCommand(),
+			issuerDeactivateCommand(),
+			issuerRevokeCommand(),
+			issuerAnswerCommand(),
+		},
+	}
+}
+
+func dbFlag() cli.Flag {
+	return &cli.StringFlag{Name: "db", Value: defaultIssuerDB, Usage: "activation database: a SQLite file path (sqlite:PATH) or postgres://...", EnvVars: []string{"LICBRIDGE_ISSUER_DB"}}
+}
+
+func issuerKeyFlag() cli.Flag {
+	return &cli.StringFlag{Name: "issuer-key", Required: true, Usage: "issuer private key file (issuer.key)", EnvVars: []string{"LICBRIDGE_ISSUER_KEY"}}
+}
+
+// openIssuerDB opens the --db database, creating the directory of a SQLite file.
+func openIssuerDB(c *cli.Context) (issuer.Store, error) {
+	dsn := c.String("db")
+	if !strings.Contains(dsn, "://") {
+		path := strings.TrimPrefix(dsn, "sqlite:")
+		if i := strings.LastIndexByte(path, '/'); i > 0 {
+			if err := os.MkdirAll(path[:i], 0o700); err != nil {
+				return nil, fmt.Errorf("activation database: %w", err)
+			}
+		}
+	}
+	return issuer.Open(c.Context, dsn)
+}
+
+// issuerService opens the database and reads the signing key (when the
+// command has --issuer-key).
+func issuerService(c *cli.Context) (*issuer.Service, error) {
+	cfg, err := loadConfig(c)
+	if err != nil {
+		return nil, err
+	}
+	cat, err := catalogFromConfig(cfg)
+	if err != nil {
+		return nil, err
+	}
+	s := &issuer.Service{Catalog: cat, Log: slog.Default()}
+	if c.IsSet("issuer-key") {
+		if s.Priv, err = readPrivateKey(c.String("issuer-key")); err != nil {
+			return nil, err
+		}
+	}
+	if s.Store, err = openIssuerDB(c); err != nil {
+		return nil, err
+	}
+	return s, nil
+}
+
+func issuerServeCommand() *cli.Command {
+	return &cli.Command{
+		Name:  "serve",
+		Usage: "serve online activation (register, deactivate, update) over HTTP(S)",
+		Description: "JSON API, every call a POST of {\"key_id\", \"host_id\"[, \"domain\"]}: /v1/register,\n" +
+			"/v1/deactivate, /v1/fetch. Attempts are rate-limited per key and per client\n" +
+			"address and written to the audit table; logs name keys only by a short hash.",
+		Flags: []cli.Flag{
+			issuerKeyFlag(), dbFlag(),
+			&cli.StringFlag{Name: "listen", Value: defaultIssuerListen, Usage: "address to listen on", EnvVars: []string{"LICBRIDGE_ISSUER_LISTEN"}},
+			&cli.StringFlag{Name: "tls-cert", Usage: "TLS certificate file (with --tls-key: serve HTTPS)", EnvVars: []string{"LICBRIDGE_ISSUER_TLS_CERT"}},
+			&cli.StringFlag{Name: "tls-key", Usage: "TLS private key file", EnvVars: []string{"LICBRIDGE_ISSUER_TLS_KEY"}},
+			&cli.Float64Flag{Name: "rate-per-key", Value: issuer.DefaultPerKey, Usage: "attempts per minute per key", EnvVars: []string{"LICBRIDGE_ISSUER_RATE_PER_KEY"}},
+			&cli.Float64Flag{Name: "rate-per-address", Value: issuer.DefaultPerAddress, Usage: "attempts per minute per client address", EnvVars: []string{"LICBRIDGE_ISSUER_RATE_PER_ADDRESS"}},
+		},
+		Action: issuerServeAction,
+	}
+}
+
+func issuerServeAction(c *cli.Context) error {
+	cert, key := c.String("tls-cert"), c.String("tls-key")
+	if (cert == "") != (key == "") {
+		return cli.Exit("issuer serve: --tls-cert and --tls-key go together", 2)
+	}
+	s, err := issuerService(c)
+	if err != nil {
+		return fmt.Errorf("issuer serve: %w", err)
+	}
+	defer s.Store.Close()
+	ln, err := net.Listen("tcp", c.String("listen"))
+	if err != nil {
+		return fmt.Errorf("issuer serve: %w", err)
+	}
+	srv := &http.Server{
+		Handler:           issuer.Handler(s, issuer.RateLimits{PerKey: c.Float64("rate-per-key"), PerAddress: c.Float64("rate-per-address")}),
+		ReadHeaderTimeout: 10 * time.Second,
+		ReadTimeout:       30 * time.Second,
+		WriteTimeout:      30 * time.Second,
+		MaxHeaderBytes:    16 << 10,
+	}
+	if host, _, _ := net.SplitHostPort(ln.Addr().String()); cert == "" && !net.ParseIP(host).IsLoopback() {
+		slog.Warn("issuer serving plain HTTP beyond loopback: activation codes cross the network in clear; pass --tls-cert and --tls-key")
+	}
+	errc := make(chan error, 1)
+	go func() {
+		if cert != "" {
+			errc <- srv.ServeTLS(ln, cert, key)
+		} else {
+			errc <- srv.Serve(ln)
+		}
+	}()
+	slog.Info("licbridge issuer ready", "listen", ln.Addr().String(), "tls", cert != "", "issuer", license.Fingerprint(s.Priv.Public().(ed25519.PublicKey)))
+	select {
+	case err := <-errc:
+		return fmt.Errorf("issuer serve: %w", err)
+	case <-c.Context.Done():
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := srv.Shutdown(ctx); err != nil {
+		return fmt.Errorf("issuer serve: shutdown: %w", err)
+	}
+	return nil
+}
+
+func issuerEntitleCommand() *cli.Command {
+	env := func(n string) []string { return []string{"LICBRIDGE_ENTITLE_" + n} }
+	return &cli.Command{
+		Name:  "entitle",
+		Usage: "record a new entitlement and print its key ID (the activation code: keep it secret)",
+		Flags: []cli.Flag{
+			dbFlag(),
+			&cli.StringFlag{Name: "product", Required: true, Usage: "product: g729, hpec, fax, ffa or one from the config", EnvVars: env("PRODUCT")},
+			&cli.IntFlag{Name: "channels", Required: true, Usage: "channels the key grants (ffa: 1)", EnvVars: env("CHANNELS")},
+			&cli.StringFlag{Name: "ends", Usage: "formal end date (default: a year; 30 days for trial and emergency)", EnvVars: env("ENDS")},
+			&cli.BoolFlag{Name: "auto-renew", Usage: "the subscription renews automatically", EnvVars: env("AUTO_RENEW")},
+			&cli.StringFlag{Name: "kind", Value: string(license.KindCommercial), Usage: "commercial, trial or emergency", EnvVars: env("KIND")},
+			&cli.StringFlag{Name: "customer", Usage: "customer name, for your records", EnvVars: env("CUSTOMER")},
+			&cli.BoolFlag{Name: "domain-bound", Usage: "issue files bound to the node's domain rather than its host ID", EnvVars: env("DOMAIN_BOUND")},
+		},
+		Action: func(c *cli.Context) error {
+			p := issuer.EntitleParams{Product: c.String("product"), Channels: c.Int("channels"), Kind: license.Kind(c.String("kind")),
+				AutoRenew: c.Bool("auto-renew"), Customer: c.String("customer"), DomainBound: c.Bool("domain-bound")}
+			if c.IsSet("ends") {
+				t, err := license.ParseTime(c.String("ends"))
+				if err != nil {
+					return fmt.Errorf("issuer entitle: --ends: %w", err)
+				}
+				p.Ends = t
+			}
+			s, err := issuerService(c)
+			if err != nil {
+				return fmt.Errorf("issuer entitle: %w", err)
+			}
+			defer s.Store.Close()
+			e, err := s.Entitle(c.Context, p)
+			if err != nil {
+				return cli.Exit("issuer entitle: "+err.Error(), 1)
+			}
+			fmt.Fprintln(c.App.Writer, e.KeyID)
+			fmt.Fprintf(c.App.ErrWriter, "entitled: %s, %s, %s, ends %s\n", e.Product, plural(e.Channels, "channel"), e.Kind, e.Ends.Format(license.TimeLayout))
+			return nil
+		},
+	}
+}
+
+func issuerModifyCommand() *cli.Command {
+	return &cli.Command{
+		Name:      "modify",
+		Usage:     "change an entitlement (renewal, channel upgrade); hosts pick it up with `license update`",
+		ArgsUsage: "KEY-ID",
+		Flags: []cli.Flag{
+			dbFlag(),
+			&cli.StringFlag{Name: "ends", Usage: "new formal end date"},
+			&cli.IntFlag{Name: "channels", Usage: "new channel count"},
+			&cli.BoolFlag{Name: "auto-renew", Usage: "set (or with =false clear) auto-renewal"},
+			&cli.StringFlag{Name: "customer", Usage: "new customer name"},
+		},
+		Action: func(c *cli.Context) error {
+			return withEntitlement(c, "modify", func(s *issuer.Service, e *issuer.Entitlement) error {
+				if c.IsSet("ends") {
+					t, err := license.ParseTime(c.String("ends"))
+					if err != nil {
+						return fmt.Errorf("--ends: %w", err)
+					}
+					e.Ends = t
+				}
+				if c.IsSet("channels") {
+					p, _ := s.Catalog.Lookup(e.Product)
+					if err := license.CheckIssue(p, c.Int("channels")); err != nil {
+						return err
+					}
+					e.Channels = c.Int("channels")
+				}
+				if c.IsSet("auto-renew") {
+					e.AutoRenew = c.Bool("auto-renew")
+				}
+				if c.IsSet("customer") {
+					e.Customer = c.String("customer")
+				}
+				return nil
+			})
+		},
+	}
+}
+
+func issuerRevokeCommand() *cli.Command {
+	return &cli.Command{
+		Name:      "revoke",
+		Usage:     "revoke an entitlement: no more activations or updates (installed files run to their end)",
+		ArgsUsage: "KEY-ID",
+		Flags:     []cli.Flag{dbFlag()},
+		Action: func(c *cli.Context) error {
+			return withEntitlement(c, "revoke", func(_ *issuer.Service, e *issuer.Entitlement) error {
+				e.Revoked = time.Now().UTC()
+				return nil
+			})
+		},
+	}
+}
+
+// withEntitlement updates the entitlement named by the one argument.
+func withEntitlement(c *cli.Context, what string, fn func(*issuer.Service, *issuer.Entitlement) error) error {
+	if c.NArg() != 1 {
+		return cli.Exit("issuer "+what+": name one key ID", 2)
+	}
+	s, err := issuerService(c)
+	if err != nil {
+		return fmt.Errorf("issuer %s: %w", what, err)
+	}
+	defer s.Store.Close()
+	e, err := s.Store.UpdateEntitlement(c.Context, c.Args().First(), func(e *issuer.Entitlement) error { return fn(s, e) })
+	if err != nil {
+		return cli.Exit(fmt.Sprintf("issuer %s: %v", what, err), 1)
+	}
+	fmt.Fprintf(c.App.Writer, "%s: %s, %s, %s, ends %s%s\n", what, e.Product, plural(e.Channels, "channel"), e.Kind,
+		e.Ends.Format(license.TimeLayout), map[bool]string{true: ", revoked"}[!e.Revoked.IsZero()])
+	return nil
+}
+
+func issuerListCommand() *cli.Command {
+	return &cli.Command{
+		Name:  "list",
+		Usage: "list the entitlements and how many hosts hold each",
+		Flags: []cli.Flag{dbFlag()},
+		Action: func(c *cli.Context) error {
+			s, err := issuerService(c)
+			if err != nil {
+				return fmt.Errorf("issuer list: %w", err)
+			}
+			defer s.Store.Close()
+			ents, err := s.Store.Entitlements(c.Context)
+			if err != nil {
+				return fmt.Errorf("issuer list: %w", err)
+			}
+			tw := tabwriter.NewWriter(c.App.Writer, 0, 4, 2, ' ', 0)
+			fmt.Fprintln(tw, "KEY ID\tPRODUCT\tCHANNELS\tKIND\tENDS\tHOSTS\tSTATE\tCUSTOMER")
+			for _, e := range ents {
+				acts, err := s.Store.Activations(c.Context, e.KeyID)
+				if err != nil {
+					return fmt.Errorf("issuer list: %w", err)
+				}
+				state := "active"
+				if !e.Revoked.IsZero() {
+					state = "revoked " + e.Revoked.Format("2006-01-02")
+				}
+				fmt.Fprintf(tw, "%s\t%s\t%d\t%s\t%s\t%d/%d\t%s\t%s\n", e.KeyID, e.Product, e.Channels, e.Kind,
+					e.Ends.Format("2006-01-02"), len(acts), maxHosts(s, e.Product), state, e.Customer)
+			}
+			return tw.Flush()
+		},
+	}
+}
+
+func maxHosts(s *issuer.Service, product string) int {
+	if p, ok := s.Catalog.Lookup(product); ok && p.MaxHosts > 0 {
+		return p.MaxHosts
+	}
+	return license.DefaultMaxHosts
+}
+
+func issuerActivationsCommand() *cli.Command {
+	return &cli.Command{
+		Name:      "activations",
+		Usage:     "list the hosts a key is activated on",
+		ArgsUsage: "KEY-ID",
+		Flags:     []cli.Flag{dbFlag()},
+		Action: func(c *cli.Context) error {
+			if c.NArg() != 1 {
+				return cli.Exit("issuer activations: name one key ID", 2)
+			}
+			s, err := issuerService(c)
+			if err != nil {
+				return fmt.Errorf("issuer activations: %w", err)
+			}
+			defer s.Store.Close()
+			if _, err := s.Store.Entitlement(c.Context, c.Args().First()); err != nil {
+				return cli.Exit("issuer activations: "+err.Error(), 1)
+			}
+			acts, err := s.Store.Activations(c.Context, c.Args().First())
+			if err != nil {
+				return fmt.Errorf("issuer activations: %w", err)
+			}
+			tw := tabwriter.NewWriter(c.App.Writer, 0, 4, 2, ' ', 0)
+			fmt.Fprintln(tw, "HOST ID\tDOMAIN\tADDRESS\tACTIVATED")
+			for _, a := range acts {
+				fmt.Fprintf(tw, "%s\t%s\t%s\t%s\n", a.HostID, a.Domain, a.Address, a.At.Format(license.TimeLayout))
+			}
+			return tw.Flush()
+		},
+	}
+}
+
+func issuerDeactivateCommand() *cli.Command {
+	return &cli.Command{
+		Name:      "deactivate",
+		Usage:     "free a host's slot of a key (the host's installed file still runs to its end date)",
+		ArgsUsage: "KEY-ID",
+		Flags: []cli.Flag{
+			dbFlag(),
+			&cli.StringFlag{Name: "host-id", Required: true, Usage: "the host ID to free"},
+		},
+		Action: func(c *cli.Context) error {
+			if c.NArg() != 1 {
+				return cli.Exit("issuer deactivate: name one key ID", 2)
+			}
+			host, err := license.ParseHostID(c.String("host-id"))
+			if err != nil {
+				return fmt.Errorf("issuer deactivate: --host-id: %w", err)
+			}
+			s, err := issuerService(c)
+			if err != nil {
+				return fmt.Errorf("issuer deactivate: %w", err)
+			}
+			defer s.Store.Close()
+			if err := s.Deactivate(c.Context, issuer.Request{KeyID: c.Args().First(), HostID: host}, "cli"); err != nil {
+				return cli.Exit("issuer deactivate: "+err.Error(), 1)
+			}
+			fmt.Fprintf(c.App.Writer, "deactivated for host %s\n", host)
+			return nil
+		},
+	}
+}
+
+func issuerAnswerCommand() *cli.Command {
+	return &cli.Command{
+		Name:      "answer",
+		Usage:     "answer an offline activation request (from `license request`) with a key file",
+		ArgsUsage: "REQUEST.json",
+		Flags: []cli.Flag{
+			issuerKeyFlag(), dbFlag(),
+			&cli.StringFlag{Name: "out", Required: true, Usage: "key file to write (KEY.lic), to carry to the host's `license install`"},
+			&cli.BoolFlag{Name: "force", Usage: "overwrite an existing file"},
+		},
+		Action: func(c *cli.Context) error {
+			if c.NArg() != 1 {
+				return cli.Exit("issuer answer: name one request file", 2)
+			}
+			f, err := os.Open(c.Args().First())
+			if err != nil {
+				return fmt.Errorf("issuer answer: %w", err)
+			}
+			req, err := issuer.ParseRequest(f)
+			f.Close()
+			if err != nil {
+				return cli.Exit(fmt.Sprintf("issuer answer: %s: %v", c.Args().First(), err), 1)
+			}
+			s, err := issuerService(c)
+			if err != nil {
+				return fmt.Errorf("issuer answer: %w", err)
+			}
+			defer s.Store.Close()
+			file, err := s.Register(c.Context, req, "offline")
+			if err != nil {
+				return cli.Exit("issuer answer: "+err.Error(), 1)
+			}
+			out := c.String("out")
+			if err := writeNew(out, 0o644, c.Bool("force"), func(w io.Writer) error { _, err := w.Write(file); return err }); err != nil {
+				return fmt.Errorf("issuer answer: %w", err)
+			}
+			fmt.Fprintf(c.App.Writer, "%s: key file for host %s\n", out, req.HostID)
+			return nil
+		},
+	}
+}
