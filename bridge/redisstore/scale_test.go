@@ -86,7 +86,7 @@ func TestDecisionsDoNotReadTheWholeState(t *testing.T) {
 			inner += calls
 		}
 	}
-	// admit 7, release 4, heartbeat 11, wire 7 commands: a bound that does
+	// admit 4, release 4, heartbeat about 11, wire 4 commands: a bound that does
 	// not depend on the 50 nodes and 250 keys.
 	if per := inner / ops; per > 40 {
 		t.Errorf("%d commands per admit+release+heartbeat+wire round, want at most 40:\n%s", per, info)

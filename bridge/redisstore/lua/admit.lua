@@ -4,8 +4,8 @@
 --   reply says fresh and nothing changes, so that it writes its keys and
 --   holdings back first)
 -- Returns {admitted, reason, existing, over, fresh, in_use, total, live_nodes}.
--- Common path, counting per channel: two empty index reads, HMGET, ZCARD,
--- HSETNX, two HINCRBYs, whatever the number of nodes and keys.
+-- Common path, counting per channel: HMGET, HSETNX, two HINCRBYs, whatever
+-- the number of nodes and keys.
 init(ARGV[1])
 local self, channel, unit = ARGV[2], ARGV[3], ARGV[4]
 local now = tonumber(ARGV[5])
@@ -15,13 +15,13 @@ if not v[5] then
   -- Registered bare, the node would be asked to decide without its keys by
   -- every concurrent admission until its resync (NO_LICENSE after a store
   -- restart): one that has keys or holdings resyncs first.
-  if ARGV[9] == '1' then return {0, '', 0, 0, 1, 0, 0, live()} end
+  if ARGV[9] == '1' then return {0, '', 0, 0, 1, 0, 0, live(v)} end
   fresh = 1
   register(self, ARGV[6])
-  v[6], v[7] = 0, 0
+  v[6], v[7], v[8] = 0, 0, live(v) + 1
 end
 local used, total = pick(v, ARGV[7])
-local nodes = live()
+local nodes = live(v)
 if unit == '' then
   if redis.call('HSETNX', KEYS[2], channel, 1) == 0 then return {1, '', 1, 0, fresh, used, total, nodes} end
 else

@@ -18,6 +18,9 @@
 --   #u  units held
 --   #c  channels of the distinct key IDs that have not ended (cluster pool)
 --   #x  ended keys still presented
+--   #l  live nodes
+--   #d  a time (ms) at or before the first live-until and the first key end:
+--       until then nothing can lapse or end, so decisions skip the sweep
 -- Beside it:
 --   <prefix>:ex  ZSET  live node -> live until
 --   <prefix>:kx  ZSET  "N\0ID" -> until, for keys with an end not yet reached
@@ -32,6 +35,18 @@ local P, S, EX, KX, KO
 -- integer to HINCRBY).
 local function incr(f, d)
   if d ~= 0 then redis.call('HINCRBY', S, f, d) end
+end
+
+-- lower keeps #d at or before a deadline just written to an index.
+local function lower(t)
+  local d = tonum(redis.call('HGET', S, '#d'))
+  if not d or tonum(t) < d then redis.call('HSET', S, '#d', t) end
+end
+
+-- liveuntil writes node name's deadline to the expiry index.
+local function liveuntil(name, exp)
+  if redis.call('ZADD', EX, exp, name) == 1 then incr('#l', 1) end
+  lower(exp)
 end
 
 local function init(prefix)
@@ -94,7 +109,10 @@ local function addkeys(name, keys, now)
       redis.call('HINCRBY', S, '#x', 1)
     else
       present(k[1], name, k[2], true)
-      if k[3] > 0 then redis.call('ZADD', KX, k[3], name .. '\0' .. k[1]) end
+      if k[3] > 0 then
+        redis.call('ZADD', KX, k[3], name .. '\0' .. k[1])
+        lower(k[3])
+      end
     end
   end
 end
@@ -114,6 +132,7 @@ end
 -- what it counted out of the totals if it was live.
 local function forget(name)
   if redis.call('ZREM', EX, name) == 1 then
+    incr('#l', -1)
     local v = redis.call('HMGET', S, 'n\0' .. name, 'K\0' .. name)
     incr('#u', -(tonum(v[1]) or 0))
     dropkeys(name, keylist(v[2]))
@@ -134,9 +153,12 @@ local function endkey(m)
 end
 
 -- sweep forgets the nodes whose expiry is not after now and ends the keys
--- whose end has come: both found by index, so it costs nothing when there are
--- none, whatever the number of nodes.
+-- whose end has come, both found by index, then moves #d to the first
+-- deadline left.
 local function sweep(now)
   for _, name in ipairs(redis.call('ZRANGEBYSCORE', EX, '-inf', now)) do forget(name) end
   for _, m in ipairs(redis.call('ZRANGEBYSCORE', KX, '-inf', now)) do endkey(m) end
+  local a = redis.call('ZRANGE', EX, 0, 0, 'WITHSCORES')[2]
+  local b = redis.call('ZRANGE', KX, 0, 0, 'WITHSCORES')[2]
+  redis.call('HSET', S, '#d', math.min(tonum(a) or 9e15, tonum(b) or 9e15))
 end

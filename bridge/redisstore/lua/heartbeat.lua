@@ -17,7 +17,7 @@ end
 -- store restarted empty answered NO_LICENSE).
 if lapsed == 0 then
   redis.call('HSET', S, 'e\0' .. self, ARGV[4])
-  redis.call('ZADD', EX, ARGV[4], self)
+  liveuntil(self, ARGV[4])
 end
 -- Real TTLs only collect what an abandoned cluster leaves behind; liveness
 -- itself is decided from the expiry fields.

@@ -25,5 +25,5 @@ for i = 5, #ARGV, 2 do
 end
 addkeys(self, keys, now)
 redis.call('HSET', S, 'e\0' .. self, ARGV[4], 'K\0' .. self, keystring(keys))
-redis.call('ZADD', EX, ARGV[4], self)
+liveuntil(self, ARGV[4])
 return fresh

@@ -28,7 +28,7 @@ local function rebuild(now)
     elseif kind == 'w' then node(sub(f, 3)).w = v end
   end
   redis.call('DEL', S, EX, KX, KO)
-  redis.call('HSET', S, '#v', 2, '#u', 0, '#c', 0, '#x', 0)
+  redis.call('HSET', S, '#v', 2, '#u', 0, '#c', 0, '#x', 0, '#l', 0)
   for name, x in pairs(nodes) do
     if x.o then redis.call('HSET', S, 'o\0' .. name, x.o) end
     if x.e > now then
@@ -36,7 +36,7 @@ local function rebuild(now)
       for id, k in pairs(x.keys) do keys[#keys + 1] = {id, k[1], k[2]} end
       redis.call('HSET', S, 'e\0' .. name, x.e, 'n\0' .. name, x.n, 'K\0' .. name, keystring(keys))
       if x.w then redis.call('HSET', S, 'w\0' .. name, x.w) end
-      redis.call('ZADD', EX, x.e, name)
+      liveuntil(name, x.e)
       incr('#u', x.n)
       addkeys(name, keys, now)
     else
@@ -47,13 +47,18 @@ end
 
 -- prepare brings the state up to now and returns, in one read,
 -- {version, units, cluster channels, ended keys, self's live-until, self's
--- units, self's own channels}. After the sweep, self is live iff [5] is set.
+-- units, self's own channels, live nodes, next deadline}. Self is live iff
+-- [5] is set. Usually that read is all: the sweep runs only once a deadline
+-- has come.
 local function prepare(now, self)
-  sweep(now)
-  local f = {'#v', '#u', '#c', '#x', 'e\0' .. self, 'n\0' .. self, 'h\0' .. self}
+  local f = {'#v', '#u', '#c', '#x', 'e\0' .. self, 'n\0' .. self, 'h\0' .. self, '#l', '#d'}
   local v = redis.call('HMGET', S, unpack(f))
   if not v[1] then
     rebuild(now)
+    sweep(now)
+    v = redis.call('HMGET', S, unpack(f))
+  elseif not v[9] or now >= tonum(v[9]) then
+    sweep(now)
     v = redis.call('HMGET', S, unpack(f))
   end
   return v
@@ -63,7 +68,7 @@ end
 local function register(self, exp)
   forget(self)
   redis.call('HSET', S, 'e\0' .. self, exp, 'n\0' .. self, 0)
-  redis.call('ZADD', EX, exp, self)
+  liveuntil(self, exp)
 end
 
 -- pick returns the units used and the channels of self's pool.
@@ -72,4 +77,4 @@ local function pick(v, mode)
   return tonum(v[2]) or 0, tonum(v[3]) or 0
 end
 
-local function live() return redis.call('ZCARD', EX) end
+local function live(v) return tonum(v[8]) or 0 end

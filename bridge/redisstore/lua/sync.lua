@@ -7,7 +7,7 @@ local now = tonumber(ARGV[3])
 local v = prepare(now, self)
 if not v[5] then
   register(self, ARGV[4])
-  v[6], v[7] = 0, 0
+  v[6], v[7], v[8] = 0, 0, live(v) + 1
 end
 redis.call('DEL', KEYS[2], KEYS[3], KEYS[4])
 local n = 0
@@ -21,9 +21,9 @@ for i = 6, #ARGV, 2 do
 end
 local was = tonumber(v[6]) or 0
 redis.call('HSET', KEYS[1], 'e\0' .. self, ARGV[4], 'n\0' .. self, n)
-redis.call('ZADD', EX, ARGV[4], self)
+liveuntil(self, ARGV[4])
 incr('#u', n - was)
 v[2] = (tonumber(v[2]) or 0) + n - was
 v[6] = n
 local used, total = pick(v, ARGV[5])
-return {used, total, live()}
+return {used, total, live(v)}

@@ -11,5 +11,5 @@ if not v[5] then
   register(self, ARGV[4])
 end
 redis.call('HSET', S, 'e\0' .. self, ARGV[4], 'w\0' .. self, ARGV[5])
-redis.call('ZADD', EX, ARGV[4], self)
+liveuntil(self, ARGV[4])
 return fresh
