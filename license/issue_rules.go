@@ -7,10 +7,10 @@ import "fmt"
 // a host may hold only one such key.
 func CheckIssue(p Product, channels int) error {
 	if channels <= 0 || channels > MaxChannels {
-		return fmt.Errorf("%d channels: want 1 to %d", channels, MaxChannels)
+		return fmt.Errorf("want 1 to %d channels", MaxChannels)
 	}
 	if p.OnePerHost && channels != 1 {
-		return fmt.Errorf("product %s is exactly one channel per key (one key per host), not %d", p.Name, channels)
+		return fmt.Errorf("product %s is exactly one channel per key (a host holds one %s key)", p.Name, p.Name)
 	}
 	return nil
 }

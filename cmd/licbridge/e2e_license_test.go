@@ -218,7 +218,7 @@ func TestE2ELicenses(t *testing.T) {
 		if !strings.Contains(out, "INVALID: bad signature") {
 			t.Fatalf("table does not show INVALID: bad signature:\n%s", out)
 		}
-		r := licbridge(t, nil, "license", "verify", "--issuer-pub", pub, p, filepath.Join(lic, "g729-10.lic"))
+		r := licbridge(t, nil, "license", "verify", "--issuer-pub", pub, "--host-id", host, p, filepath.Join(lic, "g729-10.lic"))
 		if r.code != 1 || !strings.Contains(r.stdout, "g729-t.lic: INVALID: bad signature") || !strings.Contains(r.stdout, "g729-10.lic: valid") {
 			t.Fatalf("verify: exit %d\n%s%s", r.code, r.stdout, r.stderr)
 		}

@@ -151,11 +151,12 @@ func keyFromFlags(c *cli.Context, cfg *Config, now time.Time) (*license.Key, err
 		return nil, err
 	}
 	k := &license.Key{Product: c.String("product"), Channels: c.Int("channels"), AutoRenew: c.Bool("auto-renew")}
-	if _, ok := cat.Lookup(k.Product); !ok {
+	prod, ok := cat.Lookup(k.Product)
+	if !ok {
 		return nil, fmt.Errorf("unknown product %q (known: %s)", k.Product, strings.Join(cat.Names(), ", "))
 	}
-	if k.Channels <= 0 || k.Channels > license.MaxChannels {
-		return nil, fmt.Errorf("--channels %d: want 1 to %d", k.Channels, license.MaxChannels)
+	if err := license.CheckIssue(prod, k.Channels); err != nil {
+		return nil, fmt.Errorf("--channels %d: %w", k.Channels, err)
 	}
 	kind := license.Kind(c.String("kind"))
 	switch kind {
@@ -278,6 +279,8 @@ func verifyCommand() *cli.Command {
 			issuerPubFlag(),
 			&cli.StringFlag{Name: "host-id", Usage: "check host-bound keys against this host ID", EnvVars: []string{"LICBRIDGE_VERIFY_HOST_ID"}},
 			&cli.StringFlag{Name: "domain", Usage: "check domain-bound keys against this domain", EnvVars: []string{"LICBRIDGE_VERIFY_DOMAIN"}},
+			&cli.BoolFlag{Name: "any-host", Usage: "do not check bindings (an issuer checking keys made for other hosts)", EnvVars: []string{"LICBRIDGE_VERIFY_ANY_HOST"}},
+			sysfsFlag(),
 			&cli.DurationFlag{Name: "renewal-grace", Value: license.DefaultRenewalGrace, Usage: "renewal grace of auto-renew keys (config renewal_grace)", EnvVars: []string{"LICBRIDGE_RENEWAL_GRACE"}},
 			nowFlag(),
 		},
@@ -307,7 +310,14 @@ func verifyAction(c *cli.Context) error {
 		Domain:        c.String("domain"),
 		Policy:        license.Policy{RenewalGrace: cfg.RenewalGrace},
 		Now:           time.Now(),
-		IgnoreBinding: !c.IsSet("host-id") && !c.IsSet("domain"),
+		IgnoreBinding: c.Bool("any-host"),
+	}
+	if !c.IsSet("host-id") && !c.IsSet("domain") && !opts.IgnoreBinding {
+		// By default a key is checked for this host: a key bound to another
+		// host is not valid here, and verify says so with its exit status.
+		if opts.HostID, opts.Domain, err = thisHostBinding(c, cfg); err != nil {
+			fmt.Fprintf(c.App.ErrWriter, "note: %v: host-bound keys cannot be valid here (pass --host-id, or --any-host)\n", err)
+		}
 	}
 	if c.IsSet("renewal-grace") {
 		opts.Policy.RenewalGrace = c.Duration("renewal-grace")
@@ -339,7 +349,7 @@ func verifyAction(c *cli.Context) error {
 		}
 	}
 	if opts.IgnoreBinding {
-		fmt.Fprintln(c.App.ErrWriter, "note: bindings not checked (pass --host-id or --domain to check them)")
+		fmt.Fprintln(c.App.ErrWriter, "note: bindings not checked (--any-host)")
 	}
 	if bad > 0 {
 		return cli.Exit(fmt.Sprintf("license verify: %d of %d key files not valid", bad, c.NArg()), 1)
@@ -353,4 +363,22 @@ func plural(n int, what string) string {
 		return "1 " + what
 	}
 	return fmt.Sprintf("%d %ss", n, what)
+}
+
+// thisHostBinding is this host's ID (config host_id, else computed from its
+// Ethernet MACs) and the config's domain.
+func thisHostBinding(c *cli.Context, cfg *Config) (license.HostID, string, error) {
+	domain := cfg.Domain
+	if cfg.HostID != "" {
+		id, err := license.ParseHostID(cfg.HostID)
+		if err != nil {
+			return "", domain, fmt.Errorf("config host_id: %w", err)
+		}
+		return id, domain, nil
+	}
+	rep, err := license.ReadHostID(c.String("sysfs"))
+	if err != nil {
+		return "", domain, fmt.Errorf("this host's ID: %w", err)
+	}
+	return rep.ID, domain, nil
 }

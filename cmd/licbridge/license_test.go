@@ -45,6 +45,7 @@ func TestIssueFlags(t *testing.T) {
 		{"host and unbound", []string{"--product", "g729", "--channels", "10", "--host-id", "A1B2-C3D4-E5F6", "--unbound"}, "exclude each other", nil},
 		{"bad host id", []string{"--product", "g729", "--channels", "10", "--host-id", "xyz"}, "host ID", nil},
 		{"unknown product", []string{"--product", "opus", "--channels", "10", "--unbound"}, "unknown product \"opus\" (known: fax, ffa, g729, hpec)", nil},
+		{"ffa is one channel", []string{"--product", "ffa", "--channels", "3", "--unbound"}, "--channels 3: product ffa is exactly one channel", nil},
 		{"zero channels", []string{"--product", "g729", "--channels", "0", "--unbound"}, "--channels 0", nil},
 		{"bad kind", []string{"--product", "g729", "--channels", "1", "--unbound", "--kind", "free"}, "--kind", nil},
 		{"trial auto-renew", []string{"--product", "g729", "--channels", "1", "--kind", "trial", "--auto-renew"}, "--auto-renew is for commercial keys", nil},

@@ -45,6 +45,7 @@ func newApp() *cli.App {
 			runCommand(),
 			showCommand(),
 			licenseCommand(),
+			issuerCommand(),
 			statsCommand(),
 			sipmonCommand(),
 			dialplanCommand(),

@@ -31,8 +31,10 @@ func writePIDFile(stateDir string) (func(), error) {
 	}, nil
 }
 
-// daemonPID reads the pid file and checks that the process is alive and is a
-// licbridge, so that a stale file never makes us signal a stranger.
+// daemonPID reads the pid file and checks that the process is alive and that a
+// daemon holds the state dir's lock, so that a stale file (its process gone,
+// the pid reused by a stranger) never makes us signal anyone. The binary's
+// name does not matter: it may be installed or copied under any name.
 func daemonPID(stateDir string) (int, error) {
 	path := filepath.Join(stateDir, pidFileName)
 	b, err := os.ReadFile(path)
@@ -46,14 +48,39 @@ func daemonPID(stateDir string) (int, error) {
 	if err != nil || pid <= 0 {
 		return 0, fmt.Errorf("pid file %s: not a process ID: %q", path, strings.TrimSpace(string(b)))
 	}
-	cmdline, err := os.ReadFile(filepath.Join("/proc", strconv.Itoa(pid), "cmdline"))
-	if err != nil {
+	if _, err := os.Stat(filepath.Join("/proc", strconv.Itoa(pid))); err != nil {
 		return 0, fmt.Errorf("pid file %s names process %d, which is not running (a stale file)", path, pid)
 	}
-	if !strings.Contains(filepath.Base(strings.SplitN(string(cmdline), "\x00", 2)[0]), "licbridge") {
-		return 0, fmt.Errorf("pid file %s names process %d, which is not licbridge (a stale file)", path, pid)
+	held, err := stateDirLocked(stateDir)
+	if err != nil {
+		return 0, err
+	}
+	if !held {
+		return 0, fmt.Errorf("pid file %s names process %d, but no licbridge holds %s (a stale file)", path, pid, filepath.Join(stateDir, "lock"))
 	}
 	return pid, nil
+}
+
+// stateDirLocked reports whether a process holds the state dir's lock (see
+// lockStateDir): a running daemon always does.
+func stateDirLocked(stateDir string) (bool, error) {
+	f, err := os.Open(filepath.Join(stateDir, "lock"))
+	if errors.Is(err, os.ErrNotExist) {
+		return false, nil
+	}
+	if err != nil {
+		return false, fmt.Errorf("state dir lock: %w", err)
+	}
+	defer f.Close()
+	err = syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB)
+	if errors.Is(err, syscall.EWOULDBLOCK) {
+		return true, nil
+	}
+	if err != nil {
+		return false, fmt.Errorf("state dir lock: %w", err)
+	}
+	// Nobody held it; closing f releases it at once.
+	return false, nil
 }
 
 // reloadCommand asks the running daemon to reload its license keys: the same
