@@ -483,6 +483,91 @@ func TestE2EAsteriskParity(t *testing.T) {
 		d.waitUsage(t, "g729", "all hung up after the reconnect", inUseIs(0))
 	})
 
+	t.Run("kill -9 and restart with callers at the door", func(t *testing.T) {
+		defer w.hangupAll(t)
+		w.fill(t, "agi-g729", 3)
+		ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+		defer cancel()
+		// Callers keep asking from before the kill until the new daemon has
+		// answered a few: with the total held by 3 live calls, none may be
+		// ADMITTED, and none told NO_LICENSE while the key is there.
+		type answer struct{ status, reason string }
+		var mu sync.Mutex
+		var answers []answer
+		stop := make(chan struct{})
+		var wg sync.WaitGroup
+		for range 2 {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				for {
+					select {
+					case <-stop:
+						return
+					default:
+					}
+					c, err := w.ast.Originate(ctx, "lbtest-agi-g729")
+					if err != nil {
+						if ctx.Err() != nil {
+							return
+						}
+						continue
+					}
+					st, _ := w.ast.Getvar(ctx, c.Half2, "LICBRIDGE_STATUS")
+					re, _ := w.ast.Getvar(ctx, c.Half2, "LICBRIDGE_REASON")
+					_ = w.ast.Hangup(ctx, c.Half2)
+					mu.Lock()
+					answers = append(answers, answer{st, re})
+					mu.Unlock()
+				}
+			}()
+		}
+		waitAnswers := func(n int) {
+			for {
+				mu.Lock()
+				got := len(answers)
+				mu.Unlock()
+				if got >= n {
+					return
+				}
+				select {
+				case <-ctx.Done():
+					t.Fatalf("the callers at the door got %d answers, want %d", got, n)
+				case <-time.After(20 * time.Millisecond):
+				}
+			}
+		}
+		waitAnswers(2)
+		d.signal(t, syscall.SIGKILL)
+		_ = d.wait(t, 10*time.Second)
+		if strings.Contains(d.logs.String(), realasterisk.LicbridgeSecret) {
+			t.Errorf("licbridge's logs contain the AMI/ARI secret %q", realasterisk.LicbridgeSecret)
+		}
+		mu.Lock()
+		before := len(answers)
+		mu.Unlock()
+		d = w.startVia(t, amiProxy.addr(), "http://"+ariProxy.addr(), "--counting", "hpec=call", "--state-dir", d.stateDir)
+		waitAnswers(before + 6)
+		close(stop)
+		wg.Wait()
+		kinds := map[string]int{}
+		for _, a := range answers {
+			kinds[a.status+"/"+a.reason]++
+		}
+		t.Logf("answers at the door: %v", kinds)
+		if kinds["ADMITTED/"] > 0 || kinds["REJECTED/NO_LICENSE"] > 0 {
+			t.Errorf("with the total held by 3 live calls, the callers at the door got %v: none may be ADMITTED or NO_LICENSE", kinds)
+		}
+		if kinds["REJECTED/OVER_LIMIT"] == 0 {
+			t.Errorf("no caller at the door was refused OVER_LIMIT: %v", kinds)
+		}
+		if u := d.usage(t, "g729"); u.InUse != 3 {
+			t.Errorf("in use %d after the restart, want the 3 held calls", u.InUse)
+		}
+		w.hangupAll(t)
+		d.waitUsage(t, "g729", "all hung up after the restart", inUseIs(0))
+	})
+
 	t.Run("ARI-only node, WebSocket cut mid-call: a hangup missed meanwhile is resynced", func(t *testing.T) {
 		defer w.hangupAll(t)
 		ariOnlyProxy := newTCPProxy(t, strings.TrimPrefix(w.ast.ARIURL, "http://"))
