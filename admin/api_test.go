@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"os/exec"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -231,4 +232,28 @@ func TestNilMetrics(t *testing.T) {
 	m.StoreError("admit")
 	m.SetUsage("g729", 1, 2, nil)
 	m.Update(admin.View{})
+}
+
+// TestAdminImportsOnlyView: admin speaks HTTP over the view; it imports no
+// bridge package (it imported bridge/overage and bridge/stats, and
+// bridge/node imported admin: a folder-level cycle).
+func TestAdminImportsOnlyView(t *testing.T) {
+	for _, pkg := range []string{".", "../view"} {
+		out, err := exec.Command("go", "list", "-deps", pkg).CombinedOutput()
+		if err != nil {
+			t.Fatalf("go list -deps %s: %v\n%s", pkg, err, out)
+		}
+		for _, dep := range strings.Fields(string(out)) {
+			if strings.HasPrefix(dep, "github.com/licbridge/licbridge/bridge") {
+				t.Errorf("%s depends on %s", pkg, dep)
+			}
+		}
+	}
+	out, err := exec.Command("go", "list", "-f", `{{join .Imports "\n"}}`, "../bridge/node").CombinedOutput()
+	if err != nil {
+		t.Fatalf("go list: %v\n%s", err, out)
+	}
+	if strings.Contains(string(out), "github.com/licbridge/licbridge/admin") {
+		t.Error("bridge/node imports admin")
+	}
 }

@@ -8,7 +8,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
-	"github.com/licbridge/licbridge/bridge/overage"
+	"github.com/licbridge/licbridge/view"
 )
 
 // Metrics are licbridge's Prometheus metrics, on a registry of their own (not
@@ -194,10 +194,10 @@ func (m *Metrics) SetHealth(cs []Component) {
 	}
 }
 
-var phases = []overage.Phase{overage.PhaseOK, overage.PhaseGrace, overage.PhaseLockdown, overage.PhaseLocked}
+var phases = []view.Phase{view.PhaseOK, view.PhaseGrace, view.PhaseLockdown, view.PhaseLocked}
 
 // SetOverage sets a product's over-limit gauges.
-func (m *Metrics) SetOverage(product string, s overage.State) {
+func (m *Metrics) SetOverage(product string, s view.Overage) {
 	if m == nil {
 		return
 	}
@@ -205,7 +205,7 @@ func (m *Metrics) SetOverage(product string, s overage.State) {
 	m.locksIn.WithLabelValues(product).Set(float64(s.LocksIn))
 	for _, p := range phases {
 		v := 0.0
-		if s.Phase == p || (s.Phase == "" && p == overage.PhaseOK) {
+		if s.Phase == p || (s.Phase == "" && p == view.PhaseOK) {
 			v = 1
 		}
 		m.phase.WithLabelValues(product, string(p)).Set(v)
@@ -236,8 +236,7 @@ func (m *Metrics) Update(v View) {
 		m.SetUsage(p.Name, p.InUse, p.Total, p.ObservedLegs)
 		m.SetPassive(p.Name, p.Passive, p.InUse, p.ObservedLegs)
 		m.peak.WithLabelValues(p.Name).Set(float64(p.Peak14d))
-		o := p.Overage
-		m.SetOverage(p.Name, overage.State{Mode: overage.Mode(o.Mode), Phase: overage.Phase(o.Phase), OverDays: o.OverDays, LocksIn: o.LocksIn})
+		m.SetOverage(p.Name, p.Overage)
 	}
 }
 
