@@ -175,6 +175,9 @@ func ReadPathsWith(ctx context.Context, inputs []Input, h Handler, opt ReadOptio
 						firstLate = s.path
 					}
 				}
+				// Drop the slot: a file read to its end must not stay reachable
+				// (with its buffers) until the whole read ends.
+				pending[0] = nil
 				pending = pending[1:]
 				if err := s.open(); err != nil {
 					errs = append(errs, err)
@@ -421,6 +424,11 @@ func (s *source) link() LinkType {
 }
 
 func (s *source) close() {
+	if s == nil {
+		return
+	}
+	// The readers hold the file's buffers (a MiB or more): let them go.
+	s.r, s.ng, s.data = nil, nil, nil
 	if s.ra != nil {
 		s.ra.Close()
 		s.ra = nil
@@ -458,6 +466,7 @@ func (h *sourceHeap) Push(x any)        { *h = append(*h, x.(*source)) }
 func (h *sourceHeap) Pop() any {
 	old := *h
 	x := old[len(old)-1]
+	old[len(old)-1] = nil
 	*h = old[:len(old)-1]
 	return x
 }

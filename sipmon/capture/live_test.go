@@ -211,14 +211,14 @@ func TestLiveFilterErrors(t *testing.T) {
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
-			_, err := capture.NewLive("lo", tc.filter, "", func(*capture.Message) error { return nil }, capture.LiveOptions{})
+			_, err := capture.NewLive("lo", capture.RawBPFPrefix+tc.filter, "", func(*capture.Message) error { return nil }, capture.LiveOptions{})
 			if err == nil || !strings.Contains(err.Error(), tc.want) {
 				t.Errorf("err %v, want %q", err, tc.want)
 			}
 		})
 	}
 	t.Run("comma-separated program accepted", func(t *testing.T) {
-		l, err := capture.NewLive("lo", "1,6 0 0 262144", "", func(*capture.Message) error { return nil }, capture.LiveOptions{})
+		l, err := capture.NewLive("lo", "raw-bpf:1,6 0 0 262144", "", func(*capture.Message) error { return nil }, capture.LiveOptions{})
 		if err != nil {
 			t.Fatal(err)
 		}
