@@ -103,11 +103,15 @@ func measure(b *testing.B, rdb redis.UniversalClient, op func(i int)) {
 	if err := rdb.ConfigResetStat(ctx).Err(); err != nil {
 		b.Fatal(err)
 	}
+	cpu0 := redisCPU(b, rdb)
 	b.ResetTimer()
 	for i := 0; i < b.N; i++ {
 		op(i)
 	}
 	b.StopTimer()
+	// CPU time, unlike the time in commandstats, does not count the
+	// moments the server waited for a core on a busy machine.
+	b.ReportMetric((redisCPU(b, rdb)-cpu0)*1e6/float64(b.N), "redis-cpu-us/op")
 	info, err := rdb.Info(ctx, "commandstats").Result()
 	if err != nil {
 		b.Fatal(err)
@@ -140,4 +144,21 @@ func scriptUsec(info string) (usec float64, calls int64) {
 		}
 	}
 	return usec, calls
+}
+
+// redisCPU is the server's CPU seconds so far (user and system).
+func redisCPU(b *testing.B, rdb redis.UniversalClient) float64 {
+	info, err := rdb.Info(context.Background(), "cpu").Result()
+	if err != nil {
+		b.Fatal(err)
+	}
+	var sum float64
+	for _, line := range strings.Split(info, "\n") {
+		k, v, _ := strings.Cut(strings.TrimSpace(line), ":")
+		if k == "used_cpu_user" || k == "used_cpu_sys" {
+			f, _ := strconv.ParseFloat(v, 64)
+			sum += f
+		}
+	}
+	return sum
 }
