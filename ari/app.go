@@ -126,7 +126,7 @@ func New(opts Options) (*App, error) {
 	if err := opts.fill(); err != nil {
 		return nil, err
 	}
-	c, err := NewClient(opts.URL, opts.User, opts.Password, nil)
+	c, err := newClient(opts.URL, opts.User, opts.Password, nil)
 	if err != nil {
 		return nil, err
 	}
@@ -293,7 +293,7 @@ func (a *App) resyncOne(ctx context.Context, id string) error {
 	_, err := a.client.Channel(cctx, id)
 	cancel()
 	switch {
-	case errors.Is(err, ErrNotFound):
+	case errors.Is(err, errNotFound):
 		a.log.Info("held channel vanished while disconnected", "channel", id)
 		a.channelGone(id)
 		return nil
@@ -327,7 +327,7 @@ func (a *App) serve(ctx context.Context, conn net.Conn, r io.Reader) error {
 		if err != nil {
 			return fmt.Errorf("ari: read event websocket: %w", err)
 		}
-		ev, err := DecodeEvent(msg)
+		ev, err := decodeEvent(msg)
 		if err != nil {
 			a.log.Warn("ignoring undecodable ari event", "err", err, "bytes", len(msg))
 			continue

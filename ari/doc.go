@@ -19,8 +19,13 @@
 //     our handshake is bounded by a deadline and a 401 is an [ErrUnauthorized].
 //   - its bus drops events for a slow consumer: our reader blocks instead
 //     (backpressure onto TCP), so StasisStart and StasisEnd are never lost.
-//   - its REST errors drop Asterisk's JSON message: our small REST [Client]
+//   - its REST errors drop Asterisk's JSON message: our small REST client
 //     keeps the status code and the message ("404 Channel not found").
 //   - its reconnect loop sleeps a fixed second and ignores the context: ours
 //     backs off exponentially with jitter and honours the context.
+//
+// Neighbours: package admission is the contract it shares with the FastAGI
+// server (package dialplan): the request, the Admitter it asks, and the
+// LICBRIDGE_* answer; package license gives the product-name grammar;
+// bridge/node builds the App and reads channels through Client.
 package ari

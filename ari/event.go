@@ -12,17 +12,17 @@ import (
 // Event types this package acts on. Every other type (including the ones
 // ari/v5 v5.3.1 does not know) is decoded into the generic envelope only.
 const (
-	TypeStasisStart          = "StasisStart"
-	TypeStasisEnd            = "StasisEnd"
-	TypeChannelHangupRequest = "ChannelHangupRequest"
-	TypeChannelDestroyed     = "ChannelDestroyed"
-	TypeApplicationReplaced  = "ApplicationReplaced"
+	typeStasisStart          = "StasisStart"
+	typeStasisEnd            = "StasisEnd"
+	typeChannelHangupRequest = "ChannelHangupRequest"
+	typeChannelDestroyed     = "ChannelDestroyed"
+	typeApplicationReplaced  = "ApplicationReplaced"
 )
 
 // handled lists the types given to the library's decoder; it is also the
 // allowed list of our event filter.
 var handled = []string{
-	TypeStasisStart, TypeStasisEnd, TypeChannelHangupRequest, TypeChannelDestroyed, TypeApplicationReplaced,
+	typeStasisStart, typeStasisEnd, typeChannelHangupRequest, typeChannelDestroyed, typeApplicationReplaced,
 }
 
 func isHandled(t string) bool {
@@ -64,9 +64,9 @@ type Channel struct {
 	Created      time.Time
 }
 
-// ParseTime parses ARI's timestamps ("2026-11-22T22:27:13.527+0000"), which
+// parseTime parses ARI's timestamps ("2026-11-22T22:27:13.527+0000"), which
 // time.RFC3339 rejects (no colon in the zone offset). RFC 3339 is accepted too.
-func ParseTime(s string) (time.Time, error) {
+func parseTime(s string) (time.Time, error) {
 	t, err := time.Parse(ariv5.DateFormat, s)
 	if err == nil {
 		return t, nil
@@ -103,24 +103,24 @@ type envChannel struct {
 	Creationtime string `json:"creationtime"`
 }
 
-// ErrNoType: the message is JSON but has no "type".
-var ErrNoType = errors.New("ari: event has no type")
+// errNoType: the message is JSON but has no "type".
+var errNoType = errors.New("ari: event has no type")
 
-// DecodeEvent decodes one WebSocket text message. It never panics and never
+// decodeEvent decodes one WebSocket text message. It never panics and never
 // gives an unknown type to ari/v5: a type we do not act on comes back with
 // Known false and only the envelope filled. A message that is not an ARI event
 // (not JSON, no type, a field of the wrong JSON kind) is an error naming why.
-func DecodeEvent(data []byte) (Event, error) {
+func decodeEvent(data []byte) (Event, error) {
 	var env envelope
 	if err := json.Unmarshal(data, &env); err != nil {
 		return Event{}, fmt.Errorf("ari: decode event: %w", err)
 	}
 	if env.Type == "" {
-		return Event{}, ErrNoType
+		return Event{}, errNoType
 	}
 	ev := Event{Type: env.Type, Application: env.Application, AsteriskID: env.AsteriskID}
 	if env.Timestamp != nil && *env.Timestamp != "" {
-		t, err := ParseTime(*env.Timestamp)
+		t, err := parseTime(*env.Timestamp)
 		if err != nil {
 			return Event{}, fmt.Errorf("ari: decode %s event: %w", env.Type, err)
 		}
@@ -170,7 +170,7 @@ func fromEnvChannel(c envChannel) *Channel {
 		ch.Context, ch.Exten, ch.Priority = c.Dialplan.Context, c.Dialplan.Exten, c.Dialplan.Priority
 	}
 	if c.Creationtime != "" {
-		ch.Created, _ = ParseTime(c.Creationtime) // informational only
+		ch.Created, _ = parseTime(c.Creationtime) // informational only
 	}
 	return ch
 }

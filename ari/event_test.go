@@ -111,7 +111,7 @@ func TestDecodeRecordedStreams(t *testing.T) {
 				if string(msg) != f.Text {
 					t.Fatalf("frame %d payload differs from the recording", n)
 				}
-				ev, err := DecodeEvent(msg)
+				ev, err := decodeEvent(msg)
 				if err != nil {
 					t.Fatalf("frame %d (%s): %v", n, expected(t, f.Text).Type, err)
 				}
@@ -157,7 +157,7 @@ func checkEvent(tb testing.TB, ev Event, want wantEvent) {
 	if want.Channel != "" && (ev.Channel == nil || ev.Channel.ID != want.Channel) {
 		tb.Errorf("%s: channel %+v, want id %q", want.Type, ev.Channel, want.Channel)
 	}
-	if want.Type == TypeStasisStart && strings.Join(ev.Args, "|") != strings.Join(want.Args, "|") {
+	if want.Type == typeStasisStart && strings.Join(ev.Args, "|") != strings.Join(want.Args, "|") {
 		tb.Errorf("args %q, want %q", ev.Args, want.Args)
 	}
 	if ev.Known && (ev.Cause != want.Cause || ev.Soft != want.Soft) {
@@ -169,17 +169,17 @@ func checkEvent(tb testing.TB, ev Event, want wantEvent) {
 }
 
 // TestLibraryDecoderHasNoEventForToneDetected documents why unknown types
-// never reach ari/v5: its DecodeEvent returns a nil event for them, which
+// never reach ari/v5: its decodeEvent returns a nil event for them, which
 // v5.3.1's client then sends on its bus and dereferences (the recorded panic).
 func TestLibraryDecoderHasNoEventForToneDetected(t *testing.T) {
 	tone := recordedFrames(t, "ari_ws_tone_detected")[1].Text
 	e, err := ariv5.DecodeEvent([]byte(tone))
 	if e != nil || err == nil {
-		t.Fatalf("ari/v5 DecodeEvent(ChannelToneDetected) = %v, %v; the wrapper may no longer be needed", e, err)
+		t.Fatalf("ari/v5 decodeEvent(ChannelToneDetected) = %v, %v; the wrapper may no longer be needed", e, err)
 	}
-	ev, err := DecodeEvent([]byte(tone))
+	ev, err := decodeEvent([]byte(tone))
 	if err != nil || ev.Type != "ChannelToneDetected" || ev.Known || ev.Channel == nil || ev.Channel.ID != "1795386536.53" {
-		t.Fatalf("our DecodeEvent = %+v, %v", ev, err)
+		t.Fatalf("our decodeEvent = %+v, %v", ev, err)
 	}
 }
 
@@ -208,7 +208,7 @@ func TestDecodeEventBadInput(t *testing.T) {
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
-			ev, err := DecodeEvent([]byte(c.in))
+			ev, err := decodeEvent([]byte(c.in))
 			if (err != nil) != c.wantErr {
 				t.Fatalf("err = %v, want error %v", err, c.wantErr)
 			}
@@ -220,7 +220,7 @@ func TestDecodeEventBadInput(t *testing.T) {
 }
 
 func TestParseTime(t *testing.T) {
-	got, err := ParseTime("2026-11-22T22:27:13.527+0000")
+	got, err := parseTime("2026-11-22T22:27:13.527+0000")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -230,7 +230,7 @@ func TestParseTime(t *testing.T) {
 	if _, err := time.Parse(time.RFC3339, "2026-11-22T22:27:13.527+0000"); err == nil {
 		t.Error("RFC3339 parses ARI's timestamps: the note in ASTERISK-NOTES.md is stale")
 	}
-	if _, err := ParseTime("22:27"); err == nil || !strings.Contains(err.Error(), `"22:27"`) {
+	if _, err := parseTime("22:27"); err == nil || !strings.Contains(err.Error(), `"22:27"`) {
 		t.Errorf("bad time: err = %v, want one naming the value", err)
 	}
 }

@@ -26,7 +26,7 @@ func FuzzDecodeEvent(f *testing.F) {
 		f.Add([]byte(s))
 	}
 	f.Fuzz(func(t *testing.T, data []byte) {
-		ev, err := DecodeEvent(data)
+		ev, err := decodeEvent(data)
 		if err != nil {
 			return
 		}
@@ -64,7 +64,7 @@ func FuzzMsgReader(f *testing.F) {
 			if len(msg) > maxMessage {
 				t.Fatalf("message of %d bytes", len(msg))
 			}
-			_, _ = DecodeEvent(msg)
+			_, _ = decodeEvent(msg)
 		}
 		t.Fatal("more messages than input bytes")
 	})

@@ -32,10 +32,10 @@ type Client struct {
 	hc   *http.Client
 }
 
-// NewClient returns a REST client for the ARI at rawURL ("http://127.0.0.1:8088",
+// newClient returns a REST client for the ARI at rawURL ("http://127.0.0.1:8088",
 // with or without the "/ari" suffix). hc nil means a client of our own with no
 // overall timeout: every call is bounded by its context.
-func NewClient(rawURL, user, password string, hc *http.Client) (*Client, error) {
+func newClient(rawURL, user, password string, hc *http.Client) (*Client, error) {
 	u, err := url.Parse(rawURL)
 	if err != nil {
 		return nil, fmt.Errorf("ari: parse url %q: %w", rawURL, err)
@@ -112,7 +112,7 @@ func (c *Client) do(ctx context.Context, op, method, path string, q []param, bod
 		return fmt.Errorf("ari: %s: read response: %w", op, err)
 	}
 	if resp.StatusCode < 200 || resp.StatusCode > 299 {
-		return &Error{Op: op, StatusCode: resp.StatusCode, Message: errorMessage(resp, data)}
+		return &restError{Op: op, StatusCode: resp.StatusCode, Message: errorMessage(resp, data)}
 	}
 	if out == nil || len(data) == 0 {
 		return nil
@@ -168,7 +168,7 @@ func (c *Client) Channel(ctx context.Context, id string) (*ariv5.ChannelData, er
 }
 
 // Variable is GET /ari/channels/{id}/variable: the value of a channel variable
-// or dialplan function (CHANNEL(linkedid)). An unset variable is ErrNotFound.
+// or dialplan function (CHANNEL(linkedid)). An unset variable is errNotFound.
 func (c *Client) Variable(ctx context.Context, id, name string) (string, error) {
 	var v struct {
 		Value string `json:"value"`
@@ -181,7 +181,7 @@ func (c *Client) Variable(ctx context.Context, id, name string) (string, error) 
 }
 
 // SetVariable is POST /ari/channels/{id}/variable?variable=NAME&value=VALUE.
-// The channel must be in Stasis (else ErrNotInStasis).
+// The channel must be in Stasis (else errNotInStasis).
 func (c *Client) SetVariable(ctx context.Context, id, name, value string) error {
 	op := fmt.Sprintf("set variable %s on channel %q", name, id)
 	return c.do(ctx, op, http.MethodPost, chanPath(id)+"/variable", []param{{"variable", name}, {"value", value}}, nil, nil)
@@ -204,16 +204,16 @@ func (c *Client) Continue(ctx context.Context, id, dpContext, extension string, 
 	return c.do(ctx, fmt.Sprintf("continue channel %q", id), http.MethodPost, chanPath(id)+"/continue", q, nil, nil)
 }
 
-// HangupCause says how to hang a channel up: a Q.850 cause code (reason_code),
+// hangupCause says how to hang a channel up: a Q.850 cause code (reason_code),
 // or one of Asterisk's reason names (normal, busy, congestion, no_answer, ...).
 // The zero value lets Asterisk choose (normal clearing).
-type HangupCause struct {
+type hangupCause struct {
 	Code   int    // Q.850 cause, e.g. 21 (call rejected); sent as reason_code
 	Reason string // used when Code is 0, e.g. "congestion"
 }
 
 // Hangup is DELETE /ari/channels/{id}[?reason_code=N|?reason=NAME].
-func (c *Client) Hangup(ctx context.Context, id string, cause HangupCause) error {
+func (c *Client) Hangup(ctx context.Context, id string, cause hangupCause) error {
 	var q []param
 	switch {
 	case cause.Code > 0:

@@ -146,16 +146,16 @@ func TestClientAgainstRecordedResponses(t *testing.T) {
 		{"ari_404_continue", func(c *Client) error { return c.Continue(ctx, "nosuchchannel", "", "", 0) },
 			result{404, "Channel not found"}, true},
 		{"ari_delete_channel_reason", func(c *Client) error {
-			return c.Hangup(ctx, "1795386438.45", HangupCause{Reason: "congestion"})
+			return c.Hangup(ctx, "1795386438.45", hangupCause{Reason: "congestion"})
 		}, result{}, true},
 		{"ari_delete_channel_reason_code", func(c *Client) error {
-			return c.Hangup(ctx, "lic-ari-orig-1", HangupCause{Code: 17})
+			return c.Hangup(ctx, "lic-ari-orig-1", hangupCause{Code: 17})
 		}, result{}, true},
-		{"ari_400_delete_bad_reason", func(c *Client) error { return c.Hangup(ctx, "1795386438.45", HangupCause{Reason: "bogus"}) },
+		{"ari_400_delete_bad_reason", func(c *Client) error { return c.Hangup(ctx, "1795386438.45", hangupCause{Reason: "bogus"}) },
 			result{400, "Invalid reason for hangup reason provided"}, true},
-		{"ari_404_delete_channel", func(c *Client) error { return c.Hangup(ctx, "nosuchchannel", HangupCause{}) },
+		{"ari_404_delete_channel", func(c *Client) error { return c.Hangup(ctx, "nosuchchannel", hangupCause{}) },
 			result{404, "Channel not found"}, true},
-		{"ari_404_delete_gone_channel", func(c *Client) error { return c.Hangup(ctx, "1795386438.45", HangupCause{}) },
+		{"ari_404_delete_gone_channel", func(c *Client) error { return c.Hangup(ctx, "1795386438.45", hangupCause{}) },
 			result{404, "Channel not found"}, true},
 		{"ari_404_get_channel", func(c *Client) error { _, err := c.Channel(ctx, "nosuchchannel"); return err },
 			result{404, "Channel not found"}, true},
@@ -179,7 +179,7 @@ func TestClientAgainstRecordedResponses(t *testing.T) {
 	for _, c := range cases {
 		t.Run(c.fixture, func(t *testing.T) {
 			srv := startReplay(t, fixtures.Read(t, "asterisk", c.fixture+".resp.raw"))
-			cl, err := NewClient(srv.url(), "licbridge", "licsecret", nil)
+			cl, err := newClient(srv.url(), "licbridge", "licsecret", nil)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -189,9 +189,9 @@ func TestClientAgainstRecordedResponses(t *testing.T) {
 					t.Fatalf("err = %v, want success", err)
 				}
 			} else {
-				var ae *Error
+				var ae *restError
 				if !errors.As(err, &ae) {
-					t.Fatalf("err = %v, want an *Error", err)
+					t.Fatalf("err = %v, want an *restError", err)
 				}
 				if ae.StatusCode != c.want.code || ae.Message != c.want.msg {
 					t.Errorf("got %d %q, want %d %q", ae.StatusCode, ae.Message, c.want.code, c.want.msg)
@@ -218,15 +218,15 @@ func TestErrorSentinels(t *testing.T) {
 		code int
 		want error
 	}{
-		{401, ErrUnauthorized}, {404, ErrNotFound}, {409, ErrNotInStasis}, {400, ErrBadRequest},
+		{401, ErrUnauthorized}, {404, errNotFound}, {409, errNotInStasis}, {400, errBadRequest},
 	}
 	for _, c := range cases {
 		t.Run(strconv.Itoa(c.code), func(t *testing.T) {
-			err := error(&Error{Op: "x", StatusCode: c.code, Message: "m"})
+			err := error(&restError{Op: "x", StatusCode: c.code, Message: "m"})
 			if !errors.Is(err, c.want) {
 				t.Errorf("errors.Is(%d, %v) = false", c.code, c.want)
 			}
-			for _, other := range []error{ErrUnauthorized, ErrNotFound, ErrNotInStasis, ErrBadRequest} {
+			for _, other := range []error{ErrUnauthorized, errNotFound, errNotInStasis, errBadRequest} {
 				if other != c.want && errors.Is(err, other) {
 					t.Errorf("%d also matches %v", c.code, other)
 				}
@@ -237,8 +237,8 @@ func TestErrorSentinels(t *testing.T) {
 
 func TestNewClientRejectsBadURL(t *testing.T) {
 	for _, u := range []string{"", "127.0.0.1:8088", "ftp://x", "http://", "http://%zz"} {
-		if _, err := NewClient(u, "u", "p", nil); err == nil {
-			t.Errorf("NewClient(%q) accepted", u)
+		if _, err := newClient(u, "u", "p", nil); err == nil {
+			t.Errorf("newClient(%q) accepted", u)
 		}
 	}
 }

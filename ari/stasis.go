@@ -28,7 +28,7 @@ func (a *App) dispatch(ctx context.Context, ev Event) bool {
 		a.log.Debug("ignoring ari event", "type", ev.Type)
 		return true
 	}
-	if ev.Type == TypeApplicationReplaced {
+	if ev.Type == typeApplicationReplaced {
 		a.log.Warn("another client took over the stasis application", "app", ev.Application)
 		return true
 	}
@@ -38,7 +38,7 @@ func (a *App) dispatch(ctx context.Context, ev Event) bool {
 	}
 	id := ev.Channel.ID
 	switch ev.Type {
-	case TypeStasisStart:
+	case typeStasisStart:
 		select {
 		case a.sem <- struct{}{}:
 		case <-ctx.Done():
@@ -59,7 +59,7 @@ func (a *App) dispatch(ctx context.Context, ev Event) bool {
 			defer func() { <-a.sem }()
 			a.handleStart(ctx, ev)
 		}()
-	case TypeStasisEnd:
+	case typeStasisEnd:
 		a.mu.Lock()
 		c := a.calls[id]
 		if c == nil {
@@ -76,7 +76,7 @@ func (a *App) dispatch(ctx context.Context, ev Event) bool {
 		}
 		a.mu.Unlock()
 		a.channelGone(id)
-	case TypeChannelHangupRequest, TypeChannelDestroyed:
+	case typeChannelHangupRequest, typeChannelDestroyed:
 		a.channelGone(id)
 	}
 	return true
@@ -221,7 +221,7 @@ func (a *App) handleStart(runCtx context.Context, ev Event) {
 		}
 	}
 	if ans.Status == admission.StatusRejected && (a.opts.RejectHangupCause > 0 || a.opts.RejectHangupReason != "") {
-		cause := HangupCause{Code: a.opts.RejectHangupCause, Reason: a.opts.RejectHangupReason}
+		cause := hangupCause{Code: a.opts.RejectHangupCause, Reason: a.opts.RejectHangupReason}
 		if err := a.client.Hangup(ctx, id, cause); err != nil {
 			a.restFailed(log, id, err)
 		}
@@ -282,7 +282,7 @@ func (a *App) ask(ctx context.Context, log *slog.Logger, id string, ch *Channel,
 
 // restFailed logs a failed REST call; a channel Asterisk no longer has is gone.
 func (a *App) restFailed(log *slog.Logger, id string, err error) {
-	if errors.Is(err, ErrNotFound) {
+	if errors.Is(err, errNotFound) {
 		log.Info("channel went away while we answered it", "err", err)
 		a.channelGone(id)
 		return

@@ -38,17 +38,17 @@ func eventsURL(base *url.URL, app string) string {
 
 // dialEvents opens the event WebSocket. The whole handshake, including a 401
 // answer, is bounded by timeout: ari/v5's Connect never returns on a wrong
-// password. A non-101 answer is an *Error with Asterisk's message.
+// password. A non-101 answer is an *restError with Asterisk's message.
 func dialEvents(ctx context.Context, c *Client, app string, timeout time.Duration) (net.Conn, io.Reader, error) {
 	op := fmt.Sprintf("connect event websocket for application %q", app)
-	var statusErr *Error
+	var statusErr *restError
 	h := http.Header{}
 	h.Set("Authorization", "Basic "+basicAuth(c.user, c.pass))
 	d := ws.Dialer{
 		Timeout: timeout,
 		Header:  ws.HandshakeHeaderHTTP(h),
 		OnStatusError: func(status int, reason []byte, resp io.Reader) {
-			statusErr = &Error{Op: op, StatusCode: status, Message: string(reason)}
+			statusErr = &restError{Op: op, StatusCode: status, Message: string(reason)}
 			// The body holds Asterisk's message; read it within the handshake
 			// deadline the dialer set on the connection.
 			r, err := http.ReadResponse(bufio.NewReader(io.LimitReader(resp, maxBody)), nil)

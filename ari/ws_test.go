@@ -81,7 +81,7 @@ func TestDialAgainstRecordedBytes(t *testing.T) {
 		t.Run(st.name, func(t *testing.T) {
 			raw := fixtures.Read(t, "asterisk", st.name+".rx.raw")
 			addr, gotClose := serveRecorded(t, raw, st.end == "close")
-			c, err := NewClient("http://"+addr, "licbridge", "licsecret", nil)
+			c, err := newClient("http://"+addr, "licbridge", "licsecret", nil)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -102,7 +102,7 @@ func TestDialAgainstRecordedBytes(t *testing.T) {
 				if err != nil {
 					t.Fatalf("after %v: %v", types, err)
 				}
-				ev, err := DecodeEvent(msg)
+				ev, err := decodeEvent(msg)
 				if err != nil {
 					t.Fatal(err)
 				}
@@ -139,7 +139,7 @@ func TestDialAgainstRecordedBytes(t *testing.T) {
 // carrying Asterisk's message, not an endless retry.
 func TestDialUnauthorized(t *testing.T) {
 	srv := startReplay(t, fixtures.Read(t, "asterisk", "ari_ws_401.rx.raw"))
-	c, err := NewClient(srv.url(), "licbridge", "wrong", nil)
+	c, err := newClient(srv.url(), "licbridge", "wrong", nil)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -239,45 +239,50 @@ func (s *Server) Run(ctx context.Context) error {
 			continue
 		}
 		backoff = 0
-		ip := remoteIP(nc.RemoteAddr())
-		if !s.allowed(ip) {
-			s.refuse(nc, ip, "not in the allow-list")
-			continue
-		}
-		if !s.takeSlot(ip) {
-			// A burst from an honest Asterisk beyond the caps waits a little
-			// for a slot: closing it would send those calls down the failure
-			// branch (fail-open: uncounted). Waiting is bounded in time and
-			// in number, so silent sockets cannot pile up.
-			if perClient, ok := s.startWaiting(ip); !ok {
-				if perClient {
-					s.refuse(nc, ip, "too many sessions from this client", "max_per_client", s.cfg.MaxSessionsPerClient)
-				} else {
-					s.refuse(nc, ip, "too many sessions", "max", s.cfg.MaxSessions)
-				}
-				continue
+		s.admitConn(ctx, sessCtx, &wg, nc)
+	}
+}
+
+// admitConn starts a session for nc, or has it wait for a slot, or refuses it.
+func (s *Server) admitConn(ctx, sessCtx context.Context, wg *sync.WaitGroup, nc net.Conn) {
+	ip := remoteIP(nc.RemoteAddr())
+	if !s.allowed(ip) {
+		s.refuse(nc, ip, "not in the allow-list")
+		return
+	}
+	if !s.takeSlot(ip) {
+		// A burst from an honest Asterisk beyond the caps waits a little
+		// for a slot: closing it would send those calls down the failure
+		// branch (fail-open: uncounted). Waiting is bounded in time and
+		// in number, so silent sockets cannot pile up.
+		if perClient, ok := s.startWaiting(ip); !ok {
+			if perClient {
+				s.refuse(nc, ip, "too many sessions from this client", "max_per_client", s.cfg.MaxSessionsPerClient)
+			} else {
+				s.refuse(nc, ip, "too many sessions", "max", s.cfg.MaxSessions)
 			}
-			wg.Add(1)
-			go func() {
-				defer wg.Done()
-				ok := s.waitSlot(ctx, ip)
-				s.stopWaiting(ip)
-				if !ok {
-					s.refuse(nc, ip, "no session slot in time", "max_per_client", s.cfg.MaxSessionsPerClient, "max", s.cfg.MaxSessions)
-					return
-				}
-				defer s.releaseSlot(ip)
-				s.serve(sessCtx, nc)
-			}()
-			continue
+			return
 		}
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
+			ok := s.waitSlot(ctx, ip)
+			s.stopWaiting(ip)
+			if !ok {
+				s.refuse(nc, ip, "no session slot in time", "max_per_client", s.cfg.MaxSessionsPerClient, "max", s.cfg.MaxSessions)
+				return
+			}
 			defer s.releaseSlot(ip)
 			s.serve(sessCtx, nc)
 		}()
+		return
 	}
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		defer s.releaseSlot(ip)
+		s.serve(sessCtx, nc)
+	}()
 }
 
 // takeSlot takes a session slot for ip (its own and a global one), without

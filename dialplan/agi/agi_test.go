@@ -87,7 +87,7 @@ func TestReadReply(t *testing.T) {
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
-			rep, hangup, err := ReadReply(bufio.NewReader(strings.NewReader(tc.in)), Limits{})
+			rep, hangup, err := readReply(bufio.NewReader(strings.NewReader(tc.in)), Limits{})
 			if tc.err != nil {
 				if !errors.Is(err, tc.err) {
 					t.Fatalf("err = %v, want %v", err, tc.err)
@@ -104,11 +104,11 @@ func TestReadReply(t *testing.T) {
 
 func TestReadReplyBounded(t *testing.T) {
 	in := "520-start\n" + strings.Repeat("x\n", 50) + "520 end\n"
-	if _, _, err := ReadReply(bufio.NewReader(strings.NewReader(in)), Limits{MaxLines: 10}); !errors.Is(err, ErrTooManyLines) {
+	if _, _, err := readReply(bufio.NewReader(strings.NewReader(in)), Limits{MaxLines: 10}); !errors.Is(err, ErrTooManyLines) {
 		t.Errorf("long multi-line reply: %v, want ErrTooManyLines", err)
 	}
 	in = strings.Repeat("HANGUP\n", 50) + "200 result=1\n"
-	if _, _, err := ReadReply(bufio.NewReader(strings.NewReader(in)), Limits{MaxLines: 10}); !errors.Is(err, ErrTooManyLines) {
+	if _, _, err := readReply(bufio.NewReader(strings.NewReader(in)), Limits{MaxLines: 10}); !errors.Is(err, ErrTooManyLines) {
 		t.Errorf("endless HANGUP: %v, want ErrTooManyLines", err)
 	}
 }
@@ -121,7 +121,7 @@ func TestQuoteRoundTrip(t *testing.T) {
 		`back\slash`, `\"`, `trailing\`, "tab\there", "  lead and trail  ", "ünï",
 	} {
 		t.Run(v, func(t *testing.T) {
-			line, err := SetVariableLine("X", v)
+			line, err := setVariableLine("X", v)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -138,11 +138,11 @@ func TestUnsafeValuesRefused(t *testing.T) {
 		{"X", "a\nSET VARIABLE Y z"}, {"X", "a\rb"}, {"X", "a\x00b"},
 		{"", "v"}, {"A B", "v"}, {`A"B`, "v"}, {"A\\B", "v"}, {"A\nB", "v"},
 	} {
-		if _, err := SetVariableLine(tc.name, tc.value); !errors.Is(err, ErrUnsafe) {
-			t.Errorf("SetVariableLine(%q, %q) = %v, want ErrUnsafe", tc.name, tc.value, err)
+		if _, err := setVariableLine(tc.name, tc.value); !errors.Is(err, ErrUnsafe) {
+			t.Errorf("setVariableLine(%q, %q) = %v, want ErrUnsafe", tc.name, tc.value, err)
 		}
 	}
-	if err := CheckName("CHANNEL(linkedid)"); err != nil {
+	if err := checkName("CHANNEL(linkedid)"); err != nil {
 		t.Errorf("CHANNEL(linkedid): %v", err)
 	}
 }

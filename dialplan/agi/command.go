@@ -14,8 +14,8 @@ var ErrUnsafe = errors.New("cannot be sent in an AGI command")
 // Quote returns s as one argument for Asterisk's AGI command parser (parse_args in
 // res_agi.c): wrapped in double quotes, with every backslash and double quote
 // escaped by a backslash, so spaces, quotes, `%`, `:` and parentheses survive as
-// they are. s must not hold CR, LF or NUL (see CheckValue).
-func Quote(s string) string {
+// they are. s must not hold CR, LF or NUL (see checkValue).
+func quote(s string) string {
 	var b strings.Builder
 	b.Grow(len(s) + 2)
 	b.WriteByte('"')
@@ -29,18 +29,18 @@ func Quote(s string) string {
 	return b.String()
 }
 
-// CheckValue reports whether s can be sent quoted on one command line.
-func CheckValue(s string) error {
+// checkValue reports whether s can be sent quoted on one command line.
+func checkValue(s string) error {
 	if i := strings.IndexAny(s, "\r\n\x00"); i >= 0 {
 		return fmt.Errorf("value %s: control character at %d: %w", clip(s), i, ErrUnsafe)
 	}
 	return nil
 }
 
-// CheckName reports whether s can be sent unquoted as a variable name: not empty,
+// checkName reports whether s can be sent unquoted as a variable name: not empty,
 // and no space, quote, backslash or control character. A function call such as
 // CHANNEL(linkedid) is a valid name.
-func CheckName(s string) error {
+func checkName(s string) error {
 	if s == "" {
 		return fmt.Errorf("empty variable name: %w", ErrUnsafe)
 	}
@@ -52,13 +52,13 @@ func CheckName(s string) error {
 	return nil
 }
 
-// SetVariableLine is the command line (with its LF) that sets name to value.
-func SetVariableLine(name, value string) (string, error) {
-	if err := CheckName(name); err != nil {
+// setVariableLine is the command line (with its LF) that sets name to value.
+func setVariableLine(name, value string) (string, error) {
+	if err := checkName(name); err != nil {
 		return "", err
 	}
-	if err := CheckValue(value); err != nil {
+	if err := checkValue(value); err != nil {
 		return "", err
 	}
-	return "SET VARIABLE " + name + " " + Quote(value) + "\n", nil
+	return "SET VARIABLE " + name + " " + quote(value) + "\n", nil
 }

@@ -45,7 +45,7 @@ func (c *Conn) ReadEnv(ctx context.Context) (Env, error) {
 // 200 is returned with a *ReplyError.
 func (c *Conn) Command(ctx context.Context, words ...string) (Reply, error) {
 	line := strings.Join(words, " ")
-	if err := CheckValue(line); err != nil {
+	if err := checkValue(line); err != nil {
 		return Reply{}, fmt.Errorf("agi: command: %w", err)
 	}
 	return c.roundTrip(ctx, verb(words), line+"\n")
@@ -53,7 +53,7 @@ func (c *Conn) Command(ctx context.Context, words ...string) (Reply, error) {
 
 // SetVariable sets a channel variable, quoting the value.
 func (c *Conn) SetVariable(ctx context.Context, name, value string) error {
-	line, err := SetVariableLine(name, value)
+	line, err := setVariableLine(name, value)
 	if err != nil {
 		return fmt.Errorf("agi: SET VARIABLE: %w", err)
 	}
@@ -64,7 +64,7 @@ func (c *Conn) SetVariable(ctx context.Context, name, value string) error {
 // GetVariable reads a channel variable or a function such as CHANNEL(linkedid).
 // ok is false when Asterisk answers result=0 (not set).
 func (c *Conn) GetVariable(ctx context.Context, name string) (value string, ok bool, err error) {
-	if err := CheckName(name); err != nil {
+	if err := checkName(name); err != nil {
 		return "", false, fmt.Errorf("agi: GET VARIABLE: %w", err)
 	}
 	rep, err := c.roundTrip(ctx, "GET VARIABLE", "GET VARIABLE "+name+"\n")
@@ -76,10 +76,10 @@ func (c *Conn) GetVariable(ctx context.Context, name string) (value string, ok b
 
 // GetFullVariable evaluates an expression such as ${CHANNEL(linkedid)} on the channel.
 func (c *Conn) GetFullVariable(ctx context.Context, expr string) (string, error) {
-	if err := CheckValue(expr); err != nil {
+	if err := checkValue(expr); err != nil {
 		return "", fmt.Errorf("agi: GET FULL VARIABLE: %w", err)
 	}
-	rep, err := c.roundTrip(ctx, "GET FULL VARIABLE", "GET FULL VARIABLE "+Quote(expr)+"\n")
+	rep, err := c.roundTrip(ctx, "GET FULL VARIABLE", "GET FULL VARIABLE "+quote(expr)+"\n")
 	if err != nil {
 		return "", err
 	}
@@ -91,7 +91,7 @@ func (c *Conn) roundTrip(ctx context.Context, cmd, line string) (Reply, error) {
 	if _, err := c.nc.Write([]byte(line)); err != nil {
 		return Reply{}, c.ctxErr(ctx, fmt.Errorf("agi: send %s: %w", cmd, err))
 	}
-	rep, hangup, err := ReadReply(c.r, c.lim)
+	rep, hangup, err := readReply(c.r, c.lim)
 	if hangup {
 		c.hungUp = true
 	}

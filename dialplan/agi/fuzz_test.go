@@ -45,7 +45,7 @@ func FuzzReadEnv(f *testing.F) {
 }
 
 // FuzzReadReply: any input either fails cleanly or yields replies with a sane
-// code, and a one-line 200 reply parses the same through ParseReplyLine.
+// code, and a one-line 200 reply parses the same through parseReplyLine.
 func FuzzReadReply(f *testing.F) {
 	for _, name := range []string{"agi_admit_1", "agi_errors_1", "agi_hangtest_1"} {
 		raw := fixtures.Read(f, "asterisk", name+".rx.raw")
@@ -58,7 +58,7 @@ func FuzzReadReply(f *testing.F) {
 	f.Fuzz(func(t *testing.T, in []byte) {
 		r := bufio.NewReaderSize(bytes.NewReader(in), 16)
 		for i := 0; i < 100; i++ {
-			rep, _, err := ReadReply(r, Limits{MaxLine: 512, MaxLines: 64})
+			rep, _, err := readReply(r, Limits{MaxLine: 512, MaxLines: 64})
 			if err != nil {
 				return
 			}
@@ -76,7 +76,7 @@ func FuzzReadReply(f *testing.F) {
 				if rep.Extra != "" {
 					line += " " + rep.Extra
 				}
-				again, err := ParseReplyLine(line)
+				again, err := parseReplyLine(line)
 				if err != nil || again != rep {
 					t.Fatalf("%q: %+v then %+v, %v", line, rep, again, err)
 				}
@@ -85,16 +85,16 @@ func FuzzReadReply(f *testing.F) {
 	})
 }
 
-// FuzzQuote: any value that CheckValue accepts comes back unchanged, as one
+// FuzzQuote: any value that checkValue accepts comes back unchanged, as one
 // argument, through Asterisk's parse_args (the double's copy of it).
 func FuzzQuote(f *testing.F) {
 	for _, s := range []string{"", "hello world", `a "b" \ c`, `\`, `"`, "50% off: a=b (x)", "\t"} {
 		f.Add(s)
 	}
 	f.Fuzz(func(t *testing.T, v string) {
-		line, err := SetVariableLine("X", v)
+		line, err := setVariableLine("X", v)
 		if err != nil {
-			if CheckValue(v) == nil {
+			if checkValue(v) == nil {
 				t.Fatalf("refused %q: %v", v, err)
 			}
 			return

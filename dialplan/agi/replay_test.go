@@ -124,7 +124,7 @@ func TestReplayRecordedRx(t *testing.T) {
 					t.Errorf("args = %q, want %q", got, tc.args)
 				}
 				for i, want := range tc.replies {
-					rep, hangup, err := ReadReply(r, Limits{})
+					rep, hangup, err := readReply(r, Limits{})
 					if err != nil {
 						t.Fatalf("reply %d: %v", i+1, err)
 					}
@@ -132,7 +132,7 @@ func TestReplayRecordedRx(t *testing.T) {
 						t.Errorf("reply %d\n got %+v hangup=%v\nwant %+v hangup=%v", i+1, rep, hangup, want.rep, want.hangup)
 					}
 				}
-				if _, _, err := ReadReply(r, Limits{}); !errors.Is(err, io.EOF) {
+				if _, _, err := readReply(r, Limits{}); !errors.Is(err, io.EOF) {
 					t.Errorf("after the last reply: %v, want EOF", err)
 				}
 			})
@@ -234,7 +234,7 @@ func TestConnReplaysRecordedSessions(t *testing.T) {
 		{"agi_admit_1", []step{
 			{[]string{"VERBOSE", `"licbridge admit check"`, "1"}, isOK("1", "")},
 			{[]string{"GET", "VARIABLE", "LICENSE_FEATURE"}, isOK("1", "g729")},
-			{[]string{"SET", "VARIABLE", "LIC_RESULT", Quote("ADMIT g729")}, isOK("1", "")},
+			{[]string{"SET", "VARIABLE", "LIC_RESULT", quote("ADMIT g729")}, isOK("1", "")},
 			{[]string{"GET", "VARIABLE", "LIC_RESULT"}, isOK("1", "ADMIT g729")},
 			{[]string{"GET", "VARIABLE", "NOSUCHVAR"}, isOK("0", "")},
 			{[]string{"GET", "FULL", "VARIABLE", "${CHANNEL}|${LICENSE_FEATURE}"}, isOK("1", "Local/s@lic-agi-0000000b;2|g729")},
@@ -245,9 +245,9 @@ func TestConnReplaysRecordedSessions(t *testing.T) {
 			{[]string{"GET", "VARIABLE"}, isErr(ErrUsage)},
 			{[]string{"SET", "VARIABLE", "LIC_SPACES", "hello", "world"}, isErr(ErrUsage)},
 			{[]string{"GET", "VARIABLE", "LIC_SPACES"}, isOK("0", "")}, // not shifted by the 520
-			{[]string{"SET", "VARIABLE", "LIC_QUOTED", Quote("50% off: a=b (x)")}, isOK("1", "")},
+			{[]string{"SET", "VARIABLE", "LIC_QUOTED", quote("50% off: a=b (x)")}, isOK("1", "")},
 			{[]string{"GET", "VARIABLE", "LIC_QUOTED"}, isOK("1", "50% off: a=b (x)")},
-			{[]string{"EXEC", "Verbose", Quote("1,from agi exec")}, isOK("0", "")},
+			{[]string{"EXEC", "Verbose", quote("1,from agi exec")}, isOK("0", "")},
 		}, false},
 		{"agi_hangtest_1", []step{
 			{[]string{"GET", "VARIABLE", "LICENSE_FEATURE"}, isOK("1", "fax")}, // its own reply, after HANGUP

@@ -68,10 +68,10 @@ func (e *ReplyError) Is(target error) bool {
 	return false
 }
 
-// ReadReply reads the reply to one command. Any HANGUP notice before it is consumed
+// readReply reads the reply to one command. Any HANGUP notice before it is consumed
 // and reported with hangup=true, so that the notice never takes the place of a
 // reply. A multi-line reply is read to its last line.
-func ReadReply(r *bufio.Reader, lim Limits) (rep Reply, hangup bool, err error) {
+func readReply(r *bufio.Reader, lim Limits) (rep Reply, hangup bool, err error) {
 	lim = lim.withDefaults()
 	var line string
 	for n := 0; ; n++ {
@@ -108,9 +108,9 @@ func ReadReply(r *bufio.Reader, lim Limits) (rep Reply, hangup bool, err error) 
 	return rep, hangup, nil
 }
 
-// ParseReplyLine decodes a one-line reply such as `200 result=1 (g729)`. It is
-// ReadReply without the reader, for callers that already split lines.
-func ParseReplyLine(line string) (Reply, error) {
+// parseReplyLine decodes a one-line reply such as `200 result=1 (g729)`. It is
+// readReply without the reader, for callers that already split lines.
+func parseReplyLine(line string) (Reply, error) {
 	code, sep, rest, err := splitCode(line)
 	if err != nil {
 		return Reply{}, err

@@ -1,0 +1,106 @@
+package bridge
+
+import (
+	"context"
+	"fmt"
+	"sort"
+	"time"
+)
+
+// Usage reports every product as the cluster sees it now.
+func (b *Bridge) Usage(ctx context.Context) ([]ProductUsage, error) {
+	ctx, cancel := context.WithTimeout(ctx, b.opt.SyncTimeout)
+	defer cancel()
+	names, err := b.store.Products(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("bridge: usage: %w", err)
+	}
+	now := b.clock.Now()
+	out := make([]ProductUsage, 0, len(names))
+	for _, p := range names {
+		snap, err := b.store.Snapshot(ctx, p, now)
+		if err != nil {
+			return nil, fmt.Errorf("bridge: usage of %s: %w", p, err)
+		}
+		out = append(out, Summarize(snap, now, b.opt.Pool))
+	}
+	return out, nil
+}
+
+// Summarize turns a store Snapshot into a ProductUsage under the given pool.
+func Summarize(snap Snapshot, now time.Time, pool Pool) ProductUsage {
+	if pool == "" {
+		pool = PoolCluster
+	}
+	u := ProductUsage{Product: snap.Product, Pool: pool, Conflicts: conflicts(snap.Nodes)}
+	u.Total, u.Expired = capacity(snap.Nodes, now, PoolCluster, "")
+	for _, n := range snap.Nodes {
+		total := u.Total
+		if pool == PoolPerHost {
+			total, _ = capacity(snap.Nodes, now, PoolPerHost, n.Node)
+		}
+		u.Nodes = append(u.Nodes, NodeUsage{Node: n.Node, InUse: n.Units, Observed: n.Observed, Wire: n.Wire, Total: total, Keys: n.Keys})
+		u.InUse += n.Units
+		u.Observed += n.Observed
+		u.Wire += n.Wire
+	}
+	return u
+}
+
+// Leases returns this node's leases, sorted by ID.
+func (b *Bridge) Leases() []Lease {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	var out []Lease
+	for _, m := range b.leases {
+		for _, l := range m {
+			out = append(out, *l)
+		}
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].ID < out[j].ID })
+	return out
+}
+
+// StoreAvailable reports whether the store is currently trusted.
+func (b *Bridge) StoreAvailable() bool {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return !b.down
+}
+
+// InSync reports whether the store is available and holds everything this
+// node holds (no resync pending).
+func (b *Bridge) InSync() bool {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return !b.down && len(b.dirty) == 0
+}
+
+func (b *Bridge) record(ev Event) {
+	if b.opt.Observer != nil {
+		b.opt.Observer.Record(ev)
+	}
+}
+
+// markDown stops trusting the store until Run has seen it answer again and
+// has written this node's holdings back.
+func (b *Bridge) markDown(err error) {
+	b.mu.Lock()
+	was := b.down
+	b.down = true
+	for p := range b.products {
+		b.dirty[p] = true
+	}
+	b.mu.Unlock()
+	if !was {
+		b.log.Warn("store unavailable; following the outage policy", "policy", b.opt.Outage, "err", err)
+	}
+	b.poke()
+}
+
+func (b *Bridge) poke() {
+	select {
+	case b.wake <- struct{}{}:
+	default:
+	}
+}
