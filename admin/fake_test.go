@@ -74,7 +74,7 @@ func newFake(t testing.TB) *fakeSource {
 	fax := view.Product{Name: "fax", Enforcement: view.ModeHard, Total: 8, InUse: 2,
 		InUseByNode: map[string]int{"pbx-a": 2}, Peak14d: 7,
 		Overage: view.Overage{Product: "fax", Mode: view.ModeHard, Phase: view.PhaseOK},
-		Keys:    []view.Key{{ID: "FAX-0001", Kind: "trial", Channels: 8, Nodes: []string{"pbx-a"}, Binding: "unbound", Status: "VALID"}}}
+		Keys:    []view.Key{{ID: "FAX-0001", Kind: "trial", Channels: 8, Nodes: []string{"pbx-a"}, Binding: "none", Status: "VALID"}}}
 	f := &fakeSource{
 		view:    view.View{Node: "pbx-a", Time: now, Nodes: []string{"pbx-a", "pbx-b"}, Products: []view.Product{g729, fax}},
 		reports: map[string]view.Report{},

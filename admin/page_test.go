@@ -306,7 +306,7 @@ var pageStates = []pageState{
 			AdmittedWithoutStore: map[string]int{"g729": 3, "fax": 1}}
 		o.Health = health(admin.Component{Name: "store", OK: false})
 	}, check: func(t *testing.T, dom string) {
-		wantIn(t, dom, `id="banner-store" class="banner bad"`, "The shared store (Redis) is down",
+		wantIn(t, dom, `id="banner-store" class="banner bad"`, "The shared store (Redis) is down: usage: redis: connection refused. Admissions follow the outage policy",
 			`id="banner-failopen" class="banner warn"`, "Fail-open: this node admitted channels without the store")
 		if got := number(t, dom, "failopen-g729"); got != "3" {
 			t.Errorf("fail-open g729 %s, want 3", got)

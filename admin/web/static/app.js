@@ -64,13 +64,16 @@
   function banners(view) {
     const out = [];
     const ban = (id, cls, ...text) => out.push(el("p", { id: "banner-" + id, class: "banner " + cls, role: "alert" }, ...text));
-    for (const c of view.health || []) {
-      if (!c.ok) ban(c.name, "bad", (PARTS[c.name] || c.name) + " is down" + (c.detail ? ": " + c.detail : ""));
-    }
     const st = view.store;
+    const storeDown = "The shared store (Redis) is down" + (st && st.error ? ": " + st.error : "") +
+      ". Admissions follow the outage policy; the figures are this node's own.";
+    for (const c of view.health || []) {
+      if (c.ok) continue;
+      if (c.name === "store") ban("store", "bad", storeDown);
+      else ban(c.name, "bad", (PARTS[c.name] || c.name) + " is down" + (c.detail ? ": " + c.detail : ""));
+    }
     if (st && !st.available && !(view.health || []).some((c) => c.name === "store" && !c.ok)) {
-      ban("store", "bad", "The shared store (Redis) is down" + (st.error ? ": " + st.error : "") +
-        ". Admissions follow the outage policy; cluster figures are this node's own.");
+      ban("store", "bad", storeDown);
     }
     const open = Object.entries((st && st.admitted_without_store) || {}).filter(([, n]) => n > 0).sort();
     if (open.length) {
