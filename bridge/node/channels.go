@@ -130,7 +130,7 @@ func (n *Node) gone(ctx context.Context, uid string) {
 	n.rememberHungupLocked(uid)
 	observed := c != nil && (c.product != "" || c.fax)
 	n.mu.Unlock()
-	rctx, cancel := context.WithTimeout(ctx, bridge.DefaultSyncTimeout)
+	rctx, cancel := context.WithTimeout(ctx, n.b.SyncTimeout())
 	defer cancel()
 	if k := n.b.Release(rctx, uid); k > 0 {
 		n.log.Debug("released on hangup", "channel", uid, "leases", k)
@@ -240,7 +240,7 @@ func (n *Node) reconcileLoop(ctx context.Context) error {
 // an earlier run gave them (LICBRIDGE_LEASE) and re-asserted.
 func (n *Node) reconcileAMI(ctx context.Context, c *ami.Client, first bool) (bridge.ReconcileResult, error) {
 	start := time.Now()
-	cctx, cancel := context.WithTimeout(ctx, bridge.DefaultSyncTimeout)
+	cctx, cancel := context.WithTimeout(ctx, n.b.SyncTimeout())
 	defer cancel()
 	list, err := c.CoreShowChannels(cctx)
 	if err != nil {
@@ -356,7 +356,7 @@ func (n *Node) reconcileARIFirst(ctx context.Context, first bool) (bridge.Reconc
 		return bridge.ReconcileResult{}, errNoAsterisk
 	}
 	start := time.Now()
-	cctx, cancel := context.WithTimeout(ctx, bridge.DefaultSyncTimeout)
+	cctx, cancel := context.WithTimeout(ctx, n.b.SyncTimeout())
 	defer cancel()
 	list, err := n.ariApp.Client().Channels(cctx)
 	if err != nil {
@@ -470,7 +470,7 @@ func (n *Node) checkAMIPermissions(ctx context.Context, c *ami.Client) {
 		if a.fax && !faxOn {
 			continue
 		}
-		actx, cancel := context.WithTimeout(ctx, bridge.DefaultSyncTimeout)
+		actx, cancel := context.WithTimeout(ctx, n.b.SyncTimeout())
 		_, err := c.Action(actx, a.action, a.fields...)
 		cancel()
 		var ae *ami.ActionError

@@ -89,9 +89,6 @@ type Options struct {
 	// FAXSessions poll. Default 1 minute; negative disables the periodic run (the
 	// one on every AMI connect stays).
 	ReconcileEvery time.Duration
-	// Counting per product, as given to the bridge; passive accounting counts
-	// observed units by the same rule.
-	Counting map[string]bridge.Counting
 	// Passive configures passive accounting (on AMI only).
 	Passive Passive
 	// DrainTimeout bounds the drain after the context ends. Zero: until the last
@@ -482,7 +479,7 @@ func (n *Node) drain(ctx context.Context, fatal <-chan error) error {
 // publishKeys sends the valid keys of s to the store.
 func (n *Node) publishKeys(ctx context.Context, s *license.Set) {
 	grants := Grants(s)
-	pctx, cancel := context.WithTimeout(ctx, bridge.DefaultSyncTimeout)
+	pctx, cancel := context.WithTimeout(ctx, n.b.SyncTimeout())
 	defer cancel()
 	if err := n.b.PublishKeys(pctx, grants); err != nil {
 		n.log.Warn("publishing license keys", "err", err)

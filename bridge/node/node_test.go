@@ -95,6 +95,7 @@ type setup struct {
 	store    *bridge.MemStore
 	pbx      *asterisktest.PBX
 	every    time.Duration // ReconcileEvery
+	sync     time.Duration // the bridge's SyncTimeout
 	log      *slog.Logger
 }
 
@@ -110,7 +111,7 @@ func start(t *testing.T, s setup) *world {
 	if s.name == "" {
 		s.name = "node-1"
 	}
-	b, err := bridge.New(bridge.Options{Store: w.store, Node: s.name, Counting: s.counting, Observer: w.ev})
+	b, err := bridge.New(bridge.Options{Store: w.store, Node: s.name, Counting: s.counting, Observer: w.ev, SyncTimeout: s.sync})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -120,11 +121,11 @@ func start(t *testing.T, s setup) *world {
 		t.Fatal(err)
 	}
 	n, err := node.New(node.Options{
-		Bridge:   b,
-		AMI:      &ami.Options{Addr: w.pbx.AMIAddr(), Username: "licbridge", Secret: "licsecret", MinBackoff: 10 * time.Millisecond},
-		ARI:      &ari.Options{URL: w.pbx.ARIURL(), User: "licbridge", Password: "licsecret", MinBackoff: 10 * time.Millisecond},
-		AGI:      &dialplan.Config{Addr: "127.0.0.1:0"},
-		Counting: s.counting, Passive: s.passive, DrainTimeout: time.Second, ReconcileEvery: s.every, Logger: s.log,
+		Bridge:  b,
+		AMI:     &ami.Options{Addr: w.pbx.AMIAddr(), Username: "licbridge", Secret: "licsecret", MinBackoff: 10 * time.Millisecond},
+		ARI:     &ari.Options{URL: w.pbx.ARIURL(), User: "licbridge", Password: "licsecret", MinBackoff: 10 * time.Millisecond},
+		AGI:     &dialplan.Config{Addr: "127.0.0.1:0"},
+		Passive: s.passive, DrainTimeout: time.Second, ReconcileEvery: s.every, Logger: s.log,
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -420,5 +421,24 @@ func TestDrainRefusesNewAdmissions(t *testing.T) {
 		}
 	case <-time.After(10 * time.Second):
 		t.Fatal("the node did not stop once its last holding ended")
+	}
+}
+
+// TestSyncTimeoutBoundsAMI: the node's calls to Asterisk for the bridge are
+// bounded by the bridge's configured SyncTimeout. They were bounded by
+// bridge.DefaultSyncTimeout (5 s) whatever was configured, so a reconcile
+// with an unresponsive AMI here waited out the caller's 1.5 s instead.
+func TestSyncTimeoutBoundsAMI(t *testing.T) {
+	w := start(t, setup{sync: 100 * time.Millisecond, every: -1})
+	w.pbx.AMI.SetUnresponsive(true)
+	defer w.pbx.AMI.SetUnresponsive(false)
+	ctx, cancel := context.WithTimeout(context.Background(), 1500*time.Millisecond)
+	defer cancel()
+	_, err := w.n.Reconcile(ctx)
+	if err == nil {
+		t.Fatal("reconcile with an unresponsive AMI: no error")
+	}
+	if ctx.Err() != nil {
+		t.Fatalf("reconcile waited out the caller's deadline (%v), not the bridge's 100ms SyncTimeout", err)
 	}
 }

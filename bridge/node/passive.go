@@ -34,7 +34,7 @@ func (n *Node) checkCodec(ctx context.Context, uid, name string) {
 			return
 		}
 		defer func() { <-n.codecSem }()
-		gctx, cancel := context.WithTimeout(ctx, bridge.DefaultSyncTimeout)
+		gctx, cancel := context.WithTimeout(ctx, n.b.SyncTimeout())
 		defer cancel()
 		f, err := n.readFormats(gctx, name)
 		if err != nil {
@@ -159,7 +159,7 @@ func (n *Node) enforce(ctx context.Context, uid, name, product string, obs map[s
 			return // it asked and was admitted
 		}
 	}
-	uctx, cancel := context.WithTimeout(ctx, bridge.DefaultSyncTimeout)
+	uctx, cancel := context.WithTimeout(ctx, n.b.SyncTimeout())
 	defer cancel()
 	us, err := n.b.Usage(uctx)
 	if err != nil {
@@ -197,7 +197,7 @@ func (n *Node) recount() map[string]Observed {
 			continue
 		}
 		unit := c.Uniqueid
-		if n.opt.Counting[c.product] == bridge.CountCall && c.Linkedid != "" {
+		if n.b.CountingOf(c.product) == bridge.CountCall && c.Linkedid != "" {
 			unit = c.Linkedid
 		}
 		if units[c.product] == nil {
@@ -304,7 +304,7 @@ func (n *Node) publishLoop(ctx context.Context) error {
 					continue
 				}
 			}
-			pctx, cancel := context.WithTimeout(ctx, bridge.DefaultSyncTimeout)
+			pctx, cancel := context.WithTimeout(ctx, n.b.SyncTimeout())
 			err := n.b.PublishObserved(pctx, p, v)
 			cancel()
 			if err != nil {
@@ -345,7 +345,7 @@ func (n *Node) faxLoop(ctx context.Context) error {
 		if !n.amiC.Connected() {
 			continue
 		}
-		fctx, cancel := context.WithTimeout(ctx, bridge.DefaultSyncTimeout)
+		fctx, cancel := context.WithTimeout(ctx, n.b.SyncTimeout())
 		// FAXSessions, not FAXStats: it needs only the call class.
 		ss, err := n.amiC.FAXSessions(fctx)
 		cancel()

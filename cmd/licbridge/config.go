@@ -1,201 +1,73 @@
 package main
 
 import (
-	"bytes"
-	"errors"
 	"fmt"
-	"io"
-	"os"
 	"time"
 
+	"github.com/licbridge/licbridge/config"
 	"github.com/urfave/cli/v2"
-	"gopkg.in/yaml.v3"
 )
 
-// Config is the whole of licbridge's settings, as read from the YAML file named by
-// --config. A zero value means "the default"; flags and LICBRIDGE_* variables,
-// when set, override the file. licbridge.example.yaml documents every field.
-type Config struct {
-	// NodeID names this node in the cluster. Default: derived once from the host
-	// name and kept in StateDir.
-	NodeID string `yaml:"node_id"`
-	// StateDir keeps the node ID and the fail-open journal. Default /var/lib/licbridge.
-	StateDir string `yaml:"state_dir"`
+// The config types live in package config; these names keep the commands'
+// code short.
+type (
+	Config        = config.Config
+	StoreConfig   = config.StoreConfig
+	ProductConfig = config.ProductConfig
+)
 
-	// LicensesDirs are searched after the defaults /var/lib/asterisk/licenses and
-	// /var/lib/digium/licenses.
-	LicensesDirs []string `yaml:"licenses_dirs"`
-	// IssuerPub lists the issuer public key files (issuer.pub) whose signatures are trusted.
-	IssuerPub []string `yaml:"issuer_pub"`
-	// HostID overrides the host ID computed from Ethernet MAC addresses (an opt-in
-	// fallback for machines with no physical NIC).
-	HostID string `yaml:"host_id"`
-	// Domain is the cluster name that domain-bound keys must name.
-	Domain string `yaml:"domain"`
-	// RenewalGrace is how long an auto-renew key keeps counting after its formal end. Default 20 days.
-	RenewalGrace time.Duration `yaml:"renewal_grace"`
-	// Products adds products to the built-in catalog (g729, hpec, fax, ffa).
-	Products []ProductConfig `yaml:"products"`
+// defaultStateDir keeps the node ID, the pid file and the fail-open journal.
+const defaultStateDir = config.DefaultStateDir
 
-	// Store is the shared counter store.
-	Store StoreConfig `yaml:"store"`
-	// Enforcement per product: hard (default), grace or monitor.
-	Enforcement map[string]string `yaml:"enforcement"`
-	// Counting per product: channel (default) or call (legs of one Linkedid count once).
-	Counting map[string]string `yaml:"counting"`
-	// TimeZone in which over-limit days are counted. Default UTC.
-	TimeZone string `yaml:"time_zone"`
-
-	AMI    AMIConfig    `yaml:"ami"`
-	ARI    ARIConfig    `yaml:"ari"`
-	AGI    AGIConfig    `yaml:"agi"`
-	HTTP   HTTPConfig   `yaml:"http"`
-	SIPMon SIPMonConfig `yaml:"sipmon"`
-
-	// Passive configures passive accounting of channels that never ask for admission.
-	Passive PassiveConfig `yaml:"passive"`
-	// ReconcileEvery is the period of the reconciliation with Asterisk's channel
-	// list (also done on every AMI connect). Default 1m.
-	ReconcileEvery time.Duration `yaml:"reconcile_every"`
-	// DrainTimeout bounds the drain on SIGTERM. Default 0: until the last holding ends.
-	DrainTimeout time.Duration `yaml:"drain_timeout"`
-	// NoAsterisk runs without AMI and ARI (a test node that only serves FastAGI).
-	NoAsterisk bool `yaml:"no_asterisk"`
-}
-
-// PassiveConfig configures passive accounting (AMI only).
-type PassiveConfig struct {
-	// Disabled turns it off.
-	Disabled bool `yaml:"disabled"`
-	// Codecs maps a native audio format to a product. Default {g729: g729}.
-	Codecs map[string]string `yaml:"codecs"`
-	// FaxProduct is the product fax sessions count as. Default fax.
-	FaxProduct string `yaml:"fax_product"`
-	// HangupOverLimit hangs up unadmitted channels beyond the licensed total.
-	HangupOverLimit bool `yaml:"hangup_over_limit"`
-	// HangupCause is the Q.850 cause of those hangups. Default 34.
-	HangupCause int `yaml:"hangup_cause"`
-}
-
-// ProductConfig describes an operator-defined product.
-type ProductConfig struct {
-	Name string `yaml:"name"`
-	// Stacks: keys of this product add up. Default true.
-	Stacks *bool `yaml:"stacks"`
-	// MaxHosts is how many distinct host IDs one key may be activated on. Default 3.
-	MaxHosts int `yaml:"max_hosts"`
-	// OnePerHost: only one key of this product may be used on a host.
-	OnePerHost bool `yaml:"one_per_host"`
-}
-
-// StoreConfig selects and tunes the counter store.
-type StoreConfig struct {
-	// Redis is a redis:// URL or host:port (a comma list for Cluster or Sentinel).
-	// Empty: the embedded single-node store.
-	Redis string `yaml:"redis"`
-	// Password for Redis; never logged.
-	Password string `yaml:"password"`
-	// SentinelMaster names the master when Redis lists Sentinels.
-	SentinelMaster string `yaml:"sentinel_master"`
-	// Pool is "cluster" (default: one pool of all live nodes' keys) or "per-host".
-	Pool string `yaml:"pool"`
-	// Lapse is how long a silent node's channels keep counting. Default 15s.
-	Lapse time.Duration `yaml:"lapse"`
-	// Deadline bounds one admission's store call; a miss decides that call by
-	// the outage policy and is no outage by itself. Default 500ms.
-	Deadline time.Duration `yaml:"deadline"`
-	// Outage is fail-open (default) or fail-closed.
-	Outage string `yaml:"outage"`
-	// FailOpenBudget bounds what fail-open admits without the store, per
-	// product: "share" (default: this node's share of the free channels at its
-	// last contact), a number of channels, or "unlimited".
-	FailOpenBudget string `yaml:"fail_open_budget"`
-}
-
-// AMIConfig is the Asterisk Manager Interface connection.
-type AMIConfig struct {
-	Addr   string `yaml:"addr"`
-	User   string `yaml:"user"`
-	Secret string `yaml:"secret"`
-}
-
-// ARIConfig is the Asterisk REST Interface connection.
-type ARIConfig struct {
-	URL      string `yaml:"url"`
-	User     string `yaml:"user"`
-	Password string `yaml:"password"`
-	// App is the Stasis application name. Default licbridge.
-	App string `yaml:"app"`
-}
-
-// AGIConfig is the FastAGI listener.
-type AGIConfig struct {
-	// Listen address. Default 127.0.0.1:4573.
-	Listen string `yaml:"listen"`
-	// Allow lists the client networks (CIDR) that may connect. Default loopback only.
-	Allow []string `yaml:"allow"`
-}
-
-// HTTPConfig is the admin API, metrics and status page.
-type HTTPConfig struct {
-	// Listen address. Default 127.0.0.1:8089.
-	Listen string `yaml:"listen"`
-	// Token is the bearer token required off loopback; never logged.
-	Token string `yaml:"token"`
-}
-
-// SIPMonConfig configures the SIP side monitor (licbridge sipmon); its flags
-// override these.
-type SIPMonConfig struct {
-	// CorrelationHeader ties legs with different Call-IDs (for example X-CID).
-	CorrelationHeader string `yaml:"correlation_header"`
-	// DialogTimeout closes a dialog silent for this long, on the capture clock
-	// (message times). Default 2h.
-	DialogTimeout time.Duration `yaml:"dialog_timeout"`
-	// MaxDialogs caps the open dialogs per sensor; beyond it the stalest is
-	// evicted. Default 200000.
-	MaxDialogs int `yaml:"max_dialogs"`
-	// SensorTolerance is how far apart in time two sensors' records of one call
-	// may be and still count once. Default 2s.
-	SensorTolerance time.Duration `yaml:"sensor_tolerance"`
-	// Interface, when set, makes licbridge run capture SIP on it with its
-	// built-in monitor ("any" for all). Filter is the capture filter for it.
-	Interface string `yaml:"interface"`
-	Filter    string `yaml:"filter"`
-	// HEPListen, when set, makes licbridge run receive HEPv3 on it (UDP and TCP).
-	HEPListen string `yaml:"hep_listen"`
-	// Interval is how often licbridge run's built-in monitor publishes its
-	// counts. Default 5s.
-	Interval time.Duration `yaml:"interval"`
-}
-
-// loadConfig reads the file named by the global --config flag, if any. Commands then
-// apply their own flags on top with the set* helpers below.
+// loadConfig reads the file named by the global --config flag over the
+// defaults. Commands whose flags all mean what config says use loadMerged;
+// the others apply their own flags on top.
 func loadConfig(c *cli.Context) (*Config, error) {
-	cfg := &Config{}
-	path := c.String("config")
-	if path == "" {
-		return cfg, nil
-	}
-	b, err := os.ReadFile(path)
+	return config.Load(c.String("config"))
+}
+
+// loadMerged is loadConfig with the command's flags and LICBRIDGE_*
+// variables merged over it (config.Merge: the one way for every command).
+func loadMerged(c *cli.Context, only ...string) (*Config, error) {
+	cfg, err := loadConfig(c)
 	if err != nil {
-		return nil, fmt.Errorf("config: %w", err)
+		return nil, err
 	}
-	if err := decodeConfig(b, cfg); err != nil {
-		return nil, fmt.Errorf("config %s: %w", path, err)
+	if err := cfg.Merge(c, only...); err != nil {
+		return nil, err
 	}
 	return cfg, nil
 }
 
-// decodeConfig is strict: an unknown key is an error, so that a typo does not
-// silently fall back to a default.
-func decodeConfig(b []byte, cfg *Config) error {
-	dec := yaml.NewDecoder(bytes.NewReader(b))
-	dec.KnownFields(true)
-	if err := dec.Decode(cfg); err != nil && !errors.Is(err, io.EOF) {
-		return err
+// decodeConfig reads YAML over cfg, strictly (tests).
+func decodeConfig(b []byte, cfg *Config) error { return config.Decode(b, cfg) }
+
+// configFlags are the CLI flags over config fields, with their environment
+// variables, and their defaults taken from config.Default, so that the help
+// shows each default once and truly.
+func configFlags(names ...string) []cli.Flag {
+	out := make([]cli.Flag, 0, len(names))
+	for _, n := range names {
+		f, ok := config.Lookup(n)
+		if !ok {
+			panic("config flag " + n + " is not in package config")
+		}
+		usage := fmt.Sprintf("%s (config %s)", f.Usage, f.Key)
+		env := []string{f.Env()}
+		switch f.Kind {
+		case config.KindString:
+			v, _ := f.Default().(string)
+			out = append(out, &cli.StringFlag{Name: f.Name, Value: v, Usage: usage, EnvVars: env})
+		case config.KindDuration:
+			v, _ := f.Default().(time.Duration)
+			out = append(out, &cli.DurationFlag{Name: f.Name, Value: v, Usage: usage, EnvVars: env})
+		case config.KindBool:
+			out = append(out, &cli.BoolFlag{Name: f.Name, Usage: usage, EnvVars: env})
+		case config.KindStrings, config.KindPairs:
+			out = append(out, &cli.StringSliceFlag{Name: f.Name, Usage: usage, EnvVars: env})
+		}
 	}
-	return nil
+	return out
 }
 
 // overrideString sets *dst from flag name when the flag (or its env var) was given.
@@ -205,9 +77,14 @@ func overrideString(c *cli.Context, name string, dst *string) {
 	}
 }
 
-// overrideStrings appends repeatable flag values to *dst.
-func overrideStrings(c *cli.Context, name string, dst *[]string) {
-	if c.IsSet(name) {
-		*dst = append(*dst, c.StringSlice(name)...)
-	}
-}
+// hostNodeName is the short host name in node-ID characters.
+func hostNodeName() string { return config.HostNodeName() }
+
+// The node ID grammar (package config).
+var (
+	validNodeID = config.NodeIDPattern
+	nodeIDChars = config.NodeIDChars
+)
+
+// nodeID resolves the node ID (config.NodeID).
+func nodeID(configured, stateDir string) (string, error) { return config.NodeID(configured, stateDir) }

@@ -16,18 +16,18 @@ import (
 // one exists, the config file field.
 func licensesFlags() []cli.Flag {
 	return []cli.Flag{
-		&cli.StringSliceFlag{Name: "licenses-dir", Usage: "license directory searched after the defaults (repeatable; config licenses_dirs)", EnvVars: []string{"LICBRIDGE_LICENSES_DIR"}},
+		configFlags("licenses-dir")[0],
 		&cli.BoolFlag{Name: "no-default-dirs", Usage: "do not search " + license.DefaultDirAsterisk + " and " + license.DefaultDirDigium, EnvVars: []string{"LICBRIDGE_NO_DEFAULT_DIRS"}},
 		issuerPubFlag(),
-		&cli.StringFlag{Name: "host-id", Usage: "this host's ID, instead of the one computed from its Ethernet MACs (config host_id)", EnvVars: []string{"LICBRIDGE_HOST_ID"}},
-		&cli.StringFlag{Name: "domain", Usage: "this node's domain (cluster name) for domain-bound keys (config domain)", EnvVars: []string{"LICBRIDGE_DOMAIN"}},
-		&cli.DurationFlag{Name: "renewal-grace", Value: license.DefaultRenewalGrace, Usage: "how long auto-renew keys count after their formal end (config renewal_grace)", EnvVars: []string{"LICBRIDGE_RENEWAL_GRACE"}},
+		configFlags("host-id")[0],
+		configFlags("domain")[0],
+		configFlags("renewal-grace")[0],
 		sysfsFlag(),
 	}
 }
 
 func issuerPubFlag() cli.Flag {
-	return &cli.StringSliceFlag{Name: "issuer-pub", Usage: "trusted issuer public key file (repeatable; config issuer_pub)", EnvVars: []string{"LICBRIDGE_ISSUER_PUB"}}
+	return configFlags("issuer-pub")[0]
 }
 
 // sysfsFlag lets tests point host ID detection at a fake /sys tree.
@@ -42,20 +42,24 @@ type nodeLicenses struct {
 	HostIDNote string
 }
 
-// licensesSetup merges flags over the config into load options: directories
-// (defaults, then config licenses_dirs, then --licenses-dir), trusted issuers,
-// host ID (flag/config, else computed; none is not an error here), domain,
-// renewal grace and the product catalog.
+// licenseFlagNames are the flags of licensesFlags that package config merges.
+var licenseFlagNames = []string{"licenses-dir", "issuer-pub", "host-id", "domain", "renewal-grace"}
+
+// licensesSetup merges the licence flags over the config (config.Merge) into
+// load options: directories (defaults, then config licenses_dirs, then
+// --licenses-dir), trusted issuers, host ID (flag/config, else computed; none
+// is not an error here), domain, renewal grace and the product catalog.
 func licensesSetup(c *cli.Context, cfg *Config) (nodeLicenses, error) {
 	var nl nodeLicenses
-	dirs := append([]string(nil), cfg.LicensesDirs...)
-	overrideStrings(c, "licenses-dir", &dirs)
+	if err := cfg.Merge(c, licenseFlagNames...); err != nil {
+		return nl, err
+	}
 	if c.Bool("no-default-dirs") {
-		for _, d := range dirs {
+		for _, d := range cfg.LicensesDirs {
 			nl.Options.Dirs = append(nl.Options.Dirs, license.Dir{Path: d})
 		}
 	} else {
-		nl.Options.Dirs = license.SearchPath(dirs...)
+		nl.Options.Dirs = license.SearchPath(cfg.LicensesDirs...)
 	}
 
 	trusted, err := trustedIssuers(c, cfg)
@@ -64,10 +68,8 @@ func licensesSetup(c *cli.Context, cfg *Config) (nodeLicenses, error) {
 	}
 	nl.Options.Trusted = trusted
 
-	hostID := cfg.HostID
-	overrideString(c, "host-id", &hostID)
-	if hostID != "" {
-		id, err := license.ParseHostID(hostID)
+	if cfg.HostID != "" {
+		id, err := license.ParseHostID(cfg.HostID)
 		if err != nil {
 			return nl, fmt.Errorf("--host-id: %w", err)
 		}
@@ -80,35 +82,27 @@ func licensesSetup(c *cli.Context, cfg *Config) (nodeLicenses, error) {
 		nl.Options.HostID = rep.ID
 	}
 
-	domain := cfg.Domain
-	overrideString(c, "domain", &domain)
-	if domain != "" && !license.ValidDomain(domain) {
-		return nl, fmt.Errorf("--domain %q: want 1 to 253 characters of a-z, 0-9, '.', '_' and '-'", domain)
+	if cfg.Domain != "" && !license.ValidDomain(cfg.Domain) {
+		return nl, fmt.Errorf("--domain %q: want 1 to 253 characters of a-z, 0-9, '.', '_' and '-'", cfg.Domain)
 	}
-	nl.Options.Domain = domain
-
+	nl.Options.Domain = cfg.Domain
 	nl.Options.RenewalGrace = cfg.RenewalGrace
-	if c.IsSet("renewal-grace") {
-		nl.Options.RenewalGrace = c.Duration("renewal-grace")
-	}
 	if nl.Options.RenewalGrace < 0 {
 		return nl, fmt.Errorf("renewal grace %s is negative", nl.Options.RenewalGrace)
 	}
-	cat, err := catalogFromConfig(cfg)
-	if err != nil {
+	if nl.Options.Catalog, err = cfg.Catalog(); err != nil {
 		return nl, err
 	}
-	nl.Options.Catalog = cat
 	return nl, nil
 }
 
-// trustedIssuers reads the issuer public key files from --issuer-pub (or
-// LICBRIDGE_ISSUER_PUB), else from the config's issuer_pub.
+// trustedIssuers reads the issuer public key files (--issuer-pub,
+// LICBRIDGE_ISSUER_PUB, else the config's issuer_pub).
 func trustedIssuers(c *cli.Context, cfg *Config) (license.Trusted, error) {
-	files := cfg.IssuerPub
-	if c.IsSet("issuer-pub") {
-		files = c.StringSlice("issuer-pub")
+	if err := cfg.Merge(c, "issuer-pub"); err != nil {
+		return nil, err
 	}
+	files := cfg.IssuerPub
 	if len(files) == 0 {
 		return nil, errors.New("no issuer public key: pass --issuer-pub FILE, set LICBRIDGE_ISSUER_PUB, or set issuer_pub in the config")
 	}
@@ -133,21 +127,7 @@ func readPublicKeys(path string) ([]ed25519.PublicKey, error) {
 }
 
 // catalogFromConfig is the built-in catalog plus the config's products.
-func catalogFromConfig(cfg *Config) (*license.Catalog, error) {
-	extra := make([]license.Product, 0, len(cfg.Products))
-	for _, p := range cfg.Products {
-		stacks := true
-		if p.Stacks != nil {
-			stacks = *p.Stacks
-		}
-		extra = append(extra, license.Product{Name: p.Name, Stacks: stacks, MaxHosts: p.MaxHosts, OnePerHost: p.OnePerHost})
-	}
-	cat, err := license.NewCatalog(extra...)
-	if err != nil {
-		return nil, fmt.Errorf("config products: %w", err)
-	}
-	return cat, nil
-}
+func catalogFromConfig(cfg *Config) (*license.Catalog, error) { return cfg.Catalog() }
 
 // fixedClock returns the --now override for tests and demos, or nil for the real clock.
 func fixedClock(c *cli.Context) (func() time.Time, error) {

@@ -1,46 +1,46 @@
 package main
 
 import (
-	"os"
+	"bytes"
+	"context"
+	"regexp"
+	"strings"
 	"testing"
-	"time"
-
-	"github.com/licbridge/licbridge/bridge"
 )
 
-// TestExampleConfigParses keeps licbridge.example.yaml in step with Config:
-// the decoder is strict, so a key the struct lacks fails here.
-func TestExampleConfigParses(t *testing.T) {
-	b, err := os.ReadFile("../../licbridge.example.yaml")
-	if err != nil {
+// TestRunHelpDefaults: every flag of run --help states at most one default,
+// and the one it states is package config's (the help once said
+// "--lapse ... (default 15s) (default: 0s)").
+func TestRunHelpDefaults(t *testing.T) {
+	var out bytes.Buffer
+	app := newApp()
+	app.Writer, app.ErrWriter = &out, &out
+	if err := app.RunContext(context.Background(), []string{"licbridge", "run", "--help"}); err != nil {
 		t.Fatal(err)
 	}
-	var cfg Config
-	if err := decodeConfig(b, &cfg); err != nil {
-		t.Fatalf("licbridge.example.yaml: %v", err)
-	}
-	for name, ok := range map[string]bool{
-		"store.lapse":         cfg.Store.Lapse == 15*time.Second,
-		"store.deadline":      cfg.Store.Deadline == bridge.DefaultDeadline,
-		"store.budget":        cfg.Store.FailOpenBudget == "share",
-		"ami.addr":            cfg.AMI.Addr == "127.0.0.1:5038",
-		"agi.listen":          cfg.AGI.Listen == "127.0.0.1:4573",
-		"http.listen":         cfg.HTTP.Listen == "127.0.0.1:8089",
-		"passive.codecs":      cfg.Passive.Codecs["g729"] == "g729",
-		"passive cause":       cfg.Passive.HangupCause == 34,
-		"reconcile_every":     cfg.ReconcileEvery == time.Minute,
-		"renewal_grace":       cfg.RenewalGrace == 480*time.Hour,
-		"issuer_pub":          len(cfg.IssuerPub) == 1,
-		"store.outage":        cfg.Store.Outage == "fail-open",
-		"store.pool":          cfg.Store.Pool == "cluster",
-		"ari.app":             cfg.ARI.App == "licbridge",
-		"passive.fax_product": cfg.Passive.FaxProduct == "fax",
-		"sipmon.max_dialogs":  cfg.SIPMon.MaxDialogs == 200000,
-		"sipmon.interval":     cfg.SIPMon.Interval == 5*time.Second,
-	} {
-		if !ok {
-			t.Errorf("%s: unexpected value in %+v", name, cfg)
+	help := out.String()
+	marker := regexp.MustCompile(`\(default[: ]`)
+	for _, line := range strings.Split(help, "\n") {
+		if n := len(marker.FindAllString(line, -1)); n > 1 {
+			t.Errorf("two defaults on one line: %s", strings.TrimSpace(line))
 		}
+	}
+	for flag, want := range map[string]string{
+		"lapse":           "(default: 15s)",
+		"deadline":        "(default: 500ms)",
+		"reconcile-every": "(default: 1m0s)",
+		"drain-timeout":   "(default: 0s)",
+		"sipmon-interval": "(default: 5s)",
+		"pool":            `(default: "cluster")`,
+		"agi-listen":      `(default: "127.0.0.1:4573")`,
+	} {
+		line := regexp.MustCompile(`(?m)^\s*--` + flag + ` value.*$`).FindString(help)
+		if !strings.Contains(line, want) {
+			t.Errorf("--%s: help %q, want it to state %s", flag, strings.TrimSpace(line), want)
+		}
+	}
+	if t.Failed() {
+		t.Logf("help:\n%s", help)
 	}
 }
 

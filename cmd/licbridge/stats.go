@@ -38,8 +38,9 @@ func statsCommand() *cli.Command {
 				&cli.IntFlag{Name: "days", Value: stats.MaxDays, Usage: fmt.Sprintf("calendar days to show, today included (1 to %d)", stats.MaxDays)},
 				&cli.BoolFlag{Name: "json", Usage: "print the reports as JSON"},
 				&cli.BoolFlag{Name: "ascii", Usage: "plain-ASCII chart (the default when stdout is not a terminal)"},
-				&cli.StringFlag{Name: "redis", Usage: "shared store: redis://host:port/db or host:port[,host:port...] (default: store.redis from the config)", EnvVars: []string{"LICBRIDGE_REDIS"}},
-				&cli.StringFlag{Name: "tz", Usage: "time zone of windows and days (default: time_zone from the config, else UTC)", EnvVars: []string{"LICBRIDGE_TIME_ZONE"}},
+				&cli.StringFlag{Name: "redis", Usage: "shared store: redis://host:port/db or host:port[,host:port...] (config store.redis)", EnvVars: []string{"LICBRIDGE_REDIS"}},
+				&cli.StringFlag{Name: "redis-password", Usage: "Redis password (never printed; config store.password)", EnvVars: []string{"LICBRIDGE_REDIS_PASSWORD"}},
+				&cli.StringFlag{Name: "time-zone", Aliases: []string{"tz"}, Usage: "time zone of windows and days (config time_zone, default UTC)", EnvVars: []string{"LICBRIDGE_TIME_ZONE"}},
 			},
 			Action: statsConcurrent,
 		}},
@@ -50,21 +51,17 @@ func statsCommand() *cli.Command {
 }
 
 func statsConcurrent(c *cli.Context) error {
-	cfg, err := loadConfig(c)
+	cfg, err := loadMerged(c, "redis", "redis-password", "time-zone")
 	if err != nil {
 		return err
 	}
-	overrideString(c, "redis", &cfg.Store.Redis)
-	overrideString(c, "tz", &cfg.TimeZone)
 	days := c.Int("days")
 	if days < 1 || days > stats.MaxDays {
 		return cli.Exit(fmt.Sprintf("stats: --days %d: want 1 to %d", days, stats.MaxDays), 2)
 	}
-	loc := time.UTC
-	if cfg.TimeZone != "" {
-		if loc, err = time.LoadLocation(cfg.TimeZone); err != nil {
-			return cli.Exit(fmt.Sprintf("stats: time zone %q: %v", cfg.TimeZone, err), 2)
-		}
+	loc, err := cfg.Zone()
+	if err != nil {
+		return cli.Exit("stats: "+err.Error(), 2)
 	}
 	store, closeStore, err := openStatsStore(c.Context, cfg)
 	if err != nil {

@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"net"
 	"strings"
 	"testing"
 	"time"
@@ -116,5 +117,22 @@ func TestStatsConcurrent(t *testing.T) {
 				t.Error("exit code 0 on error")
 			}
 		})
+	}
+}
+
+// TestStoreDownOneLine: a command whose Redis does not answer prints its own
+// error and nothing else; go-redis's logger printed four lines of its
+// retries first (it logs to stderr unless told otherwise).
+func TestStoreDownOneLine(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := ln.Addr().String()
+	ln.Close() // nothing listens there now
+	r := licbridge(t, nil, "stats", "concurrent", "--redis", addr)
+	lines := strings.Split(strings.TrimSpace(r.stderr), "\n")
+	if r.code == 0 || len(lines) != 1 || !strings.Contains(lines[0], "shared store") {
+		t.Fatalf("exit %d, stderr:\n%s\nwant one line naming the shared store", r.code, r.stderr)
 	}
 }
