@@ -23,7 +23,7 @@ func fixturePayloads(t testing.TB) [][]byte {
 				continue // 105,000 messages of one shape; 09 and C cover it
 			}
 			path := fixtures.Path(t, append(append([]string{}, set...), f.File)...)
-			_, err := capture.ReadFile(context.Background(), path, "", func(m *capture.Message) error {
+			_, err := capture.ReadPaths(context.Background(), []capture.Input{{Sensor: "", Path: path}}, func(m *capture.Message) error {
 				out = append(out, bytes.Clone(m.Payload))
 				return nil
 			})

@@ -35,7 +35,6 @@ type offer struct {
 
 type dialog struct {
 	leg        Leg
-	key        string
 	fromTag    string // From-tag of the initial INVITE: tells the caller's side
 	inviteCSeq uint32 // CSeq of the current initial INVITE transaction
 	responded  bool   // the initial INVITE drew a response: the leg is an attempt
@@ -298,7 +297,6 @@ func (tr *tracker) newDialog(key string, m *sipMsg, t time.Time) *dialog {
 		tr.evictOne()
 	}
 	d := &dialog{
-		key:        key,
 		fromTag:    m.fromTag,
 		inviteCSeq: m.cseq,
 		lastSeen:   t,
@@ -386,7 +384,7 @@ func (tr *tracker) flush() {
 func (tr *tracker) finalize(d *dialog, how string) {
 	d.list.remove(d)
 	d.starts.remove(d)
-	delete(tr.dialogs, d.key)
+	delete(tr.dialogs, d.leg.CallID) // the table's key
 	if !d.responded {
 		tr.stats.UnansweredInvites++
 		return

@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"runtime/debug"
 	"strconv"
 	"strings"
 	"sync"
@@ -127,10 +128,20 @@ func sipmonReadCommand() *cli.Command {
 				}
 				inputs = append(inputs, in)
 			}
+			if os.Getenv("GOMEMLIMIT") == "" {
+				// The read's live heap is the dialogs up at once (about 500 B
+				// each): a soft limit keeps the GC's headroom from doubling
+				// it in RSS. Under it the GC runs at its usual pace.
+				debug.SetMemoryLimit(sipmonReadMemoryLimit)
+			}
 			return sipmonRead(c.Context, c.App.Writer, c.App.ErrWriter, cfg, inputs, c.Bool("json"))
 		},
 	}
 }
+
+// sipmonReadMemoryLimit is the soft memory limit of sipmon read (GOMEMLIMIT
+// overrides it).
+const sipmonReadMemoryLimit = 64 << 20
 
 // sipmonRead reads inputs and prints the report to out, progress to errOut.
 func sipmonRead(ctx context.Context, out, errOut io.Writer, cfg sipmon.Config, inputs []capture.Input, asJSON bool) error {
@@ -145,7 +156,7 @@ func sipmonRead(ctx context.Context, out, errOut io.Writer, cfg sipmon.Config, i
 	mon := sipmon.New(cfg)
 	read := &capture.Progress{}
 	prog := startProgress(errOut, read, mon)
-	_, readErr := capture.ReadPathsWith(ctx, inputs, mon.Handle, capture.ReadOptions{Progress: read})
+	_, readErr := capture.ReadPaths(ctx, inputs, mon.Handle, capture.ReadOptions{Progress: read})
 	prog.stop()
 	if ctx.Err() != nil {
 		return ctx.Err()

@@ -76,7 +76,7 @@ func TestProgressFollowsTheRead(t *testing.T) {
 	}()
 	ticks <- time.Now()
 	<-drawn // before the read
-	if _, err := capture.ReadPathsWith(context.Background(), inputs, mon.Handle, capture.ReadOptions{Progress: read}); err != nil {
+	if _, err := capture.ReadPaths(context.Background(), inputs, mon.Handle, capture.ReadOptions{Progress: read}); err != nil {
 		t.Fatal(err)
 	}
 	ticks <- time.Now()

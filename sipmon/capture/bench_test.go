@@ -89,7 +89,7 @@ func benchReadFile(b *testing.B, path string) {
 	var msgs, n int64
 	b.ReportAllocs()
 	for b.Loop() {
-		st, err := capture.ReadFile(context.Background(), path, "", func(*capture.Message) error { return nil })
+		st, err := capture.ReadPaths(context.Background(), []capture.Input{{Sensor: "", Path: path}}, func(*capture.Message) error { return nil })
 		if err != nil {
 			b.Fatal(err)
 		}

@@ -51,7 +51,7 @@ func TestReadDirBoundsOpenFiles(t *testing.T) {
 	}
 	base := openFDs(t)
 	peak, n := 0, 0
-	_, err = capture.ReadPathsWith(context.Background(), []capture.Input{{Path: dir}}, func(*capture.Message) error {
+	_, err = capture.ReadPaths(context.Background(), []capture.Input{{Path: dir}}, func(*capture.Message) error {
 		// Sampled: the old code had every file open from the first message on.
 		if n%50 == 0 {
 			peak = max(peak, openFDs(t)-base)

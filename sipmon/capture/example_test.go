@@ -8,11 +8,11 @@ import (
 	"github.com/licbridge/licbridge/sipmon/capture"
 )
 
-// ExampleReadFile reads a small capture (a copy of fixture 03a, Linux cooked,
+// ExampleReadPaths reads a small capture (a copy of fixture 03a, Linux cooked,
 // a call rejected with 486) and prints each SIP message's frame, addresses and
 // first line.
-func ExampleReadFile() {
-	st, err := capture.ReadFile(context.Background(), "testdata/03a_rejected_486_busy_linux_sll.pcap", "edge1",
+func ExampleReadPaths() {
+	st, err := capture.ReadPaths(context.Background(), []capture.Input{{Sensor: "edge1", Path: "testdata/03a_rejected_486_busy_linux_sll.pcap"}},
 		func(m *capture.Message) error {
 			first, _, _ := bytes.Cut(m.Payload, []byte("\r\n"))
 			fmt.Printf("%d %s %s -> %s %s\n", m.Frame, m.Transport, m.Src, m.Dst, first)

@@ -50,33 +50,26 @@ func ParseInput(s string) Input {
 	return Input{Path: s}
 }
 
-// ReadFile reads one capture file (pcap or pcapng, optionally gzip-compressed,
-// detected by content) and hands each SIP message to h, tagged with sensor. It
-// returns what it counted; the error is h's, the context's, or the file's (not a
-// capture, truncated): messages read before a truncation have been delivered.
-func ReadFile(ctx context.Context, path, sensor string, h Handler) (Stats, error) {
-	return ReadPaths(ctx, []Input{{Sensor: sensor, Path: path}}, h)
+// ReadPaths is the one entry point for capture files: it reads files (pcap or
+// pcapng, optionally gzip-compressed, detected by content) and directories of
+// them (not recursing), possibly of several sensors, and delivers the SIP
+// messages of all of them to h merged in capture-time order, tagged with their
+// input's sensor. Files are opened as the merge reaches the time of their first
+// packet, so a directory of rotated captures keeps only one or two files open,
+// and TCP streams and fragments carry over from one file to the next. Each
+// sensor has its own decoder state. A file that cannot be read (not a capture,
+// truncated: messages before the cut are delivered) is named in the returned
+// error and skipped; the others are still read. h's error or the context's
+// stops everything. At most one ReadOptions may be given.
+func ReadPaths(ctx context.Context, inputs []Input, h Handler, opts ...ReadOptions) (Stats, error) {
+	var opt ReadOptions
+	if len(opts) > 0 {
+		opt = opts[0]
+	}
+	return readPaths(ctx, inputs, h, opt)
 }
 
-// ReadDir reads every capture file in dir (not recursing), in the time order of
-// their first packets, as one sensor: TCP streams and fragments carry over from
-// one file to the next, as with rotated captures. Files that are not captures are
-// reported in the error, named, and the others are still read.
-func ReadDir(ctx context.Context, dir, sensor string, h Handler) (Stats, error) {
-	return ReadPaths(ctx, []Input{{Sensor: sensor, Path: dir}}, h)
-}
-
-// ReadPaths reads files and directories, possibly of several sensors, and delivers
-// the messages of all of them merged in capture-time order (files are opened as
-// the merge reaches the time of their first packet, so a directory of rotated
-// captures keeps only one or two files open). Each sensor has its own decoder
-// state. A file that cannot be read is named in the returned error and skipped;
-// the others are still read. h's error or the context's stops everything.
-func ReadPaths(ctx context.Context, inputs []Input, h Handler) (Stats, error) {
-	return ReadPathsWith(ctx, inputs, h, ReadOptions{})
-}
-
-// ReadOptions tune ReadPathsWith. The zero value is ReadPaths' behaviour.
+// ReadOptions tune ReadPaths.
 type ReadOptions struct {
 	// Decoder bounds the TCP and fragment state of each sensor.
 	Decoder DecoderOptions
@@ -100,8 +93,7 @@ func (p *Progress) Read() int64 { return p.read.Load() }
 // Total is the size of all input files, known once the read has listed them.
 func (p *Progress) Total() int64 { return p.total.Load() }
 
-// ReadPathsWith is ReadPaths with options.
-func ReadPathsWith(ctx context.Context, inputs []Input, h Handler, opt ReadOptions) (Stats, error) {
+func readPaths(ctx context.Context, inputs []Input, h Handler, opt ReadOptions) (Stats, error) {
 	var (
 		stats    Stats
 		errs     []error

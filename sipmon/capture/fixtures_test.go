@@ -44,7 +44,7 @@ type counts struct {
 func readCounting(t *testing.T, path string) (counts, capture.Stats) {
 	t.Helper()
 	c := counts{rawFrames: map[int]bool{}}
-	st, err := capture.ReadFile(context.Background(), path, "s1", func(m *capture.Message) error {
+	st, err := capture.ReadPaths(context.Background(), []capture.Input{{Sensor: "s1", Path: path}}, func(m *capture.Message) error {
 		c.all++
 		if !m.HEP {
 			c.rawFrames[m.Frame] = true

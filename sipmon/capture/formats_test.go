@@ -290,7 +290,7 @@ func TestFormatsAndLinks(t *testing.T) {
 				path := filepath.Join(dir, f.name+"_"+l.name)
 				f.write(t, path, l.typ, frames, ts)
 				var all []got
-				st, err := capture.ReadFile(context.Background(), path, "s", func(m *capture.Message) error {
+				st, err := capture.ReadPaths(context.Background(), []capture.Input{{Sensor: "s", Path: path}}, func(m *capture.Message) error {
 					all = append(all, copyMsg(m))
 					return nil
 				})

@@ -337,12 +337,3 @@ func (s *HEPServer) countError() {
 	s.dec.stats.HEPErrors++
 	s.mu.Unlock()
 }
-
-// ListenHEP binds a HEP listener (see NewHEPServer) and serves it until ctx ends.
-func ListenHEP(ctx context.Context, network, addr, sensor string, h Handler) error {
-	s, err := NewHEPServer(network, addr, sensor, h, HEPOptions{})
-	if err != nil {
-		return err
-	}
-	return s.Run(ctx)
-}

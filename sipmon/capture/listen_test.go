@@ -33,7 +33,7 @@ func want12a(t *testing.T) ([]got, [][]byte) {
 	t.Helper()
 	path := fixtures.Path(t, "sip", "12a_hep3_kamailio_siptrace_only.pcap")
 	var want []got
-	if _, err := capture.ReadFile(context.Background(), path, "hep1", func(m *capture.Message) error {
+	if _, err := capture.ReadPaths(context.Background(), []capture.Input{{Sensor: "hep1", Path: path}}, func(m *capture.Message) error {
 		want = append(want, copyMsg(m))
 		return nil
 	}); err != nil {

@@ -28,20 +28,6 @@ type LiveOptions struct {
 	Record io.Writer
 }
 
-// ReadLive captures on the network interface iface until ctx ends (then it
-// returns nil) or h returns an error, handing SIP messages to h. bpf, when not
-// empty, is a filter expression (see Filter: a subset of pcap-filter, applied in
-// user space after IP reassembly) or, after RawBPFPrefix, a compiled BPF program
-// as `tcpdump -ddd` prints it, which the kernel applies. Live capture needs CAP_NET_RAW and is Linux only.
-func ReadLive(ctx context.Context, iface, bpf, sensor string, h Handler) (Stats, error) {
-	l, err := NewLive(iface, bpf, sensor, h, LiveOptions{})
-	if err != nil {
-		return Stats{}, err
-	}
-	err = l.Run(ctx)
-	return l.Stats(), err
-}
-
 // Live is a capture on one interface: NewLive opens it (from then on packets are
 // captured), Run reads them.
 type Live struct {
@@ -70,8 +56,13 @@ type liveSource interface {
 
 var errLiveTimeout = errors.New("live: poll timeout")
 
-// NewLive opens a capture on iface ("any" for all interfaces) with an optional
-// kernel filter (see ReadLive).
+// NewLive opens a capture on iface ("any" for all interfaces), the one entry
+// point for live capture; Run reads it until ctx ends (then it returns nil) or
+// h returns an error, handing SIP messages to h. filter, when not empty, is a
+// filter expression (see Filter: a subset of pcap-filter, applied in user
+// space after IP reassembly) or, after RawBPFPrefix, a compiled BPF program as
+// `tcpdump -ddd` prints it, which the kernel applies. Live capture needs
+// CAP_NET_RAW and is Linux only.
 func NewLive(iface, filter, sensor string, h Handler, opt LiveOptions) (*Live, error) {
 	src, link, err := openLive(iface)
 	if err != nil {

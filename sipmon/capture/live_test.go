@@ -184,7 +184,7 @@ func TestReadLiveLoopback(t *testing.T) {
 					t.Fatal(err)
 				}
 			}
-			if _, err := capture.ReadPathsWith(context.Background(), []capture.Input{{Path: path, Sensor: "lo-sensor"}}, func(m *capture.Message) error {
+			if _, err := capture.ReadPaths(context.Background(), []capture.Input{{Path: path, Sensor: "lo-sensor"}}, func(m *capture.Message) error {
 				if int(m.Dst.Port()) == port || int(m.Dst.Port()) == otherPort {
 					back = append(back, fmt.Sprintf("%d|%s", m.Dst.Port(), m.Payload))
 				}

@@ -18,7 +18,7 @@ func benchReadahead(b *testing.B, on bool, work int) {
 	sink := 0
 	msgs := 0
 	for b.Loop() {
-		st, err := ReadFile(context.Background(), path, "", func(m *Message) error {
+		st, err := ReadPaths(context.Background(), []Input{{Sensor: "", Path: path}}, func(m *Message) error {
 			for i := range work {
 				sink += int(m.Payload[i%len(m.Payload)])
 			}

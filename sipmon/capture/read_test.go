@@ -48,7 +48,7 @@ func TestReadDirTimeOrderAndBadFiles(t *testing.T) {
 
 	var msgs []string
 	var times []time.Time
-	st, err := capture.ReadDir(context.Background(), dir, "rot", func(m *capture.Message) error {
+	st, err := capture.ReadPaths(context.Background(), []capture.Input{{Sensor: "rot", Path: dir}}, func(m *capture.Message) error {
 		msgs = append(msgs, string(m.Payload))
 		times = append(times, m.Time)
 		return nil
@@ -122,7 +122,7 @@ func TestReadProgress(t *testing.T) {
 	var p capture.Progress
 	var seen []int64
 	n := 0
-	_, err := capture.ReadPathsWith(context.Background(), in, func(*capture.Message) error {
+	_, err := capture.ReadPaths(context.Background(), in, func(*capture.Message) error {
 		if n++; n%20000 == 0 {
 			seen = append(seen, p.Read())
 		}
@@ -162,7 +162,7 @@ func TestReadStops(t *testing.T) {
 	t.Run("handler error", func(t *testing.T) {
 		boom := errors.New("boom")
 		n := 0
-		_, err := capture.ReadFile(context.Background(), path, "", func(*capture.Message) error {
+		_, err := capture.ReadPaths(context.Background(), []capture.Input{{Sensor: "", Path: path}}, func(*capture.Message) error {
 			if n++; n == 10 {
 				return boom
 			}
@@ -175,13 +175,13 @@ func TestReadStops(t *testing.T) {
 	t.Run("context cancelled", func(t *testing.T) {
 		ctx, cancel := context.WithCancel(context.Background())
 		cancel()
-		st, err := capture.ReadFile(ctx, path, "", func(*capture.Message) error { return nil })
+		st, err := capture.ReadPaths(ctx, []capture.Input{{Sensor: "", Path: path}}, func(*capture.Message) error { return nil })
 		if !errors.Is(err, context.Canceled) || st.Packets >= 105000 {
 			t.Errorf("err %v after %d packets, want context.Canceled early", err, st.Packets)
 		}
 	})
 	t.Run("missing file", func(t *testing.T) {
-		_, err := capture.ReadFile(context.Background(), filepath.Join(t.TempDir(), "nope.pcap"), "", func(*capture.Message) error { return nil })
+		_, err := capture.ReadPaths(context.Background(), []capture.Input{{Sensor: "", Path: filepath.Join(t.TempDir(), "nope.pcap")}}, func(*capture.Message) error { return nil })
 		if err == nil || !strings.Contains(err.Error(), "nope.pcap") {
 			t.Errorf("err %v, want it to name nope.pcap", err)
 		}

@@ -226,7 +226,7 @@ func realSIPStream(tb testing.TB) []string {
 	tb.Helper()
 	var out []string
 	for _, name := range []string{"11b_sip_over_tcp_segmented.pcap", "15_compact_headers_via_kamailio_to_baresip.pcap"} {
-		if _, err := capture.ReadFile(context.Background(), fixtures.Path(tb, "sip", name), "", func(m *capture.Message) error {
+		if _, err := capture.ReadPaths(context.Background(), []capture.Input{{Sensor: "", Path: fixtures.Path(tb, "sip", name)}}, func(m *capture.Message) error {
 			out = append(out, string(m.Payload))
 			return nil
 		}); err != nil {
