@@ -11,15 +11,18 @@
 // fragment (http://node:8089/#token=...), which browsers never send to the
 // server, and removes it from the address bar at once.
 //
-// Endpoints (all GET): /api/v1/view (everything the page shows),
+// Endpoints (all GET): /api/v1/view (everything the page shows: package
+// view's View, with the node's Health in it),
 // /api/v1/licenses, /api/v1/channels, /api/v1/state (over-limit states),
 // /api/v1/stats?product=P&days=N (N from 1 to 14, default 14), /metrics,
 // /healthz (the process is up), /readyz (200 when every Health component is
 // OK, else 503, with the components in the body). Errors are JSON
 // {"error": "..."}.
 //
-// The data comes through Source, implemented by the daemon; health through
-// Health. The server itself keeps no state but its Metrics.
+// The data comes through Source (bridge/node.Source builds it), health
+// through Health; admin imports no bridge package, only view. The server
+// itself keeps no state but its Metrics. With Options.AddrFile it records
+// its address while it runs, for licbridge show licenses.
 package admin
 
 import (
