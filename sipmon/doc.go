@@ -24,5 +24,12 @@
 //     static type 18 or an rtpmap G729); fax when a T.38 image stream
 //     (m=image <port> udptl t38) is accepted with a non-zero port.
 //
-// A Monitor is fed through Handle (a capture.Handler) and reports with Report.
+// A Monitor is fed through Handle (a capture.Handler) and reports with Report;
+// finished legs stream out through Config.LegSink (JSONStream writes them), so a
+// read holds the legs up at once, not every leg read. Supervise keeps a live
+// monitor's inputs open, reopening a failed one with backoff.
+//
+// Neighbours: sipmon/capture (below) decodes files, interfaces and HEP into
+// messages; the bridge (beside, through Publisher) receives the wire counts;
+// cmd/licbridge (above) only parses flags and wires inputs, store and output.
 package sipmon

@@ -1,6 +1,3 @@
-// Package pcaptest holds test helpers shared by the capture packages: UDP payloads
-// extracted from fixture captures with gopacket's own decoders (independent of the
-// decoder under test) and packet builders on gopacket's serialization layers.
 package pcaptest
 
 import (
