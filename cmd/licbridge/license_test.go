@@ -216,3 +216,30 @@ func TestShowLicensesConfig(t *testing.T) {
 		t.Fatalf("with --renewal-grace 5h: %s, total %d", st, v.total("g729"))
 	}
 }
+
+// TestVerifyChecksThisHost: without --host-id, verify checks the bindings
+// against this host (config host_id here) and exits non-zero for a key bound
+// to another host (issue 13); --any-host skips the check.
+func TestVerifyChecksThisHost(t *testing.T) {
+	dir := t.TempDir()
+	if _, err := runApp(t, "license", "keygen", "--out", dir); err != nil {
+		t.Fatal(err)
+	}
+	cfg := filepath.Join(dir, "cfg.yaml")
+	if err := os.WriteFile(cfg, []byte("host_id: A1B2-C3D4-E5F6\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	key := filepath.Join(dir, "other.lic")
+	if out, err := runApp(t, "license", "issue", "--issuer-key", filepath.Join(dir, "issuer.key"), "--product", "g729",
+		"--channels", "2", "--host-id", "0000-1111-2222", "--out", key); err != nil {
+		t.Fatalf("issue: %v\n%s", err, out)
+	}
+	pub := filepath.Join(dir, "issuer.pub")
+	out, err := runApp(t, "--config", cfg, "license", "verify", "--issuer-pub", pub, key)
+	if err == nil || exitCode(err) != 1 || !strings.Contains(out, "another host ID") {
+		t.Fatalf("verify of another host's key: %v\n%s", err, out)
+	}
+	if out, err := runApp(t, "--config", cfg, "license", "verify", "--issuer-pub", pub, "--any-host", key); err != nil {
+		t.Fatalf("verify --any-host: %v\n%s", err, out)
+	}
+}
