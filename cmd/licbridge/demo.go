@@ -3,6 +3,7 @@ package main
 import (
 	"fmt"
 	"os"
+	"path/filepath"
 	"strings"
 
 	"github.com/licbridge/licbridge/daemon/demo"
@@ -48,7 +49,9 @@ func demoAction(c *cli.Context) error {
 		return err
 	}
 
-	args := []string{"licbridge", "show", "licenses", "--no-default-dirs", "--licenses-dir", keys.LicDir, "--issuer-pub", keys.PubPath, "--host-id", string(keys.Host)}
+	// Its own state dir: no daemon runs there, so the keys are read as they are
+	// (not the usage of some other licbridge on this host).
+	args := []string{"licbridge", "show", "licenses", "--state-dir", filepath.Join(root, "state"), "--no-default-dirs", "--licenses-dir", keys.LicDir, "--issuer-pub", keys.PubPath, "--host-id", string(keys.Host)}
 	if keep {
 		fmt.Fprintf(out, "\n$ %s\n\n", strings.Join(args, " "))
 	} else {

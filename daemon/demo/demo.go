@@ -21,6 +21,7 @@ import (
 	"time"
 
 	"github.com/licbridge/licbridge/bridge"
+	licnode "github.com/licbridge/licbridge/bridge/node"
 	"github.com/licbridge/licbridge/config"
 	licd "github.com/licbridge/licbridge/daemon"
 	"github.com/licbridge/licbridge/internal/asterisktest"
@@ -237,108 +238,135 @@ func Calls(parent context.Context, out io.Writer, keys Keys, burst int) error {
 	}
 	pbx.SetAGIAddr(nd.AGIAddr())
 
-	fmt.Fprintf(out, "\nA licbridge node (\"demo\", embedded store) beside a simulated Asterisk 22:\n")
-	fmt.Fprintf(out, "  FastAGI %s   AMI %s   ARI %s\n", nd.AGIAddr(), pbx.AMIAddr(), pbx.ARIURL())
-	fmt.Fprintf(out, "  licensed now: %s\n", totals(ctx, b))
+	st := &story{ctx: ctx, out: out, pbx: pbx, nd: nd, b: b, watch: watch}
+	return st.tell(burst)
+}
 
-	seq := 0
-	placeOne := func(c asterisktest.Call) (*asterisktest.Placed, error) {
-		seq++
-		pl, err := pbx.Place(ctx, c)
-		if err != nil {
-			return nil, fmt.Errorf("demo: call %d: %w", seq, err)
-		}
-		via := "FastAGI"
-		if c.Via == asterisktest.ViaARI {
-			via = "ARI    "
-		}
-		line := fmt.Sprintf("  call %2d  %s -> %s  %s  ", seq, pl.Caller, pl.Called, via)
-		switch {
-		case pl.Admitted():
-			line += fmt.Sprintf("%-22s", "ADMITTED")
-		default:
-			line += fmt.Sprintf("%-22s", "REJECTED "+pl.Reason)
-		}
-		if e, ok := watch.decision(c.Product, pl.Channels[0]); ok {
-			line += fmt.Sprintf("%s %2d/%d in use", c.Product, e.InUse, e.Total)
-		}
-		if !pl.Admitted() {
-			line += "  (busy tone, hangs up)"
-		}
-		fmt.Fprintln(out, line)
-		if !pl.Admitted() {
-			return pl, pbx.Hangup(pl)
-		}
-		return pl, nil
+// story is the demo's calls, told as they happen.
+type story struct {
+	ctx   context.Context
+	out   io.Writer
+	pbx   *asterisktest.PBX
+	nd    *licnode.Node
+	b     *bridge.Bridge
+	watch *watch
+	seq   int
+	up    []*asterisktest.Placed
+}
+
+// place places one call and prints its fate; a refused call hangs up.
+func (st *story) place(c asterisktest.Call) (*asterisktest.Placed, error) {
+	st.seq++
+	pl, err := st.pbx.Place(st.ctx, c)
+	if err != nil {
+		return nil, fmt.Errorf("demo: call %d: %w", st.seq, err)
 	}
+	via := "FastAGI"
+	if c.Via == asterisktest.ViaARI {
+		via = "ARI    "
+	}
+	line := fmt.Sprintf("  call %2d  %s -> %s  %s  ", st.seq, pl.Caller, pl.Called, via)
+	switch {
+	case pl.Admitted():
+		line += fmt.Sprintf("%-22s", "ADMITTED")
+	default:
+		line += fmt.Sprintf("%-22s", "REJECTED "+pl.Reason)
+	}
+	if e, ok := st.watch.decision(c.Product, pl.Channels[0]); ok {
+		line += fmt.Sprintf("%s %2d/%d in use", c.Product, e.InUse, e.Total)
+	}
+	if !pl.Admitted() {
+		line += "  (busy tone, hangs up)"
+	}
+	fmt.Fprintln(st.out, line)
+	if !pl.Admitted() {
+		return pl, st.pbx.Hangup(pl)
+	}
+	st.up = append(st.up, pl)
+	return pl, nil
+}
 
-	fmt.Fprintf(out, "\nA burst of %d G.729 calls, alternating AGI(agi://.../admit,g729) and Stasis(licbridge,admit,g729):\n", burst)
-	var up []*asterisktest.Placed
-	for i := range burst {
+// g729 places n G.729 calls, through ARI every other one when alternate.
+func (st *story) g729(n int, alternate bool) error {
+	for i := range n {
 		via := asterisktest.ViaAGI
-		if i%2 == 1 {
+		if alternate && i%2 == 1 {
 			via = asterisktest.ViaARI
 		}
-		pl, err := placeOne(asterisktest.Call{Caller: fmt.Sprintf("2%03d", seq+1), Product: "g729", Via: via, Codec: "g729"})
-		if err != nil {
+		if _, err := st.place(asterisktest.Call{Caller: fmt.Sprintf("2%03d", st.seq+1), Product: "g729", Via: via, Codec: "g729"}); err != nil {
 			return err
 		}
-		if pl.Admitted() {
-			up = append(up, pl)
-		}
 	}
+	return nil
+}
 
-	hangupSome := func(pls []*asterisktest.Placed) error {
-		var chans []string
-		for _, pl := range pls {
-			if err := pbx.Hangup(pl); err != nil {
-				return fmt.Errorf("demo: %w", err)
-			}
-			chans = append(chans, pl.Channels...)
+// hangup ends the first n calls up and waits for their release.
+func (st *story) hangup(n int) error {
+	pls := st.up[:n]
+	var chans []string
+	for _, pl := range pls {
+		if err := st.pbx.Hangup(pl); err != nil {
+			return fmt.Errorf("demo: %w", err)
 		}
-		if err := watch.waitReleased(ctx, chans); err != nil {
-			return err
-		}
-		for _, pl := range pls {
-			fmt.Fprintf(out, "  released  %s -> %s  (Asterisk reported the hangup)\n", pl.Caller, pl.Called)
-		}
-		fmt.Fprintf(out, "  in use now: %s\n", inUse(ctx, b))
-		return nil
+		chans = append(chans, pl.Channels...)
 	}
-	n := min(5, len(up))
+	if err := st.watch.waitReleased(st.ctx, chans); err != nil {
+		return err
+	}
+	for _, pl := range pls {
+		fmt.Fprintf(st.out, "  released  %s -> %s  (Asterisk reported the hangup)\n", pl.Caller, pl.Called)
+	}
+	fmt.Fprintf(st.out, "  in use now: %s\n", inUse(st.ctx, st.b))
+	st.up = st.up[n:]
+	return nil
+}
+
+func (st *story) tell(burst int) error {
+	out := st.out
+	fmt.Fprintf(out, "\nA licbridge node (\"demo\", embedded store) beside a simulated Asterisk 22:\n")
+	fmt.Fprintf(out, "  FastAGI %s   AMI %s   ARI %s\n", st.nd.AGIAddr(), st.pbx.AMIAddr(), st.pbx.ARIURL())
+	fmt.Fprintf(out, "  licensed now: %s\n", totals(st.ctx, st.b))
+	fmt.Fprintf(out, "\nA burst of %d G.729 calls, alternating AGI(agi://.../admit,g729) and Stasis(licbridge,admit,g729):\n", burst)
+	if err := st.g729(burst, true); err != nil {
+		return err
+	}
+	n := min(5, len(st.up))
 	fmt.Fprintf(out, "\n%d calls end; the channels are free again with no dialplan step:\n", n)
-	if err := hangupSome(up[:n]); err != nil {
+	if err := st.hangup(n); err != nil {
 		return err
 	}
-	up = up[n:]
-
 	fmt.Fprintf(out, "\nNew calls take the freed channels:\n")
-	for range min(3, n) {
-		pl, err := placeOne(asterisktest.Call{Caller: fmt.Sprintf("2%03d", seq+1), Product: "g729", Via: asterisktest.ViaAGI, Codec: "g729"})
-		if err != nil {
-			return err
-		}
-		if pl.Admitted() {
-			up = append(up, pl)
-		}
-	}
-
-	watch.forgetObserved()
-	fmt.Fprintf(out, "\nA fax call asks for a fax channel; a G.729 call that never asks is seen anyway:\n")
-	fax, err := placeOne(asterisktest.Call{Caller: "3001", Called: "fax", Product: "fax", Via: asterisktest.ViaAGI, Fax: true})
-	if err != nil {
+	if err := st.g729(min(3, n), false); err != nil {
 		return err
 	}
-	sneaky, err := pbx.Place(ctx, asterisktest.Call{Caller: "4001", Called: "200", Codec: "g729"})
+	return st.passiveAndEnd()
+}
+
+// passiveAndEnd shows passive accounting (a fax call, and a G.729 call that
+// never asks), then hangs everyone up.
+func (st *story) passiveAndEnd() error {
+	ctx, out := st.ctx, st.out
+	st.watch.forgetObserved()
+	fmt.Fprintf(out, "\nA fax call asks for a fax channel; a G.729 call that never asks is seen anyway:\n")
+	if _, err := st.place(asterisktest.Call{Caller: "3001", Called: "fax", Product: "fax", Via: asterisktest.ViaAGI, Fax: true}); err != nil {
+		return err
+	}
+	sneaky, err := st.pbx.Place(ctx, asterisktest.Call{Caller: "4001", Called: "200", Codec: "g729"})
 	if err != nil {
 		return fmt.Errorf("demo: %w", err)
 	}
-	seq++
-	fmt.Fprintf(out, "  call %2d  %s -> %s  (no admission; its native format is G.729)\n", seq, sneaky.Caller, sneaky.Called)
-	if err := watch.waitObserved(ctx, map[string]int{"g729": len(up) + 1, "fax": 1}); err != nil {
+	st.seq++
+	fmt.Fprintf(out, "  call %2d  %s -> %s  (no admission; its native format is G.729)\n", st.seq, sneaky.Caller, sneaky.Called)
+	g729Up := 0
+	for _, pl := range st.up {
+		if pl.Product == "g729" {
+			g729Up++
+		}
+	}
+	if err := st.watch.waitObserved(ctx, map[string]int{"g729": g729Up + 1, "fax": 1}); err != nil {
 		return err
 	}
-	for _, o := range nd.ObservedNow() {
+	for _, o := range st.nd.ObservedNow() {
 		switch {
 		case o.Units == 0:
 		case o.Product == "fax":
@@ -347,25 +375,20 @@ func Calls(parent context.Context, out io.Writer, keys Keys, burst int) error {
 			fmt.Fprintf(out, "  passive accounting: %s: %d channels on Asterisk use it, %d of them without admission\n", o.Product, o.Units, o.Unadmitted)
 		}
 	}
-	if fax.Admitted() {
-		up = append(up, fax)
-	}
-	up = append(up, sneaky)
-
 	fmt.Fprintf(out, "\nEveryone hangs up:\n")
 	var chans []string
-	for _, pl := range up {
-		if err := pbx.Hangup(pl); err != nil {
+	for _, pl := range append(st.up, sneaky) {
+		if err := st.pbx.Hangup(pl); err != nil {
 			return fmt.Errorf("demo: %w", err)
 		}
 		if pl != sneaky {
 			chans = append(chans, pl.Channels...)
 		}
 	}
-	if err := watch.waitReleased(ctx, chans); err != nil {
+	if err := st.watch.waitReleased(ctx, chans); err != nil {
 		return err
 	}
-	fmt.Fprintf(out, "  %d channels released; in use now: %s\n", len(chans), inUse(ctx, b))
+	fmt.Fprintf(out, "  %d channels released; in use now: %s\n", len(chans), inUse(ctx, st.b))
 	return nil
 }
 
