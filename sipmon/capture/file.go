@@ -94,16 +94,125 @@ func (p *Progress) Read() int64 { return p.read.Load() }
 func (p *Progress) Total() int64 { return p.total.Load() }
 
 func readPaths(ctx context.Context, inputs []Input, h Handler, opt ReadOptions) (Stats, error) {
-	var (
-		stats    Stats
-		errs     []error
-		pending  []*source
-		decoders = map[string]*Decoder{}
-		maxOpen  = opt.MaxOpen
-	)
-	if maxOpen <= 0 {
-		maxOpen = DefaultMaxOpen
+	mg := &merge{maxOpen: opt.MaxOpen}
+	if mg.maxOpen <= 0 {
+		mg.maxOpen = DefaultMaxOpen
 	}
+	pending, decoders, errs, err := listSources(ctx, inputs, h, opt)
+	if err != nil {
+		return mg.stats, err
+	}
+	mg.pending, mg.errs = pending, errs
+	defer mg.close()
+	runErr := mg.run(ctx)
+	if mg.late > 0 {
+		mg.errs = append(mg.errs, fmt.Errorf("capture: %d files (the first %s) overlap in time with more than %d others read at once: their packets were delivered out of time order; read fewer overlapping captures together", mg.late, mg.firstLate, mg.maxOpen))
+	}
+	for _, dec := range decoders {
+		if runErr == nil {
+			runErr = dec.Flush()
+		}
+		mg.stats.Add(dec.Stats())
+	}
+	if runErr != nil {
+		return mg.stats, runErr
+	}
+	return mg.stats, errors.Join(mg.errs...)
+}
+
+// merge delivers the records of many files in time order.
+type merge struct {
+	maxOpen int
+	pending []*source // not yet opened, by first packet
+	active  sourceHeap
+	stats   Stats
+	errs    []error
+	// last is the time of the last record delivered; late counts the files
+	// opened after later records had gone out.
+	last      time.Time
+	late      int
+	firstLate string
+}
+
+func (mg *merge) close() {
+	for _, s := range mg.active {
+		s.close()
+	}
+	for _, s := range mg.pending {
+		s.close()
+	}
+}
+
+// run delivers every record until the files end, a decoder's handler fails
+// or ctx ends.
+func (mg *merge) run(ctx context.Context) error {
+	for count := 1; ; count++ {
+		mg.openDue()
+		if len(mg.active) == 0 {
+			return nil
+		}
+		s := mg.active[0]
+		if count%ctxCheckEvery == 0 {
+			if err := ctx.Err(); err != nil {
+				return err
+			}
+		}
+		mg.last = s.ts
+		s.dec.file, s.dec.frame, s.dec.fileFrame = s.path, s.records, true
+		if err := s.dec.Frame(s.link(), s.data, s.ts); err != nil {
+			return err
+		}
+		if err := s.advance(); err != nil {
+			if !errors.Is(err, io.EOF) {
+				mg.errs = append(mg.errs, err)
+			}
+			s.close()
+			heap.Pop(&mg.active)
+			continue
+		}
+		heap.Fix(&mg.active, 0)
+	}
+}
+
+// openDue opens every file whose first packet is due before the next packet
+// of the open ones, up to maxOpen: rotated captures (one after the other in
+// time) need one or two open per stream, so the merge is exact unless more
+// than maxOpen files overlap in time. Then the extra ones wait for a slot,
+// their records go out late, and the error says so, rather than opening
+// thousands of files (descriptors, memory).
+func (mg *merge) openDue() {
+	for len(mg.pending) > 0 && len(mg.active) < mg.maxOpen && (len(mg.active) == 0 || !mg.pending[0].first.After(mg.active[0].ts)) {
+		s := mg.pending[0]
+		if s.first.Before(mg.last) {
+			if mg.late++; mg.late == 1 {
+				mg.firstLate = s.path
+			}
+		}
+		// Drop the slot: a file read to its end must not stay reachable
+		// (with its buffers) until the whole read ends.
+		mg.pending[0] = nil
+		mg.pending = mg.pending[1:]
+		if err := s.open(); err != nil {
+			mg.errs = append(mg.errs, err)
+			continue
+		}
+		mg.stats.Files++
+		if err := s.advance(); err != nil {
+			if !errors.Is(err, io.EOF) {
+				mg.errs = append(mg.errs, err)
+			}
+			s.close()
+			continue
+		}
+		heap.Push(&mg.active, s)
+	}
+}
+
+// listSources lists the files of the inputs with their first packet's time,
+// in that order, and a decoder per sensor; files that cannot be read are in
+// errs. The error is the context's.
+func listSources(ctx context.Context, inputs []Input, h Handler, opt ReadOptions) (pending []*source, decoders map[string]*Decoder, errs []error, err error) {
+	decoders = map[string]*Decoder{}
 	for _, in := range inputs {
 		files, err := expand(in.Path)
 		if err != nil {
@@ -128,101 +237,13 @@ func readPaths(ctx context.Context, inputs []Input, h Handler, opt ReadOptions) 
 				}
 			}
 			if err := ctx.Err(); err != nil {
-				return stats, err
+				return nil, nil, nil, err
 			}
 		}
 	}
 	// Files in order of their first packet; the merge opens them lazily.
 	slices.SortStableFunc(pending, func(a, b *source) int { return a.first.Compare(b.first) })
-
-	var active sourceHeap
-	defer func() {
-		for _, s := range active {
-			s.close()
-		}
-		for _, s := range pending {
-			s.close()
-		}
-	}()
-	var (
-		count int
-		// last is the time of the last record delivered; late counts the
-		// files opened after later records had gone out.
-		last      time.Time
-		late      int
-		firstLate string
-	)
-	runErr := func() error {
-		for {
-			// Open every file whose first packet is due before the next packet of
-			// the open ones, up to maxOpen: rotated captures (one after the other
-			// in time) need one or two open per stream, so the merge is exact
-			// unless more than maxOpen files overlap in time. Then the extra ones
-			// wait for a slot, their records go out late, and the error says so,
-			// rather than opening thousands of files (descriptors, memory).
-			for len(pending) > 0 && len(active) < maxOpen && (len(active) == 0 || !pending[0].first.After(active[0].ts)) {
-				s := pending[0]
-				if s.first.Before(last) {
-					if late++; late == 1 {
-						firstLate = s.path
-					}
-				}
-				// Drop the slot: a file read to its end must not stay reachable
-				// (with its buffers) until the whole read ends.
-				pending[0] = nil
-				pending = pending[1:]
-				if err := s.open(); err != nil {
-					errs = append(errs, err)
-					continue
-				}
-				stats.Files++
-				if err := s.advance(); err != nil {
-					if !errors.Is(err, io.EOF) {
-						errs = append(errs, err)
-					}
-					s.close()
-					continue
-				}
-				heap.Push(&active, s)
-			}
-			if len(active) == 0 {
-				return nil
-			}
-			s := active[0]
-			if count++; count%ctxCheckEvery == 0 {
-				if err := ctx.Err(); err != nil {
-					return err
-				}
-			}
-			last = s.ts
-			s.dec.file, s.dec.frame, s.dec.fileFrame = s.path, s.records, true
-			if err := s.dec.Frame(s.link(), s.data, s.ts); err != nil {
-				return err
-			}
-			if err := s.advance(); err != nil {
-				if !errors.Is(err, io.EOF) {
-					errs = append(errs, err)
-				}
-				s.close()
-				heap.Pop(&active)
-				continue
-			}
-			heap.Fix(&active, 0)
-		}
-	}()
-	if late > 0 {
-		errs = append(errs, fmt.Errorf("capture: %d files (the first %s) overlap in time with more than %d others read at once: their packets were delivered out of time order; read fewer overlapping captures together", late, firstLate, maxOpen))
-	}
-	for _, dec := range decoders {
-		if runErr == nil {
-			runErr = dec.Flush()
-		}
-		stats.Add(dec.Stats())
-	}
-	if runErr != nil {
-		return stats, runErr
-	}
-	return stats, errors.Join(errs...)
+	return pending, decoders, errs, nil
 }
 
 // expand lists the capture files of a path: the file itself, or a directory's
