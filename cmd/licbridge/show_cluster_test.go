@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/licbridge/licbridge/bridge"
+	"github.com/licbridge/licbridge/bridge/overage"
 	"github.com/licbridge/licbridge/bridge/redisstore"
 	"github.com/licbridge/licbridge/internal/redistest"
 )
@@ -143,5 +144,69 @@ func TestShowLicensesClusterStoreDown(t *testing.T) {
 	}
 	if !strings.Contains(r.stderr, "127.0.0.1:1") || strings.Contains(r.stderr, "sekret") {
 		t.Errorf("error should name the store and hide the password: %s", r.stderr)
+	}
+}
+
+// TestShowLicensesClusterModes: show licenses --redis shows a product as the
+// live nodes enforce it (they publish their modes): grace and LOCKED after 14
+// over-limit days, though the reader's own config says nothing (it printed
+// "hard, state OK").
+func TestShowLicensesClusterModes(t *testing.T) {
+	rs := redistest.Start(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	st, err := redisstore.Dial(ctx, redisstore.Options{Addr: rs.Addr})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	b, err := bridge.New(bridge.Options{Store: st, Node: "pbx1", Lapse: time.Minute})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer b.Close()
+	if err := b.PublishKeys(ctx, []bridge.KeyGrant{{KeyID: "G729-A", Product: "g729", Channels: 5, Until: time.Now().Add(24 * time.Hour)}}); err != nil {
+		t.Fatal(err)
+	}
+	if err := st.PublishModes(ctx, redisstore.NodeModes{Node: "pbx1", Pool: bridge.PoolCluster,
+		Enforcement: map[string]bridge.Mode{"g729": bridge.ModeGrace}, Expires: time.Now().Add(time.Minute)}, time.Now()); err != nil {
+		t.Fatal(err)
+	}
+	day := time.Now().UTC().AddDate(0, 0, -overage.LockDay+1)
+	m := overage.New(overage.Options{Store: overage.NewRedisStore(st.Client()), Modes: map[string]overage.Mode{"g729": overage.ModeGrace},
+		Now: func() time.Time { return day }})
+	for range overage.LockDay {
+		if _, err := m.Observe(ctx, "g729", 6, 5); err != nil {
+			t.Fatal(err)
+		}
+		day = day.AddDate(0, 0, 1)
+	}
+	issuer := t.TempDir()
+	mustRun(t, nil, "license", "keygen", "--out", issuer)
+	out := mustRun(t, nil, "show", "licenses", "--no-default-dirs", "--state-dir", t.TempDir(), "--host-id", "A1B2-C3D4-E5F6",
+		"--issuer-pub", issuer+"/issuer.pub", "--redis", rs.Addr, "--json")
+	var got struct {
+		Products []struct {
+			Name        string `json:"name"`
+			Enforcement string `json:"enforcement"`
+			Overage     struct {
+				Phase string `json:"phase"`
+			} `json:"overage"`
+		} `json:"products"`
+	}
+	if err := json.Unmarshal([]byte(out), &got); err != nil {
+		t.Fatalf("%v:\n%s", err, out)
+	}
+	i := slices.IndexFunc(got.Products, func(p struct {
+		Name        string `json:"name"`
+		Enforcement string `json:"enforcement"`
+		Overage     struct {
+			Phase string `json:"phase"`
+		} `json:"overage"`
+	}) bool {
+		return p.Name == "g729"
+	})
+	if i < 0 || got.Products[i].Enforcement != "grace" || got.Products[i].Overage.Phase != "LOCKED" {
+		t.Fatalf("g729 not shown as grace, LOCKED:\n%s", out)
 	}
 }
