@@ -82,7 +82,9 @@ func issuerStory(t *testing.T, db string) {
 		}
 	}
 	var v showJSON
-	showOut := mustRun(t, nil, "show", "licenses", "--json", "--no-default-dirs", "--licenses-dir", w.lic, "--host-id", here, "--issuer-pub", w.pub)
+	// An empty state dir: no daemon's view, only this host's files.
+	showOut := mustRun(t, nil, "show", "licenses", "--json", "--no-default-dirs", "--licenses-dir", w.lic, "--host-id", here, "--issuer-pub", w.pub,
+		"--state-dir", t.TempDir())
 	if err := json.Unmarshal([]byte(showOut), &v); err != nil || v.total("g729") != 15 {
 		t.Fatalf("show licenses after registering 10 + 5: %v\n%s", err, showOut)
 	}

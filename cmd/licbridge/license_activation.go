@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"crypto/tls"
 	"crypto/x509"
-	"errors"
 	"fmt"
 	"io"
 	"net/http"
@@ -159,12 +158,9 @@ func (h *hostContext) installDir(c *cli.Context) string {
 	return license.DefaultDirAsterisk
 }
 
-// refusal turns an issuer error into the command's exit.
+// refusal turns an issuer error (a refusal naming its reason, or the issuer
+// unreachable) into the command's exit status 1.
 func refusal(what string, err error) error {
-	var api *issuer.APIError
-	if errors.As(err, &api) {
-		return cli.Exit(fmt.Sprintf("license %s: %s", what, err), 1)
-	}
 	return cli.Exit(fmt.Sprintf("license %s: %v", what, err), 1)
 }
 
@@ -271,10 +267,7 @@ func updateAction(c *cli.Context) error {
 		data, err := h.client.Fetch(c.Context, h.request(f.key.ID))
 		var msg string
 		switch {
-		case errors.Is(err, issuer.ErrUnreachable):
-			failed++
-			msg = fmt.Sprintf("kept as it is: %v", err)
-		case err != nil:
+		case err != nil: // unreachable or refused: the installed file stays
 			failed++
 			msg = fmt.Sprintf("kept as it is: %v", err)
 		case bytes.Equal(data, f.data):
