@@ -1,7 +1,6 @@
 package config
 
 import (
-	"errors"
 	"fmt"
 	"net"
 	"net/netip"
@@ -10,6 +9,7 @@ import (
 	"time"
 
 	"github.com/licbridge/licbridge/bridge"
+	"github.com/licbridge/licbridge/bridge/redisstore"
 	"github.com/licbridge/licbridge/dialplan"
 	"github.com/licbridge/licbridge/license"
 )
@@ -76,12 +76,14 @@ func (c *Config) Validate() (*Settings, error) {
 	if s.Location, err = c.Zone(); err != nil {
 		return nil, err
 	}
+	// (sipmon.interval is the SIP monitor's to check, with its other settings.)
 	for name, d := range map[string]time.Duration{
-		"store.lapse": c.Store.Lapse, "store.deadline": c.Store.Deadline, "renewal_grace": c.RenewalGrace,
-		"drain_timeout": c.DrainTimeout, "sipmon.interval": c.SIPMon.Interval, "bypass.after": c.Bypass.After,
+		"--lapse (config store.lapse)": c.Store.Lapse, "--deadline (config store.deadline)": c.Store.Deadline,
+		"--renewal-grace (config renewal_grace)": c.RenewalGrace, "--drain-timeout (config drain_timeout)": c.DrainTimeout,
+		"bypass.after": c.Bypass.After,
 	} {
 		if d < 0 {
-			return nil, fmt.Errorf("%s %s: negative", name, d)
+			return nil, fmt.Errorf("%s %s: must not be negative", name, d)
 		}
 	}
 	if c.AMI.Addr != "" {
@@ -90,8 +92,8 @@ func (c *Config) Validate() (*Settings, error) {
 		}
 	}
 	if c.ARI.URL != "" && !strings.HasPrefix(c.ARI.URL, "http://") && !strings.HasPrefix(c.ARI.URL, "https://") {
-		// The URL may carry a password: show only that it is not http(s).
-		return nil, errors.New("--ari-url: want http://HOST:PORT or https://HOST:PORT (config ari.url)")
+		// The URL may carry a password: it is shown redacted.
+		return nil, fmt.Errorf("--ari-url %q: want http://HOST:PORT or https://HOST:PORT (config ari.url)", redisstore.Redact(c.ARI.URL))
 	}
 	if s.AGIAllow, err = dialplan.ParseAllow(c.AGI.Allow); err != nil {
 		return nil, fmt.Errorf("agi allow: %w", err)
