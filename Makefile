@@ -5,13 +5,19 @@ LDFLAGS := -X main.version=$(VERSION)
 BIN     := bin/licbridge
 FUZZTIME ?= 10s
 
-.PHONY: build test bench lint fuzz demo clean chaos
+.PHONY: build test bench lint fuzz demo clean chaos package
 
 build:
 	$(GO) build -ldflags "$(LDFLAGS)" -o $(BIN) ./cmd/licbridge
 
 test:
 	$(GO) test -race -count=1 ./...
+	cd tools/package && $(GO) test -count=1 ./...
+
+# The Debian package (dist/licbridge_VERSION_ARCH.deb), built with nfpm by
+# tools/package (a module of its own, so the daemon does not depend on it).
+package: build
+	cd tools/package && $(GO) run . -root ../.. -binary $(BIN) -version $(VERSION) -out dist
 
 bench:
 	$(GO) test -run '^$$' -bench . -benchmem ./...
