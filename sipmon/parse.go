@@ -57,28 +57,18 @@ type parser struct {
 	correlation string // lower-case correlation header name, "" when off
 	buf         []byte
 
-	// Results of sipgo's address and URI parsers by input: the From and To values
-	// and request URIs of a dialog repeat in every message, and parsing them is
-	// most of scan's cost. Pure functions of their input, so caching is exact;
-	// bounded by clearing when full.
-	addrs map[string]addrResult
-	uris  map[string]bool
+	// Results of sipgo's URI parser by input (see parseURI).
+	uris map[string]uriResult
 }
 
-type addrResult struct {
-	user, tag string
-	ok        bool
-}
-
-// maxCache bounds each parse cache.
+// maxCache bounds the URI cache.
 const maxCache = 8192
 
 func newParser(correlationHeader string) *parser {
 	return &parser{
 		p:           sip.NewParser(sip.WithHeadersParsers(neededHeaders)),
 		correlation: strings.ToLower(strings.TrimSpace(correlationHeader)),
-		addrs:       make(map[string]addrResult),
-		uris:        make(map[string]bool),
+		uris:        make(map[string]uriResult),
 	}
 }
 
@@ -153,9 +143,9 @@ func (ps *parser) parseSipgo(payload []byte) (m sipMsg, err error) {
 			m.correlation = strings.TrimSpace(hs[0].Value())
 		}
 	}
-	var ct string
+	var ct []byte
 	if h := msg.GetHeaders("content-type"); len(h) > 0 {
-		ct = h[0].Value()
+		ct = []byte(h[0].Value())
 	}
 	if body := msg.Body(); len(body) > 0 && isSDP(ct, body) {
 		m.sdp = parseSDP(body)
@@ -168,10 +158,11 @@ func (ps *parser) parseSipgo(payload []byte) (m sipMsg, err error) {
 // string copied) where leg tracking needs six fields, which made parsing three
 // quarters of the monitor's time and kept it under the throughput goal. scan reads
 // those fields in place and still uses sipgo for what is not trivial (request
-// URIs, the name-addr of From and To). It handles only the plain shape (CRLF
-// lines, no folding, each needed header once, numeric lengths, a complete body)
-// and returns false for anything else, so that sipgo's full parser decides;
-// TestScanAgreesWithSipgo and FuzzScan check the two agree wherever scan answers.
+// URIs and the URIs of From and To, cached by text). It handles only the plain
+// shape (CRLF lines, no folding, each needed header once, numeric lengths, a
+// complete body) and returns false for anything else, so that sipgo's full parser
+// decides; TestScanAgreesWithSipgo and FuzzScan check the two agree wherever scan
+// answers.
 func (ps *parser) scan(payload []byte, m *sipMsg) bool {
 	if len(payload) > sip.ParseMaxMessageLength {
 		return false
@@ -185,11 +176,7 @@ func (ps *parser) scan(payload []byte, m *sipMsg) bool {
 	if head[eol+1] != '\n' || bytes.IndexByte(head[:eol], '\n') >= 0 || !ps.scanStartLine(head[:eol], m) {
 		return false
 	}
-	var (
-		haveCallID, haveCSeq, haveFrom, haveTo, haveCL, haveCT, haveCorr bool
-		clen                                                             = -1
-		ct                                                               []byte
-	)
+	h := headerScan{clen: -1}
 	for pos := eol + 2; pos < len(head); {
 		i := bytes.IndexByte(head[pos:], '\r')
 		if i <= 0 || pos+i+1 >= len(head) {
@@ -200,67 +187,136 @@ func (ps *parser) scan(payload []byte, m *sipMsg) bool {
 		if head[pos-1] != '\n' || line[0] == ' ' || line[0] == '\t' || bytes.IndexByte(line, '\n') >= 0 {
 			return false
 		}
-		colon := bytes.IndexByte(line, ':')
-		if colon < 0 {
+		if !ps.scanHeader(line, m, &h) {
 			return false
 		}
-		name, value := trimRightSpace(line[:colon]), bytes.TrimSpace(line[colon+1:])
-		switch {
-		case is(name, "call-id", 'i'):
-			if haveCallID || len(value) == 0 {
-				return false
-			}
-			haveCallID, m.callID = true, value
-		case is(name, "cseq", 0):
-			if haveCSeq || !scanCSeq(value, m) {
-				return false
-			}
-			haveCSeq = true
-		case is(name, "from", 'f'):
-			if haveFrom || !ps.scanAddress(value, &m.fromUser, &m.fromTag) {
-				return false
-			}
-			haveFrom = true
-		case is(name, "to", 't'):
-			if haveTo || !ps.scanAddress(value, &m.toUser, &m.toTag) {
-				return false
-			}
-			haveTo = true
-		case is(name, "content-length", 'l'):
-			if haveCL || len(value) == 0 || len(value) > 9 {
-				return false
-			}
-			clen = 0
-			for _, c := range value {
-				if c < '0' || c > '9' {
-					return false
-				}
-				clen = clen*10 + int(c-'0')
-			}
-			haveCL = true
-		case is(name, "content-type", 'c'):
-			if haveCT || len(value) == 0 {
-				return false
-			}
-			haveCT, ct = true, value
-		case ps.correlation != "" && !haveCorr && bytes.EqualFold(name, []byte(ps.correlation)):
-			haveCorr, m.correlation = true, string(value)
-		}
 	}
-	if !haveCallID || !haveCSeq || !haveFrom || !haveTo {
+	if h.seen&needMask != needMask {
 		return false
 	}
 	body := payload[end+4:]
-	if haveCL {
-		if clen > len(body) {
+	if h.seen&seenCL != 0 {
+		if h.clen > len(body) {
 			return false
 		}
-		body = body[:clen]
+		body = body[:h.clen]
 	}
-	if len(body) > 0 && isSDP(string(ct), body) {
+	if len(body) > 0 && isSDP(h.ct, body) {
 		m.sdp = parseSDP(body)
 	}
 	return true
+}
+
+// headerScan is what scan keeps between header lines.
+type headerScan struct {
+	seen uint8 // seen* bits
+	clen int
+	ct   []byte
+}
+
+// Headers scan reads, by bit; each may appear once.
+const (
+	seenCallID uint8 = 1 << iota
+	seenCSeq
+	seenFrom
+	seenTo
+	seenCL
+	seenCT
+	seenCorr
+
+	needMask = seenCallID | seenCSeq | seenFrom | seenTo
+)
+
+// scanHeader reads one header line into m, or returns false for a shape scan
+// leaves to sipgo.
+func (ps *parser) scanHeader(line []byte, m *sipMsg, h *headerScan) bool {
+	colon := bytes.IndexByte(line, ':')
+	if colon < 0 {
+		return false
+	}
+	name, value := trimRightSpace(line[:colon]), bytes.TrimSpace(line[colon+1:])
+	kind := headerKind(name)
+	if kind == 0 {
+		if ps.correlation != "" && h.seen&seenCorr == 0 && bytes.EqualFold(name, []byte(ps.correlation)) {
+			h.seen |= seenCorr
+			m.correlation = string(value)
+		}
+		return true
+	}
+	if h.seen&kind != 0 {
+		return false
+	}
+	h.seen |= kind
+	switch kind {
+	case seenCallID:
+		m.callID = value
+		return len(value) > 0
+	case seenCSeq:
+		return scanCSeq(value, m)
+	case seenFrom:
+		return ps.scanAddress(value, &m.fromUser, &m.fromTag)
+	case seenTo:
+		return ps.scanAddress(value, &m.toUser, &m.toTag)
+	case seenCL:
+		if len(value) == 0 || len(value) > 9 {
+			return false
+		}
+		h.clen = 0
+		for _, c := range value {
+			if c < '0' || c > '9' {
+				return false
+			}
+			h.clen = h.clen*10 + int(c-'0')
+		}
+		return true
+	default: // seenCT
+		h.ct = value
+		return len(value) > 0
+	}
+}
+
+// headerKind names a header scan reads (full or compact form, any case) by its
+// seen* bit; 0 for any other.
+func headerKind(name []byte) uint8 {
+	switch len(name) {
+	case 1:
+		switch name[0] | 0x20 {
+		case 'i':
+			return seenCallID
+		case 'f':
+			return seenFrom
+		case 't':
+			return seenTo
+		case 'l':
+			return seenCL
+		case 'c':
+			return seenCT
+		}
+	case 2:
+		if bytes.EqualFold(name, []byte("to")) {
+			return seenTo
+		}
+	case 4:
+		if bytes.EqualFold(name, []byte("from")) {
+			return seenFrom
+		}
+		if bytes.EqualFold(name, []byte("cseq")) {
+			return seenCSeq
+		}
+	case 7:
+		if bytes.EqualFold(name, []byte("call-id")) {
+			return seenCallID
+		}
+	case 12:
+		if bytes.EqualFold(name, []byte("content-type")) {
+			return seenCT
+		}
+	case 14:
+		if bytes.EqualFold(name, []byte("content-length")) {
+			return seenCL
+		}
+	}
+	return 0
 }
 
 // scanStartLine reads "METHOD SP Request-URI SP SIP/2.0" or "SIP/2.0 SP code SP
@@ -347,51 +403,150 @@ func scanCSeq(v []byte, m *sipMsg) bool {
 	return true
 }
 
-// scanAddress parses a From or To value with sipgo's name-addr parser. A comma
-// (several values) is left to the full parser.
+// scanAddress reads a From or To value as sipgo's ParseAddressValue does (see
+// splitAddress), with sipgo parsing the URI. A comma (several values) is left
+// to the full parser.
 func (ps *parser) scanAddress(v []byte, user, tagOut *string) bool {
-	r, hit := ps.addrs[string(v)]
-	if !hit {
-		key := string(v)
-		r = parseAddress(key)
-		if len(ps.addrs) >= maxCache {
-			clear(ps.addrs)
+	if bytes.IndexByte(v, ',') >= 0 {
+		return false
+	}
+	uri, tag, ok := splitAddress(v)
+	if !ok {
+		return false
+	}
+	r := ps.parseURI(uri)
+	if !r.ok {
+		return false
+	}
+	*user = r.user
+	if len(tag) > 0 {
+		*tagOut = string(tag)
+	}
+	return true
+}
+
+// splitAddress splits a name-addr or addr-spec into its URI and the value of
+// its last "tag" parameter, following sipgo's address parser step by step
+// (display name, quoted or not; the URI in angle brackets, or up to the first
+// semicolon; then header parameters split on ';' and each on its last '='), so
+// that it fails where sipgo fails before parsing the URI. The URI is not
+// checked here.
+func splitAddress(s []byte) (uri, tag []byte, ok bool) {
+	if len(s) == 0 {
+		return nil, nil, false
+	}
+	var params []byte
+	i := bytes.IndexAny(s, "\"<;")
+	switch {
+	case i >= 0 && s[i] == '"':
+		s = s[i+1:]
+		end, escaped := -1, false
+		for j, c := range s {
+			if c == '\\' {
+				escaped = !escaped
+				continue
+			}
+			if escaped {
+				if c == '\n' || c == '\r' {
+					return nil, nil, false
+				}
+				escaped = false
+				continue
+			}
+			if c == '"' {
+				end = j
+				break
+			}
 		}
-		ps.addrs[key] = r
+		if end < 0 {
+			return nil, nil, false
+		}
+		s = s[end+1:]
+		k := bytes.IndexAny(s, "<;")
+		if k < 0 {
+			return nil, nil, false
+		}
+		if s[k] == '<' {
+			uri, params, ok = splitBracket(s[k+1:])
+		} else {
+			uri, params, ok = splitBare(s[k+1:])
+		}
+	case i >= 0 && s[i] == '<':
+		uri, params, ok = splitBracket(s[i+1:])
+	default:
+		uri, params, ok = splitBare(s)
 	}
-	*user, *tagOut = r.user, r.tag
-	return r.ok
+	if !ok {
+		return nil, nil, false
+	}
+	for params != nil {
+		seg := params
+		if k := bytes.IndexByte(params, ';'); k >= 0 {
+			seg, params = params[:k], params[k+1:]
+		} else {
+			params = nil
+		}
+		if eq := bytes.LastIndexByte(seg, '='); eq > 0 {
+			if string(seg[:eq]) == "tag" {
+				tag = seg[eq+1:]
+			}
+		} else if string(seg) == "tag" {
+			tag = nil // a bare "tag" sets it empty
+		}
+	}
+	return uri, tag, true
 }
 
-func parseAddress(v string) addrResult {
-	if strings.IndexByte(v, ',') >= 0 {
-		return addrResult{}
+// splitBracket splits "URI>params"; params is non-nil when present.
+func splitBracket(s []byte) (uri, params []byte, ok bool) {
+	k := bytes.IndexByte(s, '>')
+	if len(s) == 0 || k < 0 {
+		return nil, nil, false
 	}
-	var (
-		uri    sip.Uri
-		params sip.HeaderParams
-	)
-	if _, err := sip.ParseAddressValue(v, &uri, &params); err != nil || uri.Wildcard {
-		return addrResult{}
-	}
-	return addrResult{user: uriUser(&uri), tag: tag(params), ok: true}
+	return s[:k], s[k+1 : len(s) : len(s)], true
 }
 
-// validURI reports whether sipgo accepts a request URI.
-func (ps *parser) validURI(b []byte) bool {
-	ok, hit := ps.uris[string(b)]
+// splitBare splits "URI;params"; without a semicolon there are no params.
+func splitBare(s []byte) (uri, params []byte, ok bool) {
+	if len(s) == 0 {
+		return nil, nil, false
+	}
+	if k := bytes.IndexByte(s, ';'); k >= 0 {
+		return s[:k], s[k+1 : len(s) : len(s)], true
+	}
+	return s, nil, true
+}
+
+// uriResult is what the monitor takes from sipgo's parse of a URI.
+type uriResult struct {
+	user string
+	ok   bool // parsed, and not the wildcard
+}
+
+// parseURI parses a URI with sipgo, through a cache: the request URIs and
+// the URIs of From and To repeat across a dialog's messages, and often across
+// calls. A pure function of its input, so caching is exact; bounded by
+// clearing when full. The lookup with string(b) does not allocate.
+func (ps *parser) parseURI(b []byte) uriResult {
+	r, hit := ps.uris[string(b)]
 	if !hit {
 		key := string(b)
 		var uri sip.Uri
 		err := sip.ParseUri(key, &uri)
-		ok = err == nil && !uri.Wildcard
+		r = uriResult{ok: err == nil && !uri.Wildcard}
+		if r.ok {
+			r.user = uriUser(&uri)
+		}
 		if len(ps.uris) >= maxCache {
 			clear(ps.uris)
 		}
-		ps.uris[key] = ok
+		ps.uris[key] = r
 	}
-	return ok
+	return r
 }
+
+// validURI reports whether sipgo accepts a request URI.
+func (ps *parser) validURI(b []byte) bool { return ps.parseURI(b).ok }
 
 // keepNeeded copies into dst the start line, the header lines leg tracking reads
 // and the body, dropping the other headers. It is a thin wrap for speed, measured
@@ -476,11 +631,11 @@ func looksLikeSIP(b []byte) bool {
 
 // isSDP reports whether a body is SDP: Content-Type application/sdp, or no
 // Content-Type and a body that starts like SDP.
-func isSDP(contentType string, body []byte) bool {
-	if contentType == "" {
+func isSDP(contentType, body []byte) bool {
+	if len(contentType) == 0 {
 		return bytes.HasPrefix(body, []byte("v=0"))
 	}
-	return len(contentType) >= 15 && strings.EqualFold(contentType[:15], "application/sdp")
+	return len(contentType) >= 15 && bytes.EqualFold(contentType[:15], []byte("application/sdp"))
 }
 
 // uriUser returns the user part of a SIP URI, or the number of a tel: URI.

@@ -9,6 +9,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/emiago/sipgo/sip"
+
 	"github.com/licbridge/licbridge/internal/fixtures"
 	"github.com/licbridge/licbridge/sipmon/capture"
 )
@@ -184,6 +186,38 @@ func FuzzMonitor(f *testing.F) {
 			if l.End.Before(l.Invite) {
 				t.Fatalf("leg ends before it starts: %+v", l)
 			}
+		}
+	})
+}
+
+// FuzzSplitAddress: the From/To reader agrees with sipgo's address parser on
+// whether a value parses, its user and its tag.
+func FuzzSplitAddress(f *testing.F) {
+	for _, s := range []string{
+		`"A \"q\"" <sip:+1444@h>;tag=x1`, `<sip:a@h>;tag=1;tag=2`, `sip:a@h;tag`, `sip:*`,
+		`"x";sip:a@h;tag=3`, `<tel:+1555;phone-context=x>;tag==a=b`, `<>;tag=1`, `"\` + "\r" + `"<sip:a@h>`,
+		`sipp <sip:sipp@127.0.0.1:5061>;tag=12345SIPpTag001`, `<sip:a@[::1]:5060;transport=udp>; tag=4`,
+	} {
+		f.Add(s)
+	}
+	ps := newParser("")
+	f.Fuzz(func(t *testing.T, v string) {
+		if strings.IndexByte(v, ',') >= 0 {
+			return
+		}
+		var user, tg string
+		ok := ps.scanAddress([]byte(v), &user, &tg)
+		var (
+			uri    sip.Uri
+			params sip.HeaderParams
+		)
+		_, err := sip.ParseAddressValue(v, &uri, &params)
+		refOK := err == nil && !uri.Wildcard
+		if ok != refOK {
+			t.Fatalf("%q: scan ok %v, sipgo %v (%v)", v, ok, refOK, err)
+		}
+		if ok && (user != uriUser(&uri) || tg != tag(params)) {
+			t.Fatalf("%q: scan %q/%q, sipgo %q/%q", v, user, tg, uriUser(&uri), tag(params))
 		}
 	})
 }
