@@ -21,8 +21,10 @@ type sipMsg struct {
 	cseq       uint32
 	cseqMethod string
 
-	fromUser, fromTag string
-	toUser, toTag     string
+	fromUser, toUser string
+	// The From and To tags, nil when absent or empty; like callID they point
+	// into the payload on the fast path.
+	fromTag, toTag []byte
 
 	// correlation is the value of the configured correlation header, if any.
 	correlation string
@@ -136,8 +138,8 @@ func (ps *parser) parseSipgo(payload []byte) (m sipMsg, err error) {
 	m.cseq = cseq.SeqNo
 	// sipgo keeps the whitespace run between number and method ("CSeq: 31    INVITE").
 	m.cseqMethod = strings.TrimSpace(string(cseq.MethodName))
-	m.fromUser, m.fromTag = uriUser(&from.Address), tag(from.Params)
-	m.toUser, m.toTag = uriUser(&to.Address), tag(to.Params)
+	m.fromUser, m.fromTag = uriUser(&from.Address), tagBytes(from.Params)
+	m.toUser, m.toTag = uriUser(&to.Address), tagBytes(to.Params)
 	if ps.correlation != "" {
 		if hs := msg.GetHeaders(ps.correlation); len(hs) > 0 {
 			m.correlation = strings.TrimSpace(hs[0].Value())
@@ -406,7 +408,7 @@ func scanCSeq(v []byte, m *sipMsg) bool {
 // scanAddress reads a From or To value as sipgo's ParseAddressValue does (see
 // splitAddress), with sipgo parsing the URI. A comma (several values) is left
 // to the full parser.
-func (ps *parser) scanAddress(v []byte, user, tagOut *string) bool {
+func (ps *parser) scanAddress(v []byte, user *string, tagOut *[]byte) bool {
 	if bytes.IndexByte(v, ',') >= 0 {
 		return false
 	}
@@ -420,7 +422,7 @@ func (ps *parser) scanAddress(v []byte, user, tagOut *string) bool {
 	}
 	*user = r.user
 	if len(tag) > 0 {
-		*tagOut = string(tag)
+		*tagOut = tag
 	}
 	return true
 }
@@ -656,4 +658,12 @@ func uriUser(u *sip.Uri) string {
 func tag(p sip.HeaderParams) string {
 	t, _ := p.Get("tag")
 	return t
+}
+
+// tagBytes is tag as sipMsg holds it: nil when absent or empty.
+func tagBytes(p sip.HeaderParams) []byte {
+	if t := tag(p); t != "" {
+		return []byte(t)
+	}
+	return nil
 }

@@ -1,7 +1,6 @@
 package sipmon
 
 import (
-	"container/heap"
 	"slices"
 	"time"
 )
@@ -24,7 +23,7 @@ type reporter struct {
 	maxKeep int
 	dropped *int64
 
-	pending legHeap
+	pending []pendingLeg // a heap (see pendingBefore)
 	seq     uint64
 	queue   []*record // records in start order, waiting to be final
 	byCall  map[string][]*record
@@ -71,14 +70,18 @@ type record struct {
 // add takes a finished per-sensor leg.
 func (rp *reporter) add(l Leg) {
 	rp.seq++
-	heap.Push(&rp.pending, pendingLeg{l, rp.seq})
+	p := new(Leg)
+	*p = l
+	rp.pending = heapPush(rp.pending, pendingLeg{p, rp.seq}, pendingBefore)
 }
 
 // advance merges the legs that started before frontier and counts the records
 // final by then. The zero time (or any time after every leg) finishes all.
 func (rp *reporter) advance(frontier time.Time, all bool) {
-	for rp.pending.Len() > 0 && (all || rp.pending[0].Invite.Before(frontier)) {
-		rp.place(heap.Pop(&rp.pending).(pendingLeg).Leg)
+	for len(rp.pending) > 0 && (all || rp.pending[0].leg.Invite.Before(frontier)) {
+		var p pendingLeg
+		p, rp.pending = heapPop(rp.pending, pendingBefore)
+		rp.place(*p.leg)
 	}
 	for len(rp.queue) > 0 {
 		rec := rp.queue[0]
@@ -95,8 +98,8 @@ func (rp *reporter) advance(frontier time.Time, all bool) {
 	if len(rp.queue) > 0 && rp.queue[0].invite.Before(safe) {
 		safe = rp.queue[0].invite
 	}
-	if rp.pending.Len() > 0 && rp.pending[0].Invite.Before(safe) {
-		safe = rp.pending[0].Invite
+	if len(rp.pending) > 0 && rp.pending[0].leg.Invite.Before(safe) {
+		safe = rp.pending[0].leg.Invite
 	}
 	rp.sweep.advance(safe, all)
 }
@@ -304,27 +307,16 @@ func (rp *reporter) report() *Report {
 }
 
 // pendingLeg is a finished leg waiting for its turn; seq keeps the order of
-// arrival among equal start times.
+// arrival among equal start times. The leg is held by pointer so that the
+// heap moves 16 bytes, not a whole Leg.
 type pendingLeg struct {
-	Leg
+	leg *Leg
 	seq uint64
 }
 
-type legHeap []pendingLeg
-
-func (h legHeap) Len() int { return len(h) }
-func (h legHeap) Less(i, j int) bool {
-	if c := h[i].Invite.Compare(h[j].Invite); c != 0 {
+func pendingBefore(a, b *pendingLeg) bool {
+	if c := a.leg.Invite.Compare(b.leg.Invite); c != 0 {
 		return c < 0
 	}
-	return h[i].seq < h[j].seq
-}
-func (h legHeap) Swap(i, j int) { h[i], h[j] = h[j], h[i] }
-func (h *legHeap) Push(x any)   { *h = append(*h, x.(pendingLeg)) }
-func (h *legHeap) Pop() any {
-	old := *h
-	x := old[len(old)-1]
-	old[len(old)-1] = pendingLeg{}
-	*h = old[:len(old)-1]
-	return x
+	return a.seq < b.seq
 }

@@ -1,9 +1,6 @@
 package sipmon
 
-import (
-	"container/heap"
-	"time"
-)
+import "time"
 
 // event is one start or end in the concurrency sweep.
 type event struct {
@@ -20,7 +17,7 @@ var kinds = []string{"", ProductG729, ProductFax}
 // earlier can still come.
 type sweeper struct {
 	r    *Report
-	evs  eventHeap
+	evs  []event // a heap (see eventBefore)
 	cur  [3]int
 	peak [3]int
 	win  int // index of the current window in r.Windows; -1 before the first
@@ -31,8 +28,8 @@ func (s *sweeper) add(start, end time.Time, kind int) {
 	if end.Before(start) {
 		end = start
 	}
-	heap.Push(&s.evs, event{start, +1, kind})
-	heap.Push(&s.evs, event{end, -1, kind})
+	s.evs = heapPush(s.evs, event{start, +1, kind}, eventBefore)
+	s.evs = heapPush(s.evs, event{end, -1, kind}, eventBefore)
 }
 
 // advance applies the events before safe (all of them when all is set).
@@ -40,12 +37,13 @@ func (s *sweeper) advance(safe time.Time, all bool) {
 	if !s.init {
 		s.win, s.init = -1, true
 	}
-	for s.evs.Len() > 0 && (all || s.evs[0].t.Before(safe)) {
-		e := heap.Pop(&s.evs).(event)
+	for len(s.evs) > 0 && (all || s.evs[0].t.Before(safe)) {
+		var e event
+		e, s.evs = heapPop(s.evs, eventBefore)
 		s.windowAt(e.t)
 		s.cur[e.kind] += e.delta
 		// Peaks are read once all events at one instant are applied.
-		if s.evs.Len() > 0 && s.evs[0].t.Equal(e.t) {
+		if len(s.evs) > 0 && s.evs[0].t.Equal(e.t) {
 			continue
 		}
 		s.readPeaks(e.t)
@@ -94,20 +92,10 @@ func (s *sweeper) windowAt(t time.Time) {
 	}
 }
 
-type eventHeap []event
-
-func (h eventHeap) Len() int { return len(h) }
-func (h eventHeap) Less(i, j int) bool {
-	if c := h[i].t.Compare(h[j].t); c != 0 {
+// eventBefore orders events by time, ends before starts.
+func eventBefore(a, b *event) bool {
+	if c := a.t.Compare(b.t); c != 0 {
 		return c < 0
 	}
-	return h[i].delta < h[j].delta
-}
-func (h eventHeap) Swap(i, j int) { h[i], h[j] = h[j], h[i] }
-func (h *eventHeap) Push(x any)   { *h = append(*h, x.(event)) }
-func (h *eventHeap) Pop() any {
-	old := *h
-	x := old[len(old)-1]
-	*h = old[:len(old)-1]
-	return x
+	return a.delta < b.delta
 }

@@ -188,7 +188,7 @@ func (tr *tracker) handle(m *sipMsg, t time.Time, hash uint64) {
 		tr.touch(d, t)
 		return
 	}
-	if m.request && m.method == "INVITE" && m.toTag == "" {
+	if m.request && m.method == "INVITE" && len(m.toTag) == 0 {
 		tr.initialInvite(d, m, t, hash)
 		return
 	}
@@ -200,7 +200,7 @@ func (tr *tracker) handle(m *sipMsg, t time.Time, hash uint64) {
 	}
 	d.rememberPayload(hash)
 	tr.touch(d, t)
-	byCaller := m.fromTag == d.fromTag
+	byCaller := string(m.fromTag) == d.fromTag
 	if m.request {
 		switch m.method {
 		case "INVITE": // re-INVITE (To-tag present): never a new leg
@@ -250,7 +250,7 @@ func (tr *tracker) initialInvite(d *dialog, m *sipMsg, t time.Time, hash uint64)
 		d = tr.newDialog(dialogKey(string(m.callID)), m, t)
 	} else {
 		tr.touch(d, t)
-		if m.fromTag == d.fromTag && m.cseq != d.inviteCSeq {
+		if string(m.fromTag) == d.fromTag && m.cseq != d.inviteCSeq {
 			// A new initial INVITE transaction in the same call (after a 401/407
 			// challenge, say): same leg; an attempt rejected so far is alive again.
 			d.inviteCSeq = m.cseq
@@ -260,7 +260,7 @@ func (tr *tracker) initialInvite(d *dialog, m *sipMsg, t time.Time, hash uint64)
 		}
 	}
 	d.rememberPayload(hash)
-	d.addOffer(offer{cseq: m.cseq, byCaller: m.fromTag == d.fromTag, sdp: m.sdp.present})
+	d.addOffer(offer{cseq: m.cseq, byCaller: string(m.fromTag) == d.fromTag, sdp: m.sdp.present})
 }
 
 func (tr *tracker) initialResponse(d *dialog, m *sipMsg, t time.Time) {
@@ -297,7 +297,7 @@ func (tr *tracker) newDialog(key string, m *sipMsg, t time.Time) *dialog {
 		tr.evictOne()
 	}
 	d := &dialog{
-		fromTag:    m.fromTag,
+		fromTag:    string(m.fromTag),
 		inviteCSeq: m.cseq,
 		lastSeen:   t,
 		leg: Leg{
