@@ -155,6 +155,8 @@ func (t target) admit(ctx context.Context, ch string) error {
 func benchDaemon(b *testing.B, ctx context.Context, id, yaml string) *Daemon {
 	b.Helper()
 	cfg := config.Default()
+	// Its own state dir: the admin server records its address there.
+	yaml += "state_dir: '" + b.TempDir() + "'\n"
 	if err := config.Decode([]byte(yaml), cfg); err != nil {
 		b.Fatal(err)
 	}
@@ -169,12 +171,22 @@ func benchDaemon(b *testing.B, ctx context.Context, id, yaml string) *Daemon {
 	runCtx, stop := context.WithCancel(ctx)
 	done := make(chan error, 1)
 	go func() { done <- d.Run(runCtx, nil) }()
-	b.Cleanup(func() { stop(); <-done; d.Close() })
 	rctx, rcancel := context.WithTimeout(ctx, 30*time.Second)
 	defer rcancel()
-	if err := d.Ready(rctx); err != nil {
-		b.Fatal(err)
+	ready := make(chan error, 1)
+	go func() { ready <- d.Ready(rctx) }()
+	select {
+	case err := <-ready:
+		if err != nil {
+			b.Fatalf("node %s not ready: %v", id, err)
+		}
+	case err := <-done:
+		// Run stopped before Ready (a listener, the state dir): Ready would
+		// only time out.
+		rcancel()
+		b.Fatalf("node %s stopped while starting: %v", id, err)
 	}
+	b.Cleanup(func() { stop(); <-done; d.Close() })
 	if err := d.Bridge().PublishKeys(rctx, []bridge.KeyGrant{{KeyID: "G729-BENCH-" + id, Product: "g729", Channels: 1_000_000}}); err != nil {
 		b.Fatal(err)
 	}
