@@ -109,13 +109,14 @@ func (b *Bridge) admitOnce(ctx context.Context, op AdmitOp, call string) (AdmitR
 	b.mu.Lock()
 	h := b.roomLocked(op.Product)
 	h.inflight++
+	sent := h.sending()
 	b.mu.Unlock()
 	rep, lease, err := b.admitStore(actx, op, call)
 	b.mu.Lock()
 	h.inflight--
 	switch {
 	case err == nil:
-		h.saw(rep.InUse, rep.Total, rep.Nodes)
+		h.sawReply(sent, rep.InUse, rep.Total, rep.Nodes)
 		b.answeredLocked() // under the lock already taken: no second one per admission
 	case !errors.Is(err, errBusy):
 		// The script may still run, or have run: the store may count a

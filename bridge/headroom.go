@@ -30,6 +30,11 @@ type headroom struct {
 	// unsynced names the leases kept without the store's word that no resync
 	// has written yet.
 	unsynced map[string]bool
+	// clock orders sends and replies of store calls; seenAt is the clock when
+	// the figures above were last taken. Replies of concurrent calls arrive in
+	// any order: only a call sent after the last reply was read is surely
+	// newer than it (see sawReply).
+	clock, seenAt uint64
 }
 
 func (b *Bridge) roomLocked(product string) *headroom {
@@ -41,13 +46,35 @@ func (b *Bridge) roomLocked(product string) *headroom {
 	return h
 }
 
-// saw records a store reply: the pool had inUse of total with nodes live.
-func (h *headroom) saw(inUse, total, nodes int) {
-	h.known = true
-	h.inUse = inUse
-	h.free = max(total-inUse, 0)
-	h.total = total
-	h.nodes = max(nodes, 1)
+// sending stamps a store call about to be sent; its stamp goes to sawReply.
+func (h *headroom) sending() uint64 {
+	h.clock++
+	return h.clock
+}
+
+// sawReply records the reply of a store call stamped sent: the pool had inUse
+// of total with nodes live. A call sent after the last reply was read sees a
+// newer store, and its figures replace the old ones. A call that was in flight
+// with that one may have run before or after it in the store: an older reply
+// read later must not give back room that newer ones took (under a burst, the
+// reply saying 95 of 100 read after the one saying 100 of 100 let a fail-open
+// budget admit 5 over), so the two are merged on the safe side.
+func (h *headroom) sawReply(sent uint64, inUse, total, nodes int) {
+	nodes = max(nodes, 1)
+	if !h.known || sent > h.seenAt {
+		h.known = true
+		h.inUse = inUse
+		h.free = max(total-inUse, 0)
+		h.total = total
+		h.nodes = nodes
+	} else {
+		h.inUse = max(h.inUse, inUse)
+		h.free = min(h.free, max(total-inUse, 0))
+		h.total = min(h.total, total)
+		h.nodes = max(h.nodes, nodes)
+	}
+	h.clock++
+	h.seenAt = h.clock
 }
 
 // remainingLocked is how many more channels may be admitted without the

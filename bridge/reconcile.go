@@ -146,6 +146,7 @@ func (b *Bridge) resyncLocked(ctx context.Context, product string) (rep SyncRepl
 		holds = append(holds, UnitHold{Channel: l.Channel, Unit: l.Unit})
 	}
 	h := b.roomLocked(product)
+	sent := h.sending()
 	written := make([]string, 0, len(h.unsynced))
 	for ch := range h.unsynced {
 		written = append(written, ch)
@@ -174,7 +175,7 @@ func (b *Bridge) resyncLocked(ctx context.Context, product string) (rep SyncRepl
 	// The store now holds exactly what this node holds: admissions given up
 	// on are undone, and the leases taken without the store are written.
 	b.mu.Lock()
-	h.saw(rep.InUse, rep.Total, rep.Nodes)
+	h.sawReply(sent, rep.InUse, rep.Total, rep.Nodes)
 	for _, ch := range written {
 		delete(h.unsynced, ch)
 	}
