@@ -21,10 +21,10 @@ type sipMsg struct {
 	cseq       uint32
 	cseqMethod string
 
-	fromUser, toUser string
-	// The From and To tags, nil when absent or empty; like callID they point
-	// into the payload on the fast path.
-	fromTag, toTag []byte
+	// The users of the From and To URIs and the From and To tags, nil when
+	// absent or empty; like callID they may point into the payload.
+	fromUser, toUser []byte
+	fromTag, toTag   []byte
 
 	// correlation is the value of the configured correlation header, if any.
 	correlation string
@@ -138,8 +138,8 @@ func (ps *parser) parseSipgo(payload []byte) (m sipMsg, err error) {
 	m.cseq = cseq.SeqNo
 	// sipgo keeps the whitespace run between number and method ("CSeq: 31    INVITE").
 	m.cseqMethod = strings.TrimSpace(string(cseq.MethodName))
-	m.fromUser, m.fromTag = uriUser(&from.Address), tagBytes(from.Params)
-	m.toUser, m.toTag = uriUser(&to.Address), tagBytes(to.Params)
+	m.fromUser, m.fromTag = nilIfEmpty(uriUser(&from.Address)), nilIfEmpty(tag(from.Params))
+	m.toUser, m.toTag = nilIfEmpty(uriUser(&to.Address)), nilIfEmpty(tag(to.Params))
 	if ps.correlation != "" {
 		if hs := msg.GetHeaders(ps.correlation); len(hs) > 0 {
 			m.correlation = strings.TrimSpace(hs[0].Value())
@@ -408,7 +408,7 @@ func scanCSeq(v []byte, m *sipMsg) bool {
 // scanAddress reads a From or To value as sipgo's ParseAddressValue does (see
 // splitAddress), with sipgo parsing the URI. A comma (several values) is left
 // to the full parser.
-func (ps *parser) scanAddress(v []byte, user *string, tagOut *[]byte) bool {
+func (ps *parser) scanAddress(v []byte, user, tagOut *[]byte) bool {
 	if bytes.IndexByte(v, ',') >= 0 {
 		return false
 	}
@@ -416,11 +416,11 @@ func (ps *parser) scanAddress(v []byte, user *string, tagOut *[]byte) bool {
 	if !ok {
 		return false
 	}
-	r := ps.parseURI(uri)
-	if !r.ok {
+	u, ok := ps.parseURI(uri)
+	if !ok {
 		return false
 	}
-	*user = r.user
+	*user = u
 	if len(tag) > 0 {
 		*tagOut = tag
 	}
@@ -521,15 +521,21 @@ func splitBare(s []byte) (uri, params []byte, ok bool) {
 
 // uriResult is what the monitor takes from sipgo's parse of a URI.
 type uriResult struct {
-	user string
-	ok   bool // parsed, and not the wildcard
+	user []byte // nil when empty
+	ok   bool   // parsed, and not the wildcard
 }
 
-// parseURI parses a URI with sipgo, through a cache: the request URIs and
-// the URIs of From and To repeat across a dialog's messages, and often across
-// calls. A pure function of its input, so caching is exact; bounded by
-// clearing when full. The lookup with string(b) does not allocate.
-func (ps *parser) parseURI(b []byte) uriResult {
+// parseURI returns the user part of a URI as uriUser reads it from sipgo's
+// parse, and whether sipgo accepts the URI (the wildcard excluded). The plain
+// shape "sip:user@host[:port]" is read in place (plainSIPURI); anything else
+// goes through sipgo, cached: request URIs repeat across a dialog's
+// messages, and often across calls. A pure function of its input, so caching
+// is exact; bounded by clearing when full. The lookup with string(b) does not
+// allocate.
+func (ps *parser) parseURI(b []byte) (user []byte, ok bool) {
+	if user, ok := plainSIPURI(b); ok {
+		return user, true
+	}
 	r, hit := ps.uris[string(b)]
 	if !hit {
 		key := string(b)
@@ -537,18 +543,56 @@ func (ps *parser) parseURI(b []byte) uriResult {
 		err := sip.ParseUri(key, &uri)
 		r = uriResult{ok: err == nil && !uri.Wildcard}
 		if r.ok {
-			r.user = uriUser(&uri)
+			r.user = nilIfEmpty(uriUser(&uri))
 		}
 		if len(ps.uris) >= maxCache {
 			clear(ps.uris)
 		}
 		ps.uris[key] = r
 	}
-	return r
+	return r.user, r.ok
+}
+
+// plainSIPURI reads "sip:user@host" or "sip:user@host:port" (no slashes,
+// password, IPv6, parameters or headers; a non-empty user, a host other than the
+// wildcard, a port of digits), which sipgo's URI parser accepts with that
+// user, and returns false for anything else.
+func plainSIPURI(b []byte) (user []byte, ok bool) {
+	rest, found := bytes.CutPrefix(b, []byte("sip:"))
+	if !found || bytes.HasPrefix(rest, []byte("//")) {
+		return nil, false
+	}
+	at := bytes.IndexByte(rest, '@')
+	if at <= 0 || bytes.IndexAny(rest[:at], "[:") >= 0 {
+		return nil, false
+	}
+	host := rest[at+1:]
+	if bytes.IndexAny(host, "[;?") >= 0 {
+		return nil, false
+	}
+	if c := bytes.IndexByte(host, ':'); c >= 0 {
+		port := host[c+1:]
+		if len(port) == 0 || len(port) > 9 {
+			return nil, false
+		}
+		for _, d := range port {
+			if d < '0' || d > '9' {
+				return nil, false
+			}
+		}
+		host = host[:c]
+	}
+	if len(host) == 0 || string(host) == "*" {
+		return nil, false
+	}
+	return rest[:at], true
 }
 
 // validURI reports whether sipgo accepts a request URI.
-func (ps *parser) validURI(b []byte) bool { return ps.parseURI(b).ok }
+func (ps *parser) validURI(b []byte) bool {
+	_, ok := ps.parseURI(b)
+	return ok
+}
 
 // keepNeeded copies into dst the start line, the header lines leg tracking reads
 // and the body, dropping the other headers. It is a thin wrap for speed, measured
@@ -660,10 +704,10 @@ func tag(p sip.HeaderParams) string {
 	return t
 }
 
-// tagBytes is tag as sipMsg holds it: nil when absent or empty.
-func tagBytes(p sip.HeaderParams) []byte {
-	if t := tag(p); t != "" {
-		return []byte(t)
+// nilIfEmpty is s as sipMsg holds it: nil when empty.
+func nilIfEmpty(s string) []byte {
+	if s == "" {
+		return nil
 	}
-	return nil
+	return []byte(s)
 }

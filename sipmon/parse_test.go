@@ -11,7 +11,7 @@ import (
 
 	"github.com/emiago/sipgo/sip"
 
-	"github.com/licbridge/licbridge/internal/fixtures"
+	"github.com/licbridge/licbridge/internal/testkit/fixtures"
 	"github.com/licbridge/licbridge/sipmon/capture"
 )
 
@@ -113,7 +113,7 @@ func TestParseOddButLegal(t *testing.T) {
 				if err != nil {
 					t.Fatalf("%s: %v", path, err)
 				}
-				if string(m.callID) != tc.callID || m.cseq != tc.cseq || m.cseqMethod != tc.cseqMethod || m.fromUser != tc.fromUser || string(m.toTag) != tc.toTag {
+				if string(m.callID) != tc.callID || m.cseq != tc.cseq || m.cseqMethod != tc.cseqMethod || string(m.fromUser) != tc.fromUser || string(m.toTag) != tc.toTag {
 					t.Errorf("%s: got %+v", path, m)
 				}
 			}
@@ -205,8 +205,7 @@ func FuzzSplitAddress(f *testing.F) {
 		if strings.IndexByte(v, ',') >= 0 {
 			return
 		}
-		var user string
-		var tg []byte
+		var user, tg []byte
 		ok := ps.scanAddress([]byte(v), &user, &tg)
 		var (
 			uri    sip.Uri
@@ -217,8 +216,26 @@ func FuzzSplitAddress(f *testing.F) {
 		if ok != refOK {
 			t.Fatalf("%q: scan ok %v, sipgo %v (%v)", v, ok, refOK, err)
 		}
-		if ok && (user != uriUser(&uri) || string(tg) != tag(params)) {
+		if ok && (string(user) != uriUser(&uri) || string(tg) != tag(params)) {
 			t.Fatalf("%q: scan %q/%q, sipgo %q/%q", v, user, tg, uriUser(&uri), tag(params))
+		}
+	})
+}
+
+// FuzzPlainSIPURI: wherever the in-place URI reader answers, sipgo accepts
+// the URI with the same user.
+func FuzzPlainSIPURI(f *testing.F) {
+	for _, s := range []string{"sip:a@h", "sip:+1555@127.0.0.1:5060", "sip://a@h", "sip:a:pw@h", "sip:a@[::1]:5060", "sip:a@*", "sip:a@h:", "sip:a;b@h:0099"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		user, ok := plainSIPURI([]byte(s))
+		if !ok {
+			return
+		}
+		var uri sip.Uri
+		if err := sip.ParseUri(s, &uri); err != nil || uri.Wildcard || uri.User != string(user) {
+			t.Fatalf("%q: plain user %q; sipgo %q, wildcard %v, %v", s, user, uri.User, uri.Wildcard, err)
 		}
 	})
 }

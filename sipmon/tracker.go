@@ -304,8 +304,8 @@ func (tr *tracker) newDialog(key string, m *sipMsg, t time.Time) *dialog {
 			CallID:      key,
 			Sensor:      tr.sensor,
 			Correlation: m.correlation,
-			Caller:      m.fromUser,
-			Called:      m.toUser,
+			Caller:      string(m.fromUser),
+			Called:      string(m.toUser),
 			Invite:      t,
 		},
 	}
