@@ -12,8 +12,8 @@ import (
 	"github.com/licbridge/licbridge/admission"
 	"github.com/licbridge/licbridge/ari"
 	"github.com/licbridge/licbridge/dialplan"
-	"github.com/licbridge/licbridge/internal/asterisktest/agiclient"
-	"github.com/licbridge/licbridge/internal/asterisktest/arisrv"
+	"github.com/licbridge/licbridge/internal/asterisksim/agiclient"
+	"github.com/licbridge/licbridge/internal/asterisksim/arisrv"
 )
 
 // scripted answers by product, so that one table drives both paths.

@@ -12,7 +12,7 @@ import (
 
 	"github.com/licbridge/licbridge/ami"
 	"github.com/licbridge/licbridge/ami/proto"
-	"github.com/licbridge/licbridge/internal/asterisktest/amisrv"
+	"github.com/licbridge/licbridge/internal/asterisksim/amisrv"
 )
 
 // guard bounds every wait so a broken test fails instead of hanging; it is

@@ -10,7 +10,7 @@ import (
 
 	"github.com/licbridge/licbridge/ami"
 	"github.com/licbridge/licbridge/ami/proto"
-	"github.com/licbridge/licbridge/internal/fixtures"
+	"github.com/licbridge/licbridge/internal/testkit/fixtures"
 )
 
 func recordedEvents(t *testing.T, name string) []*proto.Message {

@@ -6,7 +6,7 @@ import (
 	"time"
 
 	"github.com/licbridge/licbridge/ami"
-	"github.com/licbridge/licbridge/internal/asterisktest/amisrv"
+	"github.com/licbridge/licbridge/internal/asterisksim/amisrv"
 )
 
 // A client that resynchronises on every (re)connect and follows hangups.

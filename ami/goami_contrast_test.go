@@ -6,7 +6,7 @@ import (
 
 	goami "github.com/heltonmarx/goami/ami"
 
-	"github.com/licbridge/licbridge/internal/asterisktest/amisrv"
+	"github.com/licbridge/licbridge/internal/asterisksim/amisrv"
 )
 
 // The pinned goami really has the "%" defect against the same double that

@@ -15,7 +15,7 @@ import (
 	"time"
 
 	"github.com/licbridge/licbridge/ami"
-	"github.com/licbridge/licbridge/internal/asterisktest/amisrv"
+	"github.com/licbridge/licbridge/internal/asterisksim/amisrv"
 )
 
 // An Asterisk that keeps streaming events but answers no action is declared

@@ -13,7 +13,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/licbridge/licbridge/internal/asterisktest/arisrv"
+	"github.com/licbridge/licbridge/internal/asterisksim/arisrv"
 )
 
 // fakeAdmitter is a tiny in-test implementation of our Admitter interface.

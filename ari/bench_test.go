@@ -6,7 +6,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/licbridge/licbridge/internal/asterisktest/arisrv"
+	"github.com/licbridge/licbridge/internal/asterisksim/arisrv"
 )
 
 // BenchmarkAdmitRoundTrip measures one ARI admission as Asterisk sees it:

@@ -15,8 +15,8 @@ import (
 	"github.com/gobwas/ws"
 	"github.com/gobwas/ws/wsutil"
 
-	"github.com/licbridge/licbridge/internal/asterisktest/arisrv"
-	"github.com/licbridge/licbridge/internal/fixtures"
+	"github.com/licbridge/licbridge/internal/asterisksim/arisrv"
+	"github.com/licbridge/licbridge/internal/testkit/fixtures"
 )
 
 // recordedFrame is one line of a recorded ari_ws_*.jsonl.

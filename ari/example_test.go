@@ -6,7 +6,7 @@ import (
 
 	"github.com/licbridge/licbridge/admission"
 	"github.com/licbridge/licbridge/ari"
-	"github.com/licbridge/licbridge/internal/asterisktest/arisrv"
+	"github.com/licbridge/licbridge/internal/asterisksim/arisrv"
 )
 
 // grantAll admits everything; the daemon passes its admission core instead.

@@ -5,7 +5,7 @@ import (
 	"io"
 	"testing"
 
-	"github.com/licbridge/licbridge/internal/fixtures"
+	"github.com/licbridge/licbridge/internal/testkit/fixtures"
 )
 
 // FuzzDecodeEvent: any input decodes or fails with an error, never panics;

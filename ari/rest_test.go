@@ -14,7 +14,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/licbridge/licbridge/internal/fixtures"
+	"github.com/licbridge/licbridge/internal/testkit/fixtures"
 )
 
 // replayServer answers each connection's first request with fixed bytes and

@@ -9,7 +9,7 @@ import (
 	"time"
 
 	"github.com/licbridge/licbridge/bridge"
-	"github.com/licbridge/licbridge/internal/redistest"
+	"github.com/licbridge/licbridge/internal/testkit/redistest"
 	"github.com/redis/go-redis/v9"
 )
 

@@ -8,7 +8,7 @@ import (
 	"time"
 
 	"github.com/licbridge/licbridge/bridge"
-	"github.com/licbridge/licbridge/internal/redistest"
+	"github.com/licbridge/licbridge/internal/testkit/redistest"
 )
 
 func claimant(t *testing.T, store bridge.Store, instance string, mod ...func(*bridge.Options)) *bridge.Bridge {

@@ -10,7 +10,7 @@ import (
 	"time"
 
 	"github.com/licbridge/licbridge/bridge"
-	"github.com/licbridge/licbridge/internal/redistest"
+	"github.com/licbridge/licbridge/internal/testkit/redistest"
 )
 
 // busyCores keeps every core busy until the test ends: the hard limit is a

@@ -13,7 +13,7 @@ import (
 
 	"github.com/licbridge/licbridge/bridge"
 	"github.com/licbridge/licbridge/bridge/redisstore"
-	"github.com/licbridge/licbridge/internal/redistest"
+	"github.com/licbridge/licbridge/internal/testkit/redistest"
 )
 
 // The kill test re-executes the test binary as a node process; these

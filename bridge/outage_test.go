@@ -16,7 +16,7 @@ import (
 	"time"
 
 	"github.com/licbridge/licbridge/bridge"
-	"github.com/licbridge/licbridge/internal/redistest"
+	"github.com/licbridge/licbridge/internal/testkit/redistest"
 )
 
 // running starts b.Run and stops it (waiting for it to return) at cleanup.

@@ -13,8 +13,8 @@ import (
 	"github.com/licbridge/licbridge/admission"
 	"github.com/licbridge/licbridge/bridge"
 	"github.com/licbridge/licbridge/config"
-	"github.com/licbridge/licbridge/internal/asterisktest/agiclient"
-	"github.com/licbridge/licbridge/internal/redistest"
+	"github.com/licbridge/licbridge/internal/asterisksim/agiclient"
+	"github.com/licbridge/licbridge/internal/testkit/redistest"
 	"github.com/redis/go-redis/v9"
 )
 

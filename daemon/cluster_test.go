@@ -10,7 +10,7 @@ import (
 	"github.com/licbridge/licbridge/bridge/overage"
 	"github.com/licbridge/licbridge/bridge/redisstore"
 	"github.com/licbridge/licbridge/config"
-	"github.com/licbridge/licbridge/internal/redistest"
+	"github.com/licbridge/licbridge/internal/testkit/redistest"
 	"github.com/licbridge/licbridge/view"
 )
 

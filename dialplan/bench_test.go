@@ -10,7 +10,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/licbridge/licbridge/internal/asterisktest/agiclient"
+	"github.com/licbridge/licbridge/internal/asterisksim/agiclient"
 )
 
 // benchConcurrency is the number of concurrent sessions the benchmarks run.

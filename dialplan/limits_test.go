@@ -12,7 +12,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/licbridge/licbridge/internal/asterisktest/agiclient"
+	"github.com/licbridge/licbridge/internal/asterisksim/agiclient"
 )
 
 // patience bounds the waits below: far beyond the small limits set, short

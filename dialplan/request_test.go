@@ -7,7 +7,7 @@ import (
 	"testing"
 
 	"github.com/licbridge/licbridge/dialplan/agi"
-	"github.com/licbridge/licbridge/internal/fixtures"
+	"github.com/licbridge/licbridge/internal/testkit/fixtures"
 )
 
 func env(kv ...string) agi.Env {

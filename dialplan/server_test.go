@@ -15,8 +15,8 @@ import (
 	"time"
 
 	"github.com/licbridge/licbridge/dialplan/agi"
-	"github.com/licbridge/licbridge/internal/asterisktest/agiclient"
-	"github.com/licbridge/licbridge/internal/fixtures"
+	"github.com/licbridge/licbridge/internal/asterisksim/agiclient"
+	"github.com/licbridge/licbridge/internal/testkit/fixtures"
 )
 
 // countingAdmitter is a small in-memory admission core: a per-product limit,

@@ -14,7 +14,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/licbridge/licbridge/internal/pgtest"
+	"github.com/licbridge/licbridge/internal/testkit/pgtest"
 	"github.com/licbridge/licbridge/license"
 )
 

@@ -17,7 +17,7 @@ import (
 
 	"github.com/gopacket/gopacket/pcapgo"
 
-	"github.com/licbridge/licbridge/internal/fixtures"
+	"github.com/licbridge/licbridge/internal/testkit/fixtures"
 	"github.com/licbridge/licbridge/sipmon/capture"
 )
 

@@ -8,7 +8,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/licbridge/licbridge/internal/fixtures"
+	"github.com/licbridge/licbridge/internal/testkit/fixtures"
 )
 
 // eventStream is the recorded events session of a full Local call, minus banner.

@@ -7,7 +7,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/licbridge/licbridge/internal/fixtures"
+	"github.com/licbridge/licbridge/internal/testkit/fixtures"
 )
 
 // readAllMessages decodes a whole stream, collecting frame errors instead of stopping.

@@ -14,9 +14,9 @@ import (
 	"github.com/licbridge/licbridge/bridge/node"
 	"github.com/licbridge/licbridge/bridge/redisstore"
 	"github.com/licbridge/licbridge/dialplan"
-	"github.com/licbridge/licbridge/internal/asterisktest/agiclient"
-	"github.com/licbridge/licbridge/internal/asterisktest/arisrv"
-	"github.com/licbridge/licbridge/internal/redistest"
+	"github.com/licbridge/licbridge/internal/asterisksim/agiclient"
+	"github.com/licbridge/licbridge/internal/asterisksim/arisrv"
+	"github.com/licbridge/licbridge/internal/testkit/redistest"
 )
 
 // The admission benchmarks run one node (FastAGI server and Stasis app) on the

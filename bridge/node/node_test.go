@@ -14,8 +14,8 @@ import (
 	"github.com/licbridge/licbridge/bridge"
 	"github.com/licbridge/licbridge/bridge/node"
 	"github.com/licbridge/licbridge/dialplan"
-	"github.com/licbridge/licbridge/internal/asterisktest"
-	"github.com/licbridge/licbridge/internal/asterisktest/amisrv"
+	"github.com/licbridge/licbridge/internal/asterisksim"
+	"github.com/licbridge/licbridge/internal/asterisksim/amisrv"
 )
 
 // events collects the bridge's events so tests wait on them, not on time.
@@ -78,7 +78,7 @@ func released(ch string) func(bridge.Event) bool {
 
 // world is a node on the embedded store beside the PBX double.
 type world struct {
-	pbx    *asterisktest.PBX
+	pbx    *asterisksim.PBX
 	store  *bridge.MemStore
 	b      *bridge.Bridge
 	n      *node.Node
@@ -93,7 +93,7 @@ type setup struct {
 	counting map[string]bridge.Counting
 	passive  node.Passive
 	store    *bridge.MemStore
-	pbx      *asterisktest.PBX
+	pbx      *asterisksim.PBX
 	every    time.Duration // ReconcileEvery
 	sync     time.Duration // the bridge's SyncTimeout
 	log      *slog.Logger
@@ -103,7 +103,7 @@ func start(t *testing.T, s setup) *world {
 	t.Helper()
 	w := &world{pbx: s.pbx, store: s.store, ev: newEvents()}
 	if w.pbx == nil {
-		w.pbx = asterisktest.StartT(t, asterisktest.Options{})
+		w.pbx = asterisksim.StartT(t, asterisksim.Options{})
 	}
 	if w.store == nil {
 		w.store = bridge.NewMemStore()
@@ -170,7 +170,7 @@ func (w *world) stop(t *testing.T) {
 	}
 }
 
-func (w *world) place(t *testing.T, c asterisktest.Call) *asterisktest.Placed {
+func (w *world) place(t *testing.T, c asterisksim.Call) *asterisksim.Placed {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
@@ -195,9 +195,9 @@ func g729(n int) []bridge.KeyGrant {
 
 func TestReleaseWhicheverPathAdmitted(t *testing.T) {
 	w := start(t, setup{keys: g729(4)})
-	for _, via := range []string{asterisktest.ViaAGI, asterisktest.ViaARI} {
+	for _, via := range []string{asterisksim.ViaAGI, asterisksim.ViaARI} {
 		t.Run(via, func(t *testing.T) {
-			pl := w.place(t, asterisktest.Call{Product: "g729", Via: via})
+			pl := w.place(t, asterisksim.Call{Product: "g729", Via: via})
 			if !pl.Admitted() {
 				t.Fatalf("%s/%s", pl.Status, pl.Reason)
 			}
@@ -217,8 +217,8 @@ func TestReleaseWhicheverPathAdmitted(t *testing.T) {
 
 func TestReconcileAfterReconnect(t *testing.T) {
 	w := start(t, setup{keys: g729(4)})
-	kept := w.place(t, asterisktest.Call{Product: "g729", Via: asterisktest.ViaAGI})
-	lost := w.place(t, asterisktest.Call{Product: "g729", Via: asterisktest.ViaAGI})
+	kept := w.place(t, asterisksim.Call{Product: "g729", Via: asterisksim.ViaAGI})
+	lost := w.place(t, asterisksim.Call{Product: "g729", Via: asterisksim.ViaAGI})
 	if err := w.pbx.Vanish(lost); err != nil {
 		t.Fatal(err)
 	}
@@ -242,8 +242,8 @@ func TestReconcileAfterReconnect(t *testing.T) {
 // reported, with the AMI connection up all along.
 func TestPeriodicReconcile(t *testing.T) {
 	w := start(t, setup{keys: g729(4), every: 20 * time.Millisecond})
-	kept := w.place(t, asterisktest.Call{Product: "g729", Via: asterisktest.ViaAGI})
-	lost := w.place(t, asterisktest.Call{Product: "g729", Via: asterisktest.ViaARI})
+	kept := w.place(t, asterisksim.Call{Product: "g729", Via: asterisksim.ViaAGI})
+	lost := w.place(t, asterisksim.Call{Product: "g729", Via: asterisksim.ViaARI})
 	if err := w.pbx.Vanish(lost); err != nil {
 		t.Fatal(err)
 	}
@@ -261,11 +261,11 @@ func TestPeriodicReconcile(t *testing.T) {
 func TestRestartReasserts(t *testing.T) {
 	store := bridge.NewMemStore()
 	w1 := start(t, setup{keys: g729(2), store: store})
-	pl := w1.place(t, asterisktest.Call{Product: "g729", Via: asterisktest.ViaAGI})
+	pl := w1.place(t, asterisksim.Call{Product: "g729", Via: asterisksim.ViaAGI})
 	if !pl.Admitted() {
 		t.Fatalf("%s/%s", pl.Status, pl.Reason)
 	}
-	other := w1.place(t, asterisktest.Call{Codec: "ulaw"}) // never asked
+	other := w1.place(t, asterisksim.Call{Codec: "ulaw"}) // never asked
 	w1.stop(t)                                             // drain times out with the call up
 
 	w2 := start(t, setup{keys: g729(2), store: store, pbx: w1.pbx})
@@ -280,9 +280,9 @@ func TestRestartReasserts(t *testing.T) {
 
 func TestPassiveAccounting(t *testing.T) {
 	w := start(t, setup{keys: g729(4), counting: map[string]bridge.Counting{"g729": bridge.CountCall}})
-	admitted := w.place(t, asterisktest.Call{Product: "g729", Via: asterisktest.ViaAGI, Codec: "g729"})
-	silent := w.place(t, asterisktest.Call{Codec: "g729", Local: true}) // one call, two channels
-	w.place(t, asterisktest.Call{Codec: "alaw"})
+	admitted := w.place(t, asterisksim.Call{Product: "g729", Via: asterisksim.ViaAGI, Codec: "g729"})
+	silent := w.place(t, asterisksim.Call{Codec: "g729", Local: true}) // one call, two channels
+	w.place(t, asterisksim.Call{Codec: "alaw"})
 	w.ev.wait(t, "observed g729", func(e bridge.Event) bool {
 		return e.Kind == bridge.EventObserved && e.Product == "g729" && e.InUse == 2
 	})
@@ -308,7 +308,7 @@ func TestPassiveAccounting(t *testing.T) {
 
 func TestPassiveFax(t *testing.T) {
 	w := start(t, setup{keys: []bridge.KeyGrant{{KeyID: "FAX-K", Product: "fax", Channels: 2}}})
-	fx := w.place(t, asterisktest.Call{Fax: true})
+	fx := w.place(t, asterisksim.Call{Fax: true})
 	w.ev.wait(t, "a fax session", func(e bridge.Event) bool { return e.Kind == bridge.EventObserved && e.Product == "fax" && e.InUse == 1 })
 	if err := w.pbx.Hangup(fx); err != nil {
 		t.Fatal(err)
@@ -322,7 +322,7 @@ func TestPassiveFax(t *testing.T) {
 // to zero with no further event.
 func TestPassiveFaxStatsLag(t *testing.T) {
 	w := start(t, setup{keys: []bridge.KeyGrant{{KeyID: "FAX-K", Product: "fax", Channels: 2}}})
-	fx := w.place(t, asterisktest.Call{Fax: true})
+	fx := w.place(t, asterisksim.Call{Fax: true})
 	w.ev.wait(t, "a fax session", func(e bridge.Event) bool { return e.Kind == bridge.EventObserved && e.Product == "fax" && e.InUse == 1 })
 	faxStatsReads := func() int {
 		n := 0
@@ -355,11 +355,11 @@ func TestPassiveFaxStatsLag(t *testing.T) {
 
 func TestPassiveHangupOverLimit(t *testing.T) {
 	w := start(t, setup{keys: g729(1), passive: node.Passive{HangupOverLimit: true}})
-	ok := w.place(t, asterisktest.Call{Product: "g729", Via: asterisktest.ViaAGI, Codec: "g729"})
+	ok := w.place(t, asterisksim.Call{Product: "g729", Via: asterisksim.ViaAGI, Codec: "g729"})
 	if !ok.Admitted() {
 		t.Fatalf("%s/%s", ok.Status, ok.Reason)
 	}
-	sneaky := w.place(t, asterisktest.Call{Codec: "g729"})
+	sneaky := w.place(t, asterisksim.Call{Codec: "g729"})
 	deadline := time.Now().Add(10 * time.Second)
 	for {
 		gone := true
@@ -395,7 +395,7 @@ func TestPassiveHangupOverLimit(t *testing.T) {
 
 func TestDrainRefusesNewAdmissions(t *testing.T) {
 	w := start(t, setup{keys: g729(2)})
-	held := w.place(t, asterisktest.Call{Product: "g729", Via: asterisktest.ViaAGI})
+	held := w.place(t, asterisksim.Call{Product: "g729", Via: asterisksim.ViaAGI})
 	w.cancel()
 	w.cancel = nil
 	// The Stasis app keeps running while draining and answers ERROR.
@@ -407,7 +407,7 @@ func TestDrainRefusesNewAdmissions(t *testing.T) {
 		case <-time.After(5 * time.Millisecond):
 		}
 	}
-	late := w.place(t, asterisktest.Call{Product: "g729", Via: asterisktest.ViaARI})
+	late := w.place(t, asterisksim.Call{Product: "g729", Via: asterisksim.ViaARI})
 	if late.Status != "ERROR" || late.Reason != node.ReasonDraining {
 		t.Fatalf("ARI admission while draining: %s/%s, want ERROR/%s", late.Status, late.Reason, node.ReasonDraining)
 	}

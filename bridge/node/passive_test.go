@@ -8,8 +8,8 @@ import (
 	"time"
 
 	"github.com/licbridge/licbridge/bridge/node"
-	"github.com/licbridge/licbridge/internal/asterisktest"
-	"github.com/licbridge/licbridge/internal/asterisktest/amisrv"
+	"github.com/licbridge/licbridge/internal/asterisksim"
+	"github.com/licbridge/licbridge/internal/asterisksim/amisrv"
 )
 
 // formatLog hands the node's "native format" debug lines (written once a
@@ -84,7 +84,7 @@ func TestPassiveCountsOnlyTranslatedG729(t *testing.T) {
 			fl := formatLog{ch: make(chan string, 64)}
 			w := start(t, setup{keys: g729(1), passive: node.Passive{HangupOverLimit: true}, log: slog.New(fl)})
 			// The one unit is taken: any counted unadmitted channel is over the total.
-			if ok := w.place(t, asterisktest.Call{Product: "g729", Via: asterisktest.ViaAGI}); !ok.Admitted() {
+			if ok := w.place(t, asterisksim.Call{Product: "g729", Via: asterisksim.ViaAGI}); !ok.Admitted() {
 				t.Fatalf("%s/%s", ok.Status, ok.Reason)
 			}
 			names := make([]string, len(tc.legs))
@@ -222,7 +222,7 @@ func TestAMIPermissionRefused(t *testing.T) {
 		{"Hangup and Getvar refused", []string{"Getvar", "Hangup"}, node.Passive{}, "permission denied: Getvar (class call), Hangup (class call)"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			pbx := asterisktest.StartT(t, asterisktest.Options{})
+			pbx := asterisksim.StartT(t, asterisksim.Options{})
 			pbx.AMI.Refuse(tc.refuse...)
 			w := start(t, setup{keys: g729(1), pbx: pbx, passive: tc.passive})
 			// The connect's check runs before its reconcile is recorded.

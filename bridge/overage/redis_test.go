@@ -3,7 +3,7 @@ package overage_test
 import (
 	"testing"
 
-	"github.com/licbridge/licbridge/internal/redistest"
+	"github.com/licbridge/licbridge/internal/testkit/redistest"
 )
 
 // startRedis runs a real redis-server on a free loopback port for the test.

@@ -7,7 +7,7 @@ import (
 	"time"
 
 	"github.com/licbridge/licbridge/bridge/redisstore"
-	"github.com/licbridge/licbridge/internal/redistest"
+	"github.com/licbridge/licbridge/internal/testkit/redistest"
 	"github.com/redis/go-redis/v9"
 )
 

@@ -19,7 +19,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/licbridge/licbridge/internal/asterisktest"
+	"github.com/licbridge/licbridge/internal/asterisksim"
 )
 
 // The chaos test's parts: a `licbridge run` process that can be killed and
@@ -141,7 +141,7 @@ type chaosNode struct {
 	name           string
 	stateDir       string
 	agi, http      string
-	pbx            *asterisktest.PBX
+	pbx            *asterisksim.PBX
 	args           []string // the whole command line after the binary
 	bin            string
 	mu             sync.Mutex
@@ -168,7 +168,7 @@ func newChaosNode(t *testing.T, name, bin string, args func(n *chaosNode) []stri
 		t.Fatal(err)
 	}
 	n := &chaosNode{name: name, stateDir: t.TempDir(), agi: agi, http: httpAddr, bin: bin, upCh: make(chan struct{})}
-	n.pbx = asterisktest.StartT(t, asterisktest.Options{AGIAddr: agi})
+	n.pbx = asterisksim.StartT(t, asterisksim.Options{AGIAddr: agi})
 	n.args = args(n)
 	t.Cleanup(n.stop)
 	return n
@@ -419,7 +419,7 @@ func (o *chaosOracle) begin() placeStart {
 
 // end records a placed call's result; an admitted one is live from now (nil
 // otherwise).
-func (o *chaosOracle) end(node string, st placeStart, pl *asterisktest.Placed, err error) *chaosCall {
+func (o *chaosOracle) end(node string, st placeStart, pl *asterisksim.Placed, err error) *chaosCall {
 	o.mu.Lock()
 	defer o.mu.Unlock()
 	f := o.fault
@@ -458,7 +458,7 @@ func (o *chaosOracle) end(node string, st placeStart, pl *asterisktest.Placed, e
 	return nil
 }
 
-func rejectionReason(pl *asterisktest.Placed, err error) string {
+func rejectionReason(pl *asterisksim.Placed, err error) string {
 	switch {
 	case err != nil:
 		var op *net.OpError

@@ -14,8 +14,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/licbridge/licbridge/internal/asterisktest"
-	"github.com/licbridge/licbridge/internal/redistest"
+	"github.com/licbridge/licbridge/internal/asterisksim"
+	"github.com/licbridge/licbridge/internal/testkit/redistest"
 )
 
 // TestChaosHardLimit judges the product's core promise on the real binary:
@@ -137,7 +137,7 @@ func runChaos(t *testing.T, cfg chaosConfig, storeKind string, rng *rand.Rand) {
 	}
 
 	bin := licbridgeBin(t)
-	argsFor := func(name, stateDir, agi, httpAddr string, pbx *asterisktest.PBX) []string {
+	argsFor := func(name, stateDir, agi, httpAddr string, pbx *asterisksim.PBX) []string {
 		args := []string{"--log-format", "json", "--log-level", "info", "run",
 			"--agi-listen", agi, "--http-listen", httpAddr, "--state-dir", stateDir,
 			"--no-default-dirs", "--host-id", e2eHost, "--licenses-dir", k.dir, "--issuer-pub", k.pub,
@@ -288,11 +288,11 @@ func runChaos(t *testing.T, cfg chaosConfig, storeKind string, rng *rand.Rand) {
 // an admitted one is held 50-500 ms then hung up (a call on a dead node goes
 // on until the node is back, as a real call outlives the daemon), a refused
 // one ends at once and the admitter backs off briefly.
-func chaosAdmitter(ctx context.Context, node string, pbx *asterisktest.PBX, up func() chan struct{}, o *chaosOracle, r *rand.Rand) {
+func chaosAdmitter(ctx context.Context, node string, pbx *asterisksim.PBX, up func() chan struct{}, o *chaosOracle, r *rand.Rand) {
 	for ctx.Err() == nil {
 		st := o.begin()
 		pctx, cancel := context.WithTimeout(ctx, 5*time.Second)
-		pl, err := pbx.Place(pctx, asterisktest.Call{Product: "g729", Via: asterisktest.ViaAGI, Codec: "g729"})
+		pl, err := pbx.Place(pctx, asterisksim.Call{Product: "g729", Via: asterisksim.ViaAGI, Codec: "g729"})
 		cancel()
 		if ctx.Err() != nil && err != nil {
 			if pl != nil {
@@ -331,7 +331,7 @@ type chaosInjector struct {
 	nodes   []*chaosNode
 	store   chaosStore
 	o       *chaosOracle
-	argsFor func(name, stateDir, agi, httpAddr string, pbx *asterisktest.PBX) []string
+	argsFor func(name, stateDir, agi, httpAddr string, pbx *asterisksim.PBX) []string
 	dups    []dupResult
 	mu      sync.Mutex
 }
@@ -497,7 +497,7 @@ func (inj *chaosInjector) duplicate(ctx context.Context, n *chaosNode) dupResult
 		t.Error(err)
 		return res
 	}
-	pbx, err := asterisktest.Start(asterisktest.Options{AGIAddr: agi})
+	pbx, err := asterisksim.Start(asterisksim.Options{AGIAddr: agi})
 	if err != nil {
 		t.Error(err)
 		return res

@@ -15,7 +15,7 @@ import (
 	"time"
 
 	"github.com/licbridge/licbridge/dialplan"
-	"github.com/licbridge/licbridge/internal/realasterisk"
+	"github.com/licbridge/licbridge/internal/testkit/realasterisk"
 )
 
 // faxTIFF writes a one-page fax image that spandsp's SendFAX accepts: 1728

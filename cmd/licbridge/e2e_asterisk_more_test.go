@@ -16,7 +16,7 @@ import (
 	"time"
 
 	"github.com/licbridge/licbridge/dialplan"
-	"github.com/licbridge/licbridge/internal/realasterisk"
+	"github.com/licbridge/licbridge/internal/testkit/realasterisk"
 )
 
 // More of issue 11 against the real Asterisk 22, on one instance: transfers of

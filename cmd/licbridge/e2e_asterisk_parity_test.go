@@ -22,8 +22,8 @@ import (
 
 	"github.com/licbridge/licbridge/ami"
 	"github.com/licbridge/licbridge/dialplan"
-	"github.com/licbridge/licbridge/internal/realasterisk"
-	"github.com/licbridge/licbridge/internal/redistest"
+	"github.com/licbridge/licbridge/internal/testkit/realasterisk"
+	"github.com/licbridge/licbridge/internal/testkit/redistest"
 )
 
 // Issue 11, build step 3: every scenario that the Asterisk double plays in a
@@ -836,7 +836,7 @@ func slicesContainsPrefix(lines []string, prefix string) bool {
 }
 
 // TestParityTable keeps testdata/parity.md honest: every test that uses the
-// Asterisk double (a file importing internal/asterisktest) has a row; every
+// Asterisk double (a file importing internal/asterisksim) has a row; every
 // row names a test that exists; every real-Asterisk test a row names exists
 // in this package, its subtest named by a t.Run literal of that test (a
 // name built from a literal prefix or a fmt pattern counts). Rows that are
@@ -970,7 +970,7 @@ func doubleTests(t *testing.T, root string) map[string]bool {
 		}
 		uses := false
 		for _, im := range f.Imports {
-			if p, _ := strconv.Unquote(im.Path.Value); strings.HasPrefix(p, "github.com/licbridge/licbridge/internal/asterisktest") {
+			if p, _ := strconv.Unquote(im.Path.Value); strings.HasPrefix(p, "github.com/licbridge/licbridge/internal/asterisksim") {
 				uses = true
 			}
 		}

@@ -16,11 +16,11 @@ import (
 	"time"
 
 	"github.com/licbridge/licbridge/dialplan"
-	"github.com/licbridge/licbridge/internal/realasterisk"
+	"github.com/licbridge/licbridge/internal/testkit/realasterisk"
 )
 
 // The end-to-end suite against the real Asterisk 22 (issue 11): the built
-// daemon, a private Asterisk started by internal/realasterisk, calls placed
+// daemon, a private Asterisk started by internal/testkit/realasterisk, calls placed
 // through the Gosub routines that `licbridge dialplan` prints. One Asterisk
 // serves every scenario of a test; subtests share it and leave it without
 // channels.

@@ -10,8 +10,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/licbridge/licbridge/internal/asterisktest/agiclient"
-	"github.com/licbridge/licbridge/internal/redistest"
+	"github.com/licbridge/licbridge/internal/asterisksim/agiclient"
+	"github.com/licbridge/licbridge/internal/testkit/redistest"
 )
 
 // TestFastAGIBurstOnRedis is the burst end to end: the built daemon

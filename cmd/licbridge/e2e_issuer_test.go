@@ -10,7 +10,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/licbridge/licbridge/internal/pgtest"
+	"github.com/licbridge/licbridge/internal/testkit/pgtest"
 	"github.com/licbridge/licbridge/license"
 )
 

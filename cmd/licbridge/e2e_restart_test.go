@@ -7,8 +7,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/licbridge/licbridge/internal/asterisktest"
-	"github.com/licbridge/licbridge/internal/redistest"
+	"github.com/licbridge/licbridge/internal/asterisksim"
+	"github.com/licbridge/licbridge/internal/testkit/redistest"
 )
 
 // TestRestartWithCallersAtTheDoor: kill -9 of a node that holds 3 of 3 and an
@@ -33,7 +33,7 @@ func restartAtTheDoor(t *testing.T, withRedis bool) {
 	if withRedis {
 		srv = redistest.Start(t)
 	}
-	pbx := asterisktest.StartT(t, asterisktest.Options{})
+	pbx := asterisksim.StartT(t, asterisksim.Options{})
 	agi, err := freeAddr()
 	if err != nil {
 		t.Fatal(err)
@@ -46,9 +46,9 @@ func restartAtTheDoor(t *testing.T, withRedis bool) {
 	}
 	d := startDaemon(t, k, args...)
 	connected(t, pbx, 1)
-	var held []*asterisktest.Placed
+	var held []*asterisksim.Placed
 	for range 3 {
-		pl := place(t, pbx, asterisktest.Call{Product: "g729", Via: asterisktest.ViaAGI})
+		pl := place(t, pbx, asterisksim.Call{Product: "g729", Via: asterisksim.ViaAGI})
 		if !pl.Admitted() {
 			t.Fatalf("call %d of 3: %s/%s", len(held)+1, pl.Status, pl.Reason)
 		}
@@ -60,7 +60,7 @@ func restartAtTheDoor(t *testing.T, withRedis bool) {
 	var wg sync.WaitGroup
 	var admitted, noLicense atomic.Int64
 	var mu sync.Mutex
-	var extra []*asterisktest.Placed
+	var extra []*asterisksim.Placed
 	for range 8 {
 		wg.Add(1)
 		go func() {
@@ -71,7 +71,7 @@ func restartAtTheDoor(t *testing.T, withRedis bool) {
 					return
 				default:
 				}
-				pl, err := pbx.Place(t.Context(), asterisktest.Call{Product: "g729", Via: asterisktest.ViaAGI})
+				pl, err := pbx.Place(t.Context(), asterisksim.Call{Product: "g729", Via: asterisksim.ViaAGI})
 				switch {
 				case err == nil && pl.Admitted():
 					admitted.Add(1)

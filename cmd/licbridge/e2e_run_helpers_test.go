@@ -19,7 +19,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/licbridge/licbridge/internal/asterisktest"
+	"github.com/licbridge/licbridge/internal/asterisksim"
 	"github.com/licbridge/licbridge/license"
 )
 
@@ -342,7 +342,7 @@ func (d *daemon) view(t *testing.T) string {
 func inUseIs(n int) func(productUse) bool { return func(u productUse) bool { return u.InUse == n } }
 
 // place places calls and fails the test on a double's error.
-func place(t *testing.T, pbx *asterisktest.PBX, c asterisktest.Call) *asterisktest.Placed {
+func place(t *testing.T, pbx *asterisksim.PBX, c asterisksim.Call) *asterisksim.Placed {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
@@ -353,7 +353,7 @@ func place(t *testing.T, pbx *asterisktest.PBX, c asterisktest.Call) *asteriskte
 	return pl
 }
 
-func hangup(t *testing.T, pbx *asterisktest.PBX, pls ...*asterisktest.Placed) {
+func hangup(t *testing.T, pbx *asterisksim.PBX, pls ...*asterisksim.Placed) {
 	t.Helper()
 	for _, pl := range pls {
 		if err := pbx.Hangup(pl); err != nil {
@@ -363,7 +363,7 @@ func hangup(t *testing.T, pbx *asterisktest.PBX, pls ...*asterisktest.Placed) {
 }
 
 // asteriskFlags are the flags that point a daemon at a PBX double.
-func asteriskFlags(pbx *asterisktest.PBX) []string {
+func asteriskFlags(pbx *asterisksim.PBX) []string {
 	var out []string
 	if pbx.AMI != nil {
 		out = append(out, "--ami-addr", pbx.AMIAddr(), "--ami-user", "licbridge", "--ami-secret", "licsecret")
@@ -375,7 +375,7 @@ func asteriskFlags(pbx *asterisktest.PBX) []string {
 }
 
 // connected waits until the daemon is logged in to AMI and its Stasis app is up.
-func connected(t *testing.T, pbx *asterisktest.PBX, logins int) {
+func connected(t *testing.T, pbx *asterisksim.PBX, logins int) {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
@@ -391,7 +391,7 @@ func connected(t *testing.T, pbx *asterisktest.PBX, logins int) {
 	}
 }
 
-func statuses(pls []*asterisktest.Placed) string {
+func statuses(pls []*asterisksim.Placed) string {
 	var b strings.Builder
 	for _, pl := range pls {
 		fmt.Fprintf(&b, "%s/%s ", pl.Status, pl.Reason)

@@ -6,7 +6,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/licbridge/licbridge/internal/asterisktest"
+	"github.com/licbridge/licbridge/internal/asterisksim"
 )
 
 // TestRunURLPasswordsNotLogged: a password inside the ARI URL used to be
@@ -17,7 +17,7 @@ func TestRunURLPasswordsNotLogged(t *testing.T) {
 	k.add(t, "G729-ONE", "g729", 1)
 
 	t.Run("ready line", func(t *testing.T) {
-		pbx := asterisktest.StartT(t, asterisktest.Options{NoAMI: true})
+		pbx := asterisksim.StartT(t, asterisksim.Options{NoAMI: true})
 		ariURL := strings.Replace(pbx.ARIURL(), "://", "://licbridge:url-s3cret@", 1)
 		d := startDaemon(t, k, "--ari-url", ariURL, "--ari-user", "licbridge", "--ari-password", "licsecret")
 		host := strings.TrimPrefix(pbx.ARIURL(), "http://")

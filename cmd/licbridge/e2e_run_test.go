@@ -7,9 +7,9 @@ import (
 	"testing"
 	"time"
 
-	"github.com/licbridge/licbridge/internal/asterisktest"
-	"github.com/licbridge/licbridge/internal/asterisktest/arisrv"
-	"github.com/licbridge/licbridge/internal/redistest"
+	"github.com/licbridge/licbridge/internal/asterisksim"
+	"github.com/licbridge/licbridge/internal/asterisksim/arisrv"
+	"github.com/licbridge/licbridge/internal/testkit/redistest"
 )
 
 // TestE2ERun runs the built daemon against the Asterisk double (AMI, ARI and
@@ -19,7 +19,7 @@ func TestE2ERun(t *testing.T) {
 	k.add(t, "G729-TEN", "g729", 10)
 	k.add(t, "G729-FIVE", "g729", 5)
 	k.add(t, "HPEC-TWO", "hpec", 2)
-	pbx := asterisktest.StartT(t, asterisktest.Options{})
+	pbx := asterisksim.StartT(t, asterisksim.Options{})
 	d := startDaemon(t, k, append(asteriskFlags(pbx), "--counting", "hpec=call")...)
 	pbx.SetAGIAddr(d.agi)
 	connected(t, pbx, 1)
@@ -27,17 +27,17 @@ func TestE2ERun(t *testing.T) {
 		t.Fatalf("g729 at start: %+v, want 0 of 15", u)
 	}
 
-	for _, via := range []string{asterisktest.ViaAGI, asterisktest.ViaARI} {
+	for _, via := range []string{asterisksim.ViaAGI, asterisksim.ViaARI} {
 		t.Run("admit to the stacked total via "+via, func(t *testing.T) {
-			var calls []*asterisktest.Placed
+			var calls []*asterisksim.Placed
 			for range 15 {
-				pl := place(t, pbx, asterisktest.Call{Product: "g729", Via: via, Codec: "g729"})
+				pl := place(t, pbx, asterisksim.Call{Product: "g729", Via: via, Codec: "g729"})
 				if !pl.Admitted() {
 					t.Fatalf("call %d: %s %s, want ADMITTED (so far: %s)", len(calls)+1, pl.Status, pl.Reason, statuses(calls))
 				}
 				calls = append(calls, pl)
 			}
-			over := place(t, pbx, asterisktest.Call{Product: "g729", Via: via, Codec: "g729"})
+			over := place(t, pbx, asterisksim.Call{Product: "g729", Via: via, Codec: "g729"})
 			if over.Status != "REJECTED" || over.Reason != "OVER_LIMIT" {
 				t.Fatalf("16th call: %s/%s, want REJECTED/OVER_LIMIT", over.Status, over.Reason)
 			}
@@ -47,7 +47,7 @@ func TestE2ERun(t *testing.T) {
 			// The hangups come from Asterisk only: no release from the dialplan.
 			hangup(t, pbx, append(calls, over)...)
 			d.waitUsage(t, "g729", "all released", inUseIs(0))
-			again := place(t, pbx, asterisktest.Call{Product: "g729", Via: via})
+			again := place(t, pbx, asterisksim.Call{Product: "g729", Via: via})
 			if !again.Admitted() {
 				t.Fatalf("after the hangups: %s/%s", again.Status, again.Reason)
 			}
@@ -57,9 +57,9 @@ func TestE2ERun(t *testing.T) {
 	}
 
 	t.Run("a Local call counts once per call", func(t *testing.T) {
-		a := place(t, pbx, asterisktest.Call{Product: "hpec", Via: asterisktest.ViaAGI, Local: true})
-		b := place(t, pbx, asterisktest.Call{Product: "hpec", Via: asterisktest.ViaAGI, Local: true})
-		for _, pl := range []*asterisktest.Placed{a, b} {
+		a := place(t, pbx, asterisksim.Call{Product: "hpec", Via: asterisksim.ViaAGI, Local: true})
+		b := place(t, pbx, asterisksim.Call{Product: "hpec", Via: asterisksim.ViaAGI, Local: true})
+		for _, pl := range []*asterisksim.Placed{a, b} {
 			for i, r := range pl.Results {
 				if r["LICBRIDGE_STATUS"] != "ADMITTED" {
 					t.Fatalf("Local half %d of %v: %v", i+1, pl.Channels, r)
@@ -69,7 +69,7 @@ func TestE2ERun(t *testing.T) {
 		if u := d.usage(t, "hpec"); u.InUse != 2 {
 			t.Fatalf("two Local calls (four channels) hold %d units, want 2", u.InUse)
 		}
-		c := place(t, pbx, asterisktest.Call{Product: "hpec", Via: asterisktest.ViaAGI, Local: true})
+		c := place(t, pbx, asterisksim.Call{Product: "hpec", Via: asterisksim.ViaAGI, Local: true})
 		if c.Status != "REJECTED" || c.Reason != "OVER_LIMIT" {
 			t.Fatalf("third Local call: %s/%s", c.Status, c.Reason)
 		}
@@ -83,9 +83,9 @@ func TestE2ERun(t *testing.T) {
 	})
 
 	t.Run("AMI dropped mid-call and back", func(t *testing.T) {
-		var calls []*asterisktest.Placed
+		var calls []*asterisksim.Placed
 		for range 3 {
-			calls = append(calls, place(t, pbx, asterisktest.Call{Product: "g729", Via: asterisktest.ViaAGI}))
+			calls = append(calls, place(t, pbx, asterisksim.Call{Product: "g729", Via: asterisksim.ViaAGI}))
 		}
 		d.waitUsage(t, "g729", "3 in use", inUseIs(3))
 		// One call ends while the connection is down: its events are lost.
@@ -105,9 +105,9 @@ func TestE2ERun(t *testing.T) {
 	t.Run("passive accounting", func(t *testing.T) {
 		// Channels that use G.729 or fax without asking show as such in the
 		// admin view (the legs-on-the-wire count is the SIP monitor's).
-		silent := place(t, pbx, asterisktest.Call{Codec: "g729"})
-		plain := place(t, pbx, asterisktest.Call{Codec: "ulaw"})
-		fax := place(t, pbx, asterisktest.Call{Fax: true})
+		silent := place(t, pbx, asterisksim.Call{Codec: "g729"})
+		plain := place(t, pbx, asterisksim.Call{Codec: "ulaw"})
+		fax := place(t, pbx, asterisksim.Call{Fax: true})
 		d.waitUsage(t, "g729", "one channel without admission", func(u productUse) bool {
 			return u.warns("1 channel(s) use g729 without admission") && u.InUse == 0 && u.Passive == 1
 		})
@@ -139,13 +139,13 @@ func TestE2ERun(t *testing.T) {
 	})
 
 	t.Run("SIGTERM drains", func(t *testing.T) {
-		held := place(t, pbx, asterisktest.Call{Product: "g729", Via: asterisktest.ViaAGI})
+		held := place(t, pbx, asterisksim.Call{Product: "g729", Via: asterisksim.ViaAGI})
 		if !held.Admitted() {
 			t.Fatalf("%s/%s", held.Status, held.Reason)
 		}
 		d.signal(t, syscall.SIGTERM)
 		d.waitLog(t, "draining: no new admissions; waiting for holdings to end", 5*time.Second)
-		late := place(t, pbx, asterisktest.Call{Product: "g729", Via: asterisktest.ViaAGI})
+		late := place(t, pbx, asterisksim.Call{Product: "g729", Via: asterisksim.ViaAGI})
 		if late.AGIStatus != "FAILURE" {
 			t.Fatalf("admission while draining: AGISTATUS %s, %s/%s; want FAILURE", late.AGIStatus, late.Status, late.Reason)
 		}
@@ -169,8 +169,8 @@ func TestE2ERunCluster(t *testing.T) {
 	rs := redistest.Start(t)
 	k := newKeyring(t)
 	k.add(t, "G729-TEN", "g729", 10)
-	pbxA := asterisktest.StartT(t, asterisktest.Options{NoARI: true})
-	pbxB := asterisktest.StartT(t, asterisktest.Options{NoARI: true})
+	pbxA := asterisksim.StartT(t, asterisksim.Options{NoARI: true})
+	pbxB := asterisksim.StartT(t, asterisksim.Options{NoARI: true})
 	common := []string{"--redis", rs.Addr, "--lapse", "2s"}
 	a := startDaemon(t, k, append(append(asteriskFlags(pbxA), common...), "--node-id", "node-a")...)
 	b := startDaemon(t, k, append(append(asteriskFlags(pbxB), common...), "--node-id", "node-b")...)
@@ -185,20 +185,20 @@ func TestE2ERunCluster(t *testing.T) {
 	}
 
 	for i := range 6 {
-		if pl := place(t, pbxA, asterisktest.Call{Product: "g729", Via: asterisktest.ViaAGI}); !pl.Admitted() {
+		if pl := place(t, pbxA, asterisksim.Call{Product: "g729", Via: asterisksim.ViaAGI}); !pl.Admitted() {
 			t.Fatalf("node A call %d: %s/%s", i+1, pl.Status, pl.Reason)
 		}
 	}
-	var onB []*asterisktest.Placed
+	var onB []*asterisksim.Placed
 	for i := range 4 {
-		pl := place(t, pbxB, asterisktest.Call{Product: "g729", Via: asterisktest.ViaAGI})
+		pl := place(t, pbxB, asterisksim.Call{Product: "g729", Via: asterisksim.ViaAGI})
 		if !pl.Admitted() {
 			t.Fatalf("node B call %d: %s/%s", i+1, pl.Status, pl.Reason)
 		}
 		onB = append(onB, pl)
 	}
-	for name, pbx := range map[string]*asterisktest.PBX{"A": pbxA, "B": pbxB} {
-		if pl := place(t, pbx, asterisktest.Call{Product: "g729", Via: asterisktest.ViaAGI}); pl.Status != "REJECTED" || pl.Reason != "OVER_LIMIT" {
+	for name, pbx := range map[string]*asterisksim.PBX{"A": pbxA, "B": pbxB} {
+		if pl := place(t, pbx, asterisksim.Call{Product: "g729", Via: asterisksim.ViaAGI}); pl.Status != "REJECTED" || pl.Reason != "OVER_LIMIT" {
 			t.Fatalf("11th call in the cluster on node %s: %s/%s", name, pl.Status, pl.Reason)
 		}
 	}
@@ -210,11 +210,11 @@ func TestE2ERunCluster(t *testing.T) {
 	_ = a.wait(t, 5*time.Second)
 	b.waitUsage(t, "g729", "node A's channels lapsed", inUseIs(4))
 	for i := range 6 {
-		if pl := place(t, pbxB, asterisktest.Call{Product: "g729", Via: asterisktest.ViaAGI}); !pl.Admitted() {
+		if pl := place(t, pbxB, asterisksim.Call{Product: "g729", Via: asterisksim.ViaAGI}); !pl.Admitted() {
 			t.Fatalf("node B, after node A died, call %d: %s/%s", i+1, pl.Status, pl.Reason)
 		}
 	}
-	if pl := place(t, pbxB, asterisktest.Call{Product: "g729", Via: asterisktest.ViaAGI}); pl.Reason != "OVER_LIMIT" {
+	if pl := place(t, pbxB, asterisksim.Call{Product: "g729", Via: asterisksim.ViaAGI}); pl.Reason != "OVER_LIMIT" {
 		t.Fatalf("past the total on node B alone: %s/%s", pl.Status, pl.Reason)
 	}
 	hangup(t, pbxB, onB...)
@@ -226,14 +226,14 @@ func TestE2ERunCluster(t *testing.T) {
 func TestE2ERunARIOnly(t *testing.T) {
 	k := newKeyring(t)
 	k.add(t, "G729-TWO", "g729", 2)
-	pbx := asterisktest.StartT(t, asterisktest.Options{NoAMI: true, ARI: arisrv.Options{NoChannelDestroyed: true}})
+	pbx := asterisksim.StartT(t, asterisksim.Options{NoAMI: true, ARI: arisrv.Options{NoChannelDestroyed: true}})
 	d := startDaemon(t, k, asteriskFlags(pbx)...)
 	connected(t, pbx, 0)
-	a := place(t, pbx, asterisktest.Call{Product: "g729", Via: asterisktest.ViaARI})
-	b := place(t, pbx, asterisktest.Call{Product: "g729", Via: asterisktest.ViaARI})
-	c := place(t, pbx, asterisktest.Call{Product: "g729", Via: asterisktest.ViaARI})
+	a := place(t, pbx, asterisksim.Call{Product: "g729", Via: asterisksim.ViaARI})
+	b := place(t, pbx, asterisksim.Call{Product: "g729", Via: asterisksim.ViaARI})
+	c := place(t, pbx, asterisksim.Call{Product: "g729", Via: asterisksim.ViaARI})
 	if !a.Admitted() || !b.Admitted() || c.Reason != "OVER_LIMIT" {
-		t.Fatalf("three calls on two channels: %s", statuses([]*asterisktest.Placed{a, b, c}))
+		t.Fatalf("three calls on two channels: %s", statuses([]*asterisksim.Placed{a, b, c}))
 	}
 	hangup(t, pbx, a)
 	d.waitUsage(t, "g729", "released on the ARI hangup", inUseIs(1))
@@ -273,7 +273,7 @@ func TestRunConfigErrors(t *testing.T) {
 func TestRunSecretsNotLogged(t *testing.T) {
 	k := newKeyring(t)
 	k.add(t, "G729-ONE", "g729", 1)
-	pbx := asterisktest.StartT(t, asterisktest.Options{})
+	pbx := asterisksim.StartT(t, asterisksim.Options{})
 	d := startDaemon(t, k, append(asteriskFlags(pbx), "--http-token", "tok-s3cr3t")...)
 	connected(t, pbx, 1)
 	d.signal(t, syscall.SIGTERM)
@@ -291,7 +291,7 @@ func TestRunSecretsNotLogged(t *testing.T) {
 // error instead of a retry loop.
 func TestE2ERunWrongSecret(t *testing.T) {
 	k := newKeyring(t)
-	pbx := asterisktest.StartT(t, asterisktest.Options{NoARI: true})
+	pbx := asterisksim.StartT(t, asterisksim.Options{NoARI: true})
 	r := licbridge(t, nil, "run", "--state-dir", t.TempDir(), "--no-default-dirs", "--host-id", e2eHost,
 		"--licenses-dir", k.dir, "--issuer-pub", k.pub, "--agi-listen", "127.0.0.1:0", "--http-listen", "off",
 		"--ami-addr", pbx.AMIAddr(), "--ami-user", "licbridge", "--ami-secret", "wrong-one")

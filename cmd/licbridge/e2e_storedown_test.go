@@ -5,8 +5,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/licbridge/licbridge/internal/asterisktest"
-	"github.com/licbridge/licbridge/internal/redistest"
+	"github.com/licbridge/licbridge/internal/asterisksim"
+	"github.com/licbridge/licbridge/internal/testkit/redistest"
 )
 
 // TestRunStartsWithRedisDown: a node whose Redis is down when it starts runs
@@ -18,13 +18,13 @@ func TestRunStartsWithRedisDown(t *testing.T) {
 	k.add(t, "G729-DOWN", "g729", 2)
 	srv := redistest.Start(t)
 	srv.Stop()
-	pbx := asterisktest.StartT(t, asterisktest.Options{})
+	pbx := asterisksim.StartT(t, asterisksim.Options{})
 	d := startDaemon(t, k, append(asteriskFlags(pbx), "--redis", srv.Addr)...)
 	pbx.SetAGIAddr(d.agi)
 	if !strings.Contains(d.logs.String(), "shared store does not answer; starting under the outage policy") {
 		t.Fatal("no warning that the store does not answer")
 	}
-	if pl := place(t, pbx, asterisktest.Call{Product: "g729", Via: asterisktest.ViaAGI}); pl.Admitted() || pl.Reason != "STORE_UNAVAILABLE" {
+	if pl := place(t, pbx, asterisksim.Call{Product: "g729", Via: asterisksim.ViaAGI}); pl.Admitted() || pl.Reason != "STORE_UNAVAILABLE" {
 		t.Fatalf("Redis down since start: %s/%s, want REJECTED/STORE_UNAVAILABLE", pl.Status, pl.Reason)
 	}
 	if err := srv.Start(); err != nil {
@@ -32,7 +32,7 @@ func TestRunStartsWithRedisDown(t *testing.T) {
 	}
 	deadline := time.Now().Add(30 * time.Second)
 	for {
-		pl := place(t, pbx, asterisktest.Call{Product: "g729", Via: asterisktest.ViaAGI})
+		pl := place(t, pbx, asterisksim.Call{Product: "g729", Via: asterisksim.ViaAGI})
 		if pl.Admitted() {
 			hangup(t, pbx, pl)
 			break

@@ -11,7 +11,7 @@ import (
 	"github.com/licbridge/licbridge/bridge"
 	"github.com/licbridge/licbridge/bridge/overage"
 	"github.com/licbridge/licbridge/bridge/redisstore"
-	"github.com/licbridge/licbridge/internal/redistest"
+	"github.com/licbridge/licbridge/internal/testkit/redistest"
 )
 
 // TestShowLicensesCluster runs the built binary's show licenses against a real

@@ -10,7 +10,7 @@ import (
 	"time"
 
 	"github.com/licbridge/licbridge/admin"
-	"github.com/licbridge/licbridge/internal/asterisktest/agiclient"
+	"github.com/licbridge/licbridge/internal/asterisksim/agiclient"
 )
 
 // TestShowLicensesReadsTheDaemon: on a single embedded node, show licenses

@@ -15,8 +15,8 @@ import (
 
 	"github.com/licbridge/licbridge/bridge"
 	"github.com/licbridge/licbridge/bridge/redisstore"
-	"github.com/licbridge/licbridge/internal/fixtures"
-	"github.com/licbridge/licbridge/internal/redistest"
+	"github.com/licbridge/licbridge/internal/testkit/fixtures"
+	"github.com/licbridge/licbridge/internal/testkit/redistest"
 	"github.com/licbridge/licbridge/sipmon/capture/hep"
 )
 

@@ -14,7 +14,7 @@ import (
 	"github.com/urfave/cli/v2"
 
 	"github.com/licbridge/licbridge/bridge/stats"
-	"github.com/licbridge/licbridge/internal/redistest"
+	"github.com/licbridge/licbridge/internal/testkit/redistest"
 )
 
 // runStats runs `licbridge stats concurrent args...` and returns its stdout.

@@ -5,7 +5,7 @@ import (
 	"os"
 	"testing"
 
-	"github.com/licbridge/licbridge/internal/metricset"
+	"github.com/licbridge/licbridge/internal/testkit/metricset"
 )
 
 // queries collects every PromQL text of a dashboard: panel targets' expr and

@@ -8,7 +8,7 @@ import (
 
 	"gopkg.in/yaml.v3"
 
-	"github.com/licbridge/licbridge/internal/metricset"
+	"github.com/licbridge/licbridge/internal/testkit/metricset"
 )
 
 const (

@@ -24,7 +24,7 @@ import (
 	licnode "github.com/licbridge/licbridge/bridge/node"
 	"github.com/licbridge/licbridge/config"
 	licd "github.com/licbridge/licbridge/daemon"
-	"github.com/licbridge/licbridge/internal/asterisktest"
+	"github.com/licbridge/licbridge/internal/asterisksim"
 	"github.com/licbridge/licbridge/license"
 )
 
@@ -207,7 +207,7 @@ func Calls(parent context.Context, out io.Writer, keys Keys, burst int) error {
 	defer cancel()
 	// The demo's own output tells the story; the node's logs only show problems.
 	logger := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
-	pbx, err := asterisktest.Start(asterisktest.Options{})
+	pbx, err := asterisksim.Start(asterisksim.Options{})
 	if err != nil {
 		return fmt.Errorf("demo: %w", err)
 	}
@@ -246,23 +246,23 @@ func Calls(parent context.Context, out io.Writer, keys Keys, burst int) error {
 type story struct {
 	ctx   context.Context
 	out   io.Writer
-	pbx   *asterisktest.PBX
+	pbx   *asterisksim.PBX
 	nd    *licnode.Node
 	b     *bridge.Bridge
 	watch *watch
 	seq   int
-	up    []*asterisktest.Placed
+	up    []*asterisksim.Placed
 }
 
 // place places one call and prints its fate; a refused call hangs up.
-func (st *story) place(c asterisktest.Call) (*asterisktest.Placed, error) {
+func (st *story) place(c asterisksim.Call) (*asterisksim.Placed, error) {
 	st.seq++
 	pl, err := st.pbx.Place(st.ctx, c)
 	if err != nil {
 		return nil, fmt.Errorf("demo: call %d: %w", st.seq, err)
 	}
 	via := "FastAGI"
-	if c.Via == asterisktest.ViaARI {
+	if c.Via == asterisksim.ViaARI {
 		via = "ARI    "
 	}
 	line := fmt.Sprintf("  call %2d  %s -> %s  %s  ", st.seq, pl.Caller, pl.Called, via)
@@ -289,11 +289,11 @@ func (st *story) place(c asterisktest.Call) (*asterisktest.Placed, error) {
 // g729 places n G.729 calls, through ARI every other one when alternate.
 func (st *story) g729(n int, alternate bool) error {
 	for i := range n {
-		via := asterisktest.ViaAGI
+		via := asterisksim.ViaAGI
 		if alternate && i%2 == 1 {
-			via = asterisktest.ViaARI
+			via = asterisksim.ViaARI
 		}
-		if _, err := st.place(asterisktest.Call{Caller: fmt.Sprintf("2%03d", st.seq+1), Product: "g729", Via: via, Codec: "g729"}); err != nil {
+		if _, err := st.place(asterisksim.Call{Caller: fmt.Sprintf("2%03d", st.seq+1), Product: "g729", Via: via, Codec: "g729"}); err != nil {
 			return err
 		}
 	}
@@ -348,10 +348,10 @@ func (st *story) passiveAndEnd() error {
 	ctx, out := st.ctx, st.out
 	st.watch.forgetObserved()
 	fmt.Fprintf(out, "\nA fax call asks for a fax channel; a G.729 call that never asks is seen anyway:\n")
-	if _, err := st.place(asterisktest.Call{Caller: "3001", Called: "fax", Product: "fax", Via: asterisktest.ViaAGI, Fax: true}); err != nil {
+	if _, err := st.place(asterisksim.Call{Caller: "3001", Called: "fax", Product: "fax", Via: asterisksim.ViaAGI, Fax: true}); err != nil {
 		return err
 	}
-	sneaky, err := st.pbx.Place(ctx, asterisktest.Call{Caller: "4001", Called: "200", Codec: "g729"})
+	sneaky, err := st.pbx.Place(ctx, asterisksim.Call{Caller: "4001", Called: "200", Codec: "g729"})
 	if err != nil {
 		return fmt.Errorf("demo: %w", err)
 	}
@@ -395,7 +395,7 @@ func (st *story) passiveAndEnd() error {
 // node builds the demo's node through the same composition root as
 // licbridge run: the embedded store, the Asterisk double's AMI and ARI,
 // FastAGI on a free loopback port, no admin server and no journal.
-func node(ctx context.Context, pbx *asterisktest.PBX, keys Keys, watch *watch, logger *slog.Logger) (*licd.Daemon, error) {
+func node(ctx context.Context, pbx *asterisksim.PBX, keys Keys, watch *watch, logger *slog.Logger) (*licd.Daemon, error) {
 	trusted, err := trustedFromFile(keys.PubPath)
 	if err != nil {
 		return nil, err

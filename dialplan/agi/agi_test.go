@@ -7,7 +7,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/licbridge/licbridge/internal/asterisktest/agiclient"
+	"github.com/licbridge/licbridge/internal/asterisksim/agiclient"
 )
 
 func TestReadEnvRejects(t *testing.T) {

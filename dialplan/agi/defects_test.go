@@ -7,7 +7,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/licbridge/licbridge/internal/asterisktest/agiclient"
+	"github.com/licbridge/licbridge/internal/asterisksim/agiclient"
 )
 
 // liveSession runs one AGI() call of the Asterisk double against a Conn and hands

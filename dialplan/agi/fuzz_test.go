@@ -6,8 +6,8 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/licbridge/licbridge/internal/asterisktest/agiclient"
-	"github.com/licbridge/licbridge/internal/fixtures"
+	"github.com/licbridge/licbridge/internal/asterisksim/agiclient"
+	"github.com/licbridge/licbridge/internal/testkit/fixtures"
 )
 
 // FuzzReadEnv: any input either fails cleanly or yields an environment that, written

@@ -17,7 +17,7 @@ import (
 	"github.com/gopacket/gopacket/pcapgo"
 	"github.com/licbridge/licbridge/sipmon/capture"
 	"github.com/licbridge/licbridge/sipmon/capture/hep"
-	"github.com/licbridge/licbridge/sipmon/capture/internal/pcaptest"
+	"github.com/licbridge/licbridge/internal/testkit/pcaptest"
 )
 
 const (

@@ -9,9 +9,9 @@ import (
 	"testing"
 	"time"
 
-	"github.com/licbridge/licbridge/internal/fixtures"
+	"github.com/licbridge/licbridge/internal/testkit/fixtures"
 	"github.com/licbridge/licbridge/sipmon/capture"
-	"github.com/licbridge/licbridge/sipmon/capture/internal/pcaptest"
+	"github.com/licbridge/licbridge/internal/testkit/pcaptest"
 )
 
 // got is a copy of a delivered message (Payload is only valid during the call).

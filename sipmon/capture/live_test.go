@@ -13,9 +13,9 @@ import (
 	"testing"
 	"time"
 
-	"github.com/licbridge/licbridge/internal/fixtures"
+	"github.com/licbridge/licbridge/internal/testkit/fixtures"
 	"github.com/licbridge/licbridge/sipmon/capture"
-	"github.com/licbridge/licbridge/sipmon/capture/internal/pcaptest"
+	"github.com/licbridge/licbridge/internal/testkit/pcaptest"
 	"golang.org/x/net/bpf"
 )
 

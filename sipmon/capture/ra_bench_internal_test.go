@@ -4,7 +4,7 @@ import (
 	"context"
 	"testing"
 
-	"github.com/licbridge/licbridge/internal/fixtures"
+	"github.com/licbridge/licbridge/internal/testkit/fixtures"
 )
 
 // benchReadahead reads the gzip-compressed perf capture with the inflating

@@ -13,7 +13,7 @@ import (
 	"net/netip"
 
 	"github.com/gopacket/gopacket/layers"
-	"github.com/licbridge/licbridge/internal/fixtures"
+	"github.com/licbridge/licbridge/internal/testkit/fixtures"
 	"github.com/licbridge/licbridge/sipmon/capture"
 )
 

@@ -8,7 +8,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/licbridge/licbridge/internal/fixtures"
+	"github.com/licbridge/licbridge/internal/testkit/fixtures"
 	"github.com/licbridge/licbridge/sipmon/capture"
 	"github.com/licbridge/licbridge/sipmon/capture/hep"
 )

@@ -12,9 +12,9 @@ import (
 	"testing"
 	"time"
 
-	"github.com/licbridge/licbridge/internal/fixtures"
+	"github.com/licbridge/licbridge/internal/testkit/fixtures"
 	"github.com/licbridge/licbridge/sipmon/capture/hep"
-	"github.com/licbridge/licbridge/sipmon/capture/internal/pcaptest"
+	"github.com/licbridge/licbridge/internal/testkit/pcaptest"
 )
 
 type hepManifest struct {

@@ -1,4 +1,4 @@
-// Package asterisktest is the Asterisk double as a whole: a PBX that drives the
+// Package asterisksim is the Asterisk double as a whole: a PBX that drives the
 // AMI double (amisrv), the ARI double (arisrv) and the FastAGI client
 // (agiclient) together, so that one scripted call looks to licbridge as it
 // would from a real Asterisk 22: channels with a Uniqueid and Linkedid
@@ -10,7 +10,7 @@
 // ChannelHangupRequest/StasisEnd).
 //
 // It serves tests and `licbridge demo`. A PBX is safe for concurrent use.
-package asterisktest
+package asterisksim
 
 import (
 	"context"
@@ -23,9 +23,9 @@ import (
 	"testing"
 	"time"
 
-	"github.com/licbridge/licbridge/internal/asterisktest/agiclient"
-	"github.com/licbridge/licbridge/internal/asterisktest/amisrv"
-	"github.com/licbridge/licbridge/internal/asterisktest/arisrv"
+	"github.com/licbridge/licbridge/internal/asterisksim/agiclient"
+	"github.com/licbridge/licbridge/internal/asterisksim/amisrv"
+	"github.com/licbridge/licbridge/internal/asterisksim/arisrv"
 )
 
 // Admission paths of a Call.
@@ -78,7 +78,7 @@ func Start(opts Options) (*PBX, error) {
 		}
 		s, err := amisrv.Listen(o)
 		if err != nil {
-			return nil, fmt.Errorf("asterisktest: AMI double: %w", err)
+			return nil, fmt.Errorf("asterisksim: AMI double: %w", err)
 		}
 		p.AMI = s
 	}
@@ -90,7 +90,7 @@ func Start(opts Options) (*PBX, error) {
 		s, err := arisrv.Start(o)
 		if err != nil {
 			p.Close()
-			return nil, fmt.Errorf("asterisktest: ARI double: %w", err)
+			return nil, fmt.Errorf("asterisksim: ARI double: %w", err)
 		}
 		p.ARI = s
 	}
@@ -189,7 +189,7 @@ func (p *PBX) nextID() string {
 // the call says so, and are answered (Newstate Up) unless NoAnswer or refused.
 func (p *PBX) Place(ctx context.Context, c Call) (*Placed, error) {
 	if p.AMI == nil && c.Via != ViaARI {
-		return nil, errors.New("asterisktest: a call without ARI admission needs the AMI double")
+		return nil, errors.New("asterisksim: a call without ARI admission needs the AMI double")
 	}
 	n := p.seq.Load()
 	if c.Caller == "" {
@@ -263,7 +263,7 @@ func (p *PBX) admit(ctx context.Context, pl *Placed, uid, name string) (map[stri
 			Context: "from-internal", Exten: pl.Called,
 		}, "admit,"+pl.Product)
 		if err != nil {
-			return nil, fmt.Errorf("asterisktest: AGI on %s: %w", uid, err)
+			return nil, fmt.Errorf("asterisksim: AGI on %s: %w", uid, err)
 		}
 		pl.AGIStatus = r.AGIStatus
 		vars = map[string]string{}
@@ -272,7 +272,7 @@ func (p *PBX) admit(ctx context.Context, pl *Placed, uid, name string) (map[stri
 		}
 	case ViaARI:
 		if p.ARI == nil {
-			return nil, errors.New("asterisktest: ARI admission without the ARI double")
+			return nil, errors.New("asterisksim: ARI admission without the ARI double")
 		}
 		id, err := p.ARI.EnterStasis(arisrv.Channel{ID: uid, Name: name, State: "Ring", CallerNumber: pl.Caller, Context: "from-internal", Exten: pl.Called, Linkedid: pl.Linkedid}, "admit", pl.Product)
 		if errors.Is(err, arisrv.ErrNotRegistered) {
@@ -284,14 +284,14 @@ func (p *PBX) admit(ctx context.Context, pl *Placed, uid, name string) (map[stri
 		}
 		out, err := p.ARI.Wait(ctx, id)
 		if err != nil {
-			return nil, fmt.Errorf("asterisktest: Stasis on %s: %w", uid, err)
+			return nil, fmt.Errorf("asterisksim: Stasis on %s: %w", uid, err)
 		}
 		vars = out.Vars
 		if out.HungUp && p.AMI != nil {
 			_ = p.AMI.Hangup(uid, out.HangupCause)
 		}
 	default:
-		return nil, fmt.Errorf("asterisktest: unknown admission path %q", pl.Via)
+		return nil, fmt.Errorf("asterisksim: unknown admission path %q", pl.Via)
 	}
 	if p.AMI != nil {
 		for _, k := range []string{"LICBRIDGE_STATUS", "LICBRIDGE_REASON", "LICBRIDGE_LEASE"} {
@@ -340,7 +340,7 @@ func (p *PBX) Hangup(pl *Placed) error {
 func (p *PBX) Vanish(pl *Placed) error {
 	var errs []error
 	if p.AMI == nil {
-		return errors.New("asterisktest: Vanish needs the AMI double")
+		return errors.New("asterisksim: Vanish needs the AMI double")
 	}
 	for _, uid := range pl.Channels {
 		errs = append(errs, p.AMI.RemoveChannel(uid))

@@ -10,8 +10,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/licbridge/licbridge/internal/asterisktest/agiclient"
-	"github.com/licbridge/licbridge/internal/fixtures"
+	"github.com/licbridge/licbridge/internal/asterisksim/agiclient"
+	"github.com/licbridge/licbridge/internal/testkit/fixtures"
 )
 
 // The recorded channels, as the double must describe them.

@@ -11,7 +11,7 @@ import (
 	"time"
 
 	"github.com/licbridge/licbridge/ami/proto"
-	"github.com/licbridge/licbridge/internal/fixtures"
+	"github.com/licbridge/licbridge/internal/testkit/fixtures"
 )
 
 // capture decodes a recorded stream (banner, then messages).

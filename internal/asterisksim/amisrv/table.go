@@ -2,7 +2,7 @@ package amisrv
 
 import (
 	"fmt"
-	"github.com/licbridge/licbridge/internal/asterisktest/q850"
+	"github.com/licbridge/licbridge/internal/asterisksim/q850"
 	"regexp"
 	"strconv"
 	"strings"

@@ -1,4 +1,4 @@
-package asterisktest_test
+package asterisksim_test
 
 import (
 	"context"
@@ -7,7 +7,7 @@ import (
 	"time"
 
 	"github.com/licbridge/licbridge/dialplan"
-	"github.com/licbridge/licbridge/internal/asterisktest"
+	"github.com/licbridge/licbridge/internal/asterisksim"
 )
 
 // admitOdd admits every other request, so both outcomes show.
@@ -41,10 +41,10 @@ func TestPlace(t *testing.T) {
 	}
 	go func() { _ = srv.Run(ctx) }()
 	<-srv.Ready()
-	p := asterisktest.StartT(t, asterisktest.Options{AGIAddr: srv.Addr().String(), NoARI: true})
+	p := asterisksim.StartT(t, asterisksim.Options{AGIAddr: srv.Addr().String(), NoARI: true})
 
 	t.Run("local pair over AGI", func(t *testing.T) {
-		pl, err := p.Place(ctx, asterisktest.Call{Local: true, Product: "hpec", Via: asterisktest.ViaAGI, Codec: "g729"})
+		pl, err := p.Place(ctx, asterisksim.Call{Local: true, Product: "hpec", Via: asterisksim.ViaAGI, Codec: "g729"})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -70,8 +70,8 @@ func TestPlace(t *testing.T) {
 	})
 
 	t.Run("refused call is not answered", func(t *testing.T) {
-		_, _ = p.Place(ctx, asterisktest.Call{Product: "g729", Via: asterisktest.ViaAGI}) // admitted (odd)
-		pl, err := p.Place(ctx, asterisktest.Call{Product: "g729", Via: asterisktest.ViaAGI})
+		_, _ = p.Place(ctx, asterisksim.Call{Product: "g729", Via: asterisksim.ViaAGI}) // admitted (odd)
+		pl, err := p.Place(ctx, asterisksim.Call{Product: "g729", Via: asterisksim.ViaAGI})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -86,7 +86,7 @@ func TestPlace(t *testing.T) {
 	})
 
 	t.Run("fax and vanish", func(t *testing.T) {
-		pl, err := p.Place(ctx, asterisktest.Call{Fax: true})
+		pl, err := p.Place(ctx, asterisksim.Call{Fax: true})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -102,7 +102,7 @@ func TestPlace(t *testing.T) {
 
 	t.Run("FastAGI down", func(t *testing.T) {
 		p.SetAGIAddr("127.0.0.1:1")
-		pl, err := p.Place(ctx, asterisktest.Call{Product: "g729", Via: asterisktest.ViaAGI})
+		pl, err := p.Place(ctx, asterisksim.Call{Product: "g729", Via: asterisksim.ViaAGI})
 		if err != nil {
 			t.Fatal(err)
 		}

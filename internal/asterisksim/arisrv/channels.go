@@ -4,7 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"github.com/licbridge/licbridge/internal/asterisktest/q850"
+	"github.com/licbridge/licbridge/internal/asterisksim/q850"
 	"net/url"
 	"strconv"
 	"strings"
