@@ -42,6 +42,9 @@ type Config struct {
 	// Products adds products to the built-in catalog (g729, hpec, fax, ffa).
 	Products []ProductConfig `yaml:"products"`
 
+	// Issuer is the issuer service that run fetches updated key files from.
+	Issuer IssuerConfig `yaml:"issuer"`
+
 	// Store is the shared counter store.
 	Store StoreConfig `yaml:"store"`
 	// Enforcement per product: hard (default), grace or monitor.
@@ -124,6 +127,20 @@ type StoreConfig struct {
 	// product: "share" (default: this node's share of the free channels at its
 	// last contact), a number of channels, or "unlimited".
 	FailOpenBudget string `yaml:"fail_open_budget"`
+}
+
+// IssuerConfig is the issuer service (licbridge issuer serve) as a node sees it.
+type IssuerConfig struct {
+	// URL of the issuer (https://issuer.example:7443). Empty: run fetches no
+	// updates (license update --issuer still can).
+	URL string `yaml:"url"`
+	// UpdateEvery is how often run fetches the current file of every
+	// installed key (renewals, channel upgrades); 0 disables. Default 6h,
+	// only when URL is set.
+	UpdateEvery time.Duration `yaml:"update_every"`
+	// CA is a PEM CA certificate file the issuer's TLS certificate chains to
+	// (a private CA). Empty: the system's roots.
+	CA string `yaml:"ca"`
 }
 
 // AMIConfig is the Asterisk Manager Interface connection.

@@ -14,6 +14,8 @@ const (
 	DefaultHTTPListen = "127.0.0.1:8089"
 	DefaultARIApp     = "licbridge"
 	DefaultTimeZone   = "UTC"
+	// DefaultIssuerUpdateEvery applies when issuer.url is set.
+	DefaultIssuerUpdateEvery = 6 * time.Hour
 	// Off, as agi.listen or http.listen, disables that listener.
 	Off = "off"
 )
@@ -33,6 +35,7 @@ func Default() *Config {
 			Outage:         string(bridge.FailOpen),
 			FailOpenBudget: "share",
 		},
+		Issuer:   IssuerConfig{UpdateEvery: DefaultIssuerUpdateEvery},
 		TimeZone: DefaultTimeZone,
 		ARI:      ARIConfig{App: DefaultARIApp},
 		AGI:      AGIConfig{Listen: DefaultAGIListen},

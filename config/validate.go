@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"net"
 	"net/netip"
+	"net/url"
 	"sort"
 	"strings"
 	"time"
@@ -80,7 +81,7 @@ func (c *Config) Validate() (*Settings, error) {
 	for name, d := range map[string]time.Duration{
 		"--lapse (config store.lapse)": c.Store.Lapse, "--deadline (config store.deadline)": c.Store.Deadline,
 		"--renewal-grace (config renewal_grace)": c.RenewalGrace, "--drain-timeout (config drain_timeout)": c.DrainTimeout,
-		"bypass.after": c.Bypass.After,
+		"bypass.after": c.Bypass.After, "--issuer-update-every (config issuer.update_every)": c.Issuer.UpdateEvery,
 	} {
 		if d < 0 {
 			return nil, fmt.Errorf("%s %s: must not be negative", name, d)
@@ -94,6 +95,9 @@ func (c *Config) Validate() (*Settings, error) {
 	if c.ARI.URL != "" && !strings.HasPrefix(c.ARI.URL, "http://") && !strings.HasPrefix(c.ARI.URL, "https://") {
 		// The URL may carry a password: it is shown redacted.
 		return nil, fmt.Errorf("--ari-url %q: want http://HOST:PORT or https://HOST:PORT (config ari.url)", redisstore.Redact(c.ARI.URL))
+	}
+	if err := c.validateIssuer(); err != nil {
+		return nil, err
 	}
 	if s.AGIAllow, err = dialplan.ParseAllow(c.AGI.Allow); err != nil {
 		return nil, fmt.Errorf("agi allow: %w", err)
@@ -146,4 +150,20 @@ func sortedKeys(m map[string]string) []string {
 	}
 	sort.Strings(out)
 	return out
+}
+
+// validateIssuer checks issuer.url (the form only: reaching it is the
+// updater's job, and an unreachable issuer is no start-up error).
+func (c *Config) validateIssuer() error {
+	if c.Issuer.URL == "" {
+		return nil
+	}
+	u, err := url.Parse(c.Issuer.URL)
+	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+		return fmt.Errorf("--issuer-url %q: want https://HOST[:PORT] (config issuer.url)", redisstore.Redact(c.Issuer.URL))
+	}
+	if c.Issuer.UpdateEvery > 0 && c.Issuer.UpdateEvery < time.Minute {
+		return fmt.Errorf("--issuer-update-every %s: at least 1m, the issuer rate-limits (config issuer.update_every)", c.Issuer.UpdateEvery)
+	}
+	return nil
 }

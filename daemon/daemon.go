@@ -19,6 +19,7 @@ import (
 	"github.com/licbridge/licbridge/bridge/stats"
 	"github.com/licbridge/licbridge/config"
 	"github.com/licbridge/licbridge/dialplan"
+	"github.com/licbridge/licbridge/issuer"
 	"github.com/licbridge/licbridge/license"
 )
 
@@ -80,6 +81,8 @@ type Daemon struct {
 	mon      SideMonitor
 	srv      *admin.Server
 	bypass   *bypass.Source
+	// issuerHost fetches updated key files (nil: issuer.url not set).
+	issuerHost *issuer.Host
 }
 
 // New builds a node from opt: nothing runs until Run, but listeners and the
@@ -111,6 +114,9 @@ func New(ctx context.Context, opt Options) (*Daemon, error) {
 		return nil, err
 	}
 	if err := d.buildNode(); err != nil {
+		return nil, err
+	}
+	if err := d.buildIssuerUpdater(); err != nil {
 		return nil, err
 	}
 	if opt.SideMonitor != nil {

@@ -33,6 +33,7 @@ func (d *Daemon) Run(ctx context.Context, hup <-chan os.Signal) error {
 		}()
 	}
 	go d.reloadOn(aux, hup)
+	go d.runIssuerUpdates(aux)
 	go d.logReady(ctx)
 	runErr := make(chan error, 1)
 	go func() { runErr <- d.nd.Run(ctx) }()

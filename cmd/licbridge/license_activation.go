@@ -1,16 +1,12 @@
 package main
 
 import (
-	"bytes"
-	"crypto/tls"
-	"crypto/x509"
+	"errors"
 	"fmt"
 	"io"
-	"net/http"
 	"os"
 	"path/filepath"
 	"strings"
-	"time"
 
 	"github.com/licbridge/licbridge/issuer"
 	"github.com/licbridge/licbridge/license"
@@ -78,19 +74,17 @@ func hostSideFlags(online bool) []cli.Flag {
 		nowFlag())
 	if online {
 		fs = append(fs,
-			&cli.StringFlag{Name: "issuer", Required: true, Usage: "issuer service URL (https://issuer.example:7443)", EnvVars: []string{"LICBRIDGE_ISSUER_URL"}},
-			&cli.StringFlag{Name: "issuer-ca", Usage: "CA certificate file the issuer's TLS certificate chains to (default: the system's)", EnvVars: []string{"LICBRIDGE_ISSUER_CA"}})
+			&cli.StringFlag{Name: "issuer", Usage: "issuer service URL, e.g. https://issuer.example:7443 (config issuer.url)", EnvVars: []string{"LICBRIDGE_ISSUER_URL"}},
+			&cli.StringFlag{Name: "issuer-ca", Usage: "CA certificate file the issuer's TLS certificate chains to (config issuer.ca; default: the system's)", EnvVars: []string{"LICBRIDGE_ISSUER_CA"}})
 	}
 	return fs
 }
 
 // hostContext is what the host-side commands share: this node's licence
-// setup (dirs, trust, host ID, domain, catalog) and the issuer client.
+// setup and the issuer client (issuer.Host), and the config.
 type hostContext struct {
-	cfg    *Config
-	nl     nodeLicenses
-	client *issuer.Client
-	now    time.Time
+	issuer.Host
+	cfg *Config
 }
 
 func newHostContext(c *cli.Context, what string) (*hostContext, error) {
@@ -98,52 +92,41 @@ func newHostContext(c *cli.Context, what string) (*hostContext, error) {
 	if err != nil {
 		return nil, err
 	}
-	h := &hostContext{cfg: cfg, now: time.Now()}
-	if h.nl, err = licensesSetup(c, cfg); err != nil {
+	h := &hostContext{cfg: cfg}
+	nl, err := licensesSetup(c, cfg)
+	if err != nil {
 		return nil, fmt.Errorf("license %s: %w", what, err)
 	}
-	if h.nl.Options.HostID == "" {
-		return nil, fmt.Errorf("license %s: this host's ID: %s", what, h.nl.HostIDNote)
+	if nl.Options.HostID == "" {
+		return nil, fmt.Errorf("license %s: this host's ID: %s", what, nl.HostIDNote)
 	}
-	if clock, err := fixedClock(c); err != nil {
+	h.Options = nl.Options
+	if h.Now, err = fixedClock(c); err != nil {
 		return nil, err
-	} else if clock != nil {
-		h.now = clock()
 	}
-	if c.IsSet("issuer") {
-		h.client = &issuer.Client{URL: c.String("issuer")}
-		if ca := c.String("issuer-ca"); ca != "" {
-			pem, err := os.ReadFile(ca)
-			if err != nil {
-				return nil, fmt.Errorf("license %s: --issuer-ca: %w", what, err)
-			}
-			pool := x509.NewCertPool()
-			if !pool.AppendCertsFromPEM(pem) {
-				return nil, fmt.Errorf("license %s: --issuer-ca %s: no PEM certificate", what, ca)
-			}
-			h.client.HTTP = &http.Client{Timeout: 30 * time.Second, Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: pool, MinVersion: tls.VersionTLS12}}}
-		}
+	if what == "install" { // offline: no issuer
+		return h, nil
+	}
+	// --issuer and --issuer-ca, else the config's issuer.url and issuer.ca.
+	overrideString(c, "issuer", &cfg.Issuer.URL)
+	overrideString(c, "issuer-ca", &cfg.Issuer.CA)
+	if cfg.Issuer.URL == "" {
+		return nil, cli.Exit("license "+what+": name the issuer: --issuer URL (or issuer.url in the config)", 2)
+	}
+	if h.Client, err = issuer.NewClient(cfg.Issuer.URL, cfg.Issuer.CA); err != nil {
+		return nil, fmt.Errorf("license %s: %w", what, err)
 	}
 	return h, nil
 }
 
-func (h *hostContext) request(keyID string) issuer.Request {
-	return issuer.Request{KeyID: keyID, HostID: h.nl.Options.HostID, Domain: h.nl.Options.Domain}
-}
-
-// check evaluates a key file as this node would: authentic, known product, in
-// time, bound to this host (or domain).
+// check is issuer.Host.Check with the status worded as license verify words it.
 func (h *hostContext) check(data []byte, name string) (*license.Key, error) {
-	k, perr := license.ParseBytes(data, name)
-	o := h.nl.Options
-	e := license.Evaluate([]license.Candidate{{File: name, Key: k, Err: perr}}, license.EvalOptions{
-		Trusted: o.Trusted, Catalog: o.Catalog, HostID: o.HostID, Domain: o.Domain, Now: h.now,
-		Policy: license.Policy{RenewalGrace: o.RenewalGrace},
-	}).Keys()[0]
-	if e.Status != license.StatusValid {
-		return nil, fmt.Errorf("%s: %s", name, statusText(e))
+	k, err := h.Check(data, name)
+	var nv *issuer.NotValidError
+	if errors.As(err, &nv) {
+		return nil, fmt.Errorf("%s: %s", name, statusText(nv.Entry))
 	}
-	return k, nil
+	return k, err
 }
 
 // installDir is --install-dir, else the first configured licenses directory,
@@ -184,7 +167,7 @@ func registerAction(c *cli.Context) error {
 	if err != nil {
 		return err
 	}
-	data, err := h.client.Register(c.Context, h.request(keyID))
+	data, err := h.Client.Register(c.Context, h.Request(keyID))
 	if err != nil {
 		return refusal("register", err)
 	}
@@ -192,12 +175,12 @@ func registerAction(c *cli.Context) error {
 	if err != nil {
 		return cli.Exit("license register: activated, but the file does not work here: "+err.Error(), 1)
 	}
-	dst, err := install(h.installDir(c), k.ID, data)
+	dst, err := issuer.Install(h.installDir(c), k.ID, data)
 	if err != nil {
 		return fmt.Errorf("license register: activated but not installed: %w", err)
 	}
 	fmt.Fprintf(c.App.Writer, "activated for host %s: %s, %s, ends %s\ninstalled %s (a running node picks it up)\n",
-		h.nl.Options.HostID, k.Product, plural(k.Channels, "channel"), k.Ends.Format(license.TimeLayout), dst)
+		h.Options.HostID, k.Product, plural(k.Channels, "channel"), k.Ends.Format(license.TimeLayout), dst)
 	return nil
 }
 
@@ -210,46 +193,22 @@ func deactivateAction(c *cli.Context) error {
 	if err != nil {
 		return err
 	}
-	if err := h.client.Deactivate(c.Context, h.request(keyID)); err != nil {
+	if err := h.Client.Deactivate(c.Context, h.Request(keyID)); err != nil {
 		return refusal("deactivate", err)
 	}
-	fmt.Fprintf(c.App.Writer, "deactivated for host %s\n", h.nl.Options.HostID)
+	fmt.Fprintf(c.App.Writer, "deactivated for host %s\n", h.Options.HostID)
 	// The file here would keep counting until its end date: remove it, so the
 	// slot freed at the issuer is really free.
-	for _, f := range installedKeys(h.nl.Options.Dirs) {
-		if f.key.ID == keyID {
-			if err := os.Remove(f.path); err != nil {
-				fmt.Fprintf(c.App.ErrWriter, "warning: could not remove %s: %v\n", f.path, err)
+	for _, f := range h.InstalledKeys() {
+		if f.Key.ID == keyID {
+			if err := os.Remove(f.Path); err != nil {
+				fmt.Fprintf(c.App.ErrWriter, "warning: could not remove %s: %v\n", f.Path, err)
 				continue
 			}
-			fmt.Fprintf(c.App.Writer, "removed %s\n", f.path)
+			fmt.Fprintf(c.App.Writer, "removed %s\n", f.Path)
 		}
 	}
 	return nil
-}
-
-type installedKey struct {
-	path string
-	data []byte
-	key  *license.Key
-}
-
-// installedKeys reads the *.lic files of dirs that parse as keys.
-func installedKeys(dirs []license.Dir) []installedKey {
-	var out []installedKey
-	for _, d := range dirs {
-		paths, _ := filepath.Glob(filepath.Join(d.Path, "*"+license.FileSuffix))
-		for _, p := range paths {
-			data, err := os.ReadFile(p)
-			if err != nil {
-				continue
-			}
-			if k, err := license.ParseBytes(data, p); err == nil {
-				out = append(out, installedKey{path: p, data: data, key: k})
-			}
-		}
-	}
-	return out
 }
 
 func updateAction(c *cli.Context) error {
@@ -257,43 +216,28 @@ func updateAction(c *cli.Context) error {
 	if err != nil {
 		return err
 	}
-	keys := installedKeys(h.nl.Options.Dirs)
-	if len(keys) == 0 {
-		fmt.Fprintf(c.App.Writer, "no key files installed in %s\n", dirList(h.nl.Options.Dirs))
+	res := h.Update(c.Context)
+	if len(res) == 0 {
+		fmt.Fprintf(c.App.Writer, "no key files installed in %s\n", dirList(h.Options.Dirs))
 		return nil
 	}
 	failed := 0
-	for _, f := range keys {
-		data, err := h.client.Fetch(c.Context, h.request(f.key.ID))
-		var msg string
+	for _, r := range res {
+		msg := "unchanged"
 		switch {
-		case err != nil: // unreachable or refused: the installed file stays
+		case r.Err != nil: // unreachable, refused or unusable: the installed file stays
 			failed++
-			msg = fmt.Sprintf("kept as it is: %v", err)
-		case bytes.Equal(data, f.data):
-			msg = "unchanged"
-		default:
-			msg = h.replace(f, data)
+			msg = fmt.Sprintf("kept as it is: %v", r.Err)
+		case r.Changed():
+			msg = fmt.Sprintf("updated: %s, ends %s (was %s, ends %s)", plural(r.New.Channels, "channel"), r.New.Ends.Format(license.TimeLayout),
+				plural(r.Key.Channels, "channel"), r.Key.Ends.Format(license.TimeLayout))
 		}
-		fmt.Fprintf(c.App.Writer, "%s: %s\n", f.path, msg)
+		fmt.Fprintf(c.App.Writer, "%s: %s\n", r.Path, msg)
 	}
 	if failed > 0 {
-		return cli.Exit(fmt.Sprintf("license update: %d of %d keys not updated (their installed files still count)", failed, len(keys)), 1)
+		return cli.Exit(fmt.Sprintf("license update: %d of %d keys not updated (their installed files still count)", failed, len(res)), 1)
 	}
 	return nil
-}
-
-// replace installs a fetched file over an installed one after checking it.
-func (h *hostContext) replace(f installedKey, data []byte) string {
-	k, err := h.check(data, "the issuer's answer")
-	if err != nil {
-		return "kept as it is: the new file does not work here: " + err.Error()
-	}
-	if err := writeAtomic(f.path, data); err != nil {
-		return "not updated: " + err.Error()
-	}
-	return fmt.Sprintf("updated: %s, ends %s (was %s, ends %s)", plural(k.Channels, "channel"), k.Ends.Format(license.TimeLayout),
-		plural(f.key.Channels, "channel"), f.key.Ends.Format(license.TimeLayout))
 }
 
 func dirList(dirs []license.Dir) string {
@@ -354,45 +298,10 @@ func installAction(c *cli.Context) error {
 	if err != nil {
 		return cli.Exit("license install: "+err.Error(), 1)
 	}
-	dst, err := install(h.installDir(c), k.ID, data)
+	dst, err := issuer.Install(h.installDir(c), k.ID, data)
 	if err != nil {
 		return fmt.Errorf("license install: %w", err)
 	}
 	fmt.Fprintf(c.App.Writer, "installed %s: %s, %s, ends %s (a running node picks it up)\n", dst, k.Product, plural(k.Channels, "channel"), k.Ends.Format(license.TimeLayout))
 	return nil
-}
-
-// install writes the key file as DIR/KEY-ID.lic.
-func install(dir, keyID string, data []byte) (string, error) {
-	if err := os.MkdirAll(dir, 0o755); err != nil {
-		return "", err
-	}
-	dst := filepath.Join(dir, keyID+license.FileSuffix)
-	return dst, writeAtomic(dst, data)
-}
-
-// writeAtomic replaces dst in one rename (a renewed key replaces the old file,
-// and a watching daemon never sees half a file).
-func writeAtomic(dst string, data []byte) error {
-	tmp, err := os.CreateTemp(filepath.Dir(dst), ".install-*")
-	if err != nil {
-		return err
-	}
-	defer os.Remove(tmp.Name())
-	if _, err := tmp.Write(data); err != nil {
-		tmp.Close()
-		return err
-	}
-	if err := tmp.Chmod(0o644); err != nil {
-		tmp.Close()
-		return err
-	}
-	if err := tmp.Sync(); err != nil {
-		tmp.Close()
-		return err
-	}
-	if err := tmp.Close(); err != nil {
-		return err
-	}
-	return os.Rename(tmp.Name(), dst)
 }

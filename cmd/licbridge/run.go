@@ -23,6 +23,7 @@ var runFlagNames = []string{
 	"pool", "outage", "fail-open-budget", "lapse", "deadline", "enforcement", "counting", "time-zone",
 	"reconcile-every", "drain-timeout", "bypass-after", "no-passive", "hangup-over-limit", "no-asterisk",
 	"sipmon-interface", "sipmon-filter", "sipmon-hep", "sipmon-interval",
+	"issuer-url", "issuer-update-every", "issuer-ca",
 }
 
 func runCommand() *cli.Command {
