@@ -30,6 +30,12 @@ type reporter struct {
 	byCorr  map[string]*record
 	byDigit map[string][]*record
 	sensors map[string]bool
+	// indexed says whether the maps above are kept: they only serve merging,
+	// which needs the correlation header or a second sensor. Until then (one
+	// sensor, the usual capture) place and output skip them; when a second
+	// sensor appears, indexQueue builds them from the queue, which is exact
+	// because they hold the queue's records and nothing else.
+	indexed bool
 
 	sweep sweeper
 	r     Report
@@ -47,6 +53,7 @@ func newReporter(cfg *Config, sink func(LegRecord), dropped *int64) *reporter {
 		byCorr:    map[string]*record{},
 		byDigit:   map[string][]*record{},
 		sensors:   map[string]bool{},
+		indexed:   cfg.CorrelationHeader != "",
 		r: Report{
 			ByProduct: map[string]ProductCount{ProductG729: {}, ProductFax: {}},
 			Windows:   []Window{},
@@ -61,10 +68,14 @@ func newReporter(cfg *Config, sink func(LegRecord), dropped *int64) *reporter {
 type record struct {
 	legs    []Leg // root (earliest) first
 	sensors []string
-	invite  time.Time
-	end     time.Time
-	digits  string // last digits of the root's caller and called
-	done    bool
+	// one and oneSensor hold the first leg and sensor: most records never
+	// merge, and this spares them two allocations.
+	one       [1]Leg
+	oneSensor [1]string
+	invite    time.Time
+	end       time.Time
+	digits    string // last digits of the root's caller and called
+	done      bool
 }
 
 // add takes a finished per-sensor leg.
@@ -108,6 +119,9 @@ func (rp *reporter) advance(frontier time.Time, all bool) {
 // same call seen by another sensor, else as a record of its own.
 func (rp *reporter) place(l Leg) {
 	rp.sensors[l.Sensor] = true
+	if !rp.indexed && len(rp.sensors) > 1 {
+		rp.indexQueue()
+	}
 	if rp.correlate {
 		if rec := rp.correlated(&l); rec != nil {
 			rec.absorb(l)
@@ -124,13 +138,36 @@ func (rp *reporter) place(l Leg) {
 			return
 		}
 	}
-	rec := &record{legs: []Leg{l}, sensors: []string{l.Sensor}, invite: l.Invite, end: l.End}
-	a, b := lastDigits(l.Caller), lastDigits(l.Called)
-	if a != "" && b != "" {
-		rec.digits = a + "|" + b
-	}
+	rec := &record{invite: l.Invite, end: l.End}
+	rec.one[0], rec.oneSensor[0] = l, l.Sensor
+	rec.legs, rec.sensors = rec.one[:], rec.oneSensor[:]
 	rp.queue = append(rp.queue, rec)
-	rp.index(rec, &l, true)
+	if rp.indexed {
+		rec.digits = digitsKey(&l)
+		rp.index(rec, &l, true)
+	}
+}
+
+// digitsKey is the key of byDigit for a record whose root leg is l: "" when
+// either number has no digits.
+func digitsKey(l *Leg) string {
+	a, b := lastDigits(l.Caller), lastDigits(l.Called)
+	if a == "" || b == "" {
+		return ""
+	}
+	return a + "|" + b
+}
+
+// indexQueue starts keeping the merge maps (see indexed): it indexes the
+// queue's records as place would have, in the same order.
+func (rp *reporter) indexQueue() {
+	rp.indexed = true
+	for _, rec := range rp.queue {
+		rec.digits = digitsKey(&rec.legs[0])
+		for i := range rec.legs {
+			rp.index(rec, &rec.legs[i], i == 0)
+		}
+	}
 }
 
 // correlated finds the record l's correlation header names, or the record
@@ -223,7 +260,9 @@ func (rec *record) absorb(l Leg) {
 // output counts a final record and hands its leg on.
 func (rp *reporter) output(rec *record) {
 	rec.done = true
-	rp.unindex(rec)
+	if rp.indexed {
+		rp.unindex(rec)
+	}
 	lr := rec.toLegRecord()
 	r := &rp.r
 	r.LegsAttempted++
