@@ -95,6 +95,11 @@ func TestValidate(t *testing.T) {
 		{"bad allow", "agi: {allow: [10.0.0.0/33]}\n", "agi allow"},
 		{"bad product name", "products: [{name: G729!}]\n", "config products"},
 		{"codec to unknown product", "passive: {codecs: {opus: opus}}\n", "unknown product"},
+		{"issuer", "issuer: {url: 'https://issuer.example:7443', ca: /etc/licbridge/ca.pem}\n", ""},
+		{"bad issuer URL", "issuer: {url: 'issuer.example:7443'}\n", `--issuer-url "issuer.example:7443": want https://HOST[:PORT]`},
+		{"issuer URL with a password", "issuer: {url: 'ftp://u:pw@issuer.example'}\n", "config issuer.url"},
+		{"issuer too often", "issuer: {url: 'https://issuer.example', update_every: 10s}\n", "--issuer-update-every 10s: at least 1m"},
+		{"negative issuer period", "issuer: {update_every: -1h}\n", "must not be negative"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			cfg := Default()
