@@ -6,7 +6,6 @@ import (
 	"log/slog"
 	"time"
 
-	"github.com/licbridge/licbridge/admin"
 	"github.com/licbridge/licbridge/view"
 )
 
@@ -31,13 +30,19 @@ type Options struct {
 	Metrics Metrics
 }
 
-var _ admin.Source = (*Source)(nil)
+// Views is what Wrap wraps: a source of views and statistics (the admin
+// API's Source is one). Declared here so that bypass, a rule of the bridge,
+// does not import the HTTP layer that shows its verdicts.
+type Views interface {
+	Snapshot(ctx context.Context) (view.View, error)
+	Stats(ctx context.Context, product string, days int) (view.Report, error)
+}
 
-// Source is an admin.Source whose views carry the bypass verdicts: every
+// Source is a Views whose views carry the bypass verdicts: every
 // Snapshot feeds the Detector with each product's observed and admitted use
 // and marks the products in bypass (Product.Bypass, and a warning).
 type Source struct {
-	admin.Source
+	Views
 	det   *Detector
 	every time.Duration
 	log   *slog.Logger
@@ -45,14 +50,14 @@ type Source struct {
 }
 
 // Wrap returns a Source over src.
-func Wrap(src admin.Source, o Options) *Source {
+func Wrap(src Views, o Options) *Source {
 	if o.Every <= 0 {
 		o.Every = DefaultEvery
 	}
 	if o.Logger == nil {
 		o.Logger = slog.New(slog.DiscardHandler)
 	}
-	return &Source{Source: src, det: NewDetector(o.After), every: o.Every,
+	return &Source{Views: src, det: NewDetector(o.After), every: o.Every,
 		log: o.Logger.With("component", "bypass"), met: o.Metrics}
 }
 
@@ -61,7 +66,7 @@ func (s *Source) Detector() *Detector { return s.det }
 
 // Snapshot takes the wrapped source's view and applies the rule to it.
 func (s *Source) Snapshot(ctx context.Context) (view.View, error) {
-	v, err := s.Source.Snapshot(ctx)
+	v, err := s.Views.Snapshot(ctx)
 	if err != nil {
 		return v, err
 	}

@@ -20,7 +20,6 @@ import (
 	"strconv"
 	"sync"
 	"sync/atomic"
-	"testing"
 	"time"
 
 	"github.com/licbridge/licbridge/internal/asterisksim/agiclient"
@@ -99,7 +98,7 @@ func Start(opts Options) (*PBX, error) {
 
 // StartT is Start for tests: it fails tb on error and closes the PBX when the
 // test ends.
-func StartT(tb testing.TB, opts Options) *PBX {
+func StartT(tb TB, opts Options) *PBX {
 	tb.Helper()
 	p, err := Start(opts)
 	if err != nil {
@@ -346,4 +345,13 @@ func (p *PBX) Vanish(pl *Placed) error {
 		errs = append(errs, p.AMI.RemoveChannel(uid))
 	}
 	return errors.Join(errs...)
+}
+
+// TB is the part of testing.TB that the test helpers use, declared here so
+// that the simulator, which the demo links into licbridge, does not link
+// package testing.
+type TB interface {
+	Helper()
+	Fatal(args ...any)
+	Cleanup(func())
 }

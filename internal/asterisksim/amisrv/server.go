@@ -21,7 +21,6 @@ import (
 	"net"
 	"strings"
 	"sync"
-	"testing"
 	"time"
 
 	"github.com/licbridge/licbridge/ami/proto"
@@ -120,7 +119,7 @@ func Listen(opts Options) (*Server, error) {
 
 // Start is Listen for tests: it fails tb on error and closes the server when
 // the test ends. AuthFailDelay defaults to 10ms here.
-func Start(tb testing.TB, opts Options) *Server {
+func Start(tb TB, opts Options) *Server {
 	tb.Helper()
 	if opts.AuthFailDelay == 0 {
 		opts.AuthFailDelay = 10 * time.Millisecond
@@ -332,3 +331,12 @@ func (s *Server) Emit(kv ...string) {
 
 // EmitMessage is Emit for a ready message.
 func (s *Server) EmitMessage(m *proto.Message) { s.broadcast(m) }
+
+// TB is the part of testing.TB that the test helpers use, declared here so
+// that the simulator, which the demo links into licbridge, does not link
+// package testing.
+type TB interface {
+	Helper()
+	Fatal(args ...any)
+	Cleanup(func())
+}
