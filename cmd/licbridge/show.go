@@ -58,7 +58,7 @@ func showLicensesCommand() *cli.Command {
 			if c.Bool("json") {
 				return renderLicensesJSON(c.App.Writer, v)
 			}
-			return renderLicensesText(c.App.Writer, v)
+			return renderLicensesText(c.App.Writer, v, nl.Options.Dirs)
 		},
 	}
 }
@@ -100,9 +100,11 @@ func renderLicensesJSON(w io.Writer, v view.View) error {
 
 // renderLicensesText prints the view as aligned tables, one per product, in the
 // spirit of Asterisk's "g729 show licenses": keys, then use, peak and state.
-func renderLicensesText(w io.Writer, v view.View) error {
+// searched are the directories the key files were looked for in (named when
+// none is found).
+func renderLicensesText(w io.Writer, v view.View, searched []license.Dir) error {
 	var b strings.Builder
-	renderHeader(&b, v)
+	renderHeader(&b, v, searched)
 	for _, p := range v.Products {
 		if err := renderProductText(&b, v, p); err != nil {
 			return err
@@ -118,7 +120,7 @@ func renderLicensesText(w io.Writer, v view.View) error {
 	return err
 }
 
-func renderHeader(b *strings.Builder, v view.View) {
+func renderHeader(b *strings.Builder, v view.View, searched []license.Dir) {
 	host := v.HostID
 	if host == "" {
 		host = "(none)"
@@ -144,11 +146,19 @@ func renderHeader(b *strings.Builder, v view.View) {
 		fmt.Fprintf(b, "warning: the shared store is down%s\n", prefixed(": ", v.Store.Error))
 	}
 	if len(v.Products) == 0 && len(v.Unreadable) == 0 {
-		b.WriteString("\nNo license key files found.\n")
+		b.WriteString("\n" + noKeysText(searched) + "\n")
 	}
 	if len(v.Nodes) > 0 {
 		fmt.Fprintf(b, "Cluster: %s live (%s)\n", plural(len(v.Nodes), "node"), strings.Join(v.Nodes, ", "))
 	}
+}
+
+// noKeysText says that no key file was found, and where it was looked for.
+func noKeysText(searched []license.Dir) string {
+	if len(searched) == 0 {
+		return "No license key files found (no licenses directory searched)."
+	}
+	return fmt.Sprintf("No license key files (*%s) found in %s.", license.FileSuffix, dirList(searched))
 }
 
 func prefixed(pre, s string) string {

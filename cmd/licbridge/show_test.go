@@ -98,7 +98,7 @@ func TestRenderLicenses(t *testing.T) {
 	v := view.FromSet(sampleSet(t), "")
 	v.Problems = []string{"licenses directory /etc/licbridge/keys: open: no such file or directory"}
 	var txt, js bytes.Buffer
-	if err := renderLicensesText(&txt, v); err != nil {
+	if err := renderLicensesText(&txt, v, nil); err != nil {
 		t.Fatal(err)
 	}
 	if err := renderLicensesJSON(&js, v); err != nil {
@@ -112,7 +112,9 @@ func TestRenderLicensesEmpty(t *testing.T) {
 	s := license.Evaluate(nil, license.EvalOptions{Now: time.Date(2026, 11, 22, 0, 0, 0, 0, time.UTC)})
 	var txt, js bytes.Buffer
 	v := view.FromSet(s, "no physical Ethernet interface to derive a host ID from")
-	if err := renderLicensesText(&txt, v); err != nil {
+	// The directories searched are named: "No license key files found." left
+	// a user guessing where the keys should go (issue 13).
+	if err := renderLicensesText(&txt, v, license.SearchPath("/etc/licbridge/licenses")); err != nil {
 		t.Fatal(err)
 	}
 	if err := renderLicensesJSON(&js, v); err != nil {
@@ -168,7 +170,7 @@ func TestOneKeyModel(t *testing.T) {
 		}
 	}
 	var txt bytes.Buffer
-	if err := renderLicensesText(&txt, api); err != nil {
+	if err := renderLicensesText(&txt, api, nil); err != nil {
 		t.Fatal(err)
 	}
 	if !bytes.Contains(txt.Bytes(), []byte("ffa-2.lic  ignored: only one ffa key")) {
