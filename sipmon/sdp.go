@@ -73,7 +73,7 @@ func parseSDP(body []byte) sdpInfo {
 				continue
 			}
 			rest := line[len("a=rtpmap:"):]
-			sp := bytes.IndexAny(rest, " \t")
+			sp := indexSpace(rest)
 			if sp < 0 || string(rest[:sp]) != firstPT {
 				continue
 			}
@@ -128,7 +128,7 @@ func splitMedia(s []byte) (media, port, proto, formats []byte) {
 // nextField returns the first space-separated field of s and the rest.
 func nextField(s []byte) (field, rest []byte) {
 	s = bytes.TrimLeft(s, " \t")
-	i := bytes.IndexAny(s, " \t")
+	i := indexSpace(s)
 	if i < 0 {
 		return s, nil
 	}
