@@ -8,21 +8,21 @@ import (
 	"github.com/licbridge/licbridge/sipmon/capture/hep"
 )
 
-// LinkType is a pcap link-layer header type (LINKTYPE_* numbers).
-type LinkType uint16
+// linkType is a pcap link-layer header type (LINKTYPE_* numbers).
+type linkType uint16
 
 // Link types the decoder understands.
 const (
-	LinkNull     LinkType = 0   // BSD loopback, host-order family
-	LinkEthernet LinkType = 1   // Ethernet II, with 802.1Q / QinQ tags
-	LinkRawAlt12 LinkType = 12  // DLT_RAW on some systems
-	LinkRawAlt14 LinkType = 14  // DLT_RAW on others
-	LinkRaw      LinkType = 101 // raw IPv4 or IPv6
-	LinkLoop     LinkType = 108 // OpenBSD loopback, network-order family
-	LinkLinuxSLL LinkType = 113 // Linux cooked capture v1
-	LinkIPv4     LinkType = 228
-	LinkIPv6     LinkType = 229
-	LinkSLL2     LinkType = 276 // Linux cooked capture v2
+	linkNull     linkType = 0   // BSD loopback, host-order family
+	linkEthernet linkType = 1   // Ethernet II, with 802.1Q / QinQ tags
+	linkRawAlt12 linkType = 12  // DLT_RAW on some systems
+	linkRawAlt14 linkType = 14  // DLT_RAW on others
+	linkRaw      linkType = 101 // raw IPv4 or IPv6
+	linkLoop     linkType = 108 // OpenBSD loopback, network-order family
+	linkLinuxSLL linkType = 113 // Linux cooked capture v1
+	linkIPv4     linkType = 228
+	linkIPv6     linkType = 229
+	linkSLL2     linkType = 276 // Linux cooked capture v2
 )
 
 const (
@@ -37,11 +37,11 @@ const (
 	ipProtoUDP = 17
 )
 
-// Decoder turns link-layer frames into SIP messages for one input (one sensor). It
+// decoder turns link-layer frames into SIP messages for one input (one sensor). It
 // keeps the state that spans packets: IP fragments being reassembled and TCP
 // streams. It is not safe for concurrent use; all its buffers are reused, so the
 // per-packet path does not allocate.
-type Decoder struct {
+type decoder struct {
 	sensor string
 	// file and frame locate the current record for Message.File and Frame; a file
 	// reader sets them (fileFrame true), otherwise frame follows Packets.
@@ -58,7 +58,7 @@ type Decoder struct {
 	fp        filterPacket // reused: a stack value would escape through the filter
 }
 
-// DecoderOptions bound the memory a Decoder may hold. A zero field means its
+// DecoderOptions bound the memory a decoder may hold. A zero field means its
 // default.
 type DecoderOptions struct {
 	// MaxStreams caps the TCP streams tracked at once (default 16384); past it the
@@ -84,22 +84,22 @@ type DecoderOptions struct {
 	Filter *Filter
 }
 
-// NewDecoder returns a decoder that hands the messages it finds to h, tagged with
+// newDecoder returns a decoder that hands the messages it finds to h, tagged with
 // sensor.
-func NewDecoder(sensor string, h Handler, opt DecoderOptions) *Decoder {
-	d := &Decoder{sensor: sensor, h: h, filter: opt.Filter}
+func newDecoder(sensor string, h Handler, opt DecoderOptions) *decoder {
+	d := &decoder{sensor: sensor, h: h, filter: opt.Filter}
 	d.frags = newDefragmenter(opt.MaxPendingDatagrams, opt.FragmentTimeout)
 	d.tcp = newAssembler(opt.MaxStreams, opt.MaxStreamBuffer, opt.MaxBufferedBytes, opt.StreamIdle)
 	return d
 }
 
 // Stats returns the counts so far.
-func (d *Decoder) Stats() Stats { return d.stats }
+func (d *decoder) Stats() Stats { return d.stats }
 
 // Flush ends every TCP stream, delivering the messages still held behind a hole
 // and counting partial ones, and drops pending fragments; call it at the end of
 // the input. The error is the handler's.
-func (d *Decoder) Flush() error {
+func (d *decoder) Flush() error {
 	d.stats.FragmentsDropped += d.frags.reset()
 	return d.tcp.flush(d)
 }
@@ -107,11 +107,11 @@ func (d *Decoder) Flush() error {
 // Frame decodes one captured frame of the given link type and delivers the SIP
 // messages it completes. A frame that is not SIP is counted and skipped; only the
 // handler's error is returned.
-func (d *Decoder) Frame(link LinkType, data []byte, ts time.Time) error {
+func (d *decoder) Frame(link linkType, data []byte, ts time.Time) error {
 	d.count(data)
 	var etype uint16
 	switch link {
-	case LinkEthernet:
+	case linkEthernet:
 		if len(data) < 14 {
 			d.stats.Truncated++
 			return nil
@@ -126,23 +126,23 @@ func (d *Decoder) Frame(link LinkType, data []byte, ts time.Time) error {
 			etype = binary.BigEndian.Uint16(data[2:4])
 			data = data[4:]
 		}
-	case LinkLinuxSLL:
+	case linkLinuxSLL:
 		if len(data) < 16 {
 			d.stats.Truncated++
 			return nil
 		}
 		etype = binary.BigEndian.Uint16(data[14:16])
 		data = data[16:]
-	case LinkSLL2:
+	case linkSLL2:
 		if len(data) < 20 {
 			d.stats.Truncated++
 			return nil
 		}
 		etype = binary.BigEndian.Uint16(data[0:2])
 		data = data[20:]
-	case LinkRaw, LinkRawAlt12, LinkRawAlt14, LinkIPv4, LinkIPv6:
+	case linkRaw, linkRawAlt12, linkRawAlt14, linkIPv4, linkIPv6:
 		return d.ip(data, ts)
-	case LinkNull, LinkLoop:
+	case linkNull, linkLoop:
 		if len(data) < 4 {
 			d.stats.Truncated++
 			return nil
@@ -176,7 +176,7 @@ func (d *Decoder) Frame(link LinkType, data []byte, ts time.Time) error {
 
 // count notes one input record in the stats and, unless a file reader numbers the
 // frames, as the current frame.
-func (d *Decoder) count(data []byte) {
+func (d *decoder) count(data []byte) {
 	d.stats.Packets++
 	d.stats.Bytes += int64(len(data))
 	if !d.fileFrame {
@@ -186,12 +186,12 @@ func (d *Decoder) count(data []byte) {
 
 // IP decodes one bare IPv4 or IPv6 packet (the version nibble decides), counted
 // as one packet, and delivers the SIP messages it completes.
-func (d *Decoder) IP(data []byte, ts time.Time) error {
+func (d *decoder) IP(data []byte, ts time.Time) error {
 	d.count(data)
 	return d.ip(data, ts)
 }
 
-func (d *Decoder) ip(data []byte, ts time.Time) error {
+func (d *decoder) ip(data []byte, ts time.Time) error {
 	if len(data) == 0 {
 		d.stats.Truncated++
 		return nil
@@ -206,7 +206,7 @@ func (d *Decoder) ip(data []byte, ts time.Time) error {
 	return nil
 }
 
-func (d *Decoder) ipv4(b []byte, ts time.Time) error {
+func (d *decoder) ipv4(b []byte, ts time.Time) error {
 	if len(b) < 20 || b[0]>>4 != 4 {
 		d.stats.Truncated++
 		return nil
@@ -257,7 +257,7 @@ const (
 	maxIP6Ext   = 8
 )
 
-func (d *Decoder) ipv6(b []byte, ts time.Time) error {
+func (d *decoder) ipv6(b []byte, ts time.Time) error {
 	if len(b) < 40 || b[0]>>4 != 6 {
 		d.stats.Truncated++
 		return nil
@@ -332,7 +332,7 @@ func ip6Extensions(next uint8, b []byte) (uint8, []byte, []byte, bool) {
 	return 0, nil, nil, false
 }
 
-func (d *Decoder) transport(proto uint8, src, dst netip.Addr, b []byte, ts time.Time) error {
+func (d *decoder) transport(proto uint8, src, dst netip.Addr, b []byte, ts time.Time) error {
 	switch proto {
 	case ipProtoUDP:
 		if len(b) < 8 {
@@ -378,7 +378,7 @@ func (d *Decoder) transport(proto uint8, src, dst netip.Addr, b []byte, ts time.
 }
 
 // keep applies the filter, counting what it drops.
-func (d *Decoder) keep(proto uint8, src, dst netip.Addr, sport, dport uint16) bool {
+func (d *decoder) keep(proto uint8, src, dst netip.Addr, sport, dport uint16) bool {
 	d.fp = filterPacket{proto: proto, src: src, dst: dst, srcPort: sport, dstPort: dport}
 	if d.filter.match(&d.fp) {
 		return true
@@ -390,12 +390,12 @@ func (d *Decoder) keep(proto uint8, src, dst netip.Addr, sport, dport uint16) bo
 // Datagram handles one UDP payload received from src to dst (by a UDP socket,
 // say), counted as one packet: HEPv3 is decapsulated, SIP delivered, the rest
 // counted.
-func (d *Decoder) Datagram(src, dst netip.AddrPort, payload []byte, ts time.Time) error {
+func (d *decoder) Datagram(src, dst netip.AddrPort, payload []byte, ts time.Time) error {
 	d.count(payload)
 	return d.datagram(src, dst, payload, ts)
 }
 
-func (d *Decoder) datagram(src, dst netip.AddrPort, payload []byte, ts time.Time) error {
+func (d *decoder) datagram(src, dst netip.AddrPort, payload []byte, ts time.Time) error {
 	if len(payload) == 0 {
 		d.stats.Empty++
 		return nil
@@ -403,7 +403,7 @@ func (d *Decoder) datagram(src, dst netip.AddrPort, payload []byte, ts time.Time
 	if hep.IsHEP3(payload) {
 		return d.hepMessage(payload, ts)
 	}
-	if !LooksLikeSIP(payload) {
+	if !looksLikeSIP(payload) {
 		d.stats.NotSIP++
 		return nil
 	}
@@ -412,7 +412,7 @@ func (d *Decoder) datagram(src, dst netip.AddrPort, payload []byte, ts time.Time
 
 // hepMessage decodes one HEPv3 message and delivers its SIP payload with the inner
 // addresses, transport and time (the capture time when HEP has none).
-func (d *Decoder) hepMessage(b []byte, ts time.Time) error {
+func (d *decoder) hepMessage(b []byte, ts time.Time) error {
 	p := &d.hepPkt
 	if err := hep.Decode(b, p); err != nil {
 		d.stats.HEPErrors++
@@ -422,7 +422,7 @@ func (d *Decoder) hepMessage(b []byte, ts time.Time) error {
 		d.stats.HEPNotSIP++
 		return nil
 	}
-	if !LooksLikeSIP(p.Payload) {
+	if !looksLikeSIP(p.Payload) {
 		d.stats.NotSIP++
 		return nil
 	}
@@ -441,7 +441,7 @@ func (d *Decoder) hepMessage(b []byte, ts time.Time) error {
 	return err
 }
 
-func (d *Decoder) deliver(src, dst netip.AddrPort, tr Transport, isHEP bool, payload []byte, ts time.Time) error {
+func (d *decoder) deliver(src, dst netip.AddrPort, tr Transport, isHEP bool, payload []byte, ts time.Time) error {
 	d.stats.Messages++
 	if isHEP {
 		d.stats.HEPMessages++
@@ -462,7 +462,7 @@ func (d *Decoder) deliver(src, dst netip.AddrPort, tr Transport, isHEP bool, pay
 // HEP handles one HEPv3 message received directly (from a HEP listener rather
 // than inside a capture); ts is used when the message carries no timestamp.
 // Anything that is not HEPv3 is counted in HEPErrors.
-func (d *Decoder) HEP(b []byte, ts time.Time) error {
+func (d *decoder) HEP(b []byte, ts time.Time) error {
 	d.count(b)
 	if !hep.IsHEP3(b) {
 		d.stats.HEPErrors++

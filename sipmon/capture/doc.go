@@ -3,7 +3,7 @@
 // into whole SIP messages with their time, addresses and sensor. It knows packets,
 // streams and encapsulations; it knows nothing of SIP dialogs or legs.
 //
-// What counts as a SIP candidate is decided cheaply (LooksLikeSIP: a status line,
+// What counts as a SIP candidate is decided cheaply (looksLikeSIP: a status line,
 // or an upper-case method and " SIP/2.0" ending the first line), whatever the
 // port; HEPv3 (the "HEP3" magic) is checked first and decapsulated. Everything
 // else (RTP, STUN, HTTP, keep-alives, garbage, ICMP) is counted in Stats and

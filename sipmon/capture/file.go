@@ -211,8 +211,8 @@ func (mg *merge) openDue() {
 // listSources lists the files of the inputs with their first packet's time,
 // in that order, and a decoder per sensor; files that cannot be read are in
 // errs. The error is the context's.
-func listSources(ctx context.Context, inputs []Input, h Handler, opt ReadOptions) (pending []*source, decoders map[string]*Decoder, errs []error, err error) {
-	decoders = map[string]*Decoder{}
+func listSources(ctx context.Context, inputs []Input, h Handler, opt ReadOptions) (pending []*source, decoders map[string]*decoder, errs []error, err error) {
+	decoders = map[string]*decoder{}
 	for _, in := range inputs {
 		files, err := expand(in.Path)
 		if err != nil {
@@ -221,7 +221,7 @@ func listSources(ctx context.Context, inputs []Input, h Handler, opt ReadOptions
 		}
 		dec := decoders[in.Sensor]
 		if dec == nil {
-			dec = NewDecoder(in.Sensor, h, opt.Decoder)
+			dec = newDecoder(in.Sensor, h, opt.Decoder)
 			decoders[in.Sensor] = dec
 		}
 		for _, f := range files {
@@ -299,7 +299,7 @@ type packetReader interface {
 // source is one open capture file in the merge.
 type source struct {
 	path     string
-	dec      *Decoder
+	dec      *decoder
 	first    time.Time
 	progress *Progress // nil when not reported
 
@@ -308,8 +308,8 @@ type source struct {
 	ra       *readahead
 	r        packetReader
 	ng       *pcapgo.NgReader
-	linkType LinkType
-	ngLinks  []LinkType
+	linkType linkType
+	ngLinks  []linkType
 
 	data    []byte
 	ts      time.Time
@@ -317,8 +317,8 @@ type source struct {
 	records int // records read so far: the current one's frame number
 }
 
-// ErrNotRegular is the reason a named pipe, device or socket is not read.
-var ErrNotRegular = errors.New("not a regular file")
+// errNotRegular is the reason a named pipe, device or socket is not read.
+var errNotRegular = errors.New("not a regular file")
 
 func notRegular(path string, m os.FileMode) error {
 	kind := "type " + m.Type().String()
@@ -330,7 +330,7 @@ func notRegular(path string, m os.FileMode) error {
 	case m&os.ModeDevice != 0:
 		kind = "device"
 	}
-	return fmt.Errorf("capture: %s: %w (%s)", path, ErrNotRegular, kind)
+	return fmt.Errorf("capture: %s: %w (%s)", path, errNotRegular, kind)
 }
 
 // open opens the file and its reader: gzip is recognised by its magic, then
@@ -385,7 +385,7 @@ func (s *source) open() error {
 			return fmt.Errorf("capture: %s: pcapng: %w", s.path, err)
 		}
 		s.ng, s.r = ng, ng
-		s.linkType = LinkType(ng.LinkType())
+		s.linkType = linkType(ng.LinkType())
 		return nil
 	}
 	pr, err := pcapgo.NewReader(r)
@@ -399,7 +399,7 @@ func (s *source) open() error {
 		pr.SetSnaplen(262144)
 	}
 	s.r = pr
-	s.linkType = LinkType(pr.LinkType())
+	s.linkType = linkType(pr.LinkType())
 	return nil
 }
 
@@ -421,7 +421,7 @@ func (s *source) advance() error {
 }
 
 // link returns the link type of the current record (pcapng files may mix them).
-func (s *source) link() LinkType {
+func (s *source) link() linkType {
 	if s.ng == nil || s.iface == 0 {
 		return s.linkType
 	}
@@ -430,7 +430,7 @@ func (s *source) link() LinkType {
 	}
 	if s.ngLinks[s.iface] == 0xffff {
 		if intf, err := s.ng.Interface(s.iface); err == nil {
-			s.ngLinks[s.iface] = LinkType(intf.LinkType)
+			s.ngLinks[s.iface] = linkType(intf.LinkType)
 		}
 	}
 	return s.ngLinks[s.iface]

@@ -74,7 +74,7 @@ type HEPServer struct {
 	ln net.Listener
 
 	mu  sync.Mutex // serialises the handler and the decoder
-	dec *Decoder
+	dec *decoder
 }
 
 // NewHEPServer binds network ("udp", "udp4", "udp6", "tcp", "tcp4", "tcp6") at
@@ -98,7 +98,7 @@ func NewHEPServer(network, addr, sensor string, h Handler, opt HEPOptions) (*HEP
 	if opt.ReadBuffer <= 0 {
 		opt.ReadBuffer = DefaultHEPReadBuffer
 	}
-	s.dec = NewDecoder(sensor, h, DecoderOptions{})
+	s.dec = newDecoder(sensor, h, DecoderOptions{})
 	var err error
 	switch {
 	case strings.HasPrefix(network, "udp"):

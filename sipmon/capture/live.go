@@ -33,10 +33,10 @@ type LiveOptions struct {
 type Live struct {
 	iface string
 	src   liveSource
-	link  LinkType
+	link  linkType
 
 	mu  sync.Mutex // guards dec (Stats may be called while Run works)
-	dec *Decoder
+	dec *decoder
 
 	rec *pcapgo.Writer // nil unless LiveOptions.Record
 
@@ -85,7 +85,7 @@ func NewLive(iface, filter, sensor string, h Handler, opt LiveOptions) (*Live, e
 	}
 	// The socket captured from the moment it was bound, before the filter was
 	// set: Run skips what the ring holds from before now.
-	l := &Live{iface: iface, src: src, link: link, dec: NewDecoder(sensor, h, opt.Decoder), filteredSince: time.Now()}
+	l := &Live{iface: iface, src: src, link: link, dec: newDecoder(sensor, h, opt.Decoder), filteredSince: time.Now()}
 	if opt.Record != nil {
 		l.rec = pcapgo.NewWriterNanos(opt.Record)
 		if err := l.rec.WriteFileHeader(liveSnaplen, layers.LinkType(link)); err != nil {

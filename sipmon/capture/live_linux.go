@@ -23,18 +23,18 @@ const (
 	livePoll      = 100 * time.Millisecond
 )
 
-func openLive(iface string) (liveSource, LinkType, error) {
+func openLive(iface string) (liveSource, linkType, error) {
 	opts := []any{
 		afpacket.OptFrameSize(liveFrameSize), afpacket.OptBlockSize(liveBlockSize),
 		afpacket.OptNumBlocks(liveNumBlocks), afpacket.OptPollTimeout(livePoll),
 		afpacket.OptBlockTimeout(10 * time.Millisecond),
 	}
-	link := LinkEthernet
+	link := linkEthernet
 	if iface == "" || iface == "any" {
 		// All interfaces: their link headers differ, so take packets cooked
 		// (network layer first).
 		opts = append(opts, afpacket.SocketDgram)
-		link = LinkRaw
+		link = linkRaw
 	} else {
 		ifc, err := net.InterfaceByName(iface)
 		if err != nil {
@@ -45,7 +45,7 @@ func openLive(iface string) (liveSource, LinkType, error) {
 		// ppp, ...) are read cooked.
 		if ifc.Flags&net.FlagLoopback == 0 && len(ifc.HardwareAddr) != 6 {
 			opts = append(opts, afpacket.SocketDgram)
-			link = LinkRaw
+			link = linkRaw
 		}
 	}
 	tp, err := afpacket.NewTPacket(opts...)

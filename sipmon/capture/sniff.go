@@ -2,7 +2,7 @@ package capture
 
 import "bytes"
 
-// maxStartLine bounds how far LooksLikeSIP scans for the end of the first line.
+// maxStartLine bounds how far looksLikeSIP scans for the end of the first line.
 // Request-URIs are short in practice; a longer first line is not worth the scan.
 const maxStartLine = 4096
 
@@ -11,13 +11,13 @@ var (
 	spSIPVersion = []byte(" SIP/2.0")
 )
 
-// LooksLikeSIP is the cheap test that decides whether a payload is handed on as a
+// looksLikeSIP is the cheap test that decides whether a payload is handed on as a
 // SIP candidate: a status line ("SIP/2.0 " first) or a request line (a method
 // token of upper-case letters, a space, anything, " SIP/2.0" at the end of the
 // first line, before CRLF or a bare LF). It does not check the rest: the SIP parser
 // decides whether the message is malformed. RFC 3261 methods and the version are
 // case-sensitive, so "invite ... sip/2.0" is not SIP (as tshark also decides).
-func LooksLikeSIP(b []byte) bool {
+func looksLikeSIP(b []byte) bool {
 	if len(b) < 8 {
 		return false
 	}

@@ -97,7 +97,7 @@ func newAssembler(maxStreams, maxBuf, maxTotal int, idle time.Duration) *assembl
 	return &assembler{streams: make(map[flowKey]*stream), maxStreams: maxStreams, maxBuf: maxBuf, maxTotal: maxTotal, idle: idle}
 }
 
-func (a *assembler) segment(d *Decoder, s *segment) error {
+func (a *assembler) segment(d *decoder, s *segment) error {
 	k := flowKey{s.src, s.dst}
 	st := a.streams[k]
 	seq := s.seq
@@ -139,7 +139,7 @@ func (a *assembler) segment(d *Decoder, s *segment) error {
 // trimmed) along with any held segments it makes contiguous; ahead of a hole, it
 // is held, unless the hold is full or too old, in which case the hole is given
 // up.
-func (a *assembler) accept(d *Decoder, k flowKey, st *stream, seq uint32, data []byte, ts time.Time) error {
+func (a *assembler) accept(d *decoder, k flowKey, st *stream, seq uint32, data []byte, ts time.Time) error {
 	for int32(seq-st.next) > 0 {
 		if a.hold(st, seq, data, ts) {
 			return nil
@@ -156,7 +156,7 @@ func (a *assembler) accept(d *Decoder, k flowKey, st *stream, seq uint32, data [
 
 // skipHole gives up the first hole: what was partial before it is lost, and the
 // stream goes on from the first held segment (or from seq, if earlier or none).
-func (a *assembler) skipHole(d *Decoder, k flowKey, st *stream, seq uint32) error {
+func (a *assembler) skipHole(d *decoder, k flowKey, st *stream, seq uint32) error {
 	d.stats.TCPGaps++
 	if len(st.buf) > 0 {
 		d.stats.TCPIncomplete++
@@ -172,7 +172,7 @@ func (a *assembler) skipHole(d *Decoder, k flowKey, st *stream, seq uint32) erro
 
 // finish ends a stream that closed (FIN, RST, end of input): holes still open are
 // given up, so that the messages held behind them are delivered.
-func (a *assembler) finish(d *Decoder, k flowKey, st *stream) error {
+func (a *assembler) finish(d *decoder, k flowKey, st *stream) error {
 	var err error
 	for err == nil && len(st.ooo) > 0 {
 		err = a.skipHole(d, k, st, st.ooo[0].seq)
@@ -182,7 +182,7 @@ func (a *assembler) finish(d *Decoder, k flowKey, st *stream) error {
 }
 
 // inOrder consumes a segment that starts at or before st.next.
-func (a *assembler) inOrder(d *Decoder, k flowKey, st *stream, seq uint32, data []byte, ts time.Time) error {
+func (a *assembler) inOrder(d *decoder, k flowKey, st *stream, seq uint32, data []byte, ts time.Time) error {
 	if diff := int32(seq - st.next); diff < 0 {
 		d.stats.TCPRetransmits++
 		if int64(-diff) >= int64(len(data)) {
@@ -198,7 +198,7 @@ func (a *assembler) inOrder(d *Decoder, k flowKey, st *stream, seq uint32, data 
 }
 
 // drain consumes the held segments that have become contiguous.
-func (a *assembler) drain(d *Decoder, k flowKey, st *stream) error {
+func (a *assembler) drain(d *decoder, k flowKey, st *stream) error {
 	for len(st.ooo) > 0 && int32(st.ooo[0].seq-st.next) <= 0 {
 		o := st.ooo[0]
 		st.ooo = st.ooo[1:]
@@ -234,7 +234,7 @@ func (a *assembler) hold(st *stream, seq uint32, data []byte, ts time.Time) bool
 // consume frames data onto what the stream had buffered. When nothing was
 // buffered (the usual case) messages are delivered straight from the packet and
 // only an incomplete tail is copied.
-func (a *assembler) consume(d *Decoder, k flowKey, st *stream, data []byte, ts time.Time) error {
+func (a *assembler) consume(d *decoder, k flowKey, st *stream, data []byte, ts time.Time) error {
 	before := len(st.buf)
 	defer func() { a.buffered += len(st.buf) - before }()
 	var err error
@@ -266,7 +266,7 @@ const (
 	frameTooBig // a message that cannot fit the stream buffer
 )
 
-func (a *assembler) frameAll(d *Decoder, k flowKey, b []byte, ts time.Time) (int, error) {
+func (a *assembler) frameAll(d *decoder, k flowKey, b []byte, ts time.Time) (int, error) {
 	off := 0
 	garbage := false
 	for off < len(b) {
@@ -342,7 +342,7 @@ func frame(b []byte, limit int) (n int, kind frameKind) {
 		}
 		return len(head), frameGarbage
 	}
-	if !LooksLikeSIP(b) {
+	if !looksLikeSIP(b) {
 		return eol + 1, frameGarbage
 	}
 	// Walk the header lines up to the empty one, noting Content-Length.
@@ -420,7 +420,7 @@ func contentLength(line []byte) (int, bool) {
 	return v, true
 }
 
-func (a *assembler) open(d *Decoder, k flowKey) *stream {
+func (a *assembler) open(d *decoder, k flowKey) *stream {
 	if len(a.streams) >= a.maxStreams {
 		a.evict(d, len(a.streams)/8+1)
 	}
@@ -434,7 +434,7 @@ func (a *assembler) open(d *Decoder, k flowKey) *stream {
 	return st
 }
 
-func (a *assembler) end(d *Decoder, k flowKey, st *stream) {
+func (a *assembler) end(d *decoder, k flowKey, st *stream) {
 	if len(st.buf) > 0 || len(st.ooo) > 0 {
 		d.stats.TCPIncomplete++
 	}
@@ -451,7 +451,7 @@ func (a *assembler) end(d *Decoder, k flowKey, st *stream) {
 }
 
 // evict ends the n least recently active streams.
-func (a *assembler) evict(d *Decoder, n int) {
+func (a *assembler) evict(d *decoder, n int) {
 	type aged struct {
 		k    flowKey
 		last time.Time
@@ -469,7 +469,7 @@ func (a *assembler) evict(d *Decoder, n int) {
 
 // sweep ends streams idle for longer than a.idle, checking a few times per idle
 // period of capture time.
-func (a *assembler) sweep(d *Decoder, now time.Time) {
+func (a *assembler) sweep(d *decoder, now time.Time) {
 	if now.Sub(a.lastSweep) < a.idle/4 {
 		return
 	}
@@ -483,7 +483,7 @@ func (a *assembler) sweep(d *Decoder, now time.Time) {
 }
 
 // flush finishes every stream (end of input).
-func (a *assembler) flush(d *Decoder) error {
+func (a *assembler) flush(d *decoder) error {
 	for k, st := range a.streams {
 		if err := a.finish(d, k, st); err != nil {
 			return err
