@@ -1,7 +1,6 @@
 package sipmon
 
 import (
-	"bytes"
 	"context"
 	"log/slog"
 	"sync"
@@ -144,7 +143,7 @@ var _ capture.Handler = (*Monitor)(nil).Handle
 // counted); it returns nil always, so it can be used as a capture.Handler.
 func (m *Monitor) Handle(msg *capture.Message) error {
 	payload := msg.Payload
-	if len(bytes.TrimLeft(payload, "\r\n")) == 0 {
+	if keepAlive(payload) {
 		m.mu.Lock()
 		m.stats.KeepAlives++
 		m.mu.Unlock()
@@ -176,6 +175,16 @@ func (m *Monitor) Handle(msg *capture.Message) error {
 	return nil
 }
 
+// keepAlive reports whether a payload is empty or only CRs and LFs.
+func keepAlive(b []byte) bool {
+	for _, c := range b {
+		if c != '\r' && c != '\n' {
+			return false
+		}
+	}
+	return true
+}
+
 // advanceReport hands the report the legs no leg still to come can precede:
 // those that started before the oldest dialog still open anywhere, less the
 // sensor tolerance (messages of different sensors interleave that much).
@@ -204,7 +213,7 @@ func (m *Monitor) tracker(sensor string) *tracker {
 	return tr
 }
 
-func (m *Monitor) addLeg(l Leg) { m.rep.add(l) }
+func (m *Monitor) addLeg(l *Leg) { m.rep.add(l) }
 
 // Flush closes every open dialog as at the end of the input (file mode) and
 // counts every leg.

@@ -10,8 +10,8 @@ func buildReport(legs []Leg, correlate bool, tol time.Duration) *Report {
 	}
 	var dropped int64
 	rp := newReporter(&cfg, nil, &dropped)
-	for _, l := range legs {
-		rp.add(l)
+	for i := range legs {
+		rp.add(&legs[i])
 	}
 	rp.advance(time.Time{}, true)
 	return rp.report()

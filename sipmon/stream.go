@@ -79,11 +79,9 @@ type record struct {
 }
 
 // add takes a finished per-sensor leg.
-func (rp *reporter) add(l Leg) {
+func (rp *reporter) add(l *Leg) {
 	rp.seq++
-	p := new(Leg)
-	*p = l
-	rp.pending = heapPush(rp.pending, pendingLeg{p, rp.seq}, pendingBefore)
+	rp.pending = heapPush(rp.pending, pendingLeg{l, rp.seq}, pendingBefore)
 }
 
 // advance merges the legs that started before frontier and counts the records

@@ -134,7 +134,7 @@ type tracker struct {
 	timeout    time.Duration
 	maxDialogs int
 	stats      *Stats
-	emit       func(Leg)
+	emit       func(*Leg) // takes the leg: the dialog is gone
 
 	dialogs map[string]*dialog
 	open    dlist // early and answered dialogs
@@ -146,7 +146,7 @@ type tracker struct {
 	answeredStarts, silentStarts startList
 }
 
-func newTracker(sensor string, cfg *Config, stats *Stats, emit func(Leg)) *tracker {
+func newTracker(sensor string, cfg *Config, stats *Stats, emit func(*Leg)) *tracker {
 	return &tracker{
 		sensor:     sensor,
 		timeout:    cfg.DialogTimeout,
@@ -389,7 +389,8 @@ func (tr *tracker) finalize(d *dialog, how string) {
 		tr.stats.UnansweredInvites++
 		return
 	}
-	leg := d.leg
+	// d is out of every list and the table: its leg is handed on, not copied.
+	leg := &d.leg
 	if d.state != stateEnded {
 		leg.EndedBy = how
 		switch {
