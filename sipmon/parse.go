@@ -169,34 +169,36 @@ func (ps *parser) scan(payload []byte, m *sipMsg) bool {
 	if len(payload) > sip.ParseMaxMessageLength {
 		return false
 	}
-	end := bytes.Index(payload, []byte("\r\n\r\n"))
-	if end < 0 {
-		return false
-	}
-	head := payload[:end+2]
-	eol := bytes.IndexByte(head, '\r')
-	if head[eol+1] != '\n' || bytes.IndexByte(head[:eol], '\n') >= 0 || !ps.scanStartLine(head[:eol], m) {
+	// Lines end at CR LF, the headers at the first empty line. Bare LFs are
+	// left to sipgo: there must be one LF per line, checked once at the end.
+	eol := bytes.IndexByte(payload, '\r')
+	if eol < 0 || eol+1 >= len(payload) || payload[eol+1] != '\n' || !ps.scanStartLine(payload[:eol], m) {
 		return false
 	}
 	h := headerScan{clen: -1}
-	for pos := eol + 2; pos < len(head); {
-		i := bytes.IndexByte(head[pos:], '\r')
-		if i <= 0 || pos+i+1 >= len(head) {
+	lines, pos := 1, eol+2
+	for {
+		i := bytes.IndexByte(payload[pos:], '\r')
+		if i < 0 || pos+i+1 >= len(payload) || payload[pos+i+1] != '\n' {
 			return false
 		}
-		line := head[pos : pos+i]
+		line := payload[pos : pos+i]
 		pos += i + 2
-		if head[pos-1] != '\n' || line[0] == ' ' || line[0] == '\t' || bytes.IndexByte(line, '\n') >= 0 {
+		lines++
+		if i == 0 {
+			break
+		}
+		if line[0] == ' ' || line[0] == '\t' || !ps.scanHeader(line, m, &h) {
 			return false
 		}
-		if !ps.scanHeader(line, m, &h) {
-			return false
-		}
+	}
+	if bytes.Count(payload[:pos], []byte("\n")) != lines {
+		return false
 	}
 	if h.seen&needMask != needMask {
 		return false
 	}
-	body := payload[end+4:]
+	body := payload[pos:]
 	if h.seen&seenCL != 0 {
 		if h.clen > len(body) {
 			return false
