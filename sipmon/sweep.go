@@ -1,6 +1,9 @@
 package sipmon
 
-import "time"
+import (
+	"slices"
+	"time"
+)
 
 // event is one start or end in the concurrency sweep.
 type event struct {
@@ -37,7 +40,11 @@ func (s *sweeper) advance(safe time.Time, all bool) {
 	if !s.init {
 		s.win, s.init = -1, true
 	}
-	for len(s.evs) > 0 && (all || s.evs[0].t.Before(safe)) {
+	if all {
+		s.drain()
+		return
+	}
+	for len(s.evs) > 0 && s.evs[0].t.Before(safe) {
 		var e event
 		e, s.evs = heapPop(s.evs, eventBefore)
 		s.windowAt(e.t)
@@ -48,6 +55,30 @@ func (s *sweeper) advance(safe time.Time, all bool) {
 		}
 		s.readPeaks(e.t)
 	}
+}
+
+// drain applies every event, sorted at once: cheaper than popping the heap
+// one by one, and the same counts, since the order among events of one
+// instant and one direction does not change them.
+func (s *sweeper) drain() {
+	evs := s.evs
+	slices.SortFunc(evs, func(a, b event) int {
+		if c := a.t.Compare(b.t); c != 0 {
+			return c
+		}
+		return a.delta - b.delta
+	})
+	for i := range evs {
+		e := &evs[i]
+		s.windowAt(e.t)
+		s.cur[e.kind] += e.delta
+		if i+1 < len(evs) && evs[i+1].t.Equal(e.t) {
+			continue
+		}
+		s.readPeaks(e.t)
+	}
+	clear(evs)
+	s.evs = evs[:0]
 }
 
 func (s *sweeper) readPeaks(t time.Time) {
