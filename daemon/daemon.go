@@ -23,13 +23,6 @@ import (
 	"github.com/licbridge/licbridge/license"
 )
 
-// SideMonitor is the SIP side monitor that a node may embed: it publishes
-// wire counts through the node's bridge.
-type SideMonitor interface {
-	Run(ctx context.Context)
-	Health() admin.Component
-}
-
 // Options are what a Daemon is built from.
 type Options struct {
 	// Settings are the validated configuration. Required.
@@ -50,9 +43,6 @@ type Options struct {
 	Journal string
 	// Observer, if set, is told of every bridge event too (the demo's story).
 	Observer bridge.Observer
-	// SideMonitor, if set, builds the embedded SIP side monitor on the bridge;
-	// it returns nil when none is configured.
-	SideMonitor func(b *bridge.Bridge, log *slog.Logger) (SideMonitor, error)
 	// Version is logged when ready.
 	Version string
 	// Logger. Default slog.Default().
@@ -78,7 +68,7 @@ type Daemon struct {
 	b        *bridge.Bridge
 	watcher  *license.Watcher
 	nd       *node.Node
-	mon      SideMonitor
+	mon      *sideMonitor // nil: no sipmon.interface nor sipmon.hep_listen
 	srv      *admin.Server
 	bypass   *bypass.Source
 	// issuerHost fetches updated key files (nil: issuer.url not set).
@@ -119,10 +109,9 @@ func New(ctx context.Context, opt Options) (*Daemon, error) {
 	if err := d.buildIssuerUpdater(); err != nil {
 		return nil, err
 	}
-	if opt.SideMonitor != nil {
-		if d.mon, err = opt.SideMonitor(d.b, d.log); err != nil {
-			return nil, err
-		}
+	// The embedded SIP side monitor publishes through the node's bridge.
+	if d.mon, err = newSideMonitor(s.SIPMon, d.b, d.log); err != nil {
+		return nil, err
 	}
 	if err := d.buildAdmin(); err != nil {
 		return nil, err

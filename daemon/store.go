@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/licbridge/licbridge/bridge/redisstore"
+	"github.com/licbridge/licbridge/bridge/stats"
 	"github.com/licbridge/licbridge/config"
 )
 
@@ -37,4 +38,21 @@ func DialStore(ctx context.Context, sc config.StoreConfig, log *slog.Logger, all
 		return nil, fmt.Errorf("shared store %s: %w", redisstore.Redact(sc.Redis), err)
 	}
 	return rs, nil
+}
+
+// ErrNoStore is OpenStatsStore's answer when no shared store is named.
+var ErrNoStore = errors.New("no shared store named")
+
+// OpenStatsStore opens the statistics in the shared store that sc names
+// (ErrNoStore when none: a node without Redis keeps them in its own
+// process). close releases it.
+func OpenStatsStore(ctx context.Context, sc config.StoreConfig) (st stats.Store, close func(), err error) {
+	if sc.Redis == "" {
+		return nil, nil, ErrNoStore
+	}
+	rs, err := DialStore(ctx, sc, nil, false)
+	if err != nil {
+		return nil, nil, err
+	}
+	return stats.NewRedisStore(rs.Client()), func() { rs.Close() }, nil
 }

@@ -1,15 +1,12 @@
 package main
 
 import (
-	"context"
 	"fmt"
 	"log/slog"
 	"os"
 	"os/signal"
 	"syscall"
 
-	"github.com/licbridge/licbridge/admin"
-	"github.com/licbridge/licbridge/bridge"
 	"github.com/licbridge/licbridge/config"
 	licd "github.com/licbridge/licbridge/daemon"
 	"github.com/urfave/cli/v2"
@@ -52,6 +49,9 @@ func runSettings(c *cli.Context) (*config.Settings, nodeLicenses, error) {
 	if err != nil {
 		return nil, nodeLicenses{}, err
 	}
+	if err := runSIPMonFlagsCheck(c, cfg.SIPMon); err != nil {
+		return nil, nodeLicenses{}, err
+	}
 	nl, err := licensesSetup(c, cfg)
 	if err != nil {
 		return nil, nodeLicenses{}, fmt.Errorf("run: %w", err)
@@ -90,13 +90,6 @@ func runAction(c *cli.Context) error {
 	d, err := licd.New(c.Context, licd.Options{
 		Settings: s, NodeID: id, Licenses: nl.Options, HostIDNote: nl.HostIDNote,
 		Instance: instance, Superseded: supersededBy(self), Version: version, Logger: slog.Default(),
-		SideMonitor: func(b *bridge.Bridge, log *slog.Logger) (licd.SideMonitor, error) {
-			mon, err := newRunMonitor(c, s.Config, b, log)
-			if mon == nil || err != nil {
-				return nil, err
-			}
-			return sideMonitor{mon}, nil
-		},
 	})
 	if err != nil {
 		return fmt.Errorf("run: %w", err)
@@ -108,9 +101,3 @@ func runAction(c *cli.Context) error {
 	slog.Info("licbridge stopped", "node", id)
 	return nil
 }
-
-// sideMonitor is the embedded SIP monitor as the daemon runs it.
-type sideMonitor struct{ m *runMonitor }
-
-func (s sideMonitor) Run(ctx context.Context) { s.m.run(ctx) }
-func (s sideMonitor) Health() admin.Component { return s.m.health() }

@@ -7,16 +7,13 @@ import (
 	"io"
 	"log/slog"
 	"os"
-	"path/filepath"
 	"runtime/debug"
-	"strings"
-	"sync"
 	"time"
 
 	"github.com/urfave/cli/v2"
 
 	"github.com/licbridge/licbridge/bridge"
-	"github.com/licbridge/licbridge/bridge/redisstore"
+	licd "github.com/licbridge/licbridge/daemon"
 	"github.com/licbridge/licbridge/sipmon"
 	"github.com/licbridge/licbridge/sipmon/capture"
 )
@@ -53,45 +50,30 @@ func sipmonConfig(c *cli.Context) (sipmon.Config, error) {
 	return sipmonSettings(c, cfg)
 }
 
-// sipmonSettings merges the tracking flags over cfg.SIPMon: a flag given wins,
-// a zero in the file means the default, and a value that cannot work is an
-// error naming the flag or the key it came from.
+// sipmonSettings merges the tracking flags over cfg.SIPMon: a flag given wins
+// (and must be positive), a zero in the file means the default, and a bad
+// value in the file is an error naming its key (daemon.Tracking).
 func sipmonSettings(c *cli.Context, cfg *Config) (sipmon.Config, error) {
 	sc := &cfg.SIPMon
 	overrideString(c, "correlation-header", &sc.CorrelationHeader)
-	durations := []struct {
-		flag, key string
-		dst       *time.Duration
-	}{
-		{"dialog-timeout", "sipmon.dialog_timeout", &sc.DialogTimeout},
-		{"sensor-tolerance", "sipmon.sensor_tolerance", &sc.SensorTolerance},
-	}
-	for _, d := range durations {
-		switch {
-		case c.IsSet(d.flag) && c.Duration(d.flag) <= 0:
-			return sipmon.Config{}, fmt.Errorf("--%s %v: must be positive", d.flag, c.Duration(d.flag))
-		case c.IsSet(d.flag):
+	for _, d := range []struct {
+		flag string
+		dst  *time.Duration
+	}{{"dialog-timeout", &sc.DialogTimeout}, {"sensor-tolerance", &sc.SensorTolerance}} {
+		if c.IsSet(d.flag) {
+			if c.Duration(d.flag) <= 0 {
+				return sipmon.Config{}, fmt.Errorf("--%s %v: must be positive", d.flag, c.Duration(d.flag))
+			}
 			*d.dst = c.Duration(d.flag)
-		case *d.dst < 0:
-			return sipmon.Config{}, fmt.Errorf("config %s %v: must be positive (or absent for the default)", d.key, *d.dst)
 		}
 	}
-	switch {
-	case c.IsSet("max-dialogs") && c.Int("max-dialogs") <= 0:
-		return sipmon.Config{}, fmt.Errorf("--max-dialogs %d: must be positive", c.Int("max-dialogs"))
-	case c.IsSet("max-dialogs"):
+	if c.IsSet("max-dialogs") {
+		if c.Int("max-dialogs") <= 0 {
+			return sipmon.Config{}, fmt.Errorf("--max-dialogs %d: must be positive", c.Int("max-dialogs"))
+		}
 		sc.MaxDialogs = c.Int("max-dialogs")
-	case sc.MaxDialogs < 0:
-		return sipmon.Config{}, fmt.Errorf("config sipmon.max_dialogs %d: must be positive (or absent for the default)", sc.MaxDialogs)
 	}
-	// Zero fields take sipmon's defaults (the flags' shown Values).
-	return sipmon.Config{
-		CorrelationHeader: sc.CorrelationHeader,
-		DialogTimeout:     sc.DialogTimeout,
-		MaxDialogs:        sc.MaxDialogs,
-		SensorTolerance:   sc.SensorTolerance,
-		Logger:            slog.Default(),
-	}, nil
+	return licd.Tracking(*sc, slog.Default())
 }
 
 func sipmonReadCommand() *cli.Command {
@@ -203,31 +185,38 @@ const sipmonLiveDescription = "Prints the legs up (all, G.729, fax) every --inte
 	"when no licbridge node runs here. Its counts lapse --lapse after it stops (killed or stopped alike).\n" +
 	"Run one monitor per node ID: two monitors with one ID overwrite each other's counts."
 
-// startLive reads the settings of a continuously running subcommand and dials
-// the store when one is named: a store that does not answer is an error at
-// start (exit 1), a bad setting exits 2.
-func startLive(c *cli.Context) (*sipmon.Monitor, sipmon.RunOptions, *sipmonStore, error) {
+// startLive reads the settings of a continuously running subcommand and
+// builds its monitor (daemon.NewMonitor), which dials the store when one is
+// named: a store that does not answer is an error at start (exit 1), a bad
+// setting exits 2.
+func startLive(c *cli.Context) (*licd.Monitor, error) {
 	cfg, err := loadConfig(c)
 	if err != nil {
-		return nil, sipmon.RunOptions{}, nil, cli.Exit(err.Error(), 2)
+		return nil, cli.Exit(err.Error(), 2)
 	}
 	mcfg, err := sipmonSettings(c, cfg)
 	if err != nil {
-		return nil, sipmon.RunOptions{}, nil, cli.Exit(err.Error(), 2)
+		return nil, cli.Exit(err.Error(), 2)
 	}
 	if c.Duration("interval") <= 0 {
-		return nil, sipmon.RunOptions{}, nil, cli.Exit(fmt.Sprintf("--interval %v: must be positive", c.Duration("interval")), 2)
+		return nil, cli.Exit(fmt.Sprintf("--interval %v: must be positive", c.Duration("interval")), 2)
 	}
 	id, err := storeSettings(c, cfg)
 	if err != nil {
-		return nil, sipmon.RunOptions{}, nil, cli.Exit(err.Error(), 2)
+		return nil, cli.Exit(err.Error(), 2)
 	}
-	store, err := openSipmonStore(c.Context, cfg.Store, id)
+	out := c.App.Writer
+	mon, err := licd.NewMonitor(c.Context, licd.MonitorOptions{
+		Tracking: mcfg, Store: cfg.Store, NodeID: id, Interval: c.Duration("interval"),
+		OnTick: func(a sipmon.Active, s sipmon.Stats) {
+			fmt.Fprintf(out, "%s  legs up %d  g729 %d  fax %d  SIP messages %d  malformed %d\n",
+				time.Now().UTC().Format(time.RFC3339), a.Legs, a.G729, a.Fax, s.SIPMessages, s.Malformed)
+		},
+	})
 	if err != nil {
-		return nil, sipmon.RunOptions{}, nil, fmt.Errorf("sipmon %s: %w", c.Command.Name, err)
+		return nil, fmt.Errorf("sipmon %s: %w", c.Command.Name, err)
 	}
-	mon, opt := liveMonitor(c, mcfg, store)
-	return mon, opt, store, nil
+	return mon, nil
 }
 
 func sipmonHEPCommand() *cli.Command {
@@ -241,11 +230,11 @@ func sipmonHEPCommand() *cli.Command {
 			&cli.StringFlag{Name: "sensor", Usage: "name of this sensor"},
 		),
 		Action: func(c *cli.Context) error {
-			mon, opt, store, err := startLive(c)
+			mon, err := startLive(c)
 			if err != nil {
 				return err
 			}
-			defer store.close()
+			defer mon.Close()
 			var servers []*capture.HEPServer
 			for _, network := range c.StringSlice("network") {
 				s, err := capture.NewHEPServer(network, c.String("listen"), c.String("sensor"), mon.Handle, capture.HEPOptions{Logger: slog.Default()})
@@ -255,7 +244,7 @@ func sipmonHEPCommand() *cli.Command {
 				slog.Info("receiving HEP", "network", network, "addr", s.Addr().String())
 				servers = append(servers, s)
 			}
-			return runLive(c, mon, opt, store, func(ctx context.Context) error {
+			return runLive(c, mon, func(ctx context.Context) error {
 				errs := make(chan error, len(servers))
 				for _, s := range servers {
 					go func() { errs <- s.Run(ctx) }()
@@ -281,11 +270,11 @@ func sipmonLiveCommand() *cli.Command {
 			&cli.StringFlag{Name: "sensor", Usage: "name of this sensor"},
 		),
 		Action: func(c *cli.Context) error {
-			mon, opt, store, err := startLive(c)
+			mon, err := startLive(c)
 			if err != nil {
 				return err
 			}
-			defer store.close()
+			defer mon.Close()
 			// Open first: a missing interface or permission is reported at once, and
 			// from here on packets are being captured.
 			live, err := capture.NewLive(c.String("interface"), c.String("filter"), c.String("sensor"), mon.Handle, capture.LiveOptions{})
@@ -293,85 +282,19 @@ func sipmonLiveCommand() *cli.Command {
 				return fmt.Errorf("sipmon live: %w", err)
 			}
 			slog.Info("capturing", "interface", c.String("interface"))
-			return runLive(c, mon, opt, store, live.Run)
+			return runLive(c, mon, live.Run)
 		},
 	}
 }
 
-// wirePublisher gives the monitor's counts to the bridge as the wire count of
-// the monitor's own node: "legs" (every leg) as bridge.WireLegs, "g729" and
-// "fax" as those products. They never overwrite the daemon's admitted or
-// passive counts.
-type wirePublisher struct {
-	b   *bridge.Bridge
-	log *slog.Logger
-}
-
-var _ sipmon.Publisher = wirePublisher{}
-
-// PublishObserved implements sipmon.Publisher. A store that is away is not an
-// error here: the bridge keeps the count and writes it back on recovery (and
-// has logged the outage once), and the monitor goes on counting.
-func (p wirePublisher) PublishObserved(ctx context.Context, product string, legs int) error {
-	if product == sipmon.ProductLegs {
-		product = bridge.WireLegs
-	}
-	p.log.Debug("wire legs", "product", product, "legs", legs)
-	if err := p.b.PublishWire(ctx, product, legs); err != nil && !errors.Is(err, bridge.ErrStoreUnavailable) {
-		return err
-	}
-	return nil
-}
-
-// logPublisher is the publisher without a store: it logs at debug level.
-type logPublisher struct{ log *slog.Logger }
-
-func (p logPublisher) PublishObserved(_ context.Context, product string, legs int) error {
-	p.log.Debug("wire legs", "product", product, "legs", legs)
-	return nil
-}
-
-var _ sipmon.Publisher = logPublisher{}
-
 // sipmonNodeSuffix names the monitor's node after the Asterisk node it watches.
-const sipmonNodeSuffix = "-sipmon"
+const sipmonNodeSuffix = licd.MonitorNodeSuffix
 
-// sipmonNodeID is the node the monitor publishes as. It must not be the
-// daemon's own: the monitor's bridge writes that node's (empty) keys and
-// holdings back after a lapse, which would wipe the daemon's.
+// sipmonNodeID is the node the monitor publishes as (daemon.MonitorNodeID),
+// with --state-dir and --node-id over the config.
 func sipmonNodeID(c *cli.Context, cfg *Config) (string, error) {
 	overrideString(c, "state-dir", &cfg.StateDir)
-	if cfg.StateDir == "" {
-		cfg.StateDir = defaultStateDir
-	}
-	daemon := cfg.NodeID
-	if daemon == "" {
-		// Read only: the monitor never creates the daemon's ID.
-		if b, err := os.ReadFile(filepath.Join(cfg.StateDir, "node-id")); err == nil {
-			daemon = strings.TrimSpace(string(b))
-		}
-	}
-	if id := c.String("node-id"); id != "" {
-		if !validNodeID.MatchString(id) {
-			return "", fmt.Errorf("--node-id %q: want 1 to 64 letters, digits, '.', '-' and '_'", id)
-		}
-		if id == daemon {
-			return "", fmt.Errorf("--node-id %q is the licbridge node's own ID: the monitor publishes as a node of its own (default %q)", id, daemon+sipmonNodeSuffix)
-		}
-		return id, nil
-	}
-	base := daemon
-	if base == "" {
-		base = hostNodeName()
-	}
-	return base[:min(len(base), 64-len(sipmonNodeSuffix))] + sipmonNodeSuffix, nil
-}
-
-// sipmonStore is where a live monitor publishes: a bridge on the shared
-// store, as a node of its own. A nil *sipmonStore publishes nowhere.
-type sipmonStore struct {
-	b     *bridge.Bridge
-	store *redisstore.Store
+	return licd.MonitorNodeID(c.String("node-id"), cfg)
 }
 
 // storeSettings merges the store flags over cfg.Store and names the
@@ -395,90 +318,16 @@ func storeSettings(c *cli.Context, cfg *Config) (id string, err error) {
 	return sipmonNodeID(c, cfg)
 }
 
-// openSipmonStore dials st as node id; with no id (no store named) it
-// returns nil and no error.
-func openSipmonStore(ctx context.Context, st StoreConfig, id string) (*sipmonStore, error) {
-	if id == "" {
-		return nil, nil
-	}
-	log := slog.Default().With("node", id)
-	rs, err := dialStore(ctx, st, log.With("component", "redisstore"))
-	if err != nil {
-		return nil, err
-	}
-	b, err := bridge.New(bridge.Options{Store: rs, Node: id, Lapse: st.Lapse, Logger: log.With("component", "bridge")})
-	if err != nil {
-		rs.Close()
-		return nil, err
-	}
-	log.Info("publishing wire counts to the shared store", "addr", redisstore.Redact(st.Redis))
-	return &sipmonStore{b: b, store: rs}, nil
-}
-
-// run keeps the monitor's node live (heartbeats, recovery) until ctx ends.
-func (s *sipmonStore) run(ctx context.Context) {
-	if s != nil {
-		_ = s.b.Run(ctx)
-	}
-}
-
-func (s *sipmonStore) close() {
-	if s != nil {
-		s.b.Close()
-		s.store.Close()
-	}
-}
-
-func (s *sipmonStore) publisher() sipmon.Publisher {
-	if s == nil {
-		return logPublisher{log: slog.Default().With("component", "sipmon")}
-	}
-	return wirePublisher{b: s.b, log: slog.Default().With("component", "sipmon")}
-}
-
-func liveMonitor(c *cli.Context, cfg sipmon.Config, store *sipmonStore) (*sipmon.Monitor, sipmon.RunOptions) {
-	// A live monitor keeps finished legs for two windows, enough for the hourly
-	// peaks it prints, and no more.
-	cfg.Retain = 2 * time.Hour
-	mon := sipmon.New(cfg)
-	out := c.App.Writer
-	return mon, sipmon.RunOptions{
-		Publisher: store.publisher(),
-		Interval:  c.Duration("interval"),
-		OnTick: func(a sipmon.Active, s sipmon.Stats) {
-			fmt.Fprintf(out, "%s  legs up %d  g729 %d  fax %d  SIP messages %d  malformed %d\n",
-				time.Now().UTC().Format(time.RFC3339), a.Legs, a.G729, a.Fax, s.SIPMessages, s.Malformed)
-		},
-	}
-}
-
-// runLive runs the capture, the monitor's ticker and the store's heartbeat
-// until the context ends, then prints the report of what was seen. The
-// published counts are left to lapse: the monitor no longer knows them.
-func runLive(c *cli.Context, mon *sipmon.Monitor, opt sipmon.RunOptions, store *sipmonStore, capture func(context.Context) error) error {
-	ctx, cancel := context.WithCancel(c.Context)
-	defer cancel()
-	var wg sync.WaitGroup
-	wg.Add(2)
-	go func() {
-		defer wg.Done()
-		_ = mon.Run(ctx, opt)
-	}()
-	go func() {
-		defer wg.Done()
-		store.run(ctx)
-	}()
-	err := capture(ctx)
-	cancel()
-	wg.Wait()
-	mon.Flush()
-	r := mon.Report()
+// runLive runs the monitor on capture until the context ends, then prints
+// the report of what was seen.
+func runLive(c *cli.Context, mon *licd.Monitor, capture func(context.Context) error) error {
+	r, err := mon.Run(c.Context, capture)
 	if c.Bool("json") {
 		_ = sipmon.WriteJSON(c.App.Writer, r)
 	} else {
 		_ = r.WriteText(c.App.Writer)
 	}
-	if err != nil && !errors.Is(err, context.Canceled) {
+	if err != nil {
 		return fmt.Errorf("sipmon: %w", err)
 	}
 	return nil

@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -13,17 +14,12 @@ import (
 
 	"github.com/licbridge/licbridge/bridge/stats"
 	"github.com/licbridge/licbridge/bridge/stats/chart"
+	licd "github.com/licbridge/licbridge/daemon"
 )
 
 // builtinProducts are listed by `stats concurrent` when no --product is given,
 // with the products the config file adds.
 var builtinProducts = []string{"g729", "hpec", "fax", "ffa"}
-
-// localStatsStore is the seam for reading statistics without Redis: the
-// daemon's embedded store is in its own process, so there is nothing to read
-// here yet. When the daemon gains an on-disk or socket-reachable store, set
-// this to open it.
-var localStatsStore func(cfg *Config) (stats.Store, error)
 
 func statsCommand() *cli.Command {
 	return &cli.Command{
@@ -123,22 +119,16 @@ func printReports(w io.Writer, reps []stats.Report, asJSON bool, style chart.Sty
 // openStatsStore opens the shared store named by the config, or explains why
 // there is nothing to read.
 func openStatsStore(ctx context.Context, cfg *Config) (stats.Store, func(), error) {
-	if cfg.Store.Redis == "" {
-		if localStatsStore != nil {
-			st, err := localStatsStore(cfg)
-			return st, func() {}, err
-		}
+	st, closeStore, err := licd.OpenStatsStore(ctx, cfg.Store)
+	switch {
+	case errors.Is(err, licd.ErrNoStore):
 		return nil, nil, cli.Exit("stats: no shared store given. Statistics live in the store the nodes share: "+
 			"pass --redis (or set store.redis in the config). A single node without Redis keeps them in its "+
 			"own process: read them from its admin API, http://127.0.0.1:8089/api/v1/stats?product=g729", 2)
-	}
-	// The same dialing as the daemon's: standalone, Cluster or Sentinel from one
-	// address, and errors that never quote a password.
-	rs, err := dialStore(ctx, cfg.Store, nil)
-	if err != nil {
+	case err != nil:
 		return nil, nil, fmt.Errorf("stats: %w", err)
 	}
-	return stats.NewRedisStore(rs.Client()), func() { rs.Close() }, nil
+	return st, closeStore, nil
 }
 
 func chartTerminal(w io.Writer) bool {

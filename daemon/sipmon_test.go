@@ -1,4 +1,4 @@
-package main
+package daemon
 
 import (
 	"context"
@@ -36,21 +36,21 @@ func TestRunMonitorHealth(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	m := &runMonitor{sup: sup}
-	if h := m.health(); !h.OK || h.Name != "sipmon" || h.Detail != "interface test0" {
+	m := &sideMonitor{sup: sup}
+	if h := m.Health(); !h.OK || h.Name != "sipmon" || h.Detail != "interface test0" {
 		t.Fatalf("before: %+v", h)
 	}
 	done := make(chan struct{})
 	go func() { defer close(done); sup.Run(ctx) }()
 	close(fail)
-	for h := m.health(); h.OK; h = m.health() {
+	for h := m.Health(); h.OK; h = m.Health() {
 		select {
 		case <-ctx.Done():
 			t.Fatal("the failed input was never reported down")
 		case <-time.After(5 * time.Millisecond):
 		}
 	}
-	if h := m.health(); h.OK || !strings.HasPrefix(h.Detail, "interface test0: interface went down") {
+	if h := m.Health(); h.OK || !strings.HasPrefix(h.Detail, "interface test0: interface went down") {
 		t.Errorf("while down: %+v", h)
 	}
 	cancel()
