@@ -27,97 +27,121 @@ func reorderArgs(app *cli.App, args []string) []string {
 	if len(args) < 2 {
 		return args
 	}
-	globals := flagIndex(append([]cli.Flag{cli.HelpFlag, cli.VersionFlag}, app.Flags...))
-
-	var (
-		globalOut []string   // global flags with their values
-		levels    [][]string // per command level: its name, then its flags
-		pos       []string   // positionals of the deepest command
-		tail      []string   // "--" and what follows, or what was left unparsed
-	)
-	var level []string    // the current level's name and flags (unknown flags at app level)
-	cur := flagIndex(nil) // flags of the current command (none at app level)
-	subs := app.Commands  // subcommands expected at this level
-	atApp := true         // still before the first command
-	flush := func() { levels = append(levels, level) }
-
+	w := &argWalk{
+		globals: flagIndex(append([]cli.Flag{cli.HelpFlag, cli.VersionFlag}, app.Flags...)),
+		cur:     flagIndex(nil),
+		subs:    app.Commands,
+		atApp:   true,
+	}
 	for i := 1; i < len(args); i++ {
 		a := args[i]
-		if a == "--" {
-			tail = args[i:]
-			break
-		}
-		if isFlagArg(a) {
-			name, hasValue := flagArgName(a)
-			n := 1
-			takesCur, isCur := cur[name]
-			takesGlobal, isGlobal := globals[name]
-			isCur = isCur && !atApp
-			switch {
-			case (isCur && takesCur || !isCur && isGlobal && takesGlobal) && !hasValue && i+1 == len(args):
-				// Its value is missing: kept last for urfave to say so (moved
-				// ahead, it would take a command name or positional as its value).
-				tail = []string{a}
-			case isCur:
-				if takesCur && !hasValue {
-					n = 2
-				}
-				level = append(level, args[i:i+n]...)
-			case isGlobal:
-				if takesGlobal && !hasValue {
-					n = 2
-				}
-				globalOut = append(globalOut, args[i:i+n]...)
-			default:
-				level = append(level, a) // unknown: left for urfave to name
+		switch {
+		case a == "--":
+			w.tail = args[i:]
+		case isFlagArg(a):
+			i += w.flag(args, i) - 1
+			continue
+		case len(w.subs) > 0 && len(w.pos) == 0:
+			// A subcommand where this level has some and none was chosen yet
+			// and no positional came before.
+			if w.command(a) {
+				continue
 			}
-			i += n - 1
+			w.tail = args[i:]
+		default:
+			w.pos = append(w.pos, a)
 			continue
 		}
-		// A positional: a subcommand where this level has some and none was
-		// chosen yet and no positional came before, else an argument.
-		if len(subs) > 0 && len(pos) == 0 {
-			cmd := findCommand(subs, a)
-			if cmd == nil || cmd.SkipFlagParsing {
-				tail = args[i:]
-				break
-			}
-			if !atApp {
-				flush()
-			} else {
-				globalOut = append(globalOut, level...) // unknown flags before any command
-			}
-			atApp = false
-			level = []string{a}
-			fl := cmd.Flags
-			if !cmd.HideHelp {
-				fl = append([]cli.Flag{cli.HelpFlag}, fl...)
-			}
-			cur = flagIndex(fl)
-			subs = cmd.Subcommands
-			continue
-		}
-		pos = append(pos, a)
+		break
 	}
+	return w.result(args[0])
+}
 
-	out := []string{args[0]}
-	out = append(out, globalOut...)
-	if !atApp {
-		flush()
-	} else {
-		out = append(out, level...)
+// argWalk is reorderArgs' state as it walks the arguments.
+type argWalk struct {
+	globals   map[string]bool // the app's flags: name -> takes a value
+	globalOut []string        // global flags with their values
+	levels    [][]string      // per command level: its name, then its flags
+	pos       []string        // positionals of the deepest command
+	tail      []string        // "--" and what follows, or what was left unparsed
+	level     []string        // the current level's name and flags (unknown flags at app level)
+	cur       map[string]bool // flags of the current command (none at app level)
+	subs      []*cli.Command  // subcommands expected at this level
+	atApp     bool            // still before the first command
+}
+
+// flag places the flag at args[i] (with its value) and returns how many
+// arguments it took.
+func (w *argWalk) flag(args []string, i int) int {
+	a := args[i]
+	name, hasValue := flagArgName(a)
+	n := 1
+	takesCur, isCur := w.cur[name]
+	takesGlobal, isGlobal := w.globals[name]
+	isCur = isCur && !w.atApp
+	switch {
+	case (isCur && takesCur || !isCur && isGlobal && takesGlobal) && !hasValue && i+1 == len(args):
+		// Its value is missing: kept last for urfave to say so (moved
+		// ahead, it would take a command name or positional as its value).
+		w.tail = []string{a}
+	case isCur:
+		if takesCur && !hasValue {
+			n = 2
+		}
+		w.level = append(w.level, args[i:i+n]...)
+	case isGlobal:
+		if takesGlobal && !hasValue {
+			n = 2
+		}
+		w.globalOut = append(w.globalOut, args[i:i+n]...)
+	default:
+		w.level = append(w.level, a) // unknown: left for urfave to name
 	}
-	for _, l := range levels {
+	return n
+}
+
+// command enters subcommand a; false when a is none (a typo, "help") or
+// parses its own flags.
+func (w *argWalk) command(a string) bool {
+	cmd := findCommand(w.subs, a)
+	if cmd == nil || cmd.SkipFlagParsing {
+		return false
+	}
+	if !w.atApp {
+		w.levels = append(w.levels, w.level)
+	} else {
+		w.globalOut = append(w.globalOut, w.level...) // unknown flags before any command
+	}
+	w.atApp = false
+	w.level = []string{a}
+	fl := cmd.Flags
+	if !cmd.HideHelp {
+		fl = append([]cli.Flag{cli.HelpFlag}, fl...)
+	}
+	w.cur = flagIndex(fl)
+	w.subs = cmd.Subcommands
+	return true
+}
+
+// result is the rewritten command line.
+func (w *argWalk) result(prog string) []string {
+	out := append([]string{prog}, w.globalOut...)
+	if !w.atApp {
+		w.levels = append(w.levels, w.level)
+	} else {
+		out = append(out, w.level...)
+	}
+	for _, l := range w.levels {
 		out = append(out, l...)
 	}
-	if len(pos) > 0 && len(tail) > 0 && tail[0] == "--" {
+	if len(w.pos) > 0 && len(w.tail) > 0 && w.tail[0] == "--" {
 		// Keep the positionals after the flags' end so that none is read as a flag.
 		out = append(out, "--")
-		out = append(out, pos...)
-		return append(out, tail[1:]...)
+		out = append(out, w.pos...)
+		return append(out, w.tail[1:]...)
 	}
-	out = append(out, pos...)
-	return append(out, tail...)
+	out = append(out, w.pos...)
+	return append(out, w.tail...)
 }
 
 // flagIndex maps every name and alias of flags to whether the flag takes a value.

@@ -1,17 +1,11 @@
 package main
 
 import (
-	"context"
-	"crypto/ed25519"
 	"fmt"
 	"io"
 	"log/slog"
-	"net"
-	"net/http"
 	"os"
-	"strings"
 	"text/tabwriter"
-	"time"
 
 	"github.com/licbridge/licbridge/issuer"
 	"github.com/licbridge/licbridge/license"
@@ -50,20 +44,6 @@ func issuerKeyFlag() cli.Flag {
 	return &cli.StringFlag{Name: "issuer-key", Required: true, Usage: "issuer private key file (issuer.key)", EnvVars: []string{"LICBRIDGE_ISSUER_KEY"}}
 }
 
-// openIssuerDB opens the --db database, creating the directory of a SQLite file.
-func openIssuerDB(c *cli.Context) (issuer.Store, error) {
-	dsn := c.String("db")
-	if !strings.Contains(dsn, "://") {
-		path := strings.TrimPrefix(dsn, "sqlite:")
-		if i := strings.LastIndexByte(path, '/'); i > 0 {
-			if err := os.MkdirAll(path[:i], 0o700); err != nil {
-				return nil, fmt.Errorf("activation database: %w", err)
-			}
-		}
-	}
-	return issuer.Open(c.Context, dsn)
-}
-
 // issuerService opens the database and reads the signing key (when the
 // command has --issuer-key).
 func issuerService(c *cli.Context) (*issuer.Service, error) {
@@ -81,7 +61,7 @@ func issuerService(c *cli.Context) (*issuer.Service, error) {
 			return nil, err
 		}
 	}
-	if s.Store, err = openIssuerDB(c); err != nil {
+	if s.Store, err = issuer.OpenDB(c.Context, c.String("db")); err != nil {
 		return nil, err
 	}
 	return s, nil
@@ -116,38 +96,10 @@ func issuerServeAction(c *cli.Context) error {
 		return fmt.Errorf("issuer serve: %w", err)
 	}
 	defer s.Store.Close()
-	ln, err := net.Listen("tcp", c.String("listen"))
+	err = issuer.Serve(c.Context, s, issuer.ServeOptions{Listen: c.String("listen"), CertFile: cert, KeyFile: key,
+		Limits: issuer.RateLimits{PerKey: c.Float64("rate-per-key"), PerAddress: c.Float64("rate-per-address")}})
 	if err != nil {
 		return fmt.Errorf("issuer serve: %w", err)
-	}
-	srv := &http.Server{
-		Handler:           issuer.Handler(s, issuer.RateLimits{PerKey: c.Float64("rate-per-key"), PerAddress: c.Float64("rate-per-address")}),
-		ReadHeaderTimeout: 10 * time.Second,
-		ReadTimeout:       30 * time.Second,
-		WriteTimeout:      30 * time.Second,
-		MaxHeaderBytes:    16 << 10,
-	}
-	if host, _, _ := net.SplitHostPort(ln.Addr().String()); cert == "" && !net.ParseIP(host).IsLoopback() {
-		slog.Warn("issuer serving plain HTTP beyond loopback: activation codes cross the network in clear; pass --tls-cert and --tls-key")
-	}
-	errc := make(chan error, 1)
-	go func() {
-		if cert != "" {
-			errc <- srv.ServeTLS(ln, cert, key)
-		} else {
-			errc <- srv.Serve(ln)
-		}
-	}()
-	slog.Info("licbridge issuer ready", "listen", ln.Addr().String(), "tls", cert != "", "issuer", license.Fingerprint(s.Priv.Public().(ed25519.PublicKey)))
-	select {
-	case err := <-errc:
-		return fmt.Errorf("issuer serve: %w", err)
-	case <-c.Context.Done():
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	if err := srv.Shutdown(ctx); err != nil {
-		return fmt.Errorf("issuer serve: shutdown: %w", err)
 	}
 	return nil
 }
@@ -206,32 +158,29 @@ func issuerModifyCommand() *cli.Command {
 			&cli.StringFlag{Name: "customer", Usage: "new customer name"},
 		},
 		Action: func(c *cli.Context) error {
-			return withEntitlement(c, "modify", func(s *issuer.Service, e *issuer.Entitlement) error {
-				if c.IsSet("ends") {
-					t, err := license.ParseTime(c.String("ends"))
-					if err != nil {
-						return fmt.Errorf("--ends: %w", err)
-					}
-					e.Ends = t
+			var p issuer.ModifyParams
+			if c.IsSet("ends") {
+				t, err := license.ParseTime(c.String("ends"))
+				if err != nil {
+					return cli.Exit("issuer modify: --ends: "+err.Error(), 2)
 				}
-				if c.IsSet("channels") {
-					p, _ := s.Catalog.Lookup(e.Product)
-					if err := license.CheckIssue(p, c.Int("channels")); err != nil {
-						return err
-					}
-					e.Channels = c.Int("channels")
-				}
-				if c.IsSet("auto-renew") {
-					e.AutoRenew = c.Bool("auto-renew")
-				}
-				if c.IsSet("customer") {
-					e.Customer = c.String("customer")
-				}
-				return nil
-			})
+				p.Ends = &t
+			}
+			if c.IsSet("channels") {
+				p.Channels = ptr(c.Int("channels"))
+			}
+			if c.IsSet("auto-renew") {
+				p.AutoRenew = ptr(c.Bool("auto-renew"))
+			}
+			if c.IsSet("customer") {
+				p.Customer = ptr(c.String("customer"))
+			}
+			return withEntitlement(c, "modify", p)
 		},
 	}
 }
+
+func ptr[T any](v T) *T { return &v }
 
 func issuerRevokeCommand() *cli.Command {
 	return &cli.Command{
@@ -240,16 +189,13 @@ func issuerRevokeCommand() *cli.Command {
 		ArgsUsage: "KEY-ID",
 		Flags:     []cli.Flag{dbFlag()},
 		Action: func(c *cli.Context) error {
-			return withEntitlement(c, "revoke", func(_ *issuer.Service, e *issuer.Entitlement) error {
-				e.Revoked = time.Now().UTC()
-				return nil
-			})
+			return withEntitlement(c, "revoke", issuer.ModifyParams{Revoke: true})
 		},
 	}
 }
 
-// withEntitlement updates the entitlement named by the one argument.
-func withEntitlement(c *cli.Context, what string, fn func(*issuer.Service, *issuer.Entitlement) error) error {
+// withEntitlement modifies the entitlement named by the one argument.
+func withEntitlement(c *cli.Context, what string, p issuer.ModifyParams) error {
 	if c.NArg() != 1 {
 		return cli.Exit("issuer "+what+": name one key ID", 2)
 	}
@@ -258,7 +204,7 @@ func withEntitlement(c *cli.Context, what string, fn func(*issuer.Service, *issu
 		return fmt.Errorf("issuer %s: %w", what, err)
 	}
 	defer s.Store.Close()
-	e, err := s.Store.UpdateEntitlement(c.Context, c.Args().First(), func(e *issuer.Entitlement) error { return fn(s, e) })
+	e, err := s.Modify(c.Context, c.Args().First(), p)
 	if err != nil {
 		return cli.Exit(fmt.Sprintf("issuer %s: %v", what, err), 1)
 	}
@@ -278,34 +224,23 @@ func issuerListCommand() *cli.Command {
 				return fmt.Errorf("issuer list: %w", err)
 			}
 			defer s.Store.Close()
-			ents, err := s.Store.Entitlements(c.Context)
+			ents, err := s.List(c.Context)
 			if err != nil {
 				return fmt.Errorf("issuer list: %w", err)
 			}
 			tw := tabwriter.NewWriter(c.App.Writer, 0, 4, 2, ' ', 0)
 			fmt.Fprintln(tw, "KEY ID\tPRODUCT\tCHANNELS\tKIND\tENDS\tHOSTS\tSTATE\tCUSTOMER")
 			for _, e := range ents {
-				acts, err := s.Store.Activations(c.Context, e.KeyID)
-				if err != nil {
-					return fmt.Errorf("issuer list: %w", err)
-				}
 				state := "active"
 				if !e.Revoked.IsZero() {
 					state = "revoked " + e.Revoked.Format("2006-01-02")
 				}
 				fmt.Fprintf(tw, "%s\t%s\t%d\t%s\t%s\t%d/%d\t%s\t%s\n", e.KeyID, e.Product, e.Channels, e.Kind,
-					e.Ends.Format("2006-01-02"), len(acts), maxHosts(s, e.Product), state, e.Customer)
+					e.Ends.Format("2006-01-02"), e.Hosts, e.MaxHosts, state, e.Customer)
 			}
 			return tw.Flush()
 		},
 	}
-}
-
-func maxHosts(s *issuer.Service, product string) int {
-	if p, ok := s.Catalog.Lookup(product); ok && p.MaxHosts > 0 {
-		return p.MaxHosts
-	}
-	return license.DefaultMaxHosts
 }
 
 func issuerActivationsCommand() *cli.Command {

@@ -3,7 +3,6 @@ package main
 import (
 	"crypto/ed25519"
 	"crypto/rand"
-	"encoding/hex"
 	"errors"
 	"fmt"
 	"io"
@@ -143,32 +142,39 @@ func issueAction(c *cli.Context) error {
 	return nil
 }
 
-// keyFromFlags builds the unsigned key from issue's flags, refusing ambiguous
-// or contradictory combinations.
+// keyFromFlags builds the unsigned key from issue's flags (license.NewKey),
+// refusing ambiguous or contradictory combinations.
 func keyFromFlags(c *cli.Context, cfg *Config, now time.Time) (*license.Key, error) {
 	cat, err := catalogFromConfig(cfg)
 	if err != nil {
 		return nil, err
 	}
-	k := &license.Key{Product: c.String("product"), Channels: c.Int("channels"), AutoRenew: c.Bool("auto-renew")}
-	prod, ok := cat.Lookup(k.Product)
-	if !ok {
-		return nil, fmt.Errorf("unknown product %q (known: %s)", k.Product, strings.Join(cat.Names(), ", "))
+	p := license.IssueParams{Product: c.String("product"), Channels: c.Int("channels"), Kind: license.Kind(c.String("kind")),
+		AutoRenew: c.Bool("auto-renew"), ID: c.String("key-id")}
+	if p.Binding, p.Bound, err = bindingFromFlags(c); err != nil {
+		return nil, err
 	}
-	if err := license.CheckIssue(prod, k.Channels); err != nil {
-		return nil, fmt.Errorf("--channels %d: %w", k.Channels, err)
+	for name, dst := range map[string]*time.Time{"issued": &p.Issued, "ends": &p.Ends} {
+		if c.IsSet(name) {
+			if *dst, err = license.ParseTime(c.String(name)); err != nil {
+				return nil, fmt.Errorf("--%s: %w", name, err)
+			}
+		}
 	}
-	kind := license.Kind(c.String("kind"))
-	switch kind {
-	case license.KindCommercial, license.KindTrial, license.KindEmergency:
-	default:
-		return nil, fmt.Errorf("--kind %q: want commercial, trial or emergency", kind)
+	k, err := license.NewKey(cat, p, now)
+	var fe *license.FieldError
+	switch {
+	case errors.As(err, &fe):
+		return nil, errors.New("--" + fe.Error())
+	case errors.Is(err, license.ErrNoBinding):
+		return nil, fmt.Errorf("%w: --host-id ID, --domain NAME or --unbound", err)
 	}
-	k.Kind = kind
-	if k.AutoRenew && kind != license.KindCommercial {
-		return nil, fmt.Errorf("--auto-renew is for commercial keys, not %s keys", kind)
-	}
+	return k, err
+}
 
+// bindingFromFlags is the binding --host-id, --domain or --unbound chose,
+// and whether one was.
+func bindingFromFlags(c *cli.Context) (license.Binding, bool, error) {
 	var bindings []string
 	for _, f := range []string{"host-id", "domain", "unbound"} {
 		if c.IsSet(f) && (f != "unbound" || c.Bool(f)) {
@@ -177,60 +183,21 @@ func keyFromFlags(c *cli.Context, cfg *Config, now time.Time) (*license.Key, err
 	}
 	switch {
 	case len(bindings) > 1:
-		return nil, fmt.Errorf("%s exclude each other: choose one binding", strings.Join(bindings, " and "))
+		return license.Binding{}, false, fmt.Errorf("%s exclude each other: choose one binding", strings.Join(bindings, " and "))
 	case c.IsSet("host-id"):
 		id, err := license.ParseHostID(c.String("host-id"))
 		if err != nil {
-			return nil, fmt.Errorf("--host-id: %w", err)
+			return license.Binding{}, false, fmt.Errorf("--host-id: %w", err)
 		}
-		k.Binding = license.Binding{Type: license.BoundHost, HostID: id}
+		return license.Binding{Type: license.BoundHost, HostID: id}, true, nil
 	case c.IsSet("domain"):
 		d := strings.ToLower(c.String("domain"))
 		if !license.ValidDomain(d) {
-			return nil, fmt.Errorf("--domain %q: want 1 to 253 characters of a-z, 0-9, '.', '_' and '-'", d)
+			return license.Binding{}, false, fmt.Errorf("--domain %q: want 1 to 253 characters of a-z, 0-9, '.', '_' and '-'", d)
 		}
-		k.Binding = license.Binding{Type: license.BoundDomain, Domain: d}
-	case len(bindings) == 0 && kind == license.KindCommercial:
-		return nil, errors.New("choose the binding of a commercial key: --host-id ID, --domain NAME or --unbound")
+		return license.Binding{Type: license.BoundDomain, Domain: d}, true, nil
 	}
-
-	k.Issued = now.UTC().Truncate(time.Second)
-	if c.IsSet("issued") {
-		if k.Issued, err = license.ParseTime(c.String("issued")); err != nil {
-			return nil, fmt.Errorf("--issued: %w", err)
-		}
-	}
-	switch kind {
-	case license.KindCommercial:
-		k.Ends = k.Issued.AddDate(1, 0, 0)
-	default:
-		k.Ends = k.Issued.Add(license.EmergencyTerm)
-	}
-	if c.IsSet("ends") {
-		if k.Ends, err = license.ParseTime(c.String("ends")); err != nil {
-			return nil, fmt.Errorf("--ends: %w", err)
-		}
-	}
-	if !k.Ends.After(k.Issued) {
-		return nil, fmt.Errorf("--ends %s is not after the issue time %s", k.Ends.Format(license.TimeLayout), k.Issued.Format(license.TimeLayout))
-	}
-	if kind == license.KindEmergency && k.Ends.After(k.Issued.Add(license.EmergencyTerm)) {
-		return nil, fmt.Errorf("--ends %s: an emergency key lasts at most 30 days from issue (%s)",
-			k.Ends.Format(license.TimeLayout), k.Issued.Add(license.EmergencyTerm).Format(license.TimeLayout))
-	}
-
-	k.ID = c.String("key-id")
-	if k.ID == "" {
-		var b [4]byte
-		if _, err := rand.Read(b[:]); err != nil {
-			return nil, err
-		}
-		k.ID = strings.ToUpper(k.Product + "-" + hex.EncodeToString(b[:]))
-	}
-	if !license.ValidKeyID(k.ID) {
-		return nil, fmt.Errorf("--key-id %q: want 1 to 64 characters of A-Z, a-z, 0-9, '.', '_' and '-'", k.ID)
-	}
-	return k, nil
+	return license.Binding{}, len(bindings) == 1, nil
 }
 
 func readPrivateKey(path string) (ed25519.PrivateKey, error) {
