@@ -102,8 +102,7 @@ func (rec *record) toLegRecord() LegRecord {
 		Invite: rec.invite.UTC(), End: rec.end.UTC(),
 		Codec: root.Codec, EndedBy: root.EndedBy,
 	}
-	for i := range rec.legs {
-		l := &rec.legs[i]
+	for _, l := range rec.legs {
 		if !slices.Contains(lr.CallIDs, l.CallID) {
 			lr.CallIDs = append(lr.CallIDs, l.CallID)
 		}

@@ -66,11 +66,13 @@ func newReporter(cfg *Config, sink func(LegRecord), dropped *int64) *reporter {
 
 // record is a counted leg being merged: one or more per-sensor legs.
 type record struct {
-	legs    []Leg // root (earliest) first
+	// legs are the finished per-sensor legs, root (earliest) first; each is
+	// its dialog's own, which nothing else holds any more.
+	legs    []*Leg
 	sensors []string
 	// one and oneSensor hold the first leg and sensor: most records never
 	// merge, and this spares them two allocations.
-	one       [1]Leg
+	one       [1]*Leg
 	oneSensor [1]string
 	invite    time.Time
 	end       time.Time
@@ -90,7 +92,12 @@ func (rp *reporter) advance(frontier time.Time, all bool) {
 	for len(rp.pending) > 0 && (all || rp.pending[0].leg.Invite.Before(frontier)) {
 		var p pendingLeg
 		p, rp.pending = heapPop(rp.pending, pendingBefore)
-		rp.place(*p.leg)
+		rp.place(p.leg)
+	}
+	if all {
+		// Room for every record's events at once (up to three each), rather
+		// than growing the heap by copies through a whole capture's legs.
+		rp.sweep.evs = slices.Grow(rp.sweep.evs, 3*len(rp.queue))
 	}
 	for len(rp.queue) > 0 {
 		rec := rp.queue[0]
@@ -115,23 +122,23 @@ func (rp *reporter) advance(frontier time.Time, all bool) {
 
 // place merges l into a record: by the correlation header, else with the
 // same call seen by another sensor, else as a record of its own.
-func (rp *reporter) place(l Leg) {
+func (rp *reporter) place(l *Leg) {
 	rp.sensors[l.Sensor] = true
 	if !rp.indexed && len(rp.sensors) > 1 {
 		rp.indexQueue()
 	}
 	if rp.correlate {
-		if rec := rp.correlated(&l); rec != nil {
+		if rec := rp.correlated(l); rec != nil {
 			rec.absorb(l)
-			rp.index(rec, &l, false)
+			rp.index(rec, l, false)
 			rp.r.CorrelatedMerged++
 			return
 		}
 	}
 	if len(rp.sensors) > 1 {
-		if rec := rp.sameCall(&l); rec != nil {
+		if rec := rp.sameCall(l); rec != nil {
 			rec.absorb(l)
-			rp.index(rec, &l, false)
+			rp.index(rec, l, false)
 			rp.r.DuplicatesMerged++
 			return
 		}
@@ -141,8 +148,8 @@ func (rp *reporter) place(l Leg) {
 	rec.legs, rec.sensors = rec.one[:], rec.oneSensor[:]
 	rp.queue = append(rp.queue, rec)
 	if rp.indexed {
-		rec.digits = digitsKey(&l)
-		rp.index(rec, &l, true)
+		rec.digits = digitsKey(l)
+		rp.index(rec, l, true)
 	}
 }
 
@@ -161,9 +168,9 @@ func digitsKey(l *Leg) string {
 func (rp *reporter) indexQueue() {
 	rp.indexed = true
 	for _, rec := range rp.queue {
-		rec.digits = digitsKey(&rec.legs[0])
-		for i := range rec.legs {
-			rp.index(rec, &rec.legs[i], i == 0)
+		rec.digits = digitsKey(rec.legs[0])
+		for i, l := range rec.legs {
+			rp.index(rec, l, i == 0)
 		}
 	}
 }
@@ -228,8 +235,7 @@ func (rp *reporter) unindex(rec *record) {
 			m[k] = list
 		}
 	}
-	for i := range rec.legs {
-		l := &rec.legs[i]
+	for _, l := range rec.legs {
 		drop(rp.byCall, l.CallID)
 		if l.Correlation != "" {
 			if k := dialogKey(l.Correlation); rp.byCorr[k] == rec {
@@ -242,7 +248,7 @@ func (rp *reporter) unindex(rec *record) {
 	}
 }
 
-func (rec *record) absorb(l Leg) {
+func (rec *record) absorb(l *Leg) {
 	rec.legs = append(rec.legs, l)
 	if !slices.Contains(rec.sensors, l.Sensor) {
 		rec.sensors = append(rec.sensors, l.Sensor)
