@@ -46,7 +46,7 @@ func NewClient(url, caFile string) (*Client, error) {
 type Host struct {
 	Client  *Client
 	Options license.LoadOptions
-	// Now is the clock keys are checked at. Default time.Now.
+	// Now is the clock keys are checked at. Default Options.Now, else time.Now.
 	Now func() time.Time
 }
 
@@ -70,8 +70,11 @@ func (e *NotValidError) Error() string {
 // *NotValidError.
 func (h *Host) Check(data []byte, name string) (*license.Key, error) {
 	now := time.Now
-	if h.Now != nil {
+	switch {
+	case h.Now != nil:
 		now = h.Now
+	case h.Options.Now != nil:
+		now = h.Options.Now
 	}
 	k, perr := license.ParseBytes(data, name)
 	o := h.Options

@@ -339,7 +339,7 @@ func thisHostBinding(c *cli.Context, cfg *Config) (license.HostID, string, error
 	if cfg.HostID != "" {
 		id, err := license.ParseHostID(cfg.HostID)
 		if err != nil {
-			return "", domain, fmt.Errorf("config host_id: %w", err)
+			return "", domain, fmt.Errorf("--host-id (config host_id): %w", err)
 		}
 		return id, domain, nil
 	}

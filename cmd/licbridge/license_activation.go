@@ -261,16 +261,8 @@ func requestAction(c *cli.Context) error {
 		return err
 	}
 	req := issuer.Request{KeyID: keyID, Domain: strings.ToLower(cfg.Domain)}
-	if cfg.HostID != "" {
-		if req.HostID, err = license.ParseHostID(cfg.HostID); err != nil {
-			return fmt.Errorf("license request: --host-id: %w", err)
-		}
-	} else {
-		rep, err := license.ReadHostID(c.String("sysfs"))
-		if err != nil {
-			return fmt.Errorf("license request: this host's ID: %w", err)
-		}
-		req.HostID = rep.ID
+	if req.HostID, _, err = thisHostBinding(c, cfg); err != nil {
+		return fmt.Errorf("license request: %w", err)
 	}
 	out := c.String("out")
 	if err := writeNew(out, 0o600, c.Bool("force"), func(w io.Writer) error { return issuer.WriteRequestFile(w, req) }); err != nil {
