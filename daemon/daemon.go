@@ -73,6 +73,10 @@ type Daemon struct {
 	bypass   *bypass.Source
 	// issuerHost fetches updated key files (nil: issuer.url not set).
 	issuerHost *issuer.Host
+	// stopped is closed when Run returns, with runErr its error: Ready must
+	// not wait for a node that will never be ready.
+	stopped chan struct{}
+	runErr  error
 }
 
 // New builds a node from opt: nothing runs until Run, but listeners and the
@@ -88,7 +92,8 @@ func New(ctx context.Context, opt Options) (*Daemon, error) {
 	if opt.Logger == nil {
 		opt.Logger = slog.Default()
 	}
-	d := &Daemon{opt: opt, s: s, log: opt.Logger.With("node", opt.NodeID), refusals: &node.Rejections{}}
+	d := &Daemon{opt: opt, s: s, log: opt.Logger.With("node", opt.NodeID), refusals: &node.Rejections{},
+		stopped: make(chan struct{})}
 	ok := false
 	defer func() {
 		if !ok {

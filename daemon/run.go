@@ -2,6 +2,7 @@ package daemon
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"os"
 
@@ -13,7 +14,11 @@ import (
 // (tracker, statistics, admin server, SIP monitor) stop after it. A signal on
 // hup reloads the licence keys. A broken admin server (address in use) stops
 // the daemon at once, without a drain: it is a start-up error.
-func (d *Daemon) Run(ctx context.Context, hup <-chan os.Signal) error {
+func (d *Daemon) Run(ctx context.Context, hup <-chan os.Signal) (err error) {
+	defer func() {
+		d.runErr = err
+		close(d.stopped)
+	}()
 	aux, stopAux := context.WithCancel(context.WithoutCancel(ctx))
 	defer stopAux()
 	errc := make(chan error, 1)
@@ -60,11 +65,23 @@ func (d *Daemon) reloadOn(ctx context.Context, hup <-chan os.Signal) {
 	}
 }
 
-// Ready is closed when the node admits and the admin server listens.
+// Ready returns when the node admits and the admin server listens, or with
+// an error when ctx ends or Run stopped first (a start-up error: the state
+// dir cannot be written, say).
 func (d *Daemon) Ready(ctx context.Context) error {
 	for _, ch := range []<-chan struct{}{d.nd.Ready(), d.srvReady()} {
 		select {
 		case <-ch:
+			continue // ready first, even if it has stopped since
+		default:
+		}
+		select {
+		case <-ch:
+		case <-d.stopped:
+			if d.runErr != nil {
+				return fmt.Errorf("daemon stopped before it was ready: %w", d.runErr)
+			}
+			return errors.New("daemon stopped before it was ready")
 		case <-ctx.Done():
 			return ctx.Err()
 		}
