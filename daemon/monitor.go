@@ -150,3 +150,44 @@ func (m *Monitor) Close() {
 		m.rs.Close()
 	}
 }
+
+// ListenHEP opens a HEPv3 server on addr for each of networks ("udp",
+// "tcp"), messages credited to sensor. The returned run serves them all until
+// ctx ends.
+func (m *Monitor) ListenHEP(networks []string, addr, sensor string, log *slog.Logger) (run func(context.Context) error, err error) {
+	if log == nil {
+		log = slog.Default()
+	}
+	var servers []*capture.HEPServer
+	for _, network := range networks {
+		s, err := capture.NewHEPServer(network, addr, sensor, m.Handle, capture.HEPOptions{Logger: log})
+		if err != nil {
+			return nil, err
+		}
+		log.Info("receiving HEP", "network", network, "addr", s.Addr().String())
+		servers = append(servers, s)
+	}
+	return func(ctx context.Context) error {
+		errs := make(chan error, len(servers))
+		for _, s := range servers {
+			go func() { errs <- s.Run(ctx) }()
+		}
+		var all []error
+		for range servers {
+			all = append(all, <-errs)
+		}
+		return errors.Join(all...)
+	}, nil
+}
+
+// Live opens a capture on iface with filter, messages credited to sensor:
+// a missing interface or permission is reported here, and from here on
+// packets are being captured. The returned run reads them until ctx ends.
+func (m *Monitor) Live(iface, filter, sensor string) (run func(context.Context) error, err error) {
+	live, err := capture.NewLive(iface, filter, sensor, m.Handle, capture.LiveOptions{})
+	if err != nil {
+		return nil, err
+	}
+	slog.Info("capturing", "interface", iface)
+	return live.Run, nil
+}

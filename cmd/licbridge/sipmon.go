@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -235,26 +234,11 @@ func sipmonHEPCommand() *cli.Command {
 				return err
 			}
 			defer mon.Close()
-			var servers []*capture.HEPServer
-			for _, network := range c.StringSlice("network") {
-				s, err := capture.NewHEPServer(network, c.String("listen"), c.String("sensor"), mon.Handle, capture.HEPOptions{Logger: slog.Default()})
-				if err != nil {
-					return fmt.Errorf("sipmon hep: %w", err)
-				}
-				slog.Info("receiving HEP", "network", network, "addr", s.Addr().String())
-				servers = append(servers, s)
+			run, err := mon.ListenHEP(c.StringSlice("network"), c.String("listen"), c.String("sensor"), slog.Default())
+			if err != nil {
+				return fmt.Errorf("sipmon hep: %w", err)
 			}
-			return runLive(c, mon, func(ctx context.Context) error {
-				errs := make(chan error, len(servers))
-				for _, s := range servers {
-					go func() { errs <- s.Run(ctx) }()
-				}
-				var all []error
-				for range servers {
-					all = append(all, <-errs)
-				}
-				return errors.Join(all...)
-			})
+			return runLive(c, mon, run)
 		},
 	}
 }
@@ -275,14 +259,11 @@ func sipmonLiveCommand() *cli.Command {
 				return err
 			}
 			defer mon.Close()
-			// Open first: a missing interface or permission is reported at once, and
-			// from here on packets are being captured.
-			live, err := capture.NewLive(c.String("interface"), c.String("filter"), c.String("sensor"), mon.Handle, capture.LiveOptions{})
+			run, err := mon.Live(c.String("interface"), c.String("filter"), c.String("sensor"))
 			if err != nil {
 				return fmt.Errorf("sipmon live: %w", err)
 			}
-			slog.Info("capturing", "interface", c.String("interface"))
-			return runLive(c, mon, live.Run)
+			return runLive(c, mon, run)
 		},
 	}
 }
