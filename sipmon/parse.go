@@ -10,8 +10,8 @@ import (
 )
 
 // sipMsg is what leg tracking needs from one SIP message. Its strings are its
-// own; callID points into the payload (the capture may reuse that buffer after
-// the handler returns), so the tracker copies it when it keeps it.
+// own; its byte slices may point into the payload (the capture may reuse that
+// buffer after the handler returns), so the tracker copies what it keeps.
 type sipMsg struct {
 	request bool
 	method  string // request method, exactly as on the wire
