@@ -266,7 +266,7 @@ func TestRestartReasserts(t *testing.T) {
 		t.Fatalf("%s/%s", pl.Status, pl.Reason)
 	}
 	other := w1.place(t, asterisksim.Call{Codec: "ulaw"}) // never asked
-	w1.stop(t)                                             // drain times out with the call up
+	w1.stop(t)                                            // drain times out with the call up
 
 	w2 := start(t, setup{keys: g729(2), store: store, pbx: w1.pbx})
 	if got := w2.held(); !slices.Equal(got, []string{"g729:" + pl.Channels[0]}) {

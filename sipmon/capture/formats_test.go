@@ -15,9 +15,9 @@ import (
 	"github.com/gopacket/gopacket"
 	"github.com/gopacket/gopacket/layers"
 	"github.com/gopacket/gopacket/pcapgo"
+	"github.com/licbridge/licbridge/internal/testkit/pcaptest"
 	"github.com/licbridge/licbridge/sipmon/capture"
 	"github.com/licbridge/licbridge/sipmon/capture/hep"
-	"github.com/licbridge/licbridge/internal/testkit/pcaptest"
 )
 
 const (

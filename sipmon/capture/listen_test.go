@@ -10,8 +10,8 @@ import (
 	"time"
 
 	"github.com/licbridge/licbridge/internal/testkit/fixtures"
-	"github.com/licbridge/licbridge/sipmon/capture"
 	"github.com/licbridge/licbridge/internal/testkit/pcaptest"
+	"github.com/licbridge/licbridge/sipmon/capture"
 )
 
 // got is a copy of a delivered message (Payload is only valid during the call).

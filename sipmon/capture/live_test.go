@@ -14,8 +14,8 @@ import (
 	"time"
 
 	"github.com/licbridge/licbridge/internal/testkit/fixtures"
-	"github.com/licbridge/licbridge/sipmon/capture"
 	"github.com/licbridge/licbridge/internal/testkit/pcaptest"
+	"github.com/licbridge/licbridge/sipmon/capture"
 	"golang.org/x/net/bpf"
 )
 

@@ -13,8 +13,8 @@ import (
 	"time"
 
 	"github.com/licbridge/licbridge/internal/testkit/fixtures"
-	"github.com/licbridge/licbridge/sipmon/capture/hep"
 	"github.com/licbridge/licbridge/internal/testkit/pcaptest"
+	"github.com/licbridge/licbridge/sipmon/capture/hep"
 )
 
 type hepManifest struct {
