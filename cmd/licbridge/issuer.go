@@ -57,7 +57,7 @@ func issuerService(c *cli.Context) (*issuer.Service, error) {
 	}
 	s := &issuer.Service{Catalog: cat, Log: slog.Default()}
 	if c.IsSet("issuer-key") {
-		if s.Priv, err = readPrivateKey(c.String("issuer-key")); err != nil {
+		if s.Priv, err = license.ReadPrivateKeyFile(c.String("issuer-key")); err != nil {
 			return nil, err
 		}
 	}
@@ -339,7 +339,7 @@ func issuerAnswerCommand() *cli.Command {
 				return cli.Exit("issuer answer: "+err.Error(), 1)
 			}
 			out := c.String("out")
-			if err := writeNew(out, 0o644, c.Bool("force"), func(w io.Writer) error { _, err := w.Write(file); return err }); err != nil {
+			if err := license.CreateFile(out, 0o644, c.Bool("force"), func(w io.Writer) error { _, err := w.Write(file); return err }); err != nil {
 				return fmt.Errorf("issuer answer: %w", err)
 			}
 			fmt.Fprintf(c.App.Writer, "%s: key file for host %s\n", out, req.HostID)

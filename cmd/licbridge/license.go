@@ -1,13 +1,9 @@
 package main
 
 import (
-	"crypto/ed25519"
-	"crypto/rand"
 	"errors"
 	"fmt"
 	"io"
-	"os"
-	"path/filepath"
 	"strings"
 	"time"
 
@@ -38,53 +34,15 @@ func keygenCommand() *cli.Command {
 			&cli.BoolFlag{Name: "force", Usage: "overwrite existing key files", EnvVars: []string{"LICBRIDGE_KEYGEN_FORCE"}},
 		},
 		Action: func(c *cli.Context) error {
-			dir := c.String("out")
-			pub, priv, err := ed25519.GenerateKey(rand.Reader)
+			kp, err := license.WriteKeyPair(c.String("out"), c.Bool("force"))
 			if err != nil {
 				return fmt.Errorf("keygen: %w", err)
 			}
-			if err := os.MkdirAll(dir, 0o700); err != nil {
-				return fmt.Errorf("keygen: %w", err)
-			}
-			keyPath, pubPath := filepath.Join(dir, "issuer.key"), filepath.Join(dir, "issuer.pub")
-			force := c.Bool("force")
-			if err := writeNew(keyPath, 0o600, force, func(w io.Writer) error { return license.WritePrivateKey(w, priv) }); err != nil {
-				return fmt.Errorf("keygen: %w", err)
-			}
-			if err := writeNew(pubPath, 0o644, force, func(w io.Writer) error { return license.WritePublicKey(w, pub) }); err != nil {
-				return fmt.Errorf("keygen: %w", err)
-			}
 			fmt.Fprintf(c.App.Writer, "issuer %s\n  private key: %s (keep it secret)\n  public key:  %s (give it to the nodes: --issuer-pub)\n",
-				license.Fingerprint(pub), keyPath, pubPath)
+				license.Fingerprint(kp.Public), kp.KeyPath, kp.PubPath)
 			return nil
 		},
 	}
-}
-
-// writeNew writes a file through fill, refusing to replace one unless force.
-// The mode is applied even when replacing, so that a private key never stays
-// readable by others.
-func writeNew(path string, mode os.FileMode, force bool, fill func(io.Writer) error) error {
-	flags := os.O_WRONLY | os.O_CREATE | os.O_EXCL
-	if force {
-		flags = os.O_WRONLY | os.O_CREATE | os.O_TRUNC
-	}
-	f, err := os.OpenFile(path, flags, mode)
-	if errors.Is(err, os.ErrExist) {
-		return fmt.Errorf("%s exists (pass --force to replace it)", path)
-	}
-	if err != nil {
-		return err
-	}
-	if err := f.Chmod(mode); err != nil {
-		f.Close()
-		return err
-	}
-	if err := fill(f); err != nil {
-		f.Close()
-		return fmt.Errorf("write %s: %w", path, err)
-	}
-	return f.Close()
 }
 
 func issueCommand() *cli.Command {
@@ -125,13 +83,13 @@ func issueAction(c *cli.Context) error {
 	if err != nil {
 		return fmt.Errorf("issue: %w", err)
 	}
-	priv, err := readPrivateKey(c.String("issuer-key"))
+	priv, err := license.ReadPrivateKeyFile(c.String("issuer-key"))
 	if err != nil {
 		return fmt.Errorf("issue: %w", err)
 	}
 	license.Sign(k, priv)
 	out := c.String("out")
-	if err := writeNew(out, 0o644, c.Bool("force"), func(w io.Writer) error { _, err := k.WriteTo(w); return err }); err != nil {
+	if err := license.CreateFile(out, 0o644, c.Bool("force"), func(w io.Writer) error { _, err := k.WriteTo(w); return err }); err != nil {
 		return fmt.Errorf("issue: %w", err)
 	}
 	fmt.Fprintf(c.App.Writer, "%s: key %s, %s, %s, %s, %s, ends %s%s\n",
@@ -198,15 +156,6 @@ func bindingFromFlags(c *cli.Context) (license.Binding, bool, error) {
 		return license.Binding{Type: license.BoundDomain, Domain: d}, true, nil
 	}
 	return license.Binding{}, len(bindings) == 1, nil
-}
-
-func readPrivateKey(path string) (ed25519.PrivateKey, error) {
-	f, err := os.Open(path)
-	if err != nil {
-		return nil, fmt.Errorf("issuer key: %w", err)
-	}
-	defer f.Close()
-	return license.ParsePrivateKey(f, path)
 }
 
 func hostidCommand() *cli.Command {

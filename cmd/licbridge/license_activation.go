@@ -265,7 +265,7 @@ func requestAction(c *cli.Context) error {
 		return fmt.Errorf("license request: %w", err)
 	}
 	out := c.String("out")
-	if err := writeNew(out, 0o600, c.Bool("force"), func(w io.Writer) error { return issuer.WriteRequestFile(w, req) }); err != nil {
+	if err := license.CreateFile(out, 0o600, c.Bool("force"), func(w io.Writer) error { return issuer.WriteRequestFile(w, req) }); err != nil {
 		return fmt.Errorf("license request: %w", err)
 	}
 	fmt.Fprintf(c.App.Writer, "%s: activation request for host %s; answer it with `licbridge issuer answer %s --out KEY.lic`, then `licbridge license install KEY.lic` here\n",
