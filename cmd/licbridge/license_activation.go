@@ -43,7 +43,8 @@ func activationCommands() []*cli.Command {
 			Name:  "update",
 			Usage: "Get/Update License: fetch the current file of every installed key from the issuer and install what changed",
 			Description: "An unreachable issuer, or one that refuses, leaves the installed files as they\n" +
-				"are: a working key is never invalidated by an update.",
+				"are: a working key is never invalidated by an update. `licbridge run` with issuer.url\n" +
+				"(--issuer-url) does the same every issuer.update_every (default 6h).",
 			Flags:  hostSideFlags(true),
 			Action: updateAction,
 		},
