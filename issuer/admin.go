@@ -77,3 +77,12 @@ func (s *Service) MaxHosts(product string) int {
 	}
 	return license.DefaultMaxHosts
 }
+
+// Activations lists the hosts the key keyID is active on; an unknown key is
+// the store's not-found error.
+func (s *Service) Activations(ctx context.Context, keyID string) ([]Activation, error) {
+	if _, err := s.Store.Entitlement(ctx, keyID); err != nil {
+		return nil, err
+	}
+	return s.Store.Activations(ctx, keyID)
+}
