@@ -9,6 +9,7 @@ import (
 
 	"github.com/licbridge/licbridge/issuer"
 	"github.com/licbridge/licbridge/license"
+	"github.com/licbridge/licbridge/view"
 	"github.com/urfave/cli/v2"
 )
 
@@ -139,7 +140,7 @@ func issuerEntitleCommand() *cli.Command {
 				return cli.Exit("issuer entitle: "+err.Error(), 1)
 			}
 			fmt.Fprintln(c.App.Writer, e.KeyID)
-			fmt.Fprintf(c.App.ErrWriter, "entitled: %s, %s, %s, ends %s\n", e.Product, plural(e.Channels, "channel"), e.Kind, e.Ends.Format(license.TimeLayout))
+			fmt.Fprintf(c.App.ErrWriter, "entitled: %s, %s, %s, ends %s\n", e.Product, view.Plural(e.Channels, "channel"), e.Kind, e.Ends.Format(license.TimeLayout))
 			return nil
 		},
 	}
@@ -208,7 +209,7 @@ func withEntitlement(c *cli.Context, what string, p issuer.ModifyParams) error {
 	if err != nil {
 		return cli.Exit(fmt.Sprintf("issuer %s: %v", what, err), 1)
 	}
-	fmt.Fprintf(c.App.Writer, "%s: %s, %s, %s, ends %s%s\n", what, e.Product, plural(e.Channels, "channel"), e.Kind,
+	fmt.Fprintf(c.App.Writer, "%s: %s, %s, %s, ends %s%s\n", what, e.Product, view.Plural(e.Channels, "channel"), e.Kind,
 		e.Ends.Format(license.TimeLayout), map[bool]string{true: ", revoked"}[!e.Revoked.IsZero()])
 	return nil
 }

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/licbridge/licbridge/license"
+	"github.com/licbridge/licbridge/view"
 	"github.com/urfave/cli/v2"
 )
 
@@ -93,7 +94,7 @@ func issueAction(c *cli.Context) error {
 		return fmt.Errorf("issue: %w", err)
 	}
 	fmt.Fprintf(c.App.Writer, "%s: key %s, %s, %s, %s, %s, ends %s%s\n",
-		out, k.ID, k.Product, plural(k.Channels, "channel"), k.Binding, k.Kind, k.Ends.Format(license.TimeLayout), map[bool]string{true: ", auto-renew"}[k.AutoRenew])
+		out, k.ID, k.Product, view.Plural(k.Channels, "channel"), k.Binding, k.Kind, k.Ends.Format(license.TimeLayout), map[bool]string{true: ", auto-renew"}[k.AutoRenew])
 	if !strings.HasSuffix(out, license.FileSuffix) {
 		fmt.Fprintf(c.App.ErrWriter, "note: nodes load only *%s files; rename %s before installing it\n", license.FileSuffix, out)
 	}
@@ -259,7 +260,7 @@ func verifyAction(c *cli.Context) error {
 			continue
 		}
 		fmt.Fprintf(c.App.Writer, "%s: valid: key %s, %s, %s, %s, counts until %s\n",
-			path, e.KeyID, e.Product, plural(e.Channels, "channel"), e.Binding, e.CountsUntil.Format(license.TimeLayout))
+			path, e.KeyID, e.Product, view.Plural(e.Channels, "channel"), e.Binding, e.CountsUntil.Format(license.TimeLayout))
 		if e.Warning != "" {
 			fmt.Fprintf(c.App.Writer, "  warning: %s\n", e.Warning)
 		}
@@ -271,14 +272,6 @@ func verifyAction(c *cli.Context) error {
 		return cli.Exit(fmt.Sprintf("license verify: %d of %d key files not valid", bad, c.NArg()), 1)
 	}
 	return nil
-}
-
-// plural writes "1 channel", "2 channels".
-func plural(n int, what string) string {
-	if n == 1 {
-		return "1 " + what
-	}
-	return fmt.Sprintf("%d %ss", n, what)
 }
 
 // thisHostBinding is this host's ID (config host_id, else computed from its

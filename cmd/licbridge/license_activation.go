@@ -10,6 +10,7 @@ import (
 
 	"github.com/licbridge/licbridge/issuer"
 	"github.com/licbridge/licbridge/license"
+	"github.com/licbridge/licbridge/view"
 	"github.com/urfave/cli/v2"
 )
 
@@ -181,7 +182,7 @@ func registerAction(c *cli.Context) error {
 		return fmt.Errorf("license register: activated but not installed: %w", err)
 	}
 	fmt.Fprintf(c.App.Writer, "activated for host %s: %s, %s, ends %s\ninstalled %s (a running node picks it up)\n",
-		h.Options.HostID, k.Product, plural(k.Channels, "channel"), k.Ends.Format(license.TimeLayout), dst)
+		h.Options.HostID, k.Product, view.Plural(k.Channels, "channel"), k.Ends.Format(license.TimeLayout), dst)
 	return nil
 }
 
@@ -219,7 +220,7 @@ func updateAction(c *cli.Context) error {
 	}
 	res := h.Update(c.Context)
 	if len(res) == 0 {
-		fmt.Fprintf(c.App.Writer, "no key files installed in %s\n", dirList(h.Options.Dirs))
+		fmt.Fprintf(c.App.Writer, "no key files installed in %s\n", view.DirList(h.Options.Dirs))
 		return nil
 	}
 	failed := 0
@@ -230,8 +231,8 @@ func updateAction(c *cli.Context) error {
 			failed++
 			msg = fmt.Sprintf("kept as it is: %v", r.Err)
 		case r.Changed():
-			msg = fmt.Sprintf("updated: %s, ends %s (was %s, ends %s)", plural(r.New.Channels, "channel"), r.New.Ends.Format(license.TimeLayout),
-				plural(r.Key.Channels, "channel"), r.Key.Ends.Format(license.TimeLayout))
+			msg = fmt.Sprintf("updated: %s, ends %s (was %s, ends %s)", view.Plural(r.New.Channels, "channel"), r.New.Ends.Format(license.TimeLayout),
+				view.Plural(r.Key.Channels, "channel"), r.Key.Ends.Format(license.TimeLayout))
 		}
 		fmt.Fprintf(c.App.Writer, "%s: %s\n", r.Path, msg)
 	}
@@ -239,14 +240,6 @@ func updateAction(c *cli.Context) error {
 		return cli.Exit(fmt.Sprintf("license update: %d of %d keys not updated (their installed files still count)", failed, len(res)), 1)
 	}
 	return nil
-}
-
-func dirList(dirs []license.Dir) string {
-	s := make([]string, len(dirs))
-	for i, d := range dirs {
-		s[i] = d.Path
-	}
-	return strings.Join(s, ", ")
 }
 
 func requestAction(c *cli.Context) error {
@@ -295,6 +288,6 @@ func installAction(c *cli.Context) error {
 	if err != nil {
 		return fmt.Errorf("license install: %w", err)
 	}
-	fmt.Fprintf(c.App.Writer, "installed %s: %s, %s, ends %s (a running node picks it up)\n", dst, k.Product, plural(k.Channels, "channel"), k.Ends.Format(license.TimeLayout))
+	fmt.Fprintf(c.App.Writer, "installed %s: %s, %s, ends %s (a running node picks it up)\n", dst, k.Product, view.Plural(k.Channels, "channel"), k.Ends.Format(license.TimeLayout))
 	return nil
 }

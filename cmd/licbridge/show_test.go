@@ -98,7 +98,7 @@ func TestRenderLicenses(t *testing.T) {
 	v := view.FromSet(sampleSet(t), "")
 	v.Problems = []string{"licenses directory /etc/licbridge/keys: open: no such file or directory"}
 	var txt, js bytes.Buffer
-	if err := renderLicensesText(&txt, v, nil); err != nil {
+	if err := view.WriteText(&txt, v, nil); err != nil {
 		t.Fatal(err)
 	}
 	if err := renderLicensesJSON(&js, v); err != nil {
@@ -114,7 +114,7 @@ func TestRenderLicensesEmpty(t *testing.T) {
 	v := view.FromSet(s, "no physical Ethernet interface to derive a host ID from")
 	// The directories searched are named: "No license key files found." left
 	// a user guessing where the keys should go (issue 13).
-	if err := renderLicensesText(&txt, v, license.SearchPath("/etc/licbridge/licenses")); err != nil {
+	if err := view.WriteText(&txt, v, license.SearchPath("/etc/licbridge/licenses")); err != nil {
 		t.Fatal(err)
 	}
 	if err := renderLicensesJSON(&js, v); err != nil {
@@ -170,7 +170,7 @@ func TestOneKeyModel(t *testing.T) {
 		}
 	}
 	var txt bytes.Buffer
-	if err := renderLicensesText(&txt, api, nil); err != nil {
+	if err := view.WriteText(&txt, api, nil); err != nil {
 		t.Fatal(err)
 	}
 	if !bytes.Contains(txt.Bytes(), []byte("ffa-2.lic  ignored: only one ffa key")) {
