@@ -68,28 +68,20 @@ func runAction(c *cli.Context) error {
 	if err != nil {
 		return err
 	}
-	if err := os.MkdirAll(s.StateDir, 0o750); err != nil {
-		return fmt.Errorf("state dir: %w", err)
-	}
-	unlock, err := lockStateDir(s.StateDir)
+	release, err := licd.ClaimStateDir(s.StateDir)
 	if err != nil {
 		return fmt.Errorf("run: %w", err)
 	}
-	defer unlock()
-	removePID, err := writePIDFile(s.StateDir)
-	if err != nil {
-		return err
-	}
-	defer removePID()
+	defer release()
 	// SIGHUP reloads the license keys; without this it would end the process.
 	hup := make(chan os.Signal, 1)
 	signal.Notify(hup, syscall.SIGHUP)
 	defer signal.Stop(hup)
 
-	instance, self := instanceName(s.StateDir)
+	instance, self := licd.InstanceName(s.StateDir)
 	d, err := licd.New(c.Context, licd.Options{
 		Settings: s, NodeID: id, Licenses: nl.Options, HostIDNote: nl.HostIDNote,
-		Instance: instance, Superseded: supersededBy(self), Version: version, Logger: slog.Default(),
+		Instance: instance, Superseded: licd.SupersededBy(self), Version: version, Logger: slog.Default(),
 	})
 	if err != nil {
 		return fmt.Errorf("run: %w", err)

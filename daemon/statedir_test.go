@@ -1,4 +1,4 @@
-package main
+package daemon
 
 import (
 	"os"
@@ -28,25 +28,25 @@ func TestDaemonPIDAnyName(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			dir := t.TempDir()
-			if err := os.WriteFile(filepath.Join(dir, pidFileName), []byte(strconv.Itoa(other.Process.Pid)+"\n"), 0o644); err != nil {
+			if err := os.WriteFile(filepath.Join(dir, PIDFileName), []byte(strconv.Itoa(other.Process.Pid)+"\n"), 0o644); err != nil {
 				t.Fatal(err)
 			}
 			if tc.locked {
-				release, err := lockStateDir(dir)
+				release, err := LockStateDir(dir)
 				if err != nil {
 					t.Fatal(err)
 				}
 				defer release()
 			}
-			pid, err := daemonPID(dir)
+			pid, err := DaemonPID(dir)
 			if tc.want == "" {
 				if err != nil || pid != other.Process.Pid {
-					t.Fatalf("daemonPID = %d, %v; want %d", pid, err, other.Process.Pid)
+					t.Fatalf("DaemonPID = %d, %v; want %d", pid, err, other.Process.Pid)
 				}
 				return
 			}
 			if err == nil || !strings.Contains(err.Error(), tc.want) {
-				t.Fatalf("daemonPID = %d, %v; want an error with %q", pid, err, tc.want)
+				t.Fatalf("DaemonPID = %d, %v; want an error with %q", pid, err, tc.want)
 			}
 		})
 	}
