@@ -3,6 +3,7 @@ package node
 import (
 	"context"
 	"errors"
+	"slices"
 	"strings"
 	"time"
 
@@ -27,6 +28,11 @@ type channel struct {
 	product string
 	// fax: a fax session is running on it (FAXStatus seen, no ReceiveFAX/SendFAX yet).
 	fax bool
+	// replaces: the halves of a Local channel pair that Asterisk is
+	// optimising away with this channel moving into their place
+	// (LocalOptimizationBegin named it as the source), until the swap or
+	// LocalOptimizationEnd.
+	replaces []string
 }
 
 // consume reads AMI events until the stream closes or ctx ends.
@@ -54,7 +60,17 @@ func (n *Node) handle(ctx context.Context, ev ami.Event) {
 		n.upsert(ctx, e.ChannelFields)
 	case *ami.Hangup:
 		n.gone(ctx, e.Uniqueid)
+	case *ami.OtherEvent:
+		switch e.EventName() {
+		case "LocalOptimizationBegin":
+			n.localOptimizing(e)
+		case "LocalOptimizationEnd":
+			n.localOptimized(e)
+		}
 	case *ami.BridgeEnter:
+		if swap := e.Get("SwapUniqueid"); swap != "" {
+			n.swapped(ctx, e.Uniqueid, swap)
+		}
 		// Joining a bridge sets the formats Asterisk reads and writes the
 		// channel in: a licensed codec may now be translated (or not).
 		n.mu.Lock()
@@ -75,6 +91,60 @@ func (n *Node) handle(ctx context.Context, ev ami.Event) {
 		n.faxEnded(e.Uniqueid)
 	case *ami.SendFAX:
 		n.faxEnded(e.Uniqueid)
+	}
+}
+
+// localOptimizing notes a Local channel pair that Asterisk starts to
+// optimise away (LocalOptimizationBegin): the source channel is about to
+// take the place of the pair in the call.
+func (n *Node) localOptimizing(e *ami.OtherEvent) {
+	src := e.Get("SourceUniqueid")
+	one, two := e.Get("LocalOneUniqueid"), e.Get("LocalTwoUniqueid")
+	if src == "" || one == "" || two == "" {
+		return
+	}
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	c := n.chans[src]
+	if c == nil {
+		c = &channel{Uniqueid: src, Name: e.Get("SourceChannel"), Linkedid: e.Get("SourceLinkedid")}
+		n.chans[src] = c
+	}
+	c.replaces = []string{one, two}
+}
+
+// localOptimized forgets an optimisation that ended without the swap (the
+// swap itself is the BridgeEnter with SwapUniqueid, see swapped).
+// Asterisk 22 reports "Success: No" even for an optimisation that swapped, so
+// the event's verdict is not what decides.
+func (n *Node) localOptimized(e *ami.OtherEvent) {
+	one, two := e.Get("LocalOneUniqueid"), e.Get("LocalTwoUniqueid")
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	for _, c := range n.chans {
+		if len(c.replaces) == 2 && c.replaces[0] == one && c.replaces[1] == two {
+			c.replaces = nil
+		}
+	}
+}
+
+// swapped follows a channel that entered a bridge in place of another
+// (BridgeEnter with SwapUniqueid). When it is the source of a Local channel
+// optimisation, both halves of the pair are about to hang up while the call
+// goes on through this channel: the licences they hold move to it, so that
+// the call stays counted and is released when this channel hangs up.
+func (n *Node) swapped(ctx context.Context, uid, swap string) {
+	n.mu.Lock()
+	c := n.chans[uid]
+	var halves []string
+	if c != nil && slices.Contains(c.replaces, swap) {
+		halves, c.replaces = c.replaces, nil
+	}
+	n.mu.Unlock()
+	for _, h := range halves {
+		if k := n.b.Move(ctx, h, uid); k > 0 {
+			n.log.Info("Local channel optimised away: its licence follows the call", "from", h, "to", uid, "leases", k)
+		}
 	}
 }
 

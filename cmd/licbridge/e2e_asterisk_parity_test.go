@@ -268,9 +268,12 @@ var localCases = []localCase{
 	{"g729", "out", "n", 1, "the caller holds its licence; the Local pair asked nothing"},
 	{"g729", "out", "opt", 1, "the caller holds its licence, now bridged to the PJSIP leg directly"},
 	{"g729", "in", "n", 1, "the pair's ;2 half holds the licence while the /n pair stays"},
-	{"g729", "in", "opt", 0, "the licensed ;2 half hung up when Asterisk optimised the pair away: the licence follows it out"},
+	// Asterisk swaps the dialled PJSIP leg into the ;1 half's place and hangs
+	// up both halves: the ;2 half's licence moves to that PJSIP leg (the
+	// licence follows the call) and ends with it.
+	{"g729", "in", "opt", 1, "the ;2 half's licence moved to the PJSIP leg that took the Local pair's place: the call stays counted"},
 	{"g729", "both", "n", 2, "counting per channel: the caller and the ;2 half each asked"},
-	{"g729", "both", "opt", 1, "counting per channel: only the caller is left after the optimisation"},
+	{"g729", "both", "opt", 2, "counting per channel: the caller's licence, and the ;2 half's moved to the PJSIP leg; the optimisation changes no count"},
 	{"hpec", "both", "n", 1, "counting per call: the caller and the ;2 half share a Linkedid"},
 	{"hpec", "both", "opt", 1, "counting per call: one call, one unit, before and after the optimisation"},
 }
