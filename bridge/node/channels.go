@@ -137,14 +137,38 @@ func (n *Node) swapped(ctx context.Context, uid, swap string) {
 	n.mu.Lock()
 	c := n.chans[uid]
 	var halves []string
+	name := ""
 	if c != nil && slices.Contains(c.replaces, swap) {
-		halves, c.replaces = c.replaces, nil
+		halves, c.replaces, name = c.replaces, nil, c.Name
 	}
 	n.mu.Unlock()
+	moved := 0
 	for _, h := range halves {
 		if k := n.b.Move(ctx, h, uid); k > 0 {
+			moved += k
 			n.log.Info("Local channel optimised away: its licence follows the call", "from", h, "to", uid, "leases", k)
 		}
+	}
+	if moved > 0 && n.amiC != nil {
+		n.markLeases(ctx, uid, name)
+	}
+}
+
+// markLeases sets LICBRIDGE_LEASE on a channel that leases moved to, naming
+// every lease it now holds: a restarted node reads it back (leasesOf) and
+// keeps counting the call.
+func (n *Node) markLeases(ctx context.Context, uid, name string) {
+	var v []string
+	for _, l := range n.b.Leases() {
+		if l.Channel == uid {
+			v = append(v, l.ID)
+		}
+	}
+	slices.Sort(v)
+	sctx, cancel := context.WithTimeout(ctx, n.b.SyncTimeout())
+	defer cancel()
+	if err := n.amiC.Setvar(sctx, name, "LICBRIDGE_LEASE", strings.Join(v, ",")); err != nil {
+		n.log.Warn("could not name the moved licence on its new channel; a restart before it hangs up forgets it", "channel", name, "err", err)
 	}
 }
 

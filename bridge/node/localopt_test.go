@@ -109,6 +109,18 @@ func TestLocalOptimisationMovesTheLease(t *testing.T) {
 			if got := w.held(); !slices.Equal(got, tc.afterSwap) {
 				t.Errorf("leases after the Local pair hung up: %v, want %v", got, tc.afterSwap)
 			}
+			if len(tc.afterSwap) > 0 {
+				// A restarted node finds the moved lease by the survivor's
+				// LICBRIDGE_LEASE.
+				i := slices.IndexFunc(w.pbx.AMI.Actions(), func(m *proto.Message) bool {
+					return strings.EqualFold(m.Get("Action"), "Setvar") && m.Get("Variable") == "LICBRIDGE_LEASE"
+				})
+				if i < 0 {
+					t.Errorf("no Setvar of LICBRIDGE_LEASE on the survivor")
+				} else if a := w.pbx.AMI.Actions()[i]; a.Get("Channel") != "PJSIP/alice-00000000" || a.Get("Value") != "g729:"+survivor {
+					t.Errorf("Setvar on %s of %q, want PJSIP/alice-00000000, g729:%s", a.Get("Channel"), a.Get("Value"), survivor)
+				}
+			}
 			if u := usage(t, w, "g729"); u != len(tc.afterSwap) {
 				t.Errorf("store in use %d after the Local pair hung up, want %d", u, len(tc.afterSwap))
 			}

@@ -368,6 +368,20 @@ func TestE2EAsteriskParity(t *testing.T) {
 			if _, err := w.ast.Getvar(context.Background(), call.Half2, "LBTEST_RET"); err != nil {
 				t.Fatalf("the caller is gone: %v", err)
 			}
+			if c.who != "out" && c.flag == "opt" {
+				// The moved licence is named on the PJSIP leg it moved to, so
+				// that a restarted licbridge reads it back.
+				peer := w.getvar(t, call.Half2, "BRIDGEPEER")
+				want := c.product + ":" + w.getvar(t, peer, "UNIQUEID")
+				got := ""
+				for end := time.Now().Add(10 * time.Second); got != want && time.Now().Before(end); {
+					got = w.getvar(t, peer, "LICBRIDGE_LEASE")
+					time.Sleep(20 * time.Millisecond) // polled: nothing signals the Setvar
+				}
+				if got != want {
+					t.Errorf("LICBRIDGE_LEASE on %s (the licence's new channel) %q, want %q", peer, got, want)
+				}
+			}
 			// A further admission is decided on that count: with the total
 			// filled by ordinary calls, exactly total-want more are admitted.
 			total := map[string]int{"g729": 3, "hpec": 2}[c.product]
