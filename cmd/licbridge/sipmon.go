@@ -3,7 +3,6 @@ package main
 import (
 	"context"
 	"fmt"
-	"io"
 	"log/slog"
 	"os"
 	"runtime/debug"
@@ -94,19 +93,9 @@ func sipmonReadCommand() *cli.Command {
 			if err != nil {
 				return cli.Exit(err.Error(), 2)
 			}
-			inputs := make([]capture.Input, 0, c.NArg())
-			for _, a := range c.Args().Slice() {
-				in := capture.ParseInput(a)
-				fi, err := os.Stat(in.Path)
-				if err != nil {
-					return cli.Exit(fmt.Sprintf("licbridge sipmon read: %s: %v", in.Path, err), 2)
-				}
-				// A named pipe or device would block the read where neither the
-				// context nor SIGTERM reaches it: captures are files.
-				if !fi.IsDir() && !fi.Mode().IsRegular() {
-					return cli.Exit(fmt.Sprintf("licbridge sipmon read: %s: not a regular file or directory (%s)", in.Path, fi.Mode().Type()), 2)
-				}
-				inputs = append(inputs, in)
+			inputs, err := sipmon.ReadInputs(c.Args().Slice())
+			if err != nil {
+				return cli.Exit("licbridge sipmon read: "+err.Error(), 2)
 			}
 			if os.Getenv("GOMEMLIMIT") == "" {
 				// The read's live heap is the dialogs up at once (about 500 B
@@ -114,7 +103,7 @@ func sipmonReadCommand() *cli.Command {
 				// it in RSS. Under it the GC runs at its usual pace.
 				debug.SetMemoryLimit(sipmonReadMemoryLimit)
 			}
-			return sipmonRead(c.Context, c.App.Writer, c.App.ErrWriter, cfg, inputs, c.Bool("json"))
+			return sipmon.ReadCaptures(c.Context, c.App.Writer, c.App.ErrWriter, cfg, inputs, c.Bool("json"))
 		},
 	}
 }
@@ -122,42 +111,6 @@ func sipmonReadCommand() *cli.Command {
 // sipmonReadMemoryLimit is the soft memory limit of sipmon read (GOMEMLIMIT
 // overrides it).
 const sipmonReadMemoryLimit = 64 << 20
-
-// sipmonRead reads inputs and prints the report to out, progress to errOut.
-func sipmonRead(ctx context.Context, out, errOut io.Writer, cfg sipmon.Config, inputs []capture.Input, asJSON bool) error {
-	// Legs go out as they become final (JSON) or are only counted (text), so
-	// memory holds the legs up at once, not every leg read.
-	var js *sipmon.JSONStream
-	cfg.LegSink = func(sipmon.LegRecord) {}
-	if asJSON {
-		js = sipmon.NewJSONStream(out)
-		cfg.LegSink = js.Leg
-	}
-	mon := sipmon.New(cfg)
-	read := &capture.Progress{}
-	prog := startProgress(errOut, read, mon)
-	_, readErr := capture.ReadPaths(ctx, inputs, mon.Handle, capture.ReadOptions{Progress: read})
-	prog.stop()
-	if ctx.Err() != nil {
-		return ctx.Err()
-	}
-	mon.Flush()
-	r := mon.Report()
-	var err error
-	if asJSON {
-		err = js.Finish(r)
-	} else {
-		err = r.WriteText(out)
-	}
-	if err != nil {
-		return fmt.Errorf("sipmon read: writing report: %w", err)
-	}
-	if readErr != nil {
-		// The unreadable inputs are named in readErr; the others were counted.
-		return fmt.Errorf("sipmon read: %w", readErr)
-	}
-	return nil
-}
 
 // sipmonLiveFlags are shared by the continuously running subcommands: the
 // tracking flags, and where to publish the counts.

@@ -1,14 +1,15 @@
-package main
+package sipmon
 
 import (
+	"bytes"
 	"context"
 	"os"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
 	"github.com/licbridge/licbridge/internal/testkit/fixtures"
-	"github.com/licbridge/licbridge/sipmon"
 	"github.com/licbridge/licbridge/sipmon/capture"
 )
 
@@ -59,7 +60,7 @@ func TestProgressFollowsTheRead(t *testing.T) {
 		inputs[i] = capture.Input{Path: p}
 	}
 	read := &capture.Progress{}
-	mon := sipmon.New(sipmon.Config{})
+	mon := New(Config{})
 	drawn := make(chan struct{})
 	line := func() string {
 		s := readProgress(read, mon, time.Now(), false)()
@@ -96,4 +97,22 @@ func TestProgressFollowsTheRead(t *testing.T) {
 	if msgs == 0 || !strings.Contains(lines[1], wantBytes) || !strings.Contains(lines[1], " "+humanCount(msgs)+" SIP messages") {
 		t.Errorf("after the read: %q, want %q and %d SIP messages", lines[1], wantBytes, msgs)
 	}
+}
+
+// syncBuffer is a bytes.Buffer safe for the drawing goroutine and the test.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
 }

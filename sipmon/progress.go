@@ -1,4 +1,4 @@
-package main
+package sipmon
 
 import (
 	"fmt"
@@ -9,7 +9,6 @@ import (
 	"sync"
 	"time"
 
-	"github.com/licbridge/licbridge/sipmon"
 	"github.com/licbridge/licbridge/sipmon/capture"
 )
 
@@ -28,7 +27,7 @@ const (
 
 // startProgress reports read (the capture reader's byte counts) and mon's
 // message count on w until stop.
-func startProgress(w io.Writer, read *capture.Progress, mon *sipmon.Monitor) *progress {
+func startProgress(w io.Writer, read *capture.Progress, mon *Monitor) *progress {
 	p := &progress{done: make(chan struct{})}
 	tty := isTerminal(w)
 	every := progressLogEvery
@@ -55,7 +54,7 @@ func startProgress(w io.Writer, read *capture.Progress, mon *sipmon.Monitor) *pr
 
 // readProgress returns the progress line of a read started at start: the
 // bytes read reports, the messages mon has counted.
-func readProgress(read *capture.Progress, mon *sipmon.Monitor, start time.Time, tty bool) func() string {
+func readProgress(read *capture.Progress, mon *Monitor, start time.Time, tty bool) func() string {
 	return func() string {
 		return progressLine(mon.Stats().SIPMessages, time.Since(start), read.Read(), read.Total(), tty)
 	}
