@@ -303,10 +303,16 @@ func (s *Server) takeSlot(ip netip.Addr) bool {
 // releaseSlot gives a session's slots back and wakes the waiting.
 func (s *Server) releaseSlot(ip netip.Addr) {
 	<-s.slots
-	s.releaseClientSlot(ip)
 	s.mu.Lock()
-	close(s.freed)
-	s.freed = make(chan struct{})
+	if s.perIP[ip]--; s.perIP[ip] <= 0 {
+		delete(s.perIP, ip)
+	}
+	// Only a connection counted in waitingAll waits on freed (it counts itself
+	// before it first looks), so with none there is nobody to wake.
+	if s.waitingAll > 0 {
+		close(s.freed)
+		s.freed = make(chan struct{})
+	}
 	s.mu.Unlock()
 }
 
@@ -442,7 +448,7 @@ func (s *Server) serve(ctx context.Context, nc net.Conn) {
 	defer cancel()
 	c := agi.NewConn(nc, s.cfg.Limits)
 	defer c.Close()
-	log := s.log.With("remote", nc.RemoteAddr().String())
+	log := &sessionLog{base: s.log, nc: nc}
 
 	// Every read and write of the session is bounded: by EnvTimeout here, by
 	// the session's deadline (SessionTimeout) afterwards.
@@ -453,16 +459,16 @@ func (s *Server) serve(ctx context.Context, nc net.Conn) {
 		// Nothing sensible can be said to a peer that does not speak AGI: close.
 		// Asterisk then continues with LICBRIDGE_STATUS unset, which the printed
 		// dialplan treats as a failure.
-		log.Warn("FastAGI session dropped: bad environment", "err", err)
+		log.get().Warn("FastAGI session dropped: bad environment", "err", err)
 		return
 	}
 	req, err := ParseRequest(env)
 	if err != nil {
-		log.Warn("FastAGI bad request", "err", err, "script", env.Value("agi_network_script"))
+		log.get().Warn("FastAGI bad request", "err", err, "script", env.Value("agi_network_script"))
 		s.answer(ctx, c, log, admission.BadRequest())
 		return
 	}
-	log = log.With("request", req.Verb, "product", req.Product, "uniqueid", req.Channel)
+	log.req = &req
 	// The Admitter gets the session's time minus a reserve, so that a slow
 	// admission is still answered (ERROR, TIMEOUT) before the session deadline.
 	deadline, _ := ctx.Deadline()
@@ -474,9 +480,30 @@ func (s *Server) serve(ctx context.Context, nc net.Conn) {
 	}
 }
 
+// sessionLog is a session's logger, built when first used: With formats its
+// attributes at once (the remote address too), and most sessions log nothing.
+type sessionLog struct {
+	base *slog.Logger
+	nc   net.Conn
+	req  *Request // nil until the request is parsed
+	l    *slog.Logger
+	lreq bool // l carries req's attributes
+}
+
+func (sl *sessionLog) get() *slog.Logger {
+	if sl.l == nil {
+		sl.l = sl.base.With("remote", sl.nc.RemoteAddr().String())
+	}
+	if sl.req != nil && !sl.lreq {
+		sl.l = sl.l.With("request", sl.req.Verb, "product", sl.req.Product, "uniqueid", sl.req.Channel)
+		sl.lreq = true
+	}
+	return sl.l
+}
+
 // handle asks the Admitter; false means the session is broken, out of time or
 // hung up, and is closed without an answer.
-func (s *Server) handle(ctx context.Context, c *agi.Conn, log *slog.Logger, req Request) (admission.Answer, bool) {
+func (s *Server) handle(ctx context.Context, c *agi.Conn, log *sessionLog, req Request) (admission.Answer, bool) {
 	areq := admission.Request{
 		Product: req.Product, Channel: req.Channel, Call: req.Call,
 		Caller: req.Caller, Called: req.Called,
@@ -486,7 +513,7 @@ func (s *Server) handle(ctx context.Context, c *agi.Conn, log *slog.Logger, req 
 			// Asterisk 22 puts no linkedid in the environment: ask for it.
 			v, ok, err := c.GetVariable(ctx, "CHANNEL(linkedid)")
 			if err != nil {
-				log.Warn("FastAGI: reading CHANNEL(linkedid) failed", "err", err)
+				log.get().Warn("FastAGI: reading CHANNEL(linkedid) failed", "err", err)
 				return admission.Answer{}, false
 			}
 			if ok && v != "" {
@@ -497,28 +524,28 @@ func (s *Server) handle(ctx context.Context, c *agi.Conn, log *slog.Logger, req 
 		}
 		if c.HungUp() {
 			// The caller is gone: admitting now would only be undone by the hangup.
-			log.Info("FastAGI: channel hung up before admission; nothing admitted")
+			log.get().Info("FastAGI: channel hung up before admission; nothing admitted")
 			return admission.Answer{}, false
 		}
 	}
 	ans := admission.Do(ctx, s.adm, req.Verb, areq)
 	switch {
 	case ans.Err != nil && ans.Expected:
-		log.Info("FastAGI "+string(req.Verb)+" refused", "reason", ans.Reason, "err", ans.Err)
+		log.get().Info("FastAGI "+string(req.Verb)+" refused", "reason", ans.Reason, "err", ans.Err)
 	case ans.Err != nil:
-		log.Error("FastAGI "+string(req.Verb)+" failed", "reason", ans.Reason, "err", ans.Err)
-	default:
-		log.Debug("FastAGI "+string(req.Verb), "status", ans.Status, "reason", ans.Reason)
+		log.get().Error("FastAGI "+string(req.Verb)+" failed", "reason", ans.Reason, "err", ans.Err)
+	case s.log.Enabled(ctx, slog.LevelDebug): // the common case: no message built for nothing
+		log.get().Debug("FastAGI "+string(req.Verb), "status", ans.Status, "reason", ans.Reason)
 	}
 	return ans, true
 }
 
 // answer sets the variables, LICBRIDGE_STATUS last so that a session cut short
 // never leaves a status without its reason. The caller closes at once afterwards.
-func (s *Server) answer(ctx context.Context, c *agi.Conn, log *slog.Logger, ans admission.Answer) {
+func (s *Server) answer(ctx context.Context, c *agi.Conn, log *sessionLog, ans admission.Answer) {
 	for _, v := range ans.Settings() {
 		if err := c.SetVariable(ctx, v.Name, sanitize(v.Value)); err != nil {
-			log.Warn("FastAGI: setting variable failed", "var", v.Name, "err", err)
+			log.get().Warn("FastAGI: setting variable failed", "var", v.Name, "err", err)
 			return
 		}
 	}

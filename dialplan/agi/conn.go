@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net"
 	"strings"
+	"sync"
 	"time"
 )
 
@@ -18,20 +19,48 @@ type Conn struct {
 	r      *bufio.Reader
 	lim    Limits
 	hungUp bool
+	// wbuf is reused for every command line; deadline is the socket's
+	// deadline as last set, so that an unchanged one is not set again.
+	wbuf     []byte
+	deadline time.Time
+	closed   bool
 }
+
+// readers recycles the sessions' read buffers: a session is short, and a
+// fresh 4 KiB per session is most of what the FastAGI path allocates.
+var readers = sync.Pool{New: func() any { return bufio.NewReaderSize(nil, 4096) }}
 
 // NewConn wraps an accepted FastAGI connection. Zero Limits mean the defaults.
 func NewConn(nc net.Conn, lim Limits) *Conn {
 	lim = lim.withDefaults()
-	return &Conn{nc: nc, r: bufio.NewReaderSize(nc, 4096), lim: lim}
+	r := readers.Get().(*bufio.Reader)
+	r.Reset(nc)
+	return &Conn{nc: nc, r: r, lim: lim}
 }
 
 // HungUp reports whether Asterisk has sent its HANGUP notice: the channel is gone,
 // variables can still be read and set, most other commands answer 511.
 func (c *Conn) HungUp() bool { return c.hungUp }
 
-// Close closes the connection; Asterisk then ends AGI() and the dialplan continues.
-func (c *Conn) Close() error { return c.nc.Close() }
+// Close closes the connection; Asterisk then ends AGI() and the dialplan
+// continues. The Conn must not be used afterwards.
+func (c *Conn) Close() error {
+	err := c.nc.Close()
+	if !c.closed {
+		c.closed = true
+		c.r.Reset(nil) // drop the connection and any unread bytes
+		readers.Put(c.r)
+		c.r = bufio.NewReaderSize(closedReader{}, 16)
+	}
+	return err
+}
+
+// closedReader stands in for the connection after Close, so that a read on a
+// closed Conn fails as a read on the closed socket would, without touching
+// the recycled buffer.
+type closedReader struct{}
+
+func (closedReader) Read([]byte) (int, error) { return 0, net.ErrClosed }
 
 // ReadEnv reads the agi_* environment block.
 func (c *Conn) ReadEnv(ctx context.Context) (Env, error) {
@@ -88,7 +117,8 @@ func (c *Conn) GetFullVariable(ctx context.Context, expr string) (string, error)
 
 func (c *Conn) roundTrip(ctx context.Context, cmd, line string) (Reply, error) {
 	defer c.watch(ctx)()
-	if _, err := c.nc.Write([]byte(line)); err != nil {
+	c.wbuf = append(c.wbuf[:0], line...)
+	if _, err := c.nc.Write(c.wbuf); err != nil {
 		return Reply{}, c.ctxErr(ctx, fmt.Errorf("agi: send %s: %w", cmd, err))
 	}
 	rep, hangup, err := readReply(c.r, c.lim)
@@ -107,13 +137,22 @@ func (c *Conn) roundTrip(ctx context.Context, cmd, line string) (Reply, error) {
 // watch makes blocking socket calls honour ctx: its deadline becomes the socket's,
 // and its cancellation unblocks them at once. The returned func stops watching.
 func (c *Conn) watch(ctx context.Context) func() {
-	d, _ := ctx.Deadline() // zero time: no deadline
-	_ = c.nc.SetDeadline(d)
+	d, _ := ctx.Deadline()    // zero time: no deadline
+	if !d.Equal(c.deadline) { // a session's calls mostly share one deadline
+		_ = c.nc.SetDeadline(d)
+		c.deadline = d
+	}
 	if ctx.Done() == nil {
 		return func() {}
 	}
 	stop := context.AfterFunc(ctx, func() { _ = c.nc.SetDeadline(time.Unix(1, 0)) })
-	return func() { stop() }
+	return func() {
+		if !stop() {
+			// The cancellation moved the socket's deadline into the past:
+			// the next call must set its own again.
+			c.deadline = time.Unix(1, 0)
+		}
+	}
 }
 
 // ctxErr names the context's error when it is why a socket call failed, so callers

@@ -2,6 +2,7 @@ package agi
 
 import (
 	"bufio"
+	"bytes"
 	"errors"
 	"fmt"
 	"io"
@@ -82,7 +83,8 @@ func (e Env) Args() []string {
 // empty line is an error naming the line.
 func ReadEnv(r *bufio.Reader, lim Limits) (Env, error) {
 	lim = lim.withDefaults()
-	var env Env
+	// Asterisk sends about 25 lines: one allocation for the lot.
+	env := make(Env, 0, 32)
 	for n := 1; ; n++ {
 		line, err := readLine(r, lim.MaxLine)
 		if err != nil {
@@ -136,10 +138,17 @@ func readLine(r *bufio.Reader, max int) (string, error) {
 		if len(buf)+len(frag) > max+2 { // +2: room for the CR LF terminator
 			return "", fmt.Errorf("over %d bytes: %w", max, ErrLineTooLong)
 		}
-		buf = append(buf, frag...)
+		if buf == nil && err == nil {
+			// The whole line is in the reader's buffer (the usual case):
+			// one copy, straight into the string.
+			buf = frag
+		} else {
+			buf = append(buf, frag...)
+		}
 		switch {
 		case err == nil:
-			line := strings.TrimSuffix(strings.TrimSuffix(string(buf), "\n"), "\r")
+			buf = bytes.TrimSuffix(bytes.TrimSuffix(buf, []byte("\n")), []byte("\r"))
+			line := string(buf)
 			if len(line) > max {
 				return "", fmt.Errorf("over %d bytes: %w", max, ErrLineTooLong)
 			}

@@ -1,0 +1,68 @@
+package dialplan
+
+import (
+	"bufio"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"strings"
+	"testing"
+
+	"github.com/licbridge/licbridge/internal/asterisksim/agiclient"
+)
+
+// BenchmarkServeSession measures what one FastAGI admission costs the server
+// (time and allocations per session), with a logger as licbridge run builds it
+// (text, INFO) and a client that does as little as it can: the environment
+// Asterisk sends, then "200 result=1" to every command, one at a time. Unlike
+// BenchmarkAdmit it leaves out the Asterisk double's own costs, so allocs/op is
+// nearly all the server's.
+//
+//	go test -run '^$' -bench ServeSession -benchmem ./dialplan
+func BenchmarkServeSession(b *testing.B) {
+	log := slog.New(slog.NewTextHandler(io.Discard, &slog.HandlerOptions{Level: slog.LevelInfo}))
+	addr, _ := startServer(b, &yesAdmitter{}, Config{Logger: log})
+	env := agiclient.Env(addr, channel(1), "admit,g729")
+	buf := bufio.NewReaderSize(nil, 4096)
+	b.ReportAllocs()
+	b.ResetTimer()
+	for i := range b.N {
+		if err := rawSession(addr, env, buf); err != nil {
+			b.Fatalf("session %d: %v", i, err)
+		}
+	}
+}
+
+// rawSession runs one admission as Asterisk's AGI() would, with no checks
+// beyond the status the server sets.
+func rawSession(addr string, env []byte, r *bufio.Reader) error {
+	nc, err := net.Dial("tcp", addr)
+	if err != nil {
+		return err
+	}
+	defer nc.Close()
+	if _, err := nc.Write(env); err != nil {
+		return err
+	}
+	r.Reset(nc)
+	admitted := false
+	for {
+		line, err := r.ReadSlice('\n')
+		if err == io.EOF && len(line) == 0 {
+			if !admitted {
+				return fmt.Errorf("closed without LICBRIDGE_STATUS ADMITTED")
+			}
+			return nil
+		}
+		if err != nil {
+			return err
+		}
+		if strings.HasPrefix(string(line), "SET VARIABLE LICBRIDGE_STATUS \"ADMITTED\"") {
+			admitted = true
+		}
+		if _, err := nc.Write([]byte("200 result=1\n")); err != nil {
+			return err
+		}
+	}
+}
