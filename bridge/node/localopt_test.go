@@ -11,6 +11,7 @@ import (
 	"github.com/licbridge/licbridge/ami/proto"
 	"github.com/licbridge/licbridge/bridge"
 	"github.com/licbridge/licbridge/dialplan"
+	"github.com/licbridge/licbridge/internal/asterisksim"
 )
 
 // recordedEvents reads an AMI event recording of testdata: events separated
@@ -81,7 +82,10 @@ func TestLocalOptimisationMovesTheLease(t *testing.T) {
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
-			w := start(t, setup{keys: g729(4), counting: map[string]bridge.Counting{"g729": tc.counting}})
+			// The double's AMI replays the recording; its own channel table
+			// stays empty (no reconcile runs during the test).
+			pbx := asterisksim.StartT(t, asterisksim.Options{})
+			w := start(t, setup{pbx: pbx, keys: g729(4), counting: map[string]bridge.Counting{"g729": tc.counting}})
 			ctx := context.Background()
 			r, err := w.n.Admit(ctx, dialplan.ViaAGI, bridge.Request{Product: "g729", Channel: half2, Call: call})
 			if err != nil || !r.Admitted {
