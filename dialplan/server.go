@@ -198,7 +198,9 @@ func (s *Server) Run(ctx context.Context) error {
 		return errors.New("dialplan: FastAGI server: Run called twice")
 	}
 	defer s.markClosed()
-	var lc net.ListenConfig
+	// No TCP keep-alive: a session lasts SessionTimeout at most, far less than
+	// a first probe, and turning it on costs every session four setsockopt calls.
+	lc := net.ListenConfig{KeepAlive: -1}
 	ln, err := lc.Listen(ctx, "tcp", s.cfg.Addr)
 	if err != nil {
 		return fmt.Errorf("dialplan: agi listen on %s: %w", s.cfg.Addr, err)
