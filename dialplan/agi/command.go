@@ -15,18 +15,18 @@ var ErrUnsafe = errors.New("cannot be sent in an AGI command")
 // res_agi.c): wrapped in double quotes, with every backslash and double quote
 // escaped by a backslash, so spaces, quotes, `%`, `:` and parentheses survive as
 // they are. s must not hold CR, LF or NUL (see checkValue).
-func quote(s string) string {
-	var b strings.Builder
-	b.Grow(len(s) + 2)
-	b.WriteByte('"')
+func quote(s string) string { return string(appendQuote(make([]byte, 0, len(s)+2), s)) }
+
+// appendQuote appends quote(s) to dst.
+func appendQuote(dst []byte, s string) []byte {
+	dst = append(dst, '"')
 	for i := 0; i < len(s); i++ {
 		if s[i] == '"' || s[i] == '\\' {
-			b.WriteByte('\\')
+			dst = append(dst, '\\')
 		}
-		b.WriteByte(s[i])
+		dst = append(dst, s[i])
 	}
-	b.WriteByte('"')
-	return b.String()
+	return append(dst, '"')
 }
 
 // checkValue reports whether s can be sent quoted on one command line.
@@ -54,11 +54,22 @@ func checkName(s string) error {
 
 // setVariableLine is the command line (with its LF) that sets name to value.
 func setVariableLine(name, value string) (string, error) {
+	line, err := appendSetVariable(nil, name, value)
+	return string(line), err
+}
+
+// appendSetVariable appends the command line (with its LF) that sets name to
+// value to dst: a session's commands all go through one reused buffer.
+func appendSetVariable(dst []byte, name, value string) ([]byte, error) {
 	if err := checkName(name); err != nil {
-		return "", err
+		return dst, err
 	}
 	if err := checkValue(value); err != nil {
-		return "", err
+		return dst, err
 	}
-	return "SET VARIABLE " + name + " " + quote(value) + "\n", nil
+	dst = append(dst, "SET VARIABLE "...)
+	dst = append(dst, name...)
+	dst = append(dst, ' ')
+	dst = appendQuote(dst, value)
+	return append(dst, '\n'), nil
 }

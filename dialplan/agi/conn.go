@@ -77,16 +77,18 @@ func (c *Conn) Command(ctx context.Context, words ...string) (Reply, error) {
 	if err := checkValue(line); err != nil {
 		return Reply{}, fmt.Errorf("agi: command: %w", err)
 	}
-	return c.roundTrip(ctx, verb(words), line+"\n")
+	c.wbuf = append(append(c.wbuf[:0], line...), '\n')
+	return c.roundTrip(ctx, verb(words))
 }
 
 // SetVariable sets a channel variable, quoting the value.
 func (c *Conn) SetVariable(ctx context.Context, name, value string) error {
-	line, err := setVariableLine(name, value)
+	line, err := appendSetVariable(c.wbuf[:0], name, value)
 	if err != nil {
 		return fmt.Errorf("agi: SET VARIABLE: %w", err)
 	}
-	_, err = c.roundTrip(ctx, "SET VARIABLE", line)
+	c.wbuf = line
+	_, err = c.roundTrip(ctx, "SET VARIABLE")
 	return err
 }
 
@@ -96,7 +98,8 @@ func (c *Conn) GetVariable(ctx context.Context, name string) (value string, ok b
 	if err := checkName(name); err != nil {
 		return "", false, fmt.Errorf("agi: GET VARIABLE: %w", err)
 	}
-	rep, err := c.roundTrip(ctx, "GET VARIABLE", "GET VARIABLE "+name+"\n")
+	c.wbuf = append(append(append(c.wbuf[:0], "GET VARIABLE "...), name...), '\n')
+	rep, err := c.roundTrip(ctx, "GET VARIABLE")
 	if err != nil {
 		return "", false, err
 	}
@@ -108,16 +111,17 @@ func (c *Conn) GetFullVariable(ctx context.Context, expr string) (string, error)
 	if err := checkValue(expr); err != nil {
 		return "", fmt.Errorf("agi: GET FULL VARIABLE: %w", err)
 	}
-	rep, err := c.roundTrip(ctx, "GET FULL VARIABLE", "GET FULL VARIABLE "+quote(expr)+"\n")
+	c.wbuf = append(appendQuote(append(c.wbuf[:0], "GET FULL VARIABLE "...), expr), '\n')
+	rep, err := c.roundTrip(ctx, "GET FULL VARIABLE")
 	if err != nil {
 		return "", err
 	}
 	return rep.Data, nil
 }
 
-func (c *Conn) roundTrip(ctx context.Context, cmd, line string) (Reply, error) {
+// roundTrip sends the command line in c.wbuf and reads its reply.
+func (c *Conn) roundTrip(ctx context.Context, cmd string) (Reply, error) {
 	defer c.watch(ctx)()
-	c.wbuf = append(c.wbuf[:0], line...)
 	if _, err := c.nc.Write(c.wbuf); err != nil {
 		return Reply{}, c.ctxErr(ctx, fmt.Errorf("agi: send %s: %w", cmd, err))
 	}
