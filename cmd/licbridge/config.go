@@ -70,6 +70,21 @@ func configFlags(names ...string) []cli.Flag {
 	return out
 }
 
+// configFlagAs is the config flag name with what it does in this command as
+// its usage (the table's words are run's), and more names.
+func configFlagAs(name, usage string, aliases ...string) cli.Flag {
+	f := configFlags(name)[0]
+	f0, _ := config.Lookup(name)
+	usage = fmt.Sprintf("%s (config %s)", usage, f0.Key)
+	switch f := f.(type) {
+	case *cli.StringFlag:
+		f.Usage, f.Aliases = usage, aliases
+	case *cli.DurationFlag:
+		f.Usage, f.Aliases = usage, aliases
+	}
+	return f
+}
+
 // overrideString sets *dst from flag name when the flag (or its env var) was given.
 func overrideString(c *cli.Context, name string, dst *string) {
 	if c.IsSet(name) {

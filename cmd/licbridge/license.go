@@ -198,7 +198,7 @@ func verifyCommand() *cli.Command {
 			&cli.StringFlag{Name: "domain", Usage: "check domain-bound keys against this domain", EnvVars: []string{"LICBRIDGE_VERIFY_DOMAIN"}},
 			&cli.BoolFlag{Name: "any-host", Usage: "do not check bindings (an issuer checking keys made for other hosts)", EnvVars: []string{"LICBRIDGE_VERIFY_ANY_HOST"}},
 			sysfsFlag(),
-			&cli.DurationFlag{Name: "renewal-grace", Value: license.DefaultRenewalGrace, Usage: "renewal grace of auto-renew keys (config renewal_grace)", EnvVars: []string{"LICBRIDGE_RENEWAL_GRACE"}},
+			configFlags("renewal-grace")[0],
 			nowFlag(),
 		},
 		Action: verifyAction,
@@ -236,7 +236,7 @@ func verifyAction(c *cli.Context) error {
 			fmt.Fprintf(c.App.ErrWriter, "note: %v: host-bound keys cannot be valid here (pass --host-id, or --any-host)\n", err)
 		}
 	}
-	if c.IsSet("renewal-grace") {
+	if c.IsSet("renewal-grace") { // over the config's
 		opts.Policy.RenewalGrace = c.Duration("renewal-grace")
 	}
 	if clock, err := fixedClock(c); err != nil {

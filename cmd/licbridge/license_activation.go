@@ -77,7 +77,7 @@ func hostSideFlags(online bool) []cli.Flag {
 	if online {
 		fs = append(fs,
 			&cli.StringFlag{Name: "issuer", Usage: "issuer service URL, e.g. https://issuer.example:7443 (config issuer.url)", EnvVars: []string{"LICBRIDGE_ISSUER_URL"}},
-			&cli.StringFlag{Name: "issuer-ca", Usage: "CA certificate file the issuer's TLS certificate chains to (config issuer.ca; default: the system's)", EnvVars: []string{"LICBRIDGE_ISSUER_CA"}})
+			configFlags("issuer-ca")[0])
 	}
 	return fs
 }
@@ -111,7 +111,9 @@ func newHostContext(c *cli.Context, what string) (*hostContext, error) {
 	}
 	// --issuer and --issuer-ca, else the config's issuer.url and issuer.ca.
 	overrideString(c, "issuer", &cfg.Issuer.URL)
-	overrideString(c, "issuer-ca", &cfg.Issuer.CA)
+	if err := cfg.Merge(c, "issuer-ca"); err != nil {
+		return nil, err
+	}
 	if cfg.Issuer.URL == "" {
 		return nil, cli.Exit("license "+what+": name the issuer: --issuer URL (or issuer.url in the config)", 2)
 	}

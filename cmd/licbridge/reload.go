@@ -16,14 +16,16 @@ func reloadCommand() *cli.Command {
 		Description: "The daemon also watches its license directories, so a new key file counts within a\n" +
 			"second by itself; reload is for file systems that do not report changes (NFS, say).",
 		Flags: []cli.Flag{
-			&cli.StringFlag{Name: "state-dir", Usage: "the daemon's state dir, where it keeps its pid file (default " + defaultStateDir + "; config state_dir)", EnvVars: []string{"LICBRIDGE_STATE_DIR"}},
+			configFlagAs("state-dir", "the daemon's state dir, where it keeps its pid file"),
 		},
 		Action: func(c *cli.Context) error {
 			cfg, err := loadConfig(c)
 			if err != nil {
 				return err
 			}
-			overrideString(c, "state-dir", &cfg.StateDir)
+			if err := cfg.Merge(c, "state-dir"); err != nil {
+				return err
+			}
 			if cfg.StateDir == "" {
 				cfg.StateDir = defaultStateDir
 			}

@@ -26,8 +26,8 @@ func showLicensesCommand() *cli.Command {
 	return &cli.Command{
 		Name:  "licenses",
 		Usage: "per product: each key (ID, channels, binding, end, status or reason) and the stacked total",
-		Flags: append(append(licensesFlags(), clusterFlags()...),
-			&cli.StringFlag{Name: "state-dir", Usage: "the daemon's state dir, where it records its admin address (default " + defaultStateDir + "; config state_dir)", EnvVars: []string{"LICBRIDGE_STATE_DIR"}},
+		Flags: append(licensesFlags(), configFlagAs("redis", "shared store (redis://HOST:PORT, or host:port[,host:port...] for Cluster/Sentinel): adds the cluster's usage"),
+			configFlags("redis-password")[0], configFlagAs("state-dir", "the daemon's state dir, where it records its admin address"),
 			&cli.BoolFlag{Name: "json", Usage: "print JSON instead of a table", EnvVars: []string{"LICBRIDGE_JSON"}},
 			nowFlag(),
 		),
@@ -64,8 +64,9 @@ func showLicensesCommand() *cli.Command {
 // state dir), else this host's key files alone, saying that no daemon runs.
 // The key files are always this command's own reading of them.
 func licensesViewOf(c *cli.Context, cfg *Config, set *license.Set, hostIDNote string) (view.View, error) {
-	overrideString(c, "redis", &cfg.Store.Redis)
-	overrideString(c, "redis-password", &cfg.Store.Password)
+	if err := cfg.Merge(c, "redis", "redis-password"); err != nil {
+		return view.View{}, err
+	}
 	modeOf := func(p string) view.Mode { return view.Mode(cfg.Enforcement[p]) }
 	if cfg.Store.Redis != "" {
 		v, err := clusterSnapshot(c.Context, cfg)

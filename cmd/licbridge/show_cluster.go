@@ -7,15 +7,7 @@ import (
 
 	licd "github.com/licbridge/licbridge/daemon"
 	"github.com/licbridge/licbridge/view"
-	"github.com/urfave/cli/v2"
 )
-
-func clusterFlags() []cli.Flag {
-	return []cli.Flag{
-		&cli.StringFlag{Name: "redis", Usage: "shared store (redis://HOST:PORT, or host:port[,host:port...] for Cluster/Sentinel): adds the cluster's usage (config store.redis)", EnvVars: []string{"LICBRIDGE_REDIS"}},
-		&cli.StringFlag{Name: "redis-password", Usage: "Redis password (never printed; config store.password)", EnvVars: []string{"LICBRIDGE_REDIS_PASSWORD"}},
-	}
-}
 
 // clusterSnapshot reads the cluster's state from the shared store through
 // the composition root (licd.ClusterView): the same validated settings, and

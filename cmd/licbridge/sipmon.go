@@ -10,7 +10,6 @@ import (
 
 	"github.com/urfave/cli/v2"
 
-	"github.com/licbridge/licbridge/bridge"
 	licd "github.com/licbridge/licbridge/daemon"
 	"github.com/licbridge/licbridge/sipmon"
 	"github.com/licbridge/licbridge/sipmon/capture"
@@ -118,12 +117,11 @@ func sipmonLiveFlags() []cli.Flag {
 	env := func(name string) []string { return []string{"LICBRIDGE_" + name} }
 	return append(sipmonTrackingFlags(),
 		&cli.DurationFlag{Name: "interval", Value: 10 * time.Second, Usage: "how often to print and publish the counts", EnvVars: env("SIPMON_INTERVAL")},
-		&cli.StringFlag{Name: "redis", Usage: "shared store (Redis URL or HOST:PORT, a comma list for Cluster seeds or Sentinels) to publish the wire counts to; empty: they are only printed (config store.redis)", EnvVars: env("REDIS")},
-		&cli.StringFlag{Name: "redis-password", Usage: "Redis password (never logged; config store.password)", EnvVars: env("REDIS_PASSWORD")},
-		&cli.StringFlag{Name: "sentinel-master", Usage: "Sentinel master name when --redis lists Sentinels (config store.sentinel_master)", EnvVars: env("SENTINEL_MASTER")},
+		configFlagAs("redis", "shared store (Redis URL or HOST:PORT, a comma list for Cluster seeds or Sentinels) to publish the wire counts to; empty: they are only printed"),
+		configFlags("redis-password")[0], configFlags("sentinel-master")[0],
 		&cli.StringFlag{Name: "node-id", Usage: "the monitor's own node name in the store (default: the licbridge node's ID from the config or --state-dir, else the host name, plus \"" + sipmonNodeSuffix + "\"); never the daemon's own ID", EnvVars: env("SIPMON_NODE_ID")},
-		&cli.StringFlag{Name: "state-dir", Usage: "where licbridge run keeps its node ID, to name the monitor after it (default " + defaultStateDir + "; config state_dir)", EnvVars: env("STATE_DIR")},
-		&cli.DurationFlag{Name: "lapse", DefaultText: bridge.DefaultLapse.String(), Usage: "how long the published counts outlive the monitor if it dies (config store.lapse)", EnvVars: env("LAPSE")},
+		configFlagAs("state-dir", "where licbridge run keeps its node ID, to name the monitor after it"),
+		configFlagAs("lapse", "how long the published counts outlive the monitor if it dies"),
 		&cli.BoolFlag{Name: "json", Usage: "print the final report as JSON when stopped"},
 	)
 }
@@ -227,7 +225,9 @@ const sipmonNodeSuffix = licd.MonitorNodeSuffix
 // sipmonNodeID is the node the monitor publishes as (daemon.MonitorNodeID),
 // with --state-dir and --node-id over the config.
 func sipmonNodeID(c *cli.Context, cfg *Config) (string, error) {
-	overrideString(c, "state-dir", &cfg.StateDir)
+	if err := cfg.Merge(c, "state-dir"); err != nil {
+		return "", err
+	}
 	return licd.MonitorNodeID(c.String("node-id"), cfg)
 }
 
@@ -235,9 +235,9 @@ func sipmonNodeID(c *cli.Context, cfg *Config) (string, error) {
 // monitor's node; id is empty when no store is named.
 func storeSettings(c *cli.Context, cfg *Config) (id string, err error) {
 	st := &cfg.Store
-	overrideString(c, "redis", &st.Redis)
-	overrideString(c, "redis-password", &st.Password)
-	overrideString(c, "sentinel-master", &st.SentinelMaster)
+	if err := cfg.Merge(c, "redis", "redis-password", "sentinel-master"); err != nil {
+		return "", err
+	}
 	if c.IsSet("lapse") {
 		st.Lapse = c.Duration("lapse")
 		if st.Lapse <= 0 {
