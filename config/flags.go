@@ -28,6 +28,7 @@ const (
 	KindDuration
 	KindBool
 	KindPairs // repeatable PRODUCT=VALUE over a map
+	KindInt
 )
 
 // Flag is one command-line flag over one config field. Every command that
@@ -40,11 +41,17 @@ type Flag struct {
 	Key string
 	// Append: a repeatable flag adds to the file's list instead of replacing it.
 	Append bool
+	// EnvVar, when set, is the environment variable instead of the one Env
+	// derives from the name (the sipmon tracking flags are LICBRIDGE_SIPMON_*).
+	EnvVar string
 	field  func(*Config) any
 }
 
 // Env is the flag's environment variable: LICBRIDGE_ and the name in capitals.
 func (f Flag) Env() string {
+	if f.EnvVar != "" {
+		return f.EnvVar
+	}
 	return "LICBRIDGE_" + strings.ToUpper(strings.ReplaceAll(f.Name, "-", "_"))
 }
 
@@ -57,6 +64,8 @@ func (f Flag) Default() any {
 			return *v
 		}
 	case *time.Duration:
+		return *v
+	case *int:
 		return *v
 	}
 	return nil
@@ -110,6 +119,10 @@ var flags = []Flag{
 	{Name: "sipmon-interface", Key: "sipmon.interface", Usage: "watch SIP on this interface with the built-in side monitor (\"any\" for all; needs CAP_NET_RAW)", field: str(func(c *Config) *string { return &c.SIPMon.Interface })},
 	{Name: "sipmon-filter", Key: "sipmon.filter", Usage: "kernel capture filter for --sipmon-interface, e.g. \"port 5060\"", field: str(func(c *Config) *string { return &c.SIPMon.Filter })},
 	{Name: "sipmon-hep", Key: "sipmon.hep_listen", Usage: "receive HEPv3 (UDP and TCP) on this HOST:PORT for the built-in side monitor", field: str(func(c *Config) *string { return &c.SIPMon.HEPListen })},
+	{Name: "correlation-header", Key: "sipmon.correlation_header", EnvVar: "LICBRIDGE_SIPMON_CORRELATION_HEADER", Usage: "header whose value in an initial INVITE names the Call-ID of another leg of the same call (e.g. X-CID); off when empty", field: str(func(c *Config) *string { return &c.SIPMon.CorrelationHeader })},
+	{Name: "dialog-timeout", Key: "sipmon.dialog_timeout", EnvVar: "LICBRIDGE_SIPMON_DIALOG_TIMEOUT", Kind: KindDuration, Usage: "close a dialog silent for this long (capture time)", field: dur(func(c *Config) *time.Duration { return &c.SIPMon.DialogTimeout })},
+	{Name: "max-dialogs", Key: "sipmon.max_dialogs", EnvVar: "LICBRIDGE_SIPMON_MAX_DIALOGS", Kind: KindInt, Usage: "cap on open dialogs per sensor; the stalest is evicted beyond it", field: func(c *Config) any { return &c.SIPMon.MaxDialogs }},
+	{Name: "sensor-tolerance", Key: "sipmon.sensor_tolerance", EnvVar: "LICBRIDGE_SIPMON_SENSOR_TOLERANCE", Kind: KindDuration, Usage: "how far apart two sensors' records of one call may be", field: dur(func(c *Config) *time.Duration { return &c.SIPMon.SensorTolerance })},
 	{Name: "sipmon-interval", Key: "sipmon.interval", Kind: KindDuration, Usage: "how often the built-in side monitor publishes its counts", field: dur(func(c *Config) *time.Duration { return &c.SIPMon.Interval })},
 }
 
@@ -143,6 +156,8 @@ func (c *Config) Merge(f Flags, names ...string) error {
 			*dst = f.Duration(fl.Name)
 		case *bool:
 			*dst = f.Bool(fl.Name)
+		case *int:
+			*dst = f.Int(fl.Name)
 		case *[]string:
 			if fl.Append {
 				for _, v := range f.StringSlice(fl.Name) {

@@ -61,6 +61,9 @@ func configFlags(names ...string) []cli.Flag {
 		case config.KindDuration:
 			v, _ := f.Default().(time.Duration)
 			out = append(out, &cli.DurationFlag{Name: f.Name, Value: v, Usage: usage, EnvVars: env})
+		case config.KindInt:
+			v, _ := f.Default().(int)
+			out = append(out, &cli.IntFlag{Name: f.Name, Value: v, Usage: usage, EnvVars: env})
 		case config.KindBool:
 			out = append(out, &cli.BoolFlag{Name: f.Name, Usage: usage, EnvVars: env})
 		case config.KindStrings, config.KindPairs:

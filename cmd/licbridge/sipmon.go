@@ -28,16 +28,8 @@ func sipmonCommand() *cli.Command {
 }
 
 // sipmonTrackingFlags tune leg tracking; every sipmon subcommand takes them.
-// Each overrides its key under sipmon: in the --config file; the Value shown is
-// the default when neither is given.
-func sipmonTrackingFlags() []cli.Flag {
-	return []cli.Flag{
-		&cli.StringFlag{Name: "correlation-header", Usage: "header whose value in an initial INVITE names the Call-ID of another leg of the same call (e.g. X-CID); off when empty", EnvVars: []string{"LICBRIDGE_SIPMON_CORRELATION_HEADER"}},
-		&cli.DurationFlag{Name: "dialog-timeout", Value: sipmon.DefaultDialogTimeout, Usage: "close a dialog silent for this long (capture time; config sipmon.dialog_timeout)", EnvVars: []string{"LICBRIDGE_SIPMON_DIALOG_TIMEOUT"}},
-		&cli.IntFlag{Name: "max-dialogs", Value: sipmon.DefaultMaxDialogs, Usage: "cap on open dialogs per sensor; the stalest is evicted beyond it (config sipmon.max_dialogs)", EnvVars: []string{"LICBRIDGE_SIPMON_MAX_DIALOGS"}},
-		&cli.DurationFlag{Name: "sensor-tolerance", Value: sipmon.DefaultSensorTolerance, Usage: "how far apart two sensors' records of one call may be (config sipmon.sensor_tolerance)", EnvVars: []string{"LICBRIDGE_SIPMON_SENSOR_TOLERANCE"}},
-	}
-}
+// Each overrides its key under sipmon: in the --config file.
+var sipmonTrackingFlags = []string{"correlation-header", "dialog-timeout", "max-dialogs", "sensor-tolerance"}
 
 func sipmonConfig(c *cli.Context) (sipmon.Config, error) {
 	cfg, err := loadConfig(c)
@@ -51,26 +43,18 @@ func sipmonConfig(c *cli.Context) (sipmon.Config, error) {
 // (and must be positive), a zero in the file means the default, and a bad
 // value in the file is an error naming its key (daemon.Tracking).
 func sipmonSettings(c *cli.Context, cfg *Config) (sipmon.Config, error) {
-	sc := &cfg.SIPMon
-	overrideString(c, "correlation-header", &sc.CorrelationHeader)
-	for _, d := range []struct {
-		flag string
-		dst  *time.Duration
-	}{{"dialog-timeout", &sc.DialogTimeout}, {"sensor-tolerance", &sc.SensorTolerance}} {
-		if c.IsSet(d.flag) {
-			if c.Duration(d.flag) <= 0 {
-				return sipmon.Config{}, fmt.Errorf("--%s %v: must be positive", d.flag, c.Duration(d.flag))
-			}
-			*d.dst = c.Duration(d.flag)
+	for _, n := range []string{"dialog-timeout", "sensor-tolerance"} {
+		if c.IsSet(n) && c.Duration(n) <= 0 {
+			return sipmon.Config{}, fmt.Errorf("--%s %v: must be positive", n, c.Duration(n))
 		}
 	}
-	if c.IsSet("max-dialogs") {
-		if c.Int("max-dialogs") <= 0 {
-			return sipmon.Config{}, fmt.Errorf("--max-dialogs %d: must be positive", c.Int("max-dialogs"))
-		}
-		sc.MaxDialogs = c.Int("max-dialogs")
+	if c.IsSet("max-dialogs") && c.Int("max-dialogs") <= 0 {
+		return sipmon.Config{}, fmt.Errorf("--max-dialogs %d: must be positive", c.Int("max-dialogs"))
 	}
-	return licd.Tracking(*sc, slog.Default())
+	if err := cfg.Merge(c, sipmonTrackingFlags...); err != nil {
+		return sipmon.Config{}, err
+	}
+	return licd.Tracking(cfg.SIPMon, slog.Default())
 }
 
 func sipmonReadCommand() *cli.Command {
@@ -81,7 +65,7 @@ func sipmonReadCommand() *cli.Command {
 		Description: "Each PATH is a capture file or a directory of captures (read in time order). " +
 			"Name the sensor that recorded it with SENSOR=PATH: the same call seen by two sensors counts once. " +
 			"Paths without a name are one sensor.",
-		Flags: append(sipmonTrackingFlags(),
+		Flags: append(configFlags(sipmonTrackingFlags...),
 			&cli.BoolFlag{Name: "json", Usage: "print the report as JSON"},
 		),
 		Action: func(c *cli.Context) error {
@@ -115,7 +99,7 @@ const sipmonReadMemoryLimit = 64 << 20
 // tracking flags, and where to publish the counts.
 func sipmonLiveFlags() []cli.Flag {
 	env := func(name string) []string { return []string{"LICBRIDGE_" + name} }
-	return append(sipmonTrackingFlags(),
+	return append(configFlags(sipmonTrackingFlags...),
 		&cli.DurationFlag{Name: "interval", Value: 10 * time.Second, Usage: "how often to print and publish the counts", EnvVars: env("SIPMON_INTERVAL")},
 		configFlagAs("redis", "shared store (Redis URL or HOST:PORT, a comma list for Cluster seeds or Sentinels) to publish the wire counts to; empty: they are only printed"),
 		configFlags("redis-password")[0], configFlags("sentinel-master")[0],

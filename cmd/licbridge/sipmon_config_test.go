@@ -54,7 +54,7 @@ func TestSipmonSettings(t *testing.T) {
 			}
 			var got sipmon.Config
 			var gotErr error
-			app := &cli.App{Flags: sipmonTrackingFlags(), Action: func(c *cli.Context) error {
+			app := &cli.App{Flags: configFlags(sipmonTrackingFlags...), Action: func(c *cli.Context) error {
 				got, gotErr = sipmonSettings(c, cfg)
 				return nil
 			}}
