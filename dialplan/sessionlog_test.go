@@ -13,7 +13,7 @@ import (
 // failAdmitter fails every request, so that the session logs at ERROR.
 type failAdmitter struct{ yesAdmitter }
 
-func (failAdmitter) Admit(context.Context, AdmitRequest) (Decision, error) {
+func (*failAdmitter) Admit(context.Context, AdmitRequest) (Decision, error) {
 	return Decision{}, errors.New("store down")
 }
 
