@@ -7,6 +7,7 @@ import (
 	"os"
 	"text/tabwriter"
 
+	licd "github.com/licbridge/licbridge/daemon"
 	"github.com/licbridge/licbridge/issuer"
 	"github.com/licbridge/licbridge/license"
 	"github.com/licbridge/licbridge/view"
@@ -52,20 +53,7 @@ func issuerService(c *cli.Context) (*issuer.Service, error) {
 	if err != nil {
 		return nil, err
 	}
-	cat, err := catalogFromConfig(cfg)
-	if err != nil {
-		return nil, err
-	}
-	s := &issuer.Service{Catalog: cat, Log: slog.Default()}
-	if c.IsSet("issuer-key") {
-		if s.Priv, err = license.ReadPrivateKeyFile(c.String("issuer-key")); err != nil {
-			return nil, err
-		}
-	}
-	if s.Store, err = issuer.OpenDB(c.Context, c.String("db")); err != nil {
-		return nil, err
-	}
-	return s, nil
+	return licd.OpenIssuer(c.Context, cfg, c.String("db"), c.String("issuer-key"), slog.Default())
 }
 
 func issuerServeCommand() *cli.Command {

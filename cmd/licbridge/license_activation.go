@@ -8,6 +8,7 @@ import (
 	"path/filepath"
 	"strings"
 
+	licd "github.com/licbridge/licbridge/daemon"
 	"github.com/licbridge/licbridge/issuer"
 	"github.com/licbridge/licbridge/license"
 	"github.com/licbridge/licbridge/view"
@@ -94,30 +95,21 @@ func newHostContext(c *cli.Context, what string) (*hostContext, error) {
 	if err != nil {
 		return nil, err
 	}
-	h := &hostContext{cfg: cfg}
-	nl, err := licensesSetup(c, cfg)
-	if err != nil {
+	// --issuer and --issuer-ca, else the config's issuer.url and issuer.ca.
+	overrideString(c, "issuer", &cfg.Issuer.URL)
+	if err := cfg.Merge(c, append(licenseFlagNames, "issuer-ca")...); err != nil {
 		return nil, fmt.Errorf("license %s: %w", what, err)
 	}
-	if nl.Options.HostID == "" {
-		return nil, fmt.Errorf("license %s: this host's ID: %s", what, nl.HostIDNote)
-	}
-	h.Options = nl.Options
+	h := &hostContext{cfg: cfg}
 	if h.Now, err = fixedClock(c); err != nil {
 		return nil, err
 	}
-	if what == "install" { // offline: no issuer
-		return h, nil
-	}
-	// --issuer and --issuer-ca, else the config's issuer.url and issuer.ca.
-	overrideString(c, "issuer", &cfg.Issuer.URL)
-	if err := cfg.Merge(c, "issuer-ca"); err != nil {
-		return nil, err
-	}
-	if cfg.Issuer.URL == "" {
+	src := licd.LicenseSources{NoDefaultDirs: c.Bool("no-default-dirs"), Sysfs: c.String("sysfs")}
+	h.Host, err = licd.HostSide(cfg, src, what != "install") // install is offline: no issuer
+	if errors.Is(err, licd.ErrNoIssuerURL) {
 		return nil, cli.Exit("license "+what+": name the issuer: --issuer URL (or issuer.url in the config)", 2)
 	}
-	if h.Client, err = issuer.NewClient(cfg.Issuer.URL, cfg.Issuer.CA); err != nil {
+	if err != nil {
 		return nil, fmt.Errorf("license %s: %w", what, err)
 	}
 	return h, nil
