@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/licbridge/licbridge/bridge/redisstore"
+	licd "github.com/licbridge/licbridge/daemon"
 	"github.com/licbridge/licbridge/license"
 	"github.com/licbridge/licbridge/view"
 	"github.com/urfave/cli/v2"
@@ -78,7 +79,7 @@ func licensesViewOf(c *cli.Context, cfg *Config, set *license.Set, hostIDNote st
 		v.HostIDNote = hostIDNote
 		return v, nil
 	}
-	v, err := daemonView(c.Context, daemonStateDir(c, cfg), cfg.HTTP.Token)
+	v, err := licd.DaemonView(c.Context, daemonStateDir(c, cfg), cfg.HTTP.Token)
 	if err != nil {
 		v = view.FromSet(set, hostIDNote)
 		v.Note = err.Error()
@@ -98,4 +99,16 @@ func renderLicensesJSON(w io.Writer, v view.View) error {
 // statusText is one entry's status for line-oriented output (license verify).
 func statusText(e license.Entry) string {
 	return view.StatusText(view.KeyOf(e, time.Now()))
+}
+
+// daemonStateDir is the state dir in which to look for a running daemon:
+// --state-dir, else the config's state_dir, else the default.
+func daemonStateDir(c *cli.Context, cfg *Config) string {
+	if c.IsSet("state-dir") {
+		return c.String("state-dir")
+	}
+	if cfg.StateDir != "" {
+		return cfg.StateDir
+	}
+	return defaultStateDir
 }

@@ -1,4 +1,4 @@
-package main
+package daemon
 
 import (
 	"context"
@@ -12,7 +12,6 @@ import (
 
 	"github.com/licbridge/licbridge/admin"
 	"github.com/licbridge/licbridge/view"
-	"github.com/urfave/cli/v2"
 )
 
 // daemonAskTimeout bounds asking a local daemon for its view: it answers from
@@ -22,23 +21,11 @@ const daemonAskTimeout = 5 * time.Second
 // maxViewBytes bounds a daemon's answer (a view is a few KB per product).
 const maxViewBytes = 8 << 20
 
-// daemonStateDir is the state dir in which to look for a running daemon:
-// --state-dir, else the config's state_dir, else the default.
-func daemonStateDir(c *cli.Context, cfg *Config) string {
-	if c.IsSet("state-dir") {
-		return c.String("state-dir")
-	}
-	if cfg.StateDir != "" {
-		return cfg.StateDir
-	}
-	return defaultStateDir
-}
-
-// daemonView asks the daemon whose state dir is stateDir for its view,
+// DaemonView asks the daemon whose state dir is stateDir for its view,
 // through the admin address it records there (admin.AddrFileName). The
 // error says plainly why there is none (no daemon runs, it does not answer,
 // it refuses the token).
-func daemonView(ctx context.Context, stateDir, token string) (view.View, error) {
+func DaemonView(ctx context.Context, stateDir, token string) (view.View, error) {
 	base, err := admin.ReadAddrFile(stateDir)
 	if errors.Is(err, fs.ErrNotExist) {
 		return view.View{}, fmt.Errorf("no licbridge daemon runs with state dir %s (it records its admin address there)", stateDir)
