@@ -11,9 +11,7 @@ import (
 // The config types live in package config; these names keep the commands'
 // code short.
 type (
-	Config        = config.Config
-	StoreConfig   = config.StoreConfig
-	ProductConfig = config.ProductConfig
+	Config = config.Config
 )
 
 // defaultStateDir keeps the node ID, the pid file and the fail-open journal.
@@ -38,9 +36,6 @@ func loadMerged(c *cli.Context, only ...string) (*Config, error) {
 	}
 	return cfg, nil
 }
-
-// decodeConfig reads YAML over cfg, strictly (tests).
-func decodeConfig(b []byte, cfg *Config) error { return config.Decode(b, cfg) }
 
 // configFlags are the CLI flags over config fields, with their environment
 // variables, and their defaults taken from config.Default, so that the help
@@ -94,15 +89,3 @@ func overrideString(c *cli.Context, name string, dst *string) {
 		*dst = c.String(name)
 	}
 }
-
-// hostNodeName is the short host name in node-ID characters.
-func hostNodeName() string { return config.HostNodeName() }
-
-// The node ID grammar (package config).
-var (
-	validNodeID = config.NodeIDPattern
-	nodeIDChars = config.NodeIDChars
-)
-
-// nodeID resolves the node ID (config.NodeID).
-func nodeID(configured, stateDir string) (string, error) { return config.NodeID(configured, stateDir) }

@@ -104,7 +104,7 @@ func issueAction(c *cli.Context) error {
 // keyFromFlags builds the unsigned key from issue's flags (license.NewKey),
 // refusing ambiguous or contradictory combinations.
 func keyFromFlags(c *cli.Context, cfg *Config, now time.Time) (*license.Key, error) {
-	cat, err := catalogFromConfig(cfg)
+	cat, err := cfg.Catalog()
 	if err != nil {
 		return nil, err
 	}
@@ -217,7 +217,7 @@ func verifyAction(c *cli.Context) error {
 	if err != nil {
 		return fmt.Errorf("license verify: %w", err)
 	}
-	cat, err := catalogFromConfig(cfg)
+	cat, err := cfg.Catalog()
 	if err != nil {
 		return err
 	}

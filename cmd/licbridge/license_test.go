@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	licd "github.com/licbridge/licbridge/daemon"
 	"github.com/licbridge/licbridge/license"
 )
 
@@ -74,7 +75,7 @@ func TestIssueFlags(t *testing.T) {
 			}
 		}},
 	}
-	pubs, err := readPublicKeys(filepath.Join(dir, "issuer.pub"))
+	pubs, err := licd.ReadPublicKeys(filepath.Join(dir, "issuer.pub"))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -57,12 +57,6 @@ func trustedIssuers(c *cli.Context, cfg *Config) (license.Trusted, error) {
 	return licd.TrustedIssuers(cfg.IssuerPub)
 }
 
-// readPublicKeys reads one issuer public key file (daemon.ReadPublicKeys).
-var readPublicKeys = licd.ReadPublicKeys
-
-// catalogFromConfig is the built-in catalog plus the config's products.
-func catalogFromConfig(cfg *Config) (*license.Catalog, error) { return cfg.Catalog() }
-
 // fixedClock returns the --now override for tests and demos, or nil for the real clock.
 func fixedClock(c *cli.Context) (func() time.Time, error) {
 	if !c.IsSet("now") {

@@ -6,6 +6,8 @@ import (
 	"regexp"
 	"strings"
 	"testing"
+
+	"github.com/licbridge/licbridge/config"
 )
 
 // TestRunHelpDefaults: every flag of run --help states at most one default,
@@ -46,15 +48,15 @@ func TestRunHelpDefaults(t *testing.T) {
 
 func TestNodeIDKept(t *testing.T) {
 	dir := t.TempDir()
-	a, err := nodeID("", dir)
+	a, err := config.NodeID("", dir)
 	if err != nil {
 		t.Fatal(err)
 	}
-	b, err := nodeID("", dir)
-	if err != nil || a != b || !validNodeID.MatchString(a) {
+	b, err := config.NodeID("", dir)
+	if err != nil || a != b || !config.NodeIDPattern.MatchString(a) {
 		t.Fatalf("derived %q then %q (%v): want the same, valid", a, b, err)
 	}
-	if c, err := nodeID("pbx-1", dir); err != nil || c != "pbx-1" {
+	if c, err := config.NodeID("pbx-1", dir); err != nil || c != "pbx-1" {
 		t.Fatalf("configured: %q %v", c, err)
 	}
 }

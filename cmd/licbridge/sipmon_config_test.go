@@ -13,6 +13,7 @@ import (
 
 	"github.com/urfave/cli/v2"
 
+	"github.com/licbridge/licbridge/config"
 	"github.com/licbridge/licbridge/internal/testkit/fixtures"
 	"github.com/licbridge/licbridge/sipmon"
 )
@@ -49,7 +50,7 @@ func TestSipmonSettings(t *testing.T) {
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
 			cfg := &Config{}
-			if err := decodeConfig([]byte(tc.yaml), cfg); err != nil {
+			if err := config.Decode([]byte(tc.yaml), cfg); err != nil {
 				t.Fatal(err)
 			}
 			var got sipmon.Config
@@ -127,7 +128,7 @@ func TestSipmonNodeID(t *testing.T) {
 		t.Fatal(err)
 	}
 	host, _ := os.Hostname()
-	host = strings.Trim(nodeIDChars.ReplaceAllString(strings.ToLower(strings.Split(host, ".")[0]), "-"), "-")
+	host = strings.Trim(config.NodeIDChars.ReplaceAllString(strings.ToLower(strings.Split(host, ".")[0]), "-"), "-")
 	if host == "" {
 		host = "node"
 	}
@@ -152,7 +153,7 @@ func TestSipmonNodeID(t *testing.T) {
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
 			cfg := &Config{}
-			if err := decodeConfig([]byte(tc.yaml), cfg); err != nil {
+			if err := config.Decode([]byte(tc.yaml), cfg); err != nil {
 				t.Fatal(err)
 			}
 			var got string
@@ -170,7 +171,7 @@ func TestSipmonNodeID(t *testing.T) {
 				}
 				return
 			}
-			if gotErr != nil || got != tc.want || !validNodeID.MatchString(got) {
+			if gotErr != nil || got != tc.want || !config.NodeIDPattern.MatchString(got) {
 				t.Fatalf("got %q (%v), want %q", got, gotErr, tc.want)
 			}
 		})
