@@ -7,6 +7,7 @@ import (
 	"strings"
 	"time"
 
+	licd "github.com/licbridge/licbridge/daemon"
 	"github.com/licbridge/licbridge/license"
 	"github.com/licbridge/licbridge/view"
 	"github.com/urfave/cli/v2"
@@ -232,7 +233,7 @@ func verifyAction(c *cli.Context) error {
 	if !c.IsSet("host-id") && !c.IsSet("domain") && !opts.IgnoreBinding {
 		// By default a key is checked for this host: a key bound to another
 		// host is not valid here, and verify says so with its exit status.
-		if opts.HostID, opts.Domain, err = thisHostBinding(c, cfg); err != nil {
+		if opts.HostID, opts.Domain, err = licd.ThisHost(cfg, c.String("sysfs")); err != nil {
 			fmt.Fprintf(c.App.ErrWriter, "note: %v: host-bound keys cannot be valid here (pass --host-id, or --any-host)\n", err)
 		}
 	}
@@ -272,22 +273,4 @@ func verifyAction(c *cli.Context) error {
 		return cli.Exit(fmt.Sprintf("license verify: %d of %d key files not valid", bad, c.NArg()), 1)
 	}
 	return nil
-}
-
-// thisHostBinding is this host's ID (config host_id, else computed from its
-// Ethernet MACs) and the config's domain.
-func thisHostBinding(c *cli.Context, cfg *Config) (license.HostID, string, error) {
-	domain := cfg.Domain
-	if cfg.HostID != "" {
-		id, err := license.ParseHostID(cfg.HostID)
-		if err != nil {
-			return "", domain, fmt.Errorf("--host-id (config host_id): %w", err)
-		}
-		return id, domain, nil
-	}
-	rep, err := license.ReadHostID(c.String("sysfs"))
-	if err != nil {
-		return "", domain, fmt.Errorf("this host's ID: %w", err)
-	}
-	return rep.ID, domain, nil
 }

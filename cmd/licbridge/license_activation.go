@@ -249,7 +249,7 @@ func requestAction(c *cli.Context) error {
 		return err
 	}
 	req := issuer.Request{KeyID: keyID, Domain: strings.ToLower(cfg.Domain)}
-	if req.HostID, _, err = thisHostBinding(c, cfg); err != nil {
+	if req.HostID, _, err = licd.ThisHost(cfg, c.String("sysfs")); err != nil {
 		return fmt.Errorf("license request: %w", err)
 	}
 	out := c.String("out")
