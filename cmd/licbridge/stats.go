@@ -1,13 +1,11 @@
 package main
 
 import (
-	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"os"
-	"time"
 
 	"github.com/mattn/go-isatty"
 	"github.com/urfave/cli/v2"
@@ -58,12 +56,6 @@ func statsConcurrent(c *cli.Context) error {
 	if err != nil {
 		return cli.Exit("stats: "+err.Error(), 2)
 	}
-	store, closeStore, err := openStatsStore(c.Context, cfg)
-	if err != nil {
-		return err
-	}
-	defer closeStore()
-
 	products := c.StringSlice("product")
 	explicit := len(products) > 0
 	if !explicit {
@@ -72,34 +64,20 @@ func statsConcurrent(c *cli.Context) error {
 			products = append(products, p.Name)
 		}
 	}
-	rec := stats.New(stats.Options{Store: store, Location: loc})
-	ctx, cancel := context.WithTimeout(c.Context, 10*time.Second)
-	defer cancel()
-	reps, err := collectReports(ctx, rec, products, explicit, time.Now(), days)
-	if err != nil {
-		return err
+	reps, err := licd.ConcurrencyReports(c.Context, cfg.Store, loc, products, explicit, days)
+	switch {
+	case errors.Is(err, licd.ErrNoStore):
+		return cli.Exit("stats: no shared store given. Statistics live in the store the nodes share: "+
+			"pass --redis (or set store.redis in the config). A single node without Redis keeps them in its "+
+			"own process: read them from its admin API, http://127.0.0.1:8089/api/v1/stats?product=g729", 2)
+	case err != nil:
+		return fmt.Errorf("stats: %w", err)
 	}
 	style := chart.Unicode
 	if c.Bool("ascii") || !chartTerminal(c.App.Writer) {
 		style = chart.ASCII
 	}
 	return printReports(c.App.Writer, reps, c.Bool("json"), style, days)
-}
-
-// collectReports queries each product; without an explicit list, products
-// with nothing recorded are left out.
-func collectReports(ctx context.Context, rec *stats.Recorder, products []string, explicit bool, now time.Time, days int) ([]stats.Report, error) {
-	reps := []stats.Report{}
-	for _, p := range products {
-		rep, err := rec.Last(ctx, p, now, days)
-		if err != nil {
-			return nil, fmt.Errorf("stats: %s: %w", p, err)
-		}
-		if explicit || rep.Peak > 0 {
-			reps = append(reps, rep)
-		}
-	}
-	return reps, nil
 }
 
 func printReports(w io.Writer, reps []stats.Report, asJSON bool, style chart.Style, days int) error {
@@ -113,21 +91,6 @@ func printReports(w io.Writer, reps []stats.Report, asJSON bool, style chart.Sty
 		return err
 	}
 	return chart.Write(w, reps, style)
-}
-
-// openStatsStore opens the shared store named by the config, or explains why
-// there is nothing to read.
-func openStatsStore(ctx context.Context, cfg *Config) (stats.Store, func(), error) {
-	st, closeStore, err := licd.OpenStatsStore(ctx, cfg.Store)
-	switch {
-	case errors.Is(err, licd.ErrNoStore):
-		return nil, nil, cli.Exit("stats: no shared store given. Statistics live in the store the nodes share: "+
-			"pass --redis (or set store.redis in the config). A single node without Redis keeps them in its "+
-			"own process: read them from its admin API, http://127.0.0.1:8089/api/v1/stats?product=g729", 2)
-	case err != nil:
-		return nil, nil, fmt.Errorf("stats: %w", err)
-	}
-	return st, closeStore, nil
 }
 
 func chartTerminal(w io.Writer) bool {
