@@ -4,20 +4,23 @@ import (
 	"context"
 	"database/sql"
 	"fmt"
+	"strings"
 	"time"
 )
 
-// migration is one versioned schema step, written for each dialect. Versions
-// only ever grow; a released step is never edited (add a new one instead).
+// migration is one versioned schema step, in SQL that both dialects take once
+// dialect has filled in its placeholders. Versions only ever grow; a released
+// step is never edited (add a new one instead).
 type migration struct {
-	version          int
-	sqlite, postgres string
+	version int
+	sql     string
 }
 
 var migrations = []migration{
 	{
 		version: 1,
-		sqlite: `
+		// The dialects differ only in how a row ID counts itself.
+		sql: `
 CREATE TABLE entitlements (
 	key_id TEXT PRIMARY KEY,
 	product TEXT NOT NULL,
@@ -41,39 +44,7 @@ CREATE TABLE activations (
 );
 CREATE INDEX activations_host ON activations(host_id, product);
 CREATE TABLE audit (
-	id INTEGER PRIMARY KEY AUTOINCREMENT,
-	at BIGINT NOT NULL,
-	key_hash TEXT NOT NULL,
-	host_id TEXT NOT NULL,
-	address TEXT NOT NULL,
-	action TEXT NOT NULL,
-	outcome TEXT NOT NULL
-);`,
-		postgres: `
-CREATE TABLE entitlements (
-	key_id TEXT PRIMARY KEY,
-	product TEXT NOT NULL,
-	channels INTEGER NOT NULL,
-	kind TEXT NOT NULL,
-	domain_bound INTEGER NOT NULL DEFAULT 0,
-	issued BIGINT NOT NULL,
-	ends BIGINT NOT NULL,
-	auto_renew INTEGER NOT NULL DEFAULT 0,
-	customer TEXT NOT NULL DEFAULT '',
-	revoked BIGINT NOT NULL DEFAULT 0
-);
-CREATE TABLE activations (
-	key_id TEXT NOT NULL REFERENCES entitlements(key_id),
-	host_id TEXT NOT NULL,
-	product TEXT NOT NULL,
-	domain TEXT NOT NULL DEFAULT '',
-	address TEXT NOT NULL DEFAULT '',
-	activated BIGINT NOT NULL,
-	PRIMARY KEY (key_id, host_id)
-);
-CREATE INDEX activations_host ON activations(host_id, product);
-CREATE TABLE audit (
-	id BIGSERIAL PRIMARY KEY,
+	id {{SERIAL_ID}},
 	at BIGINT NOT NULL,
 	key_hash TEXT NOT NULL,
 	host_id TEXT NOT NULL,
@@ -82,6 +53,15 @@ CREATE TABLE audit (
 	outcome TEXT NOT NULL
 );`,
 	},
+}
+
+// dialect writes a migration's portable SQL for this store's database.
+func (s *sqlStore) dialect(stmt string) string {
+	id := "INTEGER PRIMARY KEY AUTOINCREMENT"
+	if s.postgres {
+		id = "BIGSERIAL PRIMARY KEY"
+	}
+	return strings.ReplaceAll(stmt, "{{SERIAL_ID}}", id)
 }
 
 // SchemaVersion is the newest schema version this build knows.
@@ -124,11 +104,7 @@ func (s *sqlStore) applyMigration(ctx context.Context, m migration) error {
 		if n > 0 {
 			return nil
 		}
-		stmt := m.sqlite
-		if s.postgres {
-			stmt = m.postgres
-		}
-		if _, err := tx.ExecContext(ctx, stmt); err != nil {
+		if _, err := tx.ExecContext(ctx, s.dialect(m.sql)); err != nil {
 			return err
 		}
 		_, err := tx.ExecContext(ctx, s.q(`INSERT INTO schema_migrations (version, applied) VALUES (?, ?)`), m.version, time.Now().Unix())
