@@ -5,7 +5,6 @@ import (
 	"encoding/binary"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -235,12 +234,7 @@ func TestE2EAsteriskFaxAndHEP(t *testing.T) {
 	k := newKeyring(t)
 	k.add(t, "FAX-ONE", "fax", 1)
 	k.add(t, "G729-TEN", "g729", 10)
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	agiAddr := l.Addr().String()
-	l.Close()
+	agiAddr := freePort(t) // the node listens here; Asterisk is told before it starts
 	hepAddr := freePort(t)
 	dir := t.TempDir()
 	tiff := filepath.Join(dir, "page.tif")

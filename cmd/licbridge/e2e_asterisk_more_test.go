@@ -128,12 +128,7 @@ func newMoreWorld(t *testing.T) *astWorld {
 	realasterisk.Find(t)
 	k := newKeyring(t)
 	k.add(t, "G729-TWO", "g729", 2)
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	agiAddr := l.Addr().String()
-	l.Close()
+	agiAddr := freePort(t) // the node listens here; Asterisk is told before it starts
 	ast := realasterisk.Start(t, realasterisk.Options{
 		ManagerUser:  readmeManagerUser(t),
 		Dialplan:     moreDialplan(t, agiAddr),

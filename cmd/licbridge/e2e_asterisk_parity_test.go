@@ -209,12 +209,7 @@ func newParityWorld(t *testing.T) *astWorld {
 	k := newKeyring(t)
 	k.add(t, "G729-THREE", "g729", 3)
 	k.add(t, "HPEC-TWO", "hpec", 2)
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	agiAddr := l.Addr().String()
-	l.Close()
+	agiAddr := freePort(t) // the node listens here; Asterisk is told before it starts
 	products := []string{"g729", "hpec"}
 	dp := printedDialplan(t, dialplan.ViaAGI, agiAddr, products...) +
 		printedDialplan(t, dialplan.ViaARI, agiAddr, products...) +
@@ -1081,12 +1076,7 @@ func TestE2EAsteriskParityCluster(t *testing.T) {
 	worlds := map[string]*astWorld{}
 	nodes := map[string]*daemon{}
 	for _, name := range []string{"a", "b"} {
-		l, err := net.Listen("tcp", "127.0.0.1:0")
-		if err != nil {
-			t.Fatal(err)
-		}
-		agiAddr := l.Addr().String()
-		l.Close()
+		agiAddr := freePort(t) // the node listens here; Asterisk is told before it starts
 		dp := printedDialplan(t, dialplan.ViaAGI, agiAddr, "g729") + printedDialplan(t, dialplan.ViaARI, agiAddr, "g729") + callerContexts("g729")
 		ast := realasterisk.Start(t, realasterisk.Options{ManagerUser: readmeManagerUser(t), Dialplan: dp})
 		worlds[name] = &astWorld{ast: ast, k: k, agiAddr: agiAddr}

@@ -5,7 +5,6 @@ import (
 	"context"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -147,12 +146,7 @@ func newAstWorld(t *testing.T) *astWorld {
 	k.add(t, "G729-TWO", "g729", 2)
 	k.add(t, "G729-ONE", "g729", 1)
 	k.add(t, "FAX-ONE", "fax", 1)
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	agiAddr := l.Addr().String()
-	l.Close()
+	agiAddr := freePort(t) // the node listens here; Asterisk is told before it starts
 	products := []string{"g729", "fax"}
 	dp := printedDialplan(t, dialplan.ViaAGI, agiAddr, products...) +
 		printedDialplan(t, dialplan.ViaARI, agiAddr, products...) +
