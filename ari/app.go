@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/licbridge/licbridge/admission"
 	"io"
 	"log/slog"
 	"net"
@@ -22,7 +23,7 @@ type Options struct {
 	User     string // ARI user (ari.conf); default "licbridge"
 	Password string // ARI password; never logged
 	App      string // Stasis application name; default DefaultApp
-	Admitter Admitter
+	Admitter admission.Admitter
 
 	// RejectHangupCause, when > 0, hangs a rejected channel up with this Q.850
 	// cause (DELETE ?reason_code=N, e.g. 21 call rejected, 34 no circuit)

@@ -16,31 +16,31 @@ import (
 	"github.com/licbridge/licbridge/internal/asterisksim/arisrv"
 )
 
-// fakeAdmitter is a tiny in-test implementation of our Admitter interface.
+// fakeAdmitter is a tiny in-test admission.Admitter.
 type fakeAdmitter struct {
 	mu       sync.Mutex
-	decide   func(AdmitRequest) (Decision, error)
+	decide   func(admission.Request) (admission.Decision, error)
 	gate     chan struct{} // when set, Admit waits for it
-	admits   []AdmitRequest
+	admits   []admission.Request
 	released chan string // "product/channel"
 	n        atomic.Int64
 }
 
-func newFake(decide func(AdmitRequest) (Decision, error)) *fakeAdmitter {
+func newFake(decide func(admission.Request) (admission.Decision, error)) *fakeAdmitter {
 	return &fakeAdmitter{decide: decide, released: make(chan string, 64)}
 }
 
-func admitAll(r AdmitRequest) (Decision, error) {
-	return Decision{Admitted: true, Lease: "lease-" + r.Channel}, nil
+func admitAll(r admission.Request) (admission.Decision, error) {
+	return admission.Decision{Admitted: true, Lease: "lease-" + r.Channel}, nil
 }
 
-func (f *fakeAdmitter) Admit(ctx context.Context, r AdmitRequest) (Decision, error) {
+func (f *fakeAdmitter) Admit(ctx context.Context, r admission.Request) (admission.Decision, error) {
 	f.n.Add(1)
 	if f.gate != nil {
 		select {
 		case <-f.gate:
 		case <-ctx.Done():
-			return Decision{}, ctx.Err()
+			return admission.Decision{}, ctx.Err()
 		}
 	}
 	f.mu.Lock()
@@ -54,7 +54,7 @@ func (f *fakeAdmitter) Release(_ context.Context, product, channel string) error
 	return nil
 }
 
-func (f *fakeAdmitter) lastAdmit(tb testing.TB) AdmitRequest {
+func (f *fakeAdmitter) lastAdmit(tb testing.TB) admission.Request {
 	tb.Helper()
 	f.mu.Lock()
 	defer f.mu.Unlock()
@@ -65,11 +65,11 @@ func (f *fakeAdmitter) lastAdmit(tb testing.TB) AdmitRequest {
 }
 
 // Status answers status requests: the cluster's use of g729, a refusal else.
-func (f *fakeAdmitter) Status(_ context.Context, product string) (Usage, error) {
+func (f *fakeAdmitter) Status(_ context.Context, product string) (admission.Usage, error) {
 	if product == "g729" {
-		return Usage{InUse: 2, Total: 3}, nil
+		return admission.Usage{InUse: 2, Total: 3}, nil
 	}
-	return Usage{}, fmt.Errorf("status: %w", reasonedErr("STORE_UNAVAILABLE"))
+	return admission.Usage{}, fmt.Errorf("status: %w", reasonedErr("STORE_UNAVAILABLE"))
 }
 
 // warnCounter is a slog handler counting warnings and errors.
@@ -238,7 +238,7 @@ func TestAdmitSetsVariablesAndContinues(t *testing.T) {
 	if o.Vars["STASISSTATUS"] != "SUCCESS" {
 		t.Errorf("STASISSTATUS = %q", o.Vars["STASISSTATUS"])
 	}
-	want := AdmitRequest{Product: "g729", Channel: id, Call: "1795386433.42", Caller: "2000", Called: "100"}
+	want := admission.Request{Product: "g729", Channel: id, Call: "1795386433.42", Caller: "2000", Called: "100"}
 	if got := r.fake.lastAdmit(t); got != want {
 		t.Errorf("admit request %+v, want %+v", got, want)
 	}
@@ -266,48 +266,51 @@ type reasonedErr string
 func (e reasonedErr) Error() string  { return "refused: " + string(e) }
 func (e reasonedErr) Reason() string { return string(e) }
 
-var _ Reasoned = reasonedErr("")
+var _ admission.Reasoned = reasonedErr("")
 
 func TestStasisArguments(t *testing.T) {
-	reject := func(AdmitRequest) (Decision, error) { return Decision{Reason: "OVER_LIMIT"}, nil }
-	fail := func(AdmitRequest) (Decision, error) { return Decision{}, errors.New("store down") }
-	refuse := func(AdmitRequest) (Decision, error) {
-		return Decision{}, fmt.Errorf("admit: %w", reasonedErr("DRAINING"))
+	reject := func(admission.Request) (admission.Decision, error) {
+		return admission.Decision{Reason: "OVER_LIMIT"}, nil
+	}
+	fail := func(admission.Request) (admission.Decision, error) {
+		return admission.Decision{}, errors.New("store down")
+	}
+	refuse := func(admission.Request) (admission.Decision, error) {
+		return admission.Decision{}, fmt.Errorf("admit: %w", reasonedErr("DRAINING"))
 	}
 	cases := []struct {
 		name    string
-		decide  func(AdmitRequest) (Decision, error)
-		status  bool // admitter implements StatusChecker
+		decide  func(admission.Request) (admission.Decision, error)
 		args    []string
 		want    map[string]string
 		product string // admitted product, "" when no admit expected
 	}{
-		{"admit product", admitAll, false, []string{"admit", "g729"}, vars(admission.StatusAdmitted, "", "*"), "g729"},
-		{"extra args ignored", admitAll, false, []string{"admit", "g729", "second arg"}, vars(admission.StatusAdmitted, "", "*"), "g729"},
+		{"admit product", admitAll, []string{"admit", "g729"}, vars(admission.StatusAdmitted, "", "*"), "g729"},
+		{"extra args ignored", admitAll, []string{"admit", "g729", "second arg"}, vars(admission.StatusAdmitted, "", "*"), "g729"},
 		// The first argument is a verb, as in FastAGI's admit,PRODUCT: anything
 		// else is a bad request, never a product to refuse as NO_LICENSE.
-		{"unknown verb (issue 11)", admitAll, false, []string{"tone"}, vars(admission.StatusError, admission.ReasonBadRequest, ""), ""},
-		{"product without a verb, no catalog", admitAll, false, []string{"g729"}, vars(admission.StatusError, admission.ReasonBadRequest, ""), ""},
+		{"unknown verb (issue 11)", admitAll, []string{"tone"}, vars(admission.StatusError, admission.ReasonBadRequest, ""), ""},
+		{"product without a verb, no catalog", admitAll, []string{"g729"}, vars(admission.StatusError, admission.ReasonBadRequest, ""), ""},
 		// With the node's catalog (KnownProduct: g729, fax), the older short
 		// form of a known product still admits; anything else stays a bad
 		// request.
-		{"short form of a known product", admitAll, false, []string{"g729"}, vars(admission.StatusAdmitted, "", "*"), "g729"},
-		{"recorded product-first form", admitAll, false, []string{"g729", "second arg"}, vars(admission.StatusAdmitted, "", "*"), "g729"},
-		{"unknown verb with a catalog", admitAll, false, []string{"tone"}, vars(admission.StatusError, admission.ReasonBadRequest, ""), ""},
-		{"bad product name", admitAll, false, []string{"admit", "g7 29"}, vars(admission.StatusError, admission.ReasonBadRequest, ""), ""},
-		{"upper case", admitAll, false, []string{"ADMIT", "FAX"}, vars(admission.StatusAdmitted, "", "*"), "fax"},
-		{"rejected", reject, false, []string{"admit", "g729"}, vars(admission.StatusRejected, "OVER_LIMIT", ""), "g729"},
-		{"admitter error", fail, false, []string{"admit", "g729"}, vars(admission.StatusError, admission.ReasonInternal, ""), "g729"},
-		{"admitter error with a reason", refuse, false, []string{"admit", "g729"}, vars(admission.StatusError, "DRAINING", ""), "g729"},
-		{"no args", admitAll, false, nil, vars(admission.StatusError, admission.ReasonBadRequest, ""), ""},
-		{"admit without product", admitAll, false, []string{"admit"}, vars(admission.StatusError, admission.ReasonBadRequest, ""), ""},
-		{"blank args", admitAll, false, []string{" ", ""}, vars(admission.StatusError, admission.ReasonBadRequest, ""), ""},
-		{"release", admitAll, false, []string{"release", "g729"}, vars(admission.StatusOK, "", ""), ""},
-		{"release without product", admitAll, false, []string{"release"}, vars(admission.StatusError, admission.ReasonBadRequest, ""), ""},
+		{"short form of a known product", admitAll, []string{"g729"}, vars(admission.StatusAdmitted, "", "*"), "g729"},
+		{"recorded product-first form", admitAll, []string{"g729", "second arg"}, vars(admission.StatusAdmitted, "", "*"), "g729"},
+		{"unknown verb with a catalog", admitAll, []string{"tone"}, vars(admission.StatusError, admission.ReasonBadRequest, ""), ""},
+		{"bad product name", admitAll, []string{"admit", "g7 29"}, vars(admission.StatusError, admission.ReasonBadRequest, ""), ""},
+		{"upper case", admitAll, []string{"ADMIT", "FAX"}, vars(admission.StatusAdmitted, "", "*"), "fax"},
+		{"rejected", reject, []string{"admit", "g729"}, vars(admission.StatusRejected, "OVER_LIMIT", ""), "g729"},
+		{"admitter error", fail, []string{"admit", "g729"}, vars(admission.StatusError, admission.ReasonInternal, ""), "g729"},
+		{"admitter error with a reason", refuse, []string{"admit", "g729"}, vars(admission.StatusError, "DRAINING", ""), "g729"},
+		{"no args", admitAll, nil, vars(admission.StatusError, admission.ReasonBadRequest, ""), ""},
+		{"admit without product", admitAll, []string{"admit"}, vars(admission.StatusError, admission.ReasonBadRequest, ""), ""},
+		{"blank args", admitAll, []string{" ", ""}, vars(admission.StatusError, admission.ReasonBadRequest, ""), ""},
+		{"release", admitAll, []string{"release", "g729"}, vars(admission.StatusOK, "", ""), ""},
+		{"release without product", admitAll, []string{"release"}, vars(admission.StatusError, admission.ReasonBadRequest, ""), ""},
 		// FastAGI's meaning: the product's use, and the lease left alone ("-":
 		// not set) so that a restarted node still reads what the channel holds.
-		{"status", admitAll, true, []string{"status", "g729"}, map[string]string{admission.VarStatus: admission.StatusOK, admission.VarReason: "", admission.VarInUse: "2", admission.VarTotal: "3", admission.VarLease: "-"}, ""},
-		{"status refused", admitAll, true, []string{"status", "fax"}, vars(admission.StatusError, "STORE_UNAVAILABLE", ""), ""},
+		{"status", admitAll, []string{"status", "g729"}, map[string]string{admission.VarStatus: admission.StatusOK, admission.VarReason: "", admission.VarInUse: "2", admission.VarTotal: "3", admission.VarLease: "-"}, ""},
+		{"status refused", admitAll, []string{"status", "fax"}, vars(admission.StatusError, "STORE_UNAVAILABLE", ""), ""},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
@@ -355,7 +358,9 @@ func TestStasisArguments(t *testing.T) {
 }
 
 func TestRejectHangsUpWhenConfigured(t *testing.T) {
-	reject := func(AdmitRequest) (Decision, error) { return Decision{Reason: "NO_LICENSE"}, nil }
+	reject := func(admission.Request) (admission.Decision, error) {
+		return admission.Decision{Reason: "NO_LICENSE"}, nil
+	}
 	cases := []struct {
 		name      string
 		opts      Options

@@ -2,6 +2,7 @@ package ari
 
 import (
 	"context"
+	"github.com/licbridge/licbridge/admission"
 	"slices"
 	"testing"
 	"time"
@@ -31,7 +32,7 @@ func BenchmarkAdmitRoundTrip(b *testing.B) {
 			const baseN = 10000
 			t0 := time.Now()
 			for i := 0; i < baseN; i++ {
-				if _, err := r.fake.Admit(ctx, AdmitRequest{Product: "g729", Channel: "bench"}); err != nil {
+				if _, err := r.fake.Admit(ctx, admission.Request{Product: "g729", Channel: "bench"}); err != nil {
 					b.Fatal(err)
 				}
 			}

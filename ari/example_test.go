@@ -12,13 +12,15 @@ import (
 // grantAll admits everything; the daemon passes its admission core instead.
 type grantAll struct{}
 
-func (grantAll) Admit(_ context.Context, r ari.AdmitRequest) (ari.Decision, error) {
-	return ari.Decision{Admitted: true, Lease: r.Product + "-" + r.Channel}, nil
+func (grantAll) Admit(_ context.Context, r admission.Request) (admission.Decision, error) {
+	return admission.Decision{Admitted: true, Lease: r.Product + "-" + r.Channel}, nil
 }
 
 func (grantAll) Release(context.Context, string, string) error { return nil }
 
-func (grantAll) Status(context.Context, string) (ari.Usage, error) { return ari.Usage{}, nil }
+func (grantAll) Status(context.Context, string) (admission.Usage, error) {
+	return admission.Usage{}, nil
+}
 
 // The dialplan's Stasis(licbridge,admit,g729) against the ARI double: the app
 // sets the variables and continues the channel after Stasis().

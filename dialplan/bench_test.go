@@ -20,12 +20,14 @@ const benchConcurrency = 16
 // not an admission core.
 type yesAdmitter struct{ n atomic.Int64 }
 
-func (a *yesAdmitter) Admit(_ context.Context, req AdmitRequest) (Decision, error) {
+func (a *yesAdmitter) Admit(_ context.Context, req admission.Request) (admission.Decision, error) {
 	a.n.Add(1)
-	return Decision{Admitted: true, Lease: req.Channel}, nil
+	return admission.Decision{Admitted: true, Lease: req.Channel}, nil
 }
 func (a *yesAdmitter) Release(context.Context, string, string) error { return nil }
-func (a *yesAdmitter) Status(context.Context, string) (Usage, error) { return Usage{}, nil }
+func (a *yesAdmitter) Status(context.Context, string) (admission.Usage, error) {
+	return admission.Usage{}, nil
+}
 
 type latencies struct {
 	p50, p99 time.Duration
@@ -82,9 +84,9 @@ func report(b *testing.B, l latencies) {
 // measures the baseline in the same run and reports the ratios.
 func BenchmarkAdmit(b *testing.B) {
 	ctx := context.Background()
-	inProcess := func(adm Admitter) func(int) error {
+	inProcess := func(adm admission.Admitter) func(int) error {
 		return func(i int) error {
-			d, err := adm.Admit(ctx, AdmitRequest{Product: "g729", Channel: fmt.Sprint(i), Call: fmt.Sprint(i)})
+			d, err := adm.Admit(ctx, admission.Request{Product: "g729", Channel: fmt.Sprint(i), Call: fmt.Sprint(i)})
 			if err == nil && !d.Admitted {
 				err = fmt.Errorf("not admitted")
 			}

@@ -6,6 +6,7 @@ import (
 	"log/slog"
 	"os"
 
+	"github.com/licbridge/licbridge/admission"
 	"github.com/licbridge/licbridge/dialplan"
 	"github.com/licbridge/licbridge/dialplan/agi"
 )
@@ -23,10 +24,10 @@ func ExampleParseRequest() {
 	// Output: {Verb:admit Product:g729 Channel:1795386360.29 Call: Caller: Called:s} <nil>
 }
 
-// ExampleNewServer shows the wiring: the admission core implements Admitter.
+// ExampleNewServer shows the wiring: the admission core implements admission.Admitter.
 // (Not run: it would listen on 127.0.0.1:4573.)
 func ExampleNewServer() {
-	var core dialplan.Admitter // the bridge's adapter; must not be nil
+	var core admission.Admitter // the bridge's adapter; must not be nil
 	srv, err := dialplan.NewServer(core, dialplan.Config{
 		Logger: slog.New(slog.NewTextHandler(os.Stderr, nil)),
 	})

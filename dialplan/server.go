@@ -98,7 +98,7 @@ func ParseAllow(cidrs []string) ([]netip.Prefix, error) {
 
 // Server is the FastAGI server. Build it with NewServer and start it with Run.
 type Server struct {
-	adm   Admitter
+	adm   admission.Admitter
 	cfg   Config
 	log   *slog.Logger
 	ready chan struct{}
@@ -132,7 +132,7 @@ type refusal struct {
 }
 
 // NewServer checks cfg, fills its defaults and returns a server that asks adm.
-func NewServer(adm Admitter, cfg Config) (*Server, error) {
+func NewServer(adm admission.Admitter, cfg Config) (*Server, error) {
 	if adm == nil {
 		return nil, errors.New("dialplan: NewServer: nil Admitter")
 	}

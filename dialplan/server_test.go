@@ -25,7 +25,7 @@ type countingAdmitter struct {
 	mu      sync.Mutex
 	limit   map[string]int
 	holds   map[string]map[string]string // product → channel → lease
-	reqs    []AdmitRequest
+	reqs    []admission.Request
 	seq     int
 	reason  string        // Reason for admitted decisions, if set
 	fail    error         // returned by every call when set
@@ -33,13 +33,13 @@ type countingAdmitter struct {
 	entered chan struct{} // receives once per Admit that starts blocking
 }
 
-var _ Admitter = (*countingAdmitter)(nil)
+var _ admission.Admitter = (*countingAdmitter)(nil)
 
 func newAdmitter(limits map[string]int) *countingAdmitter {
 	return &countingAdmitter{limit: limits, holds: map[string]map[string]string{}}
 }
 
-func (a *countingAdmitter) Admit(ctx context.Context, req AdmitRequest) (Decision, error) {
+func (a *countingAdmitter) Admit(ctx context.Context, req admission.Request) (admission.Decision, error) {
 	if a.block != nil {
 		if a.entered != nil {
 			a.entered <- struct{}{}
@@ -47,18 +47,18 @@ func (a *countingAdmitter) Admit(ctx context.Context, req AdmitRequest) (Decisio
 		select {
 		case <-a.block:
 		case <-ctx.Done():
-			return Decision{}, ctx.Err()
+			return admission.Decision{}, ctx.Err()
 		}
 	}
 	a.mu.Lock()
 	defer a.mu.Unlock()
 	a.reqs = append(a.reqs, req)
 	if a.fail != nil {
-		return Decision{}, a.fail
+		return admission.Decision{}, a.fail
 	}
 	total, ok := a.limit[req.Product]
 	if !ok {
-		return Decision{Reason: "NO_LICENSE"}, nil
+		return admission.Decision{Reason: "NO_LICENSE"}, nil
 	}
 	h := a.holds[req.Product]
 	if h == nil {
@@ -66,15 +66,15 @@ func (a *countingAdmitter) Admit(ctx context.Context, req AdmitRequest) (Decisio
 		a.holds[req.Product] = h
 	}
 	if lease, ok := h[req.Channel]; ok {
-		return Decision{Admitted: true, Reason: a.reason, Lease: lease}, nil
+		return admission.Decision{Admitted: true, Reason: a.reason, Lease: lease}, nil
 	}
 	if len(h) >= total {
-		return Decision{Reason: "OVER_LIMIT"}, nil
+		return admission.Decision{Reason: "OVER_LIMIT"}, nil
 	}
 	a.seq++
 	lease := fmt.Sprintf("%s-%d", req.Product, a.seq)
 	h[req.Channel] = lease
-	return Decision{Admitted: true, Reason: a.reason, Lease: lease}, nil
+	return admission.Decision{Admitted: true, Reason: a.reason, Lease: lease}, nil
 }
 
 func (a *countingAdmitter) Release(ctx context.Context, product, channel string) error {
@@ -87,29 +87,29 @@ func (a *countingAdmitter) Release(ctx context.Context, product, channel string)
 	return nil
 }
 
-func (a *countingAdmitter) Status(ctx context.Context, product string) (Usage, error) {
+func (a *countingAdmitter) Status(ctx context.Context, product string) (admission.Usage, error) {
 	a.mu.Lock()
 	defer a.mu.Unlock()
 	if a.fail != nil {
-		return Usage{}, a.fail
+		return admission.Usage{}, a.fail
 	}
-	return Usage{InUse: len(a.holds[product]), Total: a.limit[product]}, nil
+	return admission.Usage{InUse: len(a.holds[product]), Total: a.limit[product]}, nil
 }
 
-func (a *countingAdmitter) calls() []AdmitRequest {
+func (a *countingAdmitter) calls() []admission.Request {
 	a.mu.Lock()
 	defer a.mu.Unlock()
-	return append([]AdmitRequest(nil), a.reqs...)
+	return append([]admission.Request(nil), a.reqs...)
 }
 
 // startServer runs a server on 127.0.0.1:0 until the test ends and returns its
 // address and a stop func that ends Run's context and waits for Run to return.
-func startServer(t testing.TB, adm Admitter, cfg Config) (addr string, stop func() error) {
+func startServer(t testing.TB, adm admission.Admitter, cfg Config) (addr string, stop func() error) {
 	addr, cancel, wait := startServerParts(t, adm, cfg)
 	return addr, func() error { cancel(); return wait() }
 }
 
-func startServerParts(t testing.TB, adm Admitter, cfg Config) (addr string, cancel func(), wait func() error) {
+func startServerParts(t testing.TB, adm admission.Admitter, cfg Config) (addr string, cancel func(), wait func() error) {
 	t.Helper()
 	cfg.Addr = "127.0.0.1:0"
 	srv, err := NewServer(adm, cfg)
@@ -203,7 +203,7 @@ func TestAdmitRejectReleaseStatus(t *testing.T) {
 
 	// The admission core saw the channel's identity as Asterisk gave it.
 	got := adm.calls()[0]
-	want := AdmitRequest{Product: "g729", Channel: "1795386360.1", Call: "1795386300.1", Caller: "+4930123456", Called: "+4940987654"}
+	want := admission.Request{Product: "g729", Channel: "1795386360.1", Call: "1795386300.1", Caller: "+4930123456", Called: "+4940987654"}
 	if got != want {
 		t.Errorf("AdmitRequest\n got %+v\nwant %+v", got, want)
 	}
@@ -352,7 +352,7 @@ type reasonedErr string
 func (e reasonedErr) Error() string  { return "refused: " + string(e) }
 func (e reasonedErr) Reason() string { return string(e) }
 
-var _ Reasoned = reasonedErr("")
+var _ admission.Reasoned = reasonedErr("")
 
 func TestAdmitterFailures(t *testing.T) {
 	t.Run("error", func(t *testing.T) {
@@ -588,7 +588,7 @@ func TestGracefulStop(t *testing.T) {
 
 func TestNewServerChecks(t *testing.T) {
 	if _, err := NewServer(nil, Config{}); err == nil {
-		t.Error("nil Admitter accepted")
+		t.Error("nil admission.Admitter accepted")
 	}
 	if _, err := NewServer(newAdmitter(nil), Config{Addr: "nonsense"}); err == nil {
 		t.Error("bad address accepted")

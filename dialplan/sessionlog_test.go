@@ -3,6 +3,7 @@ package dialplan
 import (
 	"context"
 	"errors"
+	"github.com/licbridge/licbridge/admission"
 	"log/slog"
 	"strings"
 	"testing"
@@ -13,8 +14,8 @@ import (
 // failAdmitter fails every request, so that the session logs at ERROR.
 type failAdmitter struct{ yesAdmitter }
 
-func (*failAdmitter) Admit(context.Context, AdmitRequest) (Decision, error) {
-	return Decision{}, errors.New("store down")
+func (*failAdmitter) Admit(context.Context, admission.Request) (admission.Decision, error) {
+	return admission.Decision{}, errors.New("store down")
 }
 
 // TestSessionLog: the session's logger is built only when something is
@@ -24,7 +25,7 @@ func TestSessionLog(t *testing.T) {
 	for _, tc := range []struct {
 		name    string
 		level   slog.Level
-		adm     Admitter
+		adm     admission.Admitter
 		want    []string // substrings of one log line
 		wantNot string
 	}{

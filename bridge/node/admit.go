@@ -6,17 +6,12 @@ import (
 	"strings"
 	"time"
 
-	"github.com/licbridge/licbridge/ari"
+	"github.com/licbridge/licbridge/admission"
 	"github.com/licbridge/licbridge/bridge"
-	"github.com/licbridge/licbridge/dialplan"
 )
 
-// Interface guards: the protocol packages take the node through these.
-var (
-	_ dialplan.Admitter = AGIAdmitter{}
-	_ ari.Admitter      = ARIAdmitter{}
-	_ ari.StatusChecker = ARIAdmitter{}
-)
+// The protocol packages take the node through this.
+var _ admission.Admitter = admitter{}
 
 // Admit runs one admission for a protocol adapter: refused while draining,
 // remembered (for reconcile races) when admitted, reported to OnDecision.
@@ -65,62 +60,42 @@ func (n *Node) Release(ctx context.Context, product, channel string) {
 	}
 }
 
-// AGIAdmitter is the node as the FastAGI server's dialplan.Admitter.
-type AGIAdmitter struct{ n *Node }
-
-// Admit implements dialplan.Admitter.
-func (a AGIAdmitter) Admit(ctx context.Context, req dialplan.AdmitRequest) (dialplan.Decision, error) {
-	r, err := a.n.Admit(ctx, dialplan.ViaAGI, bridge.Request{Product: req.Product, Channel: req.Channel, Call: req.Call, Caller: req.Caller, Called: req.Called})
-	if err != nil {
-		return dialplan.Decision{}, err
-	}
-	return dialplan.Decision{Admitted: r.Admitted, Reason: string(r.Reason), Lease: r.Lease.ID}, nil
+// admitter is the node as a protocol adapter's admission.Admitter, one for
+// FastAGI and ARI alike; via names the path (dialplan.ViaAGI or ViaARI) for
+// the decision metrics.
+type admitter struct {
+	n   *Node
+	via string
 }
 
-// Release implements dialplan.Admitter.
-func (a AGIAdmitter) Release(ctx context.Context, product, channel string) error {
+// Admit implements admission.Admitter.
+func (a admitter) Admit(ctx context.Context, req admission.Request) (admission.Decision, error) {
+	r, err := a.n.Admit(ctx, a.via, bridge.Request{Product: req.Product, Channel: req.Channel, Call: req.Call, Caller: req.Caller, Called: req.Called})
+	if err != nil {
+		return admission.Decision{}, err
+	}
+	return admission.Decision{Admitted: r.Admitted, Reason: string(r.Reason), Lease: r.Lease.ID}, nil
+}
+
+// Release implements admission.Admitter.
+func (a admitter) Release(ctx context.Context, product, channel string) error {
 	a.n.Release(ctx, product, channel)
 	return nil
 }
 
-// Status implements dialplan.Admitter: the product's channels in use and total
-// as the cluster sees them.
-func (a AGIAdmitter) Status(ctx context.Context, product string) (dialplan.Usage, error) {
+// Status implements admission.Admitter: the product's channels in use and
+// total as the cluster sees them, on either path.
+func (a admitter) Status(ctx context.Context, product string) (admission.Usage, error) {
 	us, err := a.n.b.Usage(ctx)
 	if err != nil {
-		return dialplan.Usage{}, err
+		return admission.Usage{}, err
 	}
 	for _, u := range us {
 		if u.Product == product {
-			return dialplan.Usage{InUse: u.InUse, Total: u.Total}, nil
+			return admission.Usage{InUse: u.InUse, Total: u.Total}, nil
 		}
 	}
-	return dialplan.Usage{}, nil
-}
-
-// ARIAdmitter is the node as the Stasis application's ari.Admitter.
-type ARIAdmitter struct{ n *Node }
-
-// Admit implements ari.Admitter.
-func (a ARIAdmitter) Admit(ctx context.Context, req ari.AdmitRequest) (ari.Decision, error) {
-	r, err := a.n.Admit(ctx, dialplan.ViaARI, bridge.Request{Product: req.Product, Channel: req.Channel, Call: req.Call, Caller: req.Caller, Called: req.Called})
-	if err != nil {
-		return ari.Decision{}, err
-	}
-	return ari.Decision{Admitted: r.Admitted, Reason: string(r.Reason), Lease: r.Lease.ID}, nil
-}
-
-// Release implements ari.Admitter.
-func (a ARIAdmitter) Release(ctx context.Context, product, channel string) error {
-	a.n.Release(ctx, product, channel)
-	return nil
-}
-
-// Status implements ari.StatusChecker with FastAGI's meaning: the product's
-// channels in use and total as the cluster sees them.
-func (a ARIAdmitter) Status(ctx context.Context, product string) (ari.Usage, error) {
-	u, err := AGIAdmitter(a).Status(ctx, product)
-	return ari.Usage{InUse: u.InUse, Total: u.Total}, err
+	return admission.Usage{}, nil
 }
 
 // parseLease reads a LICBRIDGE_LEASE value ("g729:1795386360.29") back into

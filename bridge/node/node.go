@@ -20,6 +20,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/licbridge/licbridge/admission"
 	"log/slog"
 	"sync"
 	"sync/atomic"
@@ -58,13 +59,10 @@ type drainingError struct{}
 
 func (drainingError) Error() string { return "node: draining, no new admissions" }
 
-// Reason implements dialplan.Reasoned and ari.Reasoned.
+// Reason implements admission.Reasoned.
 func (drainingError) Reason() string { return ReasonDraining }
 
-var (
-	_ dialplan.Reasoned = drainingError{}
-	_ ari.Reasoned      = drainingError{}
-)
+var _ admission.Reasoned = drainingError{}
 
 // Options configure a Node. A zero field means its default; nil protocol
 // options mean that part does not run.
@@ -214,7 +212,7 @@ func New(opt Options) (*Node, error) {
 	}
 	if opt.ARI != nil {
 		ro := *opt.ARI
-		ro.Admitter = ARIAdmitter{n}
+		ro.Admitter = admitter{n: n, via: dialplan.ViaARI}
 		ro.KnownProduct = n.b.Catalog() // Stasis(APP,PRODUCT) of a catalog product still admits
 		user := ro.OnChannelGone
 		ro.OnChannelGone = func(id string) {
@@ -234,7 +232,7 @@ func New(opt Options) (*Node, error) {
 		n.ariApp = app
 	}
 	if opt.AGI != nil {
-		srv, err := dialplan.NewServer(AGIAdmitter{n}, *opt.AGI)
+		srv, err := dialplan.NewServer(admitter{n: n, via: dialplan.ViaAGI}, *opt.AGI)
 		if err != nil {
 			return nil, fmt.Errorf("node: %w", err)
 		}

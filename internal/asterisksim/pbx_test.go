@@ -2,6 +2,7 @@ package asterisksim_test
 
 import (
 	"context"
+	"github.com/licbridge/licbridge/admission"
 	"sync"
 	"testing"
 	"time"
@@ -16,18 +17,18 @@ type admitOdd struct {
 	n  int
 }
 
-func (a *admitOdd) Admit(_ context.Context, req dialplan.AdmitRequest) (dialplan.Decision, error) {
+func (a *admitOdd) Admit(_ context.Context, req admission.Request) (admission.Decision, error) {
 	a.mu.Lock()
 	defer a.mu.Unlock()
 	a.n++
 	if a.n%2 == 1 {
-		return dialplan.Decision{Admitted: true, Lease: req.Product + ":" + req.Channel}, nil
+		return admission.Decision{Admitted: true, Lease: req.Product + ":" + req.Channel}, nil
 	}
-	return dialplan.Decision{Reason: "OVER_LIMIT"}, nil
+	return admission.Decision{Reason: "OVER_LIMIT"}, nil
 }
 func (a *admitOdd) Release(context.Context, string, string) error { return nil }
-func (a *admitOdd) Status(context.Context, string) (dialplan.Usage, error) {
-	return dialplan.Usage{}, nil
+func (a *admitOdd) Status(context.Context, string) (admission.Usage, error) {
+	return admission.Usage{}, nil
 }
 
 func TestPlace(t *testing.T) {
