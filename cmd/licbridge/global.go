@@ -11,7 +11,7 @@ import (
 )
 
 // globalFlags are accepted anywhere on the line, before or after the subcommand
-// (reorderArgs moves them ahead for urfave/cli). Every flag can also be set from
+// (cliargs.Reorder moves them ahead for urfave/cli). Every flag can also be set from
 // the LICBRIDGE_* environment variable named in its EnvVars.
 func globalFlags() []cli.Flag {
 	return []cli.Flag{

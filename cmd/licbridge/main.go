@@ -14,6 +14,8 @@ import (
 	"syscall"
 
 	"github.com/urfave/cli/v2"
+
+	"github.com/licbridge/licbridge/internal/cliargs"
 )
 
 // version is set at build time with -ldflags "-X main.version=...".
@@ -28,7 +30,7 @@ func main() {
 		stop()
 	}()
 	app := newApp()
-	if err := app.RunContext(ctx, reorderArgs(app, os.Args)); err != nil {
+	if err := app.RunContext(ctx, cliargs.Reorder(app, os.Args)); err != nil {
 		fmt.Fprintln(os.Stderr, "licbridge:", err)
 		os.Exit(exitCode(err))
 	}

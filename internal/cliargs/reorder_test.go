@@ -1,12 +1,43 @@
-package main
+package cliargs
 
 import (
 	"strings"
 	"testing"
+
+	"github.com/urfave/cli/v2"
 )
 
-func TestReorderArgs(t *testing.T) {
-	app := newApp()
+// testApp has the shape of licbridge's command tree where the cases need it:
+// global flags, commands with value and bool flags, nested subcommands.
+func testApp() *cli.App {
+	str := func(names ...string) []cli.Flag {
+		var fs []cli.Flag
+		for _, n := range names {
+			fs = append(fs, &cli.StringFlag{Name: n})
+		}
+		return fs
+	}
+	return &cli.App{
+		Name:  "licbridge",
+		Flags: str("config", "log-level", "log-format"),
+		Commands: []*cli.Command{
+			{Name: "run", Flags: str("agi-listen", "state-dir")},
+			{Name: "dialplan", Flags: str("via")},
+			{Name: "show", Subcommands: []*cli.Command{
+				{Name: "licenses", Flags: append(str("now"), &cli.BoolFlag{Name: "json"})},
+			}},
+			{Name: "license", Subcommands: []*cli.Command{
+				{Name: "deactivate", Flags: str("issuer", "host-id")},
+			}},
+			{Name: "sipmon", Subcommands: []*cli.Command{
+				{Name: "read", Flags: []cli.Flag{&cli.BoolFlag{Name: "json"}, &cli.IntFlag{Name: "max-dialogs"}}},
+			}},
+		},
+	}
+}
+
+func TestReorder(t *testing.T) {
+	app := testApp()
 	cases := []struct{ name, in, want string }{
 		{"config after run", "run --config F", "--config F run"},
 		{"systemd ExecStart", "run --config /etc/licbridge/licbridge.yaml", "--config /etc/licbridge/licbridge.yaml run"},
@@ -43,26 +74,26 @@ func TestReorderArgs(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			in := append([]string{"licbridge"}, strings.Fields(tc.in)...)
 			want := strings.Join(append([]string{"licbridge"}, strings.Fields(tc.want)...), " ")
-			if got := strings.Join(reorderArgs(app, in), " "); got != want {
-				t.Errorf("reorderArgs(%q)\n got %q\nwant %q", tc.in, got, want)
+			if got := strings.Join(Reorder(app, in), " "); got != want {
+				t.Errorf("Reorder(%q)\n got %q\nwant %q", tc.in, got, want)
 			}
 		})
 	}
 }
 
-// FuzzReorderArgs: the rewrite only reorders (the same words, the program name
+// FuzzReorder: the rewrite only reorders (the same words, the program name
 // first) and is stable (a canonical line is left as it is).
-func FuzzReorderArgs(f *testing.F) {
+func FuzzReorder(f *testing.F) {
 	for _, s := range []string{"run --config F", "license deactivate ID --host-id H", "sipmon read a -- --json b",
 		"show licenses --now -1h --json", "--bogus run x --log-level", "help run", "sipmon read - --json=true"} {
 		f.Add(s)
 	}
-	app := newApp()
+	app := testApp()
 	f.Fuzz(func(t *testing.T, s string) {
 		in := append([]string{"licbridge"}, strings.Fields(s)...)
-		out := reorderArgs(app, in)
+		out := Reorder(app, in)
 		if len(out) != len(in) || out[0] != in[0] {
-			t.Fatalf("reorderArgs(%q) = %q: not a reordering", in, out)
+			t.Fatalf("Reorder(%q) = %q: not a reordering", in, out)
 		}
 		count := map[string]int{}
 		for i := range in {
@@ -71,10 +102,10 @@ func FuzzReorderArgs(f *testing.F) {
 		}
 		for w, n := range count {
 			if n != 0 {
-				t.Fatalf("reorderArgs(%q) = %q: %q count off by %d", in, out, w, n)
+				t.Fatalf("Reorder(%q) = %q: %q count off by %d", in, out, w, n)
 			}
 		}
-		if again := reorderArgs(app, out); strings.Join(again, " ") != strings.Join(out, " ") {
+		if again := Reorder(app, out); strings.Join(again, " ") != strings.Join(out, " ") {
 			t.Fatalf("not stable: %q -> %q -> %q", in, out, again)
 		}
 	})

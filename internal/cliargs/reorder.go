@@ -1,4 +1,7 @@
-package main
+// Package cliargs rewrites a command line into the shape urfave/cli v2 parses,
+// so that flags can be written anywhere on it. It knows nothing of licbridge:
+// the walk reads the app's own flag and command definitions.
+package cliargs
 
 import (
 	"strings"
@@ -6,7 +9,7 @@ import (
 	"github.com/urfave/cli/v2"
 )
 
-// reorderArgs rewrites a command line into the one shape urfave/cli v2 parses:
+// Reorder rewrites a command line into the one shape urfave/cli v2 parses:
 //
 //	licbridge [global flags] cmd [cmd flags] sub [sub flags] [positionals]
 //
@@ -23,7 +26,7 @@ import (
 // them. `--` ends the flags: it and everything after it stay positional, in
 // order. A word that is not a known subcommand where one is expected (a typo,
 // "help") ends the rewrite: the rest is passed on as written.
-func reorderArgs(app *cli.App, args []string) []string {
+func Reorder(app *cli.App, args []string) []string {
 	if len(args) < 2 {
 		return args
 	}
@@ -57,7 +60,7 @@ func reorderArgs(app *cli.App, args []string) []string {
 	return w.result(args[0])
 }
 
-// argWalk is reorderArgs' state as it walks the arguments.
+// argWalk is Reorder's state as it walks the arguments.
 type argWalk struct {
 	globals   map[string]bool // the app's flags: name -> takes a value
 	globalOut []string        // global flags with their values
