@@ -48,38 +48,37 @@ func (c *fakeClock) Advance(d time.Duration) {
 // storeKind builds one Store implementation for the shared suite.
 type storeKind struct {
 	name string
-	new  func(t *testing.T) (bridge.Store, bridge.ActivationStore)
+	new  func(t *testing.T) bridge.Store
 }
 
 func memKind() storeKind {
-	return storeKind{"embedded", func(*testing.T) (bridge.Store, bridge.ActivationStore) {
-		s := bridge.NewMemStore()
-		return s, s
+	return storeKind{"embedded", func(*testing.T) bridge.Store {
+		return bridge.NewMemStore()
 	}}
 }
 
 func redisKind() storeKind {
-	return storeKind{"redis", func(t *testing.T) (bridge.Store, bridge.ActivationStore) {
+	return storeKind{"redis", func(t *testing.T) bridge.Store {
 		srv := redistest.Start(t)
 		s := dialRedis(t, srv.Addr)
-		return s, s
+		return s
 	}}
 }
 
 func clusterKind() storeKind {
-	return storeKind{"redis-cluster", func(t *testing.T) (bridge.Store, bridge.ActivationStore) {
+	return storeKind{"redis-cluster", func(t *testing.T) bridge.Store {
 		c := redistest.StartCluster(t, 3)
 		// One address: the store finds out that it is a Cluster node.
 		s := dialRedis(t, c.Servers[0].Addr)
 		if _, ok := s.Client().(*redis.ClusterClient); !ok {
 			t.Fatalf("one Cluster node address gave a %T, want *redis.ClusterClient", s.Client())
 		}
-		return s, s
+		return s
 	}}
 }
 
 func sentinelKind() storeKind {
-	return storeKind{"redis-sentinel", func(t *testing.T) (bridge.Store, bridge.ActivationStore) {
+	return storeKind{"redis-sentinel", func(t *testing.T) bridge.Store {
 		sen := redistest.StartSentinel(t)
 		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 		defer cancel()
@@ -91,7 +90,7 @@ func sentinelKind() storeKind {
 		if _, ok := s.Client().(*redis.Client); !ok {
 			t.Fatalf("a Sentinel address gave a %T", s.Client())
 		}
-		return s, s
+		return s
 	}}
 }
 
@@ -119,7 +118,6 @@ func uniqueProduct(base string) string {
 type env struct {
 	t     *testing.T
 	store bridge.Store
-	act   bridge.ActivationStore
 	clock *fakeClock
 }
 

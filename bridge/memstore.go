@@ -13,10 +13,9 @@ import (
 // semantics as the Redis store, so that one behavioural suite covers both.
 // It is safe for concurrent use.
 type MemStore struct {
-	mu          sync.Mutex
-	products    map[string]*memProduct
-	activations map[string][]Activation
-	owners      map[string]Claim // node -> the instance that holds its ID
+	mu       sync.Mutex
+	products map[string]*memProduct
+	owners   map[string]Claim // node -> the instance that holds its ID
 }
 
 type memProduct struct {
@@ -29,13 +28,12 @@ type memProduct struct {
 }
 
 var (
-	_ Store           = (*MemStore)(nil)
-	_ ActivationStore = (*MemStore)(nil)
+	_ Store = (*MemStore)(nil)
 )
 
 // NewMemStore returns an empty embedded store.
 func NewMemStore() *MemStore {
-	return &MemStore{products: map[string]*memProduct{}, activations: map[string][]Activation{}}
+	return &MemStore{products: map[string]*memProduct{}}
 }
 
 func (s *MemStore) product(name string) *memProduct {
@@ -336,54 +334,6 @@ func (s *MemStore) Claim(ctx context.Context, op ClaimOp) (Claim, error) {
 
 // Ping implements Store; the embedded store always answers.
 func (s *MemStore) Ping(ctx context.Context) error { return ctx.Err() }
-
-// Activate implements ActivationStore.
-func (s *MemStore) Activate(ctx context.Context, keyID, hostID string, maxHosts int, at time.Time) (bool, []Activation, error) {
-	if err := ctx.Err(); err != nil {
-		return false, nil, err
-	}
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	hosts := s.activations[keyID]
-	for _, h := range hosts {
-		if h.HostID == hostID {
-			return true, append([]Activation(nil), hosts...), nil
-		}
-	}
-	if len(hosts) >= maxHosts {
-		return false, append([]Activation(nil), hosts...), nil
-	}
-	hosts = append(hosts, Activation{HostID: hostID, At: msTime(at)})
-	s.activations[keyID] = hosts
-	return true, append([]Activation(nil), hosts...), nil
-}
-
-// Deactivate implements ActivationStore.
-func (s *MemStore) Deactivate(ctx context.Context, keyID, hostID string) (bool, error) {
-	if err := ctx.Err(); err != nil {
-		return false, err
-	}
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	hosts := s.activations[keyID]
-	for i, h := range hosts {
-		if h.HostID == hostID {
-			s.activations[keyID] = append(hosts[:i:i], hosts[i+1:]...)
-			return true, nil
-		}
-	}
-	return false, nil
-}
-
-// Activations implements ActivationStore.
-func (s *MemStore) Activations(ctx context.Context, keyID string) ([]Activation, error) {
-	if err := ctx.Err(); err != nil {
-		return nil, err
-	}
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return append([]Activation(nil), s.activations[keyID]...), nil
-}
 
 // msTime truncates to milliseconds, the store's resolution; zero stays zero.
 func msTime(t time.Time) time.Time {

@@ -39,7 +39,7 @@ func TestRandomized(t *testing.T) {
 		{clusterKind(), bridge.PoolCluster, 1000},
 	} {
 		t.Run(tc.kind.name+"/"+string(tc.pool), func(t *testing.T) {
-			store, _ := tc.kind.new(t)
+			store := tc.kind.new(t)
 			runRandom(t, store, tc.pool, rand.New(rand.NewPCG(seed, 1)), tc.steps)
 		})
 	}

@@ -2,10 +2,7 @@ package bridge
 
 import (
 	"context"
-	"errors"
-	"fmt"
 	"sort"
-	"strings"
 	"time"
 
 	"github.com/licbridge/licbridge/license"
@@ -73,62 +70,6 @@ type Claim struct {
 	Holder string
 	// Until is when its claim ends unless renewed.
 	Until time.Time
-}
-
-// ActivationStore is the activation database: which host IDs each key ID is
-// activated on.
-type ActivationStore interface {
-	// Activate records hostID for keyID unless maxHosts other hosts hold it.
-	// Re-activating a host already listed succeeds. Hosts lists the holders
-	// after the call (on refusal: the ones that block it).
-	Activate(ctx context.Context, keyID, hostID string, maxHosts int, at time.Time) (ok bool, hosts []Activation, err error)
-	// Deactivate frees hostID's slot; it reports whether there was one.
-	Deactivate(ctx context.Context, keyID, hostID string) (bool, error)
-	// Activations lists the hosts keyID is activated on, oldest first.
-	Activations(ctx context.Context, keyID string) ([]Activation, error)
-}
-
-// Activation is one host holding a key.
-type Activation struct {
-	HostID string    `json:"host_id"`
-	At     time.Time `json:"at"`
-}
-
-// ActivationLimitError refuses an activation beyond a key's host limit; it
-// names the hosts that hold the key.
-type ActivationLimitError struct {
-	KeyID    string
-	HostID   string
-	MaxHosts int
-	Hosts    []Activation
-}
-
-func (e *ActivationLimitError) Error() string {
-	ids := make([]string, len(e.Hosts))
-	for i, h := range e.Hosts {
-		ids[i] = h.HostID
-	}
-	return fmt.Sprintf("key %s is already activated on %d of %d hosts (%s): deactivate one of them to activate host %s",
-		e.KeyID, len(e.Hosts), e.MaxHosts, strings.Join(ids, ", "), e.HostID)
-}
-
-// Activate records keyID for hostID in s, returning *ActivationLimitError when
-// the key is already on maxHosts other hosts.
-func Activate(ctx context.Context, s ActivationStore, keyID, hostID string, maxHosts int, at time.Time) ([]Activation, error) {
-	if keyID == "" || hostID == "" {
-		return nil, errors.New("activate: key ID and host ID are required")
-	}
-	if maxHosts < 1 {
-		return nil, fmt.Errorf("activate %s: max hosts %d: must be at least 1", keyID, maxHosts)
-	}
-	ok, hosts, err := s.Activate(ctx, keyID, hostID, maxHosts, at)
-	if err != nil {
-		return nil, fmt.Errorf("activate %s for host %s: %w", keyID, hostID, err)
-	}
-	if !ok {
-		return hosts, &ActivationLimitError{KeyID: keyID, HostID: hostID, MaxHosts: maxHosts, Hosts: hosts}
-	}
-	return hosts, nil
 }
 
 // AdmitOp is one admission as the store sees it.

@@ -26,10 +26,10 @@ type suiteCase struct {
 func TestStoreSuite(t *testing.T) {
 	for _, kind := range []storeKind{memKind(), redisKind(), clusterKind(), sentinelKind()} {
 		t.Run(kind.name, func(t *testing.T) {
-			store, act := kind.new(t)
+			store := kind.new(t)
 			for _, c := range suiteCases() {
 				t.Run(c.name, func(t *testing.T) {
-					c.run(t, &env{t: t, store: store, act: act, clock: newClock()})
+					c.run(t, &env{t: t, store: store, clock: newClock()})
 				})
 			}
 		})
@@ -516,47 +516,6 @@ func suiteCases() []suiteCase {
 				t.Fatal("a grant with a bad product name was accepted")
 			}
 		}},
-		{"activation limits", func(t *testing.T, e *env) {
-			ctx := context.Background()
-			key := uniqueProduct("KEY")
-			for _, h := range []string{"h1", "h2", "h3", "h2"} {
-				if _, err := bridge.Activate(ctx, e.act, key, h, 3, e.clock.Now()); err != nil {
-					t.Fatalf("activate %s: %v", h, err)
-				}
-				e.clock.Advance(time.Second)
-			}
-			_, err := bridge.Activate(ctx, e.act, key, "h4", 3, e.clock.Now())
-			var lim *bridge.ActivationLimitError
-			if !errors.As(err, &lim) {
-				t.Fatalf("fourth host: err %v, want *ActivationLimitError", err)
-			}
-			if got := hostIDs(lim.Hosts); !reflect.DeepEqual(got, []string{"h1", "h2", "h3"}) {
-				t.Fatalf("refusal names %v, want h1 h2 h3", got)
-			}
-			if msg := err.Error(); !containsAll(msg, "h1", "h2", "h3", "h4", key) {
-				t.Fatalf("message does not name the hosts: %s", msg)
-			}
-			if ok, err := e.act.Deactivate(ctx, key, "h2"); !ok || err != nil {
-				t.Fatalf("deactivate h2: %v %v", ok, err)
-			}
-			if ok, _ := e.act.Deactivate(ctx, key, "h2"); ok {
-				t.Fatal("deactivating twice reported a slot freed")
-			}
-			if _, err := bridge.Activate(ctx, e.act, key, "h4", 3, e.clock.Now()); err != nil {
-				t.Fatalf("h4 after freeing a slot: %v", err)
-			}
-			list, err := e.act.Activations(ctx, key)
-			if err != nil || !reflect.DeepEqual(hostIDs(list), []string{"h1", "h3", "h4"}) {
-				t.Fatalf("activations %v %v", hostIDs(list), err)
-			}
-			ffa := uniqueProduct("FFA")
-			if _, err := bridge.Activate(ctx, e.act, ffa, "h1", 1, e.clock.Now()); err != nil {
-				t.Fatal(err)
-			}
-			if _, err := bridge.Activate(ctx, e.act, ffa, "h2", 1, e.clock.Now()); !errors.As(err, &lim) {
-				t.Fatalf("second host of a one-host key: %v", err)
-			}
-		}},
 	}
 }
 
@@ -581,14 +540,6 @@ func (s *syncBuffer) String() string {
 type lockFunc func(string) bool
 
 func (f lockFunc) Locked(p string) bool { return f(p) }
-
-func hostIDs(as []bridge.Activation) []string {
-	var out []string
-	for _, a := range as {
-		out = append(out, a.HostID)
-	}
-	return out
-}
 
 func containsAll(s string, subs ...string) bool {
 	for _, x := range subs {

@@ -21,7 +21,6 @@
 //	{lb:P}:c:N     HASH  channels of calls -> unit (the call)
 //	{lb:P}:u:N     HASH  unit -> channels holding it
 //	lb:products    SET   products in use
-//	lb:act:{KEY}   HASH  host ID -> activated at (ms)
 package redisstore
 
 import (
@@ -55,8 +54,6 @@ var (
 	heartbeatLua string
 	//go:embed lua/snapshot.lua
 	snapshotLua string
-	//go:embed lua/activate.lua
-	activateLua string
 	//go:embed lua/wire.lua
 	wireLua string
 	//go:embed lua/holdings.lua
@@ -72,7 +69,6 @@ var (
 	keysScript      = redis.NewScript(commonLua + stateLua + keysLua)
 	heartbeatScript = redis.NewScript(commonLua + heartbeatLua)
 	snapshotScript  = redis.NewScript(commonLua + stateLua + snapshotLua)
-	activateScript  = redis.NewScript(activateLua)
 	wireScript      = redis.NewScript(commonLua + stateLua + wireLua)
 	holdingsScript  = redis.NewScript(holdingsLua)
 	claimScript     = redis.NewScript(claimLua)
@@ -80,7 +76,7 @@ var (
 
 const productsKey = "lb:products"
 
-// Store is a bridge.Store and bridge.ActivationStore on Redis. It is safe for
+// Store is a bridge.Store on Redis. It is safe for
 // concurrent use.
 type Store struct {
 	rdb   redis.UniversalClient
@@ -90,8 +86,7 @@ type Store struct {
 }
 
 var (
-	_ bridge.Store           = (*Store)(nil)
-	_ bridge.ActivationStore = (*Store)(nil)
+	_ bridge.Store = (*Store)(nil)
 )
 
 // New wraps a client the caller owns (Close leaves it open). Set
@@ -336,60 +331,6 @@ func (s *Store) Ping(ctx context.Context) error {
 		})
 	}
 	return s.rdb.Ping(ctx).Err()
-}
-
-func activationsKey(keyID string) string { return "lb:act:{" + keyID + "}" }
-
-// Activate implements bridge.ActivationStore.
-func (s *Store) Activate(ctx context.Context, keyID, hostID string, maxHosts int, at time.Time) (bool, []bridge.Activation, error) {
-	v, err := activateScript.Run(ctx, s.rdb, []string{activationsKey(keyID)}, hostID, maxHosts, ms(at)).Slice()
-	if err != nil {
-		return false, nil, fmt.Errorf("redisstore: activate: %w", err)
-	}
-	if len(v) != 2 {
-		return false, nil, fmt.Errorf("redisstore: activate: unexpected reply %v", v)
-	}
-	kv, _ := v[1].([]any)
-	m := map[string]string{}
-	for i := 0; i+1 < len(kv); i += 2 {
-		k, _ := kv[i].(string)
-		val, _ := kv[i+1].(string)
-		m[k] = val
-	}
-	return asInt(v[0]) == 1, activations(m), nil
-}
-
-// Deactivate implements bridge.ActivationStore.
-func (s *Store) Deactivate(ctx context.Context, keyID, hostID string) (bool, error) {
-	n, err := s.rdb.HDel(ctx, activationsKey(keyID), hostID).Result()
-	if err != nil {
-		return false, fmt.Errorf("redisstore: deactivate: %w", err)
-	}
-	return n == 1, nil
-}
-
-// Activations implements bridge.ActivationStore.
-func (s *Store) Activations(ctx context.Context, keyID string) ([]bridge.Activation, error) {
-	m, err := s.rdb.HGetAll(ctx, activationsKey(keyID)).Result()
-	if err != nil {
-		return nil, fmt.Errorf("redisstore: activations: %w", err)
-	}
-	return activations(m), nil
-}
-
-func activations(m map[string]string) []bridge.Activation {
-	out := make([]bridge.Activation, 0, len(m))
-	for host, at := range m {
-		n, _ := strconv.ParseInt(at, 10, 64)
-		out = append(out, bridge.Activation{HostID: host, At: time.UnixMilli(n)})
-	}
-	sort.Slice(out, func(i, j int) bool {
-		if !out[i].At.Equal(out[j].At) {
-			return out[i].At.Before(out[j].At)
-		}
-		return out[i].HostID < out[j].HostID
-	})
-	return out
 }
 
 // ProductKeys lists every key that product's state occupies for the given
