@@ -1,7 +1,6 @@
 package main
 
 import (
-	"errors"
 	"fmt"
 	"io"
 	"strings"
@@ -81,7 +80,11 @@ func issueAction(c *cli.Context) error {
 	if err != nil {
 		return err
 	}
-	k, err := keyFromFlags(c, cfg, time.Now())
+	cat, err := cfg.Catalog()
+	if err != nil {
+		return fmt.Errorf("issue: %w", err)
+	}
+	k, err := issueInput(c).NewKey(cat, time.Now())
 	if err != nil {
 		return fmt.Errorf("issue: %w", err)
 	}
@@ -102,62 +105,17 @@ func issueAction(c *cli.Context) error {
 	return nil
 }
 
-// keyFromFlags builds the unsigned key from issue's flags (license.NewKey),
-// refusing ambiguous or contradictory combinations.
-func keyFromFlags(c *cli.Context, cfg *Config, now time.Time) (*license.Key, error) {
-	cat, err := cfg.Catalog()
-	if err != nil {
-		return nil, err
-	}
-	p := license.IssueParams{Product: c.String("product"), Channels: c.Int("channels"), Kind: license.Kind(c.String("kind")),
-		AutoRenew: c.Bool("auto-renew"), ID: c.String("key-id")}
-	if p.Binding, p.Bound, err = bindingFromFlags(c); err != nil {
-		return nil, err
-	}
-	for name, dst := range map[string]*time.Time{"issued": &p.Issued, "ends": &p.Ends} {
-		if c.IsSet(name) {
-			if *dst, err = license.ParseTime(c.String(name)); err != nil {
-				return nil, fmt.Errorf("--%s: %w", name, err)
-			}
+// issueInput is issue's flags as license.IssueInput (a flag not given is nil).
+func issueInput(c *cli.Context) license.IssueInput {
+	given := func(name string) *string {
+		if !c.IsSet(name) {
+			return nil
 		}
+		v := c.String(name)
+		return &v
 	}
-	k, err := license.NewKey(cat, p, now)
-	var fe *license.FieldError
-	switch {
-	case errors.As(err, &fe):
-		return nil, errors.New("--" + fe.Error())
-	case errors.Is(err, license.ErrNoBinding):
-		return nil, fmt.Errorf("%w: --host-id ID, --domain NAME or --unbound", err)
-	}
-	return k, err
-}
-
-// bindingFromFlags is the binding --host-id, --domain or --unbound chose,
-// and whether one was.
-func bindingFromFlags(c *cli.Context) (license.Binding, bool, error) {
-	var bindings []string
-	for _, f := range []string{"host-id", "domain", "unbound"} {
-		if c.IsSet(f) && (f != "unbound" || c.Bool(f)) {
-			bindings = append(bindings, "--"+f)
-		}
-	}
-	switch {
-	case len(bindings) > 1:
-		return license.Binding{}, false, fmt.Errorf("%s exclude each other: choose one binding", strings.Join(bindings, " and "))
-	case c.IsSet("host-id"):
-		id, err := license.ParseHostID(c.String("host-id"))
-		if err != nil {
-			return license.Binding{}, false, fmt.Errorf("--host-id: %w", err)
-		}
-		return license.Binding{Type: license.BoundHost, HostID: id}, true, nil
-	case c.IsSet("domain"):
-		d := strings.ToLower(c.String("domain"))
-		if !license.ValidDomain(d) {
-			return license.Binding{}, false, fmt.Errorf("--domain %q: want 1 to 253 characters of a-z, 0-9, '.', '_' and '-'", d)
-		}
-		return license.Binding{Type: license.BoundDomain, Domain: d}, true, nil
-	}
-	return license.Binding{}, len(bindings) == 1, nil
+	return license.IssueInput{Product: c.String("product"), Channels: c.Int("channels"), Kind: c.String("kind"), AutoRenew: c.Bool("auto-renew"),
+		ID: c.String("key-id"), HostID: given("host-id"), Domain: given("domain"), Unbound: c.Bool("unbound"), Issued: given("issued"), Ends: given("ends")}
 }
 
 func hostidCommand() *cli.Command {
