@@ -4,9 +4,9 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"log/slog"
 	"time"
 
-	"github.com/licbridge/licbridge/bridge/redisstore"
 	licd "github.com/licbridge/licbridge/daemon"
 	"github.com/licbridge/licbridge/license"
 	"github.com/licbridge/licbridge/view"
@@ -44,11 +44,10 @@ func showLicensesCommand() *cli.Command {
 			if nl.Options.Now, err = fixedClock(c); err != nil {
 				return err
 			}
-			set, err := license.Load(c.Context, nl.Options)
-			if err != nil {
-				return fmt.Errorf("show licenses: %w", err)
+			if err := cfg.Merge(c, "redis", "redis-password", "state-dir"); err != nil {
+				return err
 			}
-			v, err := licensesViewOf(c, cfg, set, nl.HostIDNote)
+			v, err := licd.LicensesView(c.Context, cfg, nl, slog.Default())
 			if err != nil {
 				return fmt.Errorf("show licenses: %w", err)
 			}
@@ -60,36 +59,6 @@ func showLicensesCommand() *cli.Command {
 	}
 }
 
-// licensesViewOf is what show licenses prints: the cluster's view read from
-// the shared store (--redis), else the running daemon's (found through its
-// state dir), else this host's key files alone, saying that no daemon runs.
-// The key files are always this command's own reading of them.
-func licensesViewOf(c *cli.Context, cfg *Config, set *license.Set, hostIDNote string) (view.View, error) {
-	if err := cfg.Merge(c, "redis", "redis-password"); err != nil {
-		return view.View{}, err
-	}
-	modeOf := func(p string) view.Mode { return view.Mode(cfg.Enforcement[p]) }
-	if cfg.Store.Redis != "" {
-		v, err := clusterSnapshot(c.Context, cfg)
-		if err != nil {
-			return view.View{}, err
-		}
-		v.From = "shared store " + redisstore.Redact(cfg.Store.Redis)
-		v.AddKeyFiles(set, modeOf)
-		v.HostIDNote = hostIDNote
-		return v, nil
-	}
-	v, err := licd.DaemonView(c.Context, daemonStateDir(c, cfg), cfg.HTTP.Token)
-	if err != nil {
-		v = view.FromSet(set, hostIDNote)
-		v.Note = err.Error()
-		return v, nil
-	}
-	v.AddKeyFiles(set, modeOf)
-	v.HostIDNote = hostIDNote
-	return v, nil
-}
-
 func renderLicensesJSON(w io.Writer, v view.View) error {
 	enc := json.NewEncoder(w)
 	enc.SetIndent("", "  ")
@@ -99,16 +68,4 @@ func renderLicensesJSON(w io.Writer, v view.View) error {
 // statusText is one entry's status for line-oriented output (license verify).
 func statusText(e license.Entry) string {
 	return view.StatusText(view.KeyOf(e, time.Now()))
-}
-
-// daemonStateDir is the state dir in which to look for a running daemon:
-// --state-dir, else the config's state_dir, else the default.
-func daemonStateDir(c *cli.Context, cfg *Config) string {
-	if c.IsSet("state-dir") {
-		return c.String("state-dir")
-	}
-	if cfg.StateDir != "" {
-		return cfg.StateDir
-	}
-	return defaultStateDir
 }
