@@ -5,12 +5,10 @@ import (
 	"io"
 	"log/slog"
 	"os"
-	"text/tabwriter"
 
 	licd "github.com/licbridge/licbridge/daemon"
 	"github.com/licbridge/licbridge/issuer"
 	"github.com/licbridge/licbridge/license"
-	"github.com/licbridge/licbridge/view"
 	"github.com/urfave/cli/v2"
 )
 
@@ -46,14 +44,26 @@ func issuerKeyFlag() cli.Flag {
 	return &cli.StringFlag{Name: "issuer-key", Required: true, Usage: "issuer private key file (issuer.key)", EnvVars: []string{"LICBRIDGE_ISSUER_KEY"}}
 }
 
-// issuerService opens the database and reads the signing key (when the
-// command has --issuer-key).
-func issuerService(c *cli.Context) (*issuer.Service, error) {
-	cfg, err := loadConfig(c)
+// withService runs do on the issuer service (the database opened, and the
+// signing key read when the command has --issuer-key), closed after it; an
+// error is worded with the command's name.
+func withService(c *cli.Context, do func(s *issuer.Service) error) error {
+	err := func() error {
+		cfg, err := loadConfig(c)
+		if err != nil {
+			return err
+		}
+		s, err := licd.OpenIssuer(c.Context, cfg, c.String("db"), c.String("issuer-key"), slog.Default())
+		if err != nil {
+			return err
+		}
+		defer s.Store.Close()
+		return do(s)
+	}()
 	if err != nil {
-		return nil, err
+		return fmt.Errorf("issuer %s: %w", c.Command.Name, err)
 	}
-	return licd.OpenIssuer(c.Context, cfg, c.String("db"), c.String("issuer-key"), slog.Default())
+	return nil
 }
 
 func issuerServeCommand() *cli.Command {
@@ -80,17 +90,10 @@ func issuerServeAction(c *cli.Context) error {
 	if (cert == "") != (key == "") {
 		return cli.Exit("issuer serve: --tls-cert and --tls-key go together", 2)
 	}
-	s, err := issuerService(c)
-	if err != nil {
-		return fmt.Errorf("issuer serve: %w", err)
-	}
-	defer s.Store.Close()
-	err = issuer.Serve(c.Context, s, issuer.ServeOptions{Listen: c.String("listen"), CertFile: cert, KeyFile: key,
-		Limits: issuer.RateLimits{PerKey: c.Float64("rate-per-key"), PerAddress: c.Float64("rate-per-address")}})
-	if err != nil {
-		return fmt.Errorf("issuer serve: %w", err)
-	}
-	return nil
+	return withService(c, func(s *issuer.Service) error {
+		return issuer.Serve(c.Context, s, issuer.ServeOptions{Listen: c.String("listen"), CertFile: cert, KeyFile: key,
+			Limits: issuer.RateLimits{PerKey: c.Float64("rate-per-key"), PerAddress: c.Float64("rate-per-address")}})
+	})
 }
 
 func issuerEntitleCommand() *cli.Command {
@@ -118,18 +121,15 @@ func issuerEntitleCommand() *cli.Command {
 				}
 				p.Ends = t
 			}
-			s, err := issuerService(c)
-			if err != nil {
-				return fmt.Errorf("issuer entitle: %w", err)
-			}
-			defer s.Store.Close()
-			e, err := s.Entitle(c.Context, p)
-			if err != nil {
-				return cli.Exit("issuer entitle: "+err.Error(), 1)
-			}
-			fmt.Fprintln(c.App.Writer, e.KeyID)
-			fmt.Fprintf(c.App.ErrWriter, "entitled: %s, %s, %s, ends %s\n", e.Product, view.Plural(e.Channels, "channel"), e.Kind, e.Ends.Format(license.TimeLayout))
-			return nil
+			return withService(c, func(s *issuer.Service) error {
+				e, err := s.Entitle(c.Context, p)
+				if err != nil {
+					return err
+				}
+				fmt.Fprintln(c.App.Writer, e.KeyID)
+				fmt.Fprintf(c.App.ErrWriter, "entitled: %s\n", e.Summary())
+				return nil
+			})
 		},
 	}
 }
@@ -188,18 +188,14 @@ func withEntitlement(c *cli.Context, what string, p issuer.ModifyParams) error {
 	if c.NArg() != 1 {
 		return cli.Exit("issuer "+what+": name one key ID", 2)
 	}
-	s, err := issuerService(c)
-	if err != nil {
-		return fmt.Errorf("issuer %s: %w", what, err)
-	}
-	defer s.Store.Close()
-	e, err := s.Modify(c.Context, c.Args().First(), p)
-	if err != nil {
-		return cli.Exit(fmt.Sprintf("issuer %s: %v", what, err), 1)
-	}
-	fmt.Fprintf(c.App.Writer, "%s: %s, %s, %s, ends %s%s\n", what, e.Product, view.Plural(e.Channels, "channel"), e.Kind,
-		e.Ends.Format(license.TimeLayout), map[bool]string{true: ", revoked"}[!e.Revoked.IsZero()])
-	return nil
+	return withService(c, func(s *issuer.Service) error {
+		e, err := s.Modify(c.Context, c.Args().First(), p)
+		if err != nil {
+			return err
+		}
+		fmt.Fprintf(c.App.Writer, "%s: %s\n", what, e.Summary())
+		return nil
+	})
 }
 
 func issuerListCommand() *cli.Command {
@@ -208,26 +204,13 @@ func issuerListCommand() *cli.Command {
 		Usage: "list the entitlements and how many hosts hold each",
 		Flags: []cli.Flag{dbFlag()},
 		Action: func(c *cli.Context) error {
-			s, err := issuerService(c)
-			if err != nil {
-				return fmt.Errorf("issuer list: %w", err)
-			}
-			defer s.Store.Close()
-			ents, err := s.List(c.Context)
-			if err != nil {
-				return fmt.Errorf("issuer list: %w", err)
-			}
-			tw := tabwriter.NewWriter(c.App.Writer, 0, 4, 2, ' ', 0)
-			fmt.Fprintln(tw, "KEY ID\tPRODUCT\tCHANNELS\tKIND\tENDS\tHOSTS\tSTATE\tCUSTOMER")
-			for _, e := range ents {
-				state := "active"
-				if !e.Revoked.IsZero() {
-					state = "revoked " + e.Revoked.Format("2006-01-02")
+			return withService(c, func(s *issuer.Service) error {
+				ents, err := s.List(c.Context)
+				if err != nil {
+					return err
 				}
-				fmt.Fprintf(tw, "%s\t%s\t%d\t%s\t%s\t%d/%d\t%s\t%s\n", e.KeyID, e.Product, e.Channels, e.Kind,
-					e.Ends.Format("2006-01-02"), e.Hosts, e.MaxHosts, state, e.Customer)
-			}
-			return tw.Flush()
+				return issuer.WriteList(c.App.Writer, ents)
+			})
 		},
 	}
 }
@@ -242,21 +225,13 @@ func issuerActivationsCommand() *cli.Command {
 			if c.NArg() != 1 {
 				return cli.Exit("issuer activations: name one key ID", 2)
 			}
-			s, err := issuerService(c)
-			if err != nil {
-				return fmt.Errorf("issuer activations: %w", err)
-			}
-			defer s.Store.Close()
-			acts, err := s.Activations(c.Context, c.Args().First())
-			if err != nil {
-				return cli.Exit("issuer activations: "+err.Error(), 1)
-			}
-			tw := tabwriter.NewWriter(c.App.Writer, 0, 4, 2, ' ', 0)
-			fmt.Fprintln(tw, "HOST ID\tDOMAIN\tADDRESS\tACTIVATED")
-			for _, a := range acts {
-				fmt.Fprintf(tw, "%s\t%s\t%s\t%s\n", a.HostID, a.Domain, a.Address, a.At.Format(license.TimeLayout))
-			}
-			return tw.Flush()
+			return withService(c, func(s *issuer.Service) error {
+				acts, err := s.Activations(c.Context, c.Args().First())
+				if err != nil {
+					return err
+				}
+				return issuer.WriteActivations(c.App.Writer, acts)
+			})
 		},
 	}
 }
@@ -278,16 +253,13 @@ func issuerDeactivateCommand() *cli.Command {
 			if err != nil {
 				return fmt.Errorf("issuer deactivate: --host-id: %w", err)
 			}
-			s, err := issuerService(c)
-			if err != nil {
-				return fmt.Errorf("issuer deactivate: %w", err)
-			}
-			defer s.Store.Close()
-			if err := s.Deactivate(c.Context, issuer.Request{KeyID: c.Args().First(), HostID: host}, "cli"); err != nil {
-				return cli.Exit("issuer deactivate: "+err.Error(), 1)
-			}
-			fmt.Fprintf(c.App.Writer, "deactivated for host %s\n", host)
-			return nil
+			return withService(c, func(s *issuer.Service) error {
+				if err := s.Deactivate(c.Context, issuer.Request{KeyID: c.Args().First(), HostID: host}, "cli"); err != nil {
+					return err
+				}
+				fmt.Fprintf(c.App.Writer, "deactivated for host %s\n", host)
+				return nil
+			})
 		},
 	}
 }
@@ -315,21 +287,18 @@ func issuerAnswerCommand() *cli.Command {
 			if err != nil {
 				return cli.Exit(fmt.Sprintf("issuer answer: %s: %v", c.Args().First(), err), 1)
 			}
-			s, err := issuerService(c)
-			if err != nil {
-				return fmt.Errorf("issuer answer: %w", err)
-			}
-			defer s.Store.Close()
-			file, err := s.Register(c.Context, req, "offline")
-			if err != nil {
-				return cli.Exit("issuer answer: "+err.Error(), 1)
-			}
-			out := c.String("out")
-			if err := license.CreateFile(out, 0o644, c.Bool("force"), func(w io.Writer) error { _, err := w.Write(file); return err }); err != nil {
-				return fmt.Errorf("issuer answer: %w", err)
-			}
-			fmt.Fprintf(c.App.Writer, "%s: key file for host %s\n", out, req.HostID)
-			return nil
+			return withService(c, func(s *issuer.Service) error {
+				file, err := s.Register(c.Context, req, "offline")
+				if err != nil {
+					return err
+				}
+				out := c.String("out")
+				if err := license.CreateFile(out, 0o644, c.Bool("force"), func(w io.Writer) error { _, err := w.Write(file); return err }); err != nil {
+					return err
+				}
+				fmt.Fprintf(c.App.Writer, "%s: key file for host %s\n", out, req.HostID)
+				return nil
+			})
 		},
 	}
 }
