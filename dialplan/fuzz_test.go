@@ -14,6 +14,7 @@ func FuzzParseRequest(f *testing.F) {
 	for _, s := range []string{"admit", "admit,g729", "admit?feature=g729", "release?product=fax", "/STATUS,hpec", "admit,a,b", "admit?product=%zz"} {
 		f.Add(s, "g729")
 	}
+	f.Add("admit", "linkedid=1795386300.1")
 	f.Fuzz(func(t *testing.T, script, arg string) {
 		req, err := ParseRequest(agi.Env{
 			{Key: "agi_network_script", Value: script},

@@ -14,7 +14,10 @@ import (
 // How the printed dialplan asks licbridge, and what it does when licbridge does not
 // answer.
 const (
-	ViaAGI = "agi" // AGI(agi://HOST:PORT/admit,PRODUCT): the FastAGI server
+	// ViaAGI: AGI(agi://HOST:PORT/admit,PRODUCT,linkedid=${CHANNEL(linkedid)}),
+	// the FastAGI server. The linkedid argument saves the session a round
+	// trip (Asterisk 22 puts no linkedid in the AGI environment).
+	ViaAGI = "agi"
 	ViaARI = "ari" // Stasis(APP,admit,PRODUCT): the ARI application
 
 	FailOpen   = "open"   // no answer: let the call use the feature (the default)
@@ -218,7 +221,7 @@ exten => s,1,NoOp(licbridge: admit {{.Product}} for ${CHANNEL})
  same => n,Set(LICBRIDGE_REASON=)
  same => n,Set(LICBRIDGE_LEASE=)
 {{- if eq $.Via "agi"}}
- same => n,AGI(agi://{{$.AGIAddr}}/admit,{{.Product}})
+ same => n,AGI(agi://{{$.AGIAddr}}/admit,{{.Product}},linkedid=${CHANNEL(linkedid)})
  same => n,GotoIf($["${AGISTATUS}" != "SUCCESS"]?failed)
 {{- else}}
  same => n,Stasis({{$.ARIApp}},admit,{{.Product}})

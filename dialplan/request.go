@@ -19,9 +19,12 @@ type Request struct {
 	Verb    admission.Verb
 	Product string
 	Channel string // agi_uniqueid
-	Call    string // agi_linkedid when sent (Asterisk 22 does not), else "" (asked for later)
-	Caller  string // agi_callerid, "" for Asterisk's "unknown"
-	Called  string // agi_dnid, else agi_extension
+	// Call is the channel's linkedid: agi_linkedid when sent (Asterisk 22 does
+	// not), else the linkedid=... argument the printed dialplan passes, else ""
+	// (the server then asks with GET VARIABLE CHANNEL(linkedid)).
+	Call   string
+	Caller string // agi_callerid, "" for Asterisk's "unknown"
+	Called string // agi_dnid, else agi_extension
 }
 
 // ParseRequest decodes the request from the environment. Asterisk puts the text
@@ -37,6 +40,10 @@ type Request struct {
 // The script's own product (comma or query) wins over agi_arg_1, so that extra
 // arguments never change what is admitted; two different products in the script are
 // an error.
+//
+// The call's linkedid may come as an argument, `linkedid=${CHANNEL(linkedid)}`
+// (what `licbridge dialplan` prints: it spares the session a round trip), or
+// as `linkedid=` in the query; such an argument is not a product.
 func ParseRequest(env agi.Env) (Request, error) {
 	script, ok := env.Get("agi_network_script")
 	if !ok {
@@ -59,11 +66,13 @@ func ParseRequest(env agi.Env) (Request, error) {
 	}
 
 	product := pathProduct
+	var linkedid string
 	if query != "" {
 		q, err := url.ParseQuery(query)
 		if err != nil {
 			return Request{}, fmt.Errorf("%w: script %q: query: %v", ErrBadRequest, script, err)
 		}
+		linkedid = q.Get(linkedidArg)
 		for _, key := range []string{"product", "feature"} {
 			v := q.Get(key)
 			if v == "" {
@@ -75,10 +84,18 @@ func ParseRequest(env agi.Env) (Request, error) {
 			product = v
 		}
 	}
-	if product == "" {
-		if args := env.Args(); len(args) > 0 {
-			product = args[0]
+	var positional []string
+	for _, a := range env.Args() {
+		if v, ok := strings.CutPrefix(a, linkedidArg+"="); ok {
+			if linkedid == "" {
+				linkedid = v
+			}
+			continue
 		}
+		positional = append(positional, a)
+	}
+	if product == "" && len(positional) > 0 {
+		product = positional[0]
 	}
 	if product == "" {
 		return Request{}, fmt.Errorf("%w: script %q: no product (use %s,PRODUCT)", ErrBadRequest, script, v)
@@ -99,11 +116,18 @@ func ParseRequest(env agi.Env) (Request, error) {
 	if req.Called == "" {
 		req.Called = env.Value("agi_extension")
 	}
+	if req.Call == "" {
+		req.Call = linkedid
+	}
 	if req.Channel == "" && v != admission.VerbStatus {
 		return Request{}, fmt.Errorf("%w: %s %s: no agi_uniqueid", ErrBadRequest, v, product)
 	}
 	return req, nil
 }
+
+// linkedidArg names the argument (or query parameter) that carries the
+// call's linkedid.
+const linkedidArg = "linkedid"
 
 // known maps Asterisk's placeholder for an absent caller ID or DNID to "".
 func known(s string) string {

@@ -512,7 +512,8 @@ func (s *Server) handle(ctx context.Context, c *agi.Conn, log *sessionLog, req R
 	}
 	if req.Verb == admission.VerbAdmit {
 		if areq.Call == "" {
-			// Asterisk 22 puts no linkedid in the environment: ask for it.
+			// Asterisk 22 puts no linkedid in the environment, and this
+			// dialplan passed no linkedid=... argument: ask for it.
 			v, ok, err := c.GetVariable(ctx, "CHANNEL(linkedid)")
 			if err != nil {
 				log.get().Warn("FastAGI: reading CHANNEL(linkedid) failed", "err", err)
@@ -543,13 +544,17 @@ func (s *Server) handle(ctx context.Context, c *agi.Conn, log *sessionLog, req R
 }
 
 // answer sets the variables, LICBRIDGE_STATUS last so that a session cut short
-// never leaves a status without its reason. The caller closes at once afterwards.
+// never leaves a status without its reason: in one exchange (EXEC MSet) when
+// the values allow it, else one SET VARIABLE each (see agi.Conn.SetVariables).
+// The caller closes at once afterwards.
 func (s *Server) answer(ctx context.Context, c *agi.Conn, log *sessionLog, ans admission.Answer) {
-	for _, v := range ans.Settings() {
-		if err := c.SetVariable(ctx, v.Name, sanitize(v.Value)); err != nil {
-			log.get().Warn("FastAGI: setting variable failed", "var", v.Name, "err", err)
-			return
-		}
+	settings := ans.Settings()
+	vars := make([]agi.Variable, 0, 4)
+	for _, v := range settings {
+		vars = append(vars, agi.Variable{Name: v.Name, Value: sanitize(v.Value)})
+	}
+	if _, err := c.SetVariables(ctx, vars...); err != nil {
+		log.get().Warn("FastAGI: setting the answer failed", "status", ans.Status, "err", err)
 	}
 }
 

@@ -223,22 +223,90 @@ func TestEnvironmentInSegments(t *testing.T) {
 }
 
 // TestServerClosesAtOnce: with a one-minute session timeout, the double (which
-// never closes by itself, like Asterisk) sees the server close right after the last
-// variable: the close is the server's design, not a deadline.
+// never closes by itself, like Asterisk) sees the server close right after the
+// answer: the close is the server's design, not a deadline. Issue 14: the
+// printed dialplan passes the linkedid, so an admission is one exchange (the
+// answer by EXEC MSet); a dialplan without it still works, with one more.
 func TestServerClosesAtOnce(t *testing.T) {
-	addr, _ := startServer(t, newAdmitter(map[string]int{"g729": 5}), Config{SessionTimeout: time.Minute})
-	res := call(t, addr, channel(1), "admit,g729")
-	if !res.ServerClosed {
-		t.Fatal("server did not close")
+	mset := `EXEC MSet "LICBRIDGE_REASON=,LICBRIDGE_LEASE=g729-1,LICBRIDGE_STATUS=ADMITTED"`
+	for _, tc := range []struct {
+		name, script string
+		wantCmds     []string
+	}{
+		{"printed dialplan", printedScript(t, "admit", "g729"), []string{mset}},
+		{"dialplan without the linkedid", "admit,g729", []string{"GET VARIABLE CHANNEL(linkedid)", mset}},
+		{"linkedid in the query", "admit?product=g729&linkedid=1795386300.1", []string{mset}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			adm := newAdmitter(map[string]int{"g729": 5})
+			addr, _ := startServer(t, adm, Config{SessionTimeout: time.Minute})
+			res := call(t, addr, channel(1), tc.script)
+			if !res.ServerClosed {
+				t.Fatal("server did not close")
+			}
+			if strings.Join(res.Commands, "\n") != strings.Join(tc.wantCmds, "\n") {
+				t.Errorf("commands\n got %q\nwant %q", res.Commands, tc.wantCmds)
+			}
+			if got := adm.calls(); len(got) != 1 || got[0].Call != "1795386300.1" {
+				t.Errorf("admission requests %+v, want one for call 1795386300.1", got)
+			}
+		})
 	}
-	wantCmds := []string{
-		"GET VARIABLE CHANNEL(linkedid)",
-		`SET VARIABLE LICBRIDGE_REASON ""`,
-		`SET VARIABLE LICBRIDGE_LEASE "g729-1"`,
-		`SET VARIABLE LICBRIDGE_STATUS "ADMITTED"`,
+}
+
+// printedScript is what `licbridge dialplan` puts after agi://HOST:PORT/ in
+// its AGI() call for verb and product.
+func printedScript(t testing.TB, verb, product string) string {
+	t.Helper()
+	var b strings.Builder
+	if err := Generate(&b, GenerateOptions{Products: []string{product}}); err != nil {
+		t.Fatal(err)
 	}
-	if strings.Join(res.Commands, "\n") != strings.Join(wantCmds, "\n") {
-		t.Errorf("commands\n got %q\nwant %q", res.Commands, wantCmds)
+	m := regexp.MustCompile(`AGI\(agi://[^/]+/(` + verb + `,[^\n]*)\)\n`).FindStringSubmatch(b.String())
+	if m == nil {
+		t.Fatalf("no AGI(...%s...) in the printed dialplan", verb)
+	}
+	return m[1]
+}
+
+// TestAnswerFallsBack: values MSet would split or change (commas, quotes,
+// backslashes, parentheses, brackets, '$', '|'), and an EXEC that Asterisk
+// refuses, are set with one SET VARIABLE each, LICBRIDGE_STATUS last.
+func TestAnswerFallsBack(t *testing.T) {
+	for _, tc := range []struct {
+		name, reason string
+		opts         []agiclient.Option
+	}{
+		{"comma", "a,LICBRIDGE_STATUS=REJECTED", nil},
+		{"quote", `say "hi"`, nil},
+		{"backslash", `a\b`, nil},
+		{"parentheses", "f(x)", nil},
+		{"brackets", "[x]", nil},
+		{"dollar", "${CHANNEL}", nil},
+		{"pipe", "a|b", nil},
+		{"refused EXEC", "OK", []agiclient.Option{agiclient.WithExecRefused()}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			adm := newAdmitter(map[string]int{"g729": 1})
+			adm.reason = tc.reason
+			addr, _ := startServer(t, adm, Config{})
+			res := call(t, addr, channel(1), printedScript(t, "admit", "g729"), tc.opts...)
+			want := map[string]string{admission.VarReason: tc.reason, admission.VarLease: "g729-1", admission.VarStatus: admission.StatusAdmitted}
+			for k, v := range want {
+				if got := res.Vars[k]; got != v {
+					t.Errorf("%s = %q, want %q", k, got, v)
+				}
+			}
+			var sets []string
+			for _, c := range res.Commands {
+				if strings.HasPrefix(c, "SET VARIABLE ") {
+					sets = append(sets, strings.Fields(c)[2])
+				}
+			}
+			if strings.Join(sets, " ") != "LICBRIDGE_REASON LICBRIDGE_LEASE LICBRIDGE_STATUS" {
+				t.Errorf("commands %q: want one SET VARIABLE each, status last", res.Commands)
+			}
+		})
 	}
 }
 
@@ -248,6 +316,7 @@ func TestServerClosesAtOnce(t *testing.T) {
 func TestServerBytesHaveRecordedShape(t *testing.T) {
 	shape := func(line string) string {
 		line = regexp.MustCompile(`"(?:[^"\\]|\\.)*"`).ReplaceAllString(line, `"Q"`)
+		line = regexp.MustCompile(`^EXEC [A-Za-z]+ `).ReplaceAllString(line, "EXEC APP ")
 		return regexp.MustCompile(`^((?:GET|SET) (?:FULL )?VARIABLE) [A-Za-z_][A-Za-z0-9_]*(?:\([a-z]+\))?`).ReplaceAllString(line, "$1 NAME")
 	}
 	recorded := map[string]bool{}
@@ -256,13 +325,13 @@ func TestServerBytesHaveRecordedShape(t *testing.T) {
 			recorded[shape(l)] = true
 		}
 	}
-	if !recorded[`SET VARIABLE NAME "Q"`] || !recorded["GET VARIABLE NAME"] {
+	if !recorded[`SET VARIABLE NAME "Q"`] || !recorded["GET VARIABLE NAME"] || !recorded[`EXEC APP "Q"`] {
 		t.Fatalf("recorded shapes lack the expected forms: %v", recorded)
 	}
 	adm := newAdmitter(map[string]int{"g729": 1})
 	adm.reason = `50% used: a=b; "c" \ d`
 	addr, _ := startServer(t, adm, Config{})
-	for _, script := range []string{"admit,g729", "admit,g729", "status,g729", "release,g729", "nonsense"} {
+	for _, script := range []string{"admit,g729", "admit,g729", printedScript(t, "admit", "g729"), "status,g729", "release,g729", "nonsense"} {
 		res := call(t, addr, channel(1), script)
 		if strings.Contains(string(res.Received), "\r") || !strings.HasSuffix(string(res.Received), "\n") {
 			t.Errorf("%s: not LF-terminated lines: %q", script, res.Received)

@@ -73,3 +73,47 @@ func appendSetVariable(dst []byte, name, value string) ([]byte, error) {
 	dst = appendQuote(dst, value)
 	return append(dst, '\n'), nil
 }
+
+// Variable is one channel variable to set.
+type Variable struct{ Name, Value string }
+
+// msetSafe reports whether b can stand in MSet's argument, after AGI's own
+// quoting, as it is: MSet (pbx_variables.c) splits its argument at commas and
+// each part at its first '=' with Asterisk's application argument rules
+// (__ast_app_separate_args: double quotes, backslashes, parentheses and
+// brackets change how it splits and what it keeps), EXEC expands ${...} when
+// the channel has AGIEXECFULL set, and '|' was once a separator. Anything
+// else printable, spaces and '=' in a value included, arrives unchanged
+// (TestE2EAsteriskMSet plays each rule on the real Asterisk 22).
+func msetSafe(b byte) bool {
+	switch b {
+	case ',', '"', '\\', '(', ')', '[', ']', '$', '|':
+		return false
+	}
+	return b >= ' ' && b != 0x7f
+}
+
+// appendMSet appends the command line (with its LF) that sets vars in order
+// with EXEC MSet, or reports false when a name or a value would not survive
+// MSet's parsing as it is.
+func appendMSet(dst []byte, vars []Variable) ([]byte, bool) {
+	if len(vars) == 0 {
+		return dst, false
+	}
+	dst = append(dst, `EXEC MSet "`...)
+	for i, v := range vars {
+		if checkName(v.Name) != nil || strings.IndexByte(v.Name, '=') >= 0 || strings.IndexByte(v.Name, '(') >= 0 {
+			return dst, false
+		}
+		for j := 0; j < len(v.Value); j++ {
+			if !msetSafe(v.Value[j]) {
+				return dst, false
+			}
+		}
+		if i > 0 {
+			dst = append(dst, ',')
+		}
+		dst = append(append(append(dst, v.Name...), '='), v.Value...)
+	}
+	return append(dst, "\"\n"...), true
+}

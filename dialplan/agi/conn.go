@@ -3,6 +3,7 @@ package agi
 import (
 	"bufio"
 	"context"
+	"errors"
 	"fmt"
 	"net"
 	"strings"
@@ -90,6 +91,55 @@ func (c *Conn) SetVariable(ctx context.Context, name, value string) error {
 	c.wbuf = line
 	_, err = c.roundTrip(ctx, "SET VARIABLE")
 	return err
+}
+
+// Exec runs a dialplan application on the channel: `EXEC app "data"`.
+// Asterisk answers 200 with the application's return as the result ("-2": no
+// such application); a negative result is returned with an *ExecError.
+func (c *Conn) Exec(ctx context.Context, app, data string) (Reply, error) {
+	if err := checkName(app); err != nil {
+		return Reply{}, fmt.Errorf("agi: EXEC: %w", err)
+	}
+	if err := checkValue(data); err != nil {
+		return Reply{}, fmt.Errorf("agi: EXEC %s: %w", app, err)
+	}
+	c.wbuf = append(appendQuote(append(append(append(c.wbuf[:0], "EXEC "...), app...), ' '), data), '\n')
+	return c.execReply(ctx, "EXEC "+app)
+}
+
+func (c *Conn) execReply(ctx context.Context, cmd string) (Reply, error) {
+	rep, err := c.roundTrip(ctx, cmd)
+	if err == nil && strings.HasPrefix(rep.Result, "-") {
+		err = &ExecError{Command: cmd, Reply: rep}
+	}
+	return rep, err
+}
+
+// SetVariables sets vars in order. When every name and value survives MSet's
+// argument parsing as it is (values with no comma, quote, backslash,
+// parenthesis, bracket, '$' or '|'), it takes one exchange, `EXEC MSet
+// "A=1,B=2"`, which sets them in order as the SET VARIABLEs would; else, or
+// when Asterisk refuses the EXEC (510, 511, 520, a negative result), one SET
+// VARIABLE each. It reports how many exchanges it took.
+func (c *Conn) SetVariables(ctx context.Context, vars ...Variable) (exchanges int, err error) {
+	if line, ok := appendMSet(c.wbuf[:0], vars); ok {
+		c.wbuf = line
+		_, err := c.execReply(ctx, "EXEC MSet")
+		exchanges++
+		if err == nil {
+			return exchanges, nil
+		}
+		if !errors.As(err, new(*ReplyError)) && !errors.As(err, new(*ExecError)) {
+			return exchanges, err // the session is broken: no fallback can be sent
+		}
+	}
+	for _, v := range vars {
+		exchanges++
+		if err := c.SetVariable(ctx, v.Name, v.Value); err != nil {
+			return exchanges, fmt.Errorf("agi: set %s: %w", v.Name, err)
+		}
+	}
+	return exchanges, nil
 }
 
 // GetVariable reads a channel variable or a function such as CHANNEL(linkedid).

@@ -55,6 +55,17 @@ func (e *ReplyError) Error() string {
 	return fmt.Sprintf("agi: %s: %d %s", e.Command, e.Reply.Code, first)
 }
 
+// ExecError is a 200 reply to EXEC whose result is negative: the application
+// failed or does not exist (-2).
+type ExecError struct {
+	Command string // e.g. "EXEC MSet"
+	Reply   Reply
+}
+
+func (e *ExecError) Error() string {
+	return fmt.Sprintf("agi: %s: result %s", e.Command, e.Reply.Result)
+}
+
 // Is maps the reply code to ErrInvalidCommand, ErrDeadChannel or ErrUsage.
 func (e *ReplyError) Is(target error) bool {
 	switch target {

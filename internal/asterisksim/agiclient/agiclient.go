@@ -60,6 +60,14 @@ type options struct {
 	split          []int
 	hangup         <-chan struct{}
 	hangupAfterEnv bool
+	refuseExec     bool
+}
+
+// WithExecRefused answers EXEC with a 511, as Asterisk answers the commands a
+// channel may not run. Asterisk 22 itself runs EXEC even from the h extension
+// (TestE2EAsteriskMSet); this is for the fallback of a server that is refused.
+func WithExecRefused() Option {
+	return func(o *options) { o.refuseExec = true }
 }
 
 // WithHangupAfterEnv hangs the channel up right after the environment is sent, so
@@ -81,7 +89,8 @@ func WithHangup(ch <-chan struct{}) Option {
 	return func(o *options) { o.hangup = ch }
 }
 
-// Set is one SET VARIABLE the server sent.
+// Set is one variable the server set: by SET VARIABLE, or by one of the
+// pairs of EXEC MSet.
 type Set struct{ Name, Value string }
 
 // Result is what Asterisk would have seen of one AGI() call.
@@ -91,7 +100,7 @@ type Result struct {
 	AGIStatus string
 	// Vars are the channel variables after AGI(): Channel.Vars plus what was set.
 	Vars map[string]string
-	// Sets lists the SET VARIABLE commands in order.
+	// Sets lists the variables set (SET VARIABLE, EXEC MSet), in order.
 	Sets []Set
 	// Commands are the command lines received, without their LF.
 	Commands []string
@@ -112,7 +121,8 @@ var ErrServerHeld = errors.New("agiclient: server did not close the session")
 
 // Call runs `AGI(agi://ADDR/SCRIPT)` on ch. script is the rest of AGI()'s argument,
 // commas included: "admit,g729" sends agi_network_script "admit" and agi_arg_1
-// "g729", as Asterisk does. It returns when the server closes, or with
+// "g729", as Asterisk does. ${NAME} and ${FUNC(arg)} in it are expanded first,
+// as the dialplan does before AGI() runs (${CHANNEL(linkedid)}, say). It returns when the server closes, or with
 // ErrServerHeld (and the Result so far) when ctx ends first.
 func Call(ctx context.Context, addr string, ch Channel, script string, opts ...Option) (Result, error) {
 	var o options
@@ -120,7 +130,7 @@ func Call(ctx context.Context, addr string, ch Channel, script string, opts ...O
 		f(&o)
 	}
 	ch = ch.withDefaults()
-	s := &session{ch: ch, vars: make(map[string]string, len(ch.Vars)+4)}
+	s := &session{ch: ch, vars: make(map[string]string, len(ch.Vars)+4), refuseExec: o.refuseExec}
 	for k, v := range ch.Vars {
 		s.vars[k] = v
 	}
@@ -153,6 +163,7 @@ func (c Channel) withDefaults() Channel {
 // in res_agi.c's order, the arguments, and the empty line.
 func Env(addr string, ch Channel, script string) []byte {
 	ch = ch.withDefaults()
+	script = (&session{ch: ch, vars: ch.Vars}).substitute(script)
 	parts := strings.Split("agi://"+addr+"/"+script, ",")
 	url := parts[0]
 	_, netScript, _ := strings.Cut(strings.TrimPrefix(url, "agi://"), "/")
@@ -201,8 +212,9 @@ func Env(addr string, ch Channel, script string) []byte {
 }
 
 type session struct {
-	ch   Channel
-	vars map[string]string
+	ch         Channel
+	vars       map[string]string
+	refuseExec bool
 
 	mu   sync.Mutex // guards nc writes, sent and dead
 	nc   net.Conn
@@ -339,6 +351,7 @@ const (
 	usageGetVar   = "520-Invalid command syntax.  Proper usage follows:\nReturns <literal>0</literal> if <replaceable>variablename</replaceable> is not set. Returns <literal>1</literal> if <replaceable>variablename</replaceable> is set and returns the variable in parentheses.\nExample return code: 200 result=1 (testvariable)\n520 End of proper usage.\n"
 	usageSetVar   = "520-Invalid command syntax.  Proper usage follows:\nSets a variable to the current channel.\n520 End of proper usage.\n"
 	usageFullVar  = "520-Invalid command syntax.  Proper usage follows:\nEvaluates the given <replaceable>expression</replaceable> against the channel specified by <replaceable>variablename</replaceable>, or the current channel if <replaceable>channelname</replaceable> is not set.\n520 End of proper usage.\n"
+	usageExec     = "520-Invalid command syntax.  Proper usage follows:\nExecutes <replaceable>application</replaceable> with given <replaceable>options</replaceable>.\nReturns whatever the <replaceable>application</replaceable> returns, or <literal>-2</literal> on failure to find <replaceable>application</replaceable>.\n<note>NOTE:</note> exec does not evaluate dialplan functions and variables unless it is explicitly enabled by setting the <variable>AGIEXECFULL</variable> variable to <literal>yes</literal>.\n520 End of proper usage.\n"
 	channelStatus = "6" // AST_STATE_UP: the recorded channels were answered
 )
 
@@ -360,6 +373,29 @@ func (s *session) handle(line string, res *Result) string {
 	dead := s.dead
 	s.mu.Unlock()
 	switch {
+	case words(1) == "EXEC":
+		if s.refuseExec {
+			return replyDead
+		}
+		if len(argv) < 2 {
+			return usageExec
+		}
+		data := ""
+		if len(argv) >= 3 {
+			data = argv[2]
+			if isTrue(s.vars["AGIEXECFULL"]) {
+				data = s.substitute(data)
+			}
+		}
+		switch strings.ToUpper(argv[1]) {
+		case "MSET":
+			s.mset(data, res)
+			return "200 result=0\n"
+		case "NOOP", "VERBOSE", "LOG":
+			return "200 result=0\n"
+		}
+		return "200 result=-2\n" // no such application
+
 	case words(3) == "GET FULL VARIABLE":
 		if len(argv) != 4 && len(argv) != 5 {
 			return usageFullVar
@@ -382,8 +418,6 @@ func (s *session) handle(line string, res *Result) string {
 		return "200 result=1\n"
 	case words(1) == "VERBOSE", words(1) == "NOOP":
 		return "200 result=1\n"
-	case words(1) == "EXEC":
-		return "200 result=0\n"
 	case words(1) == "ANSWER", words(2) == "STREAM FILE", words(2) == "CHANNEL STATUS":
 		switch {
 		case dead:
@@ -483,4 +517,86 @@ func ParseArgs(line string) []string {
 	}
 	end()
 	return argv
+}
+
+// mset is the MSet application (pbx_variables.c): the data split at commas,
+// each part at its first '=' into a name and a value, set in order; a part
+// without '=' is skipped (Asterisk logs a WARNING).
+func (s *session) mset(data string, res *Result) {
+	for _, part := range SeparateArgs(data, ',', 99) {
+		pair := SeparateArgs(part, '=', 2)
+		if len(pair) != 2 {
+			continue
+		}
+		s.vars[pair[0]] = pair[1]
+		res.Sets = append(res.Sets, Set{Name: pair[0], Value: pair[1]})
+	}
+}
+
+// SeparateArgs splits an application's argument as Asterisk's
+// __ast_app_separate_args (main/app.c) does with remove_chars set, into at
+// most max parts: delim separates parts outside parentheses, brackets and
+// double quotes (the counts carry over from part to part); a double quote
+// toggles quoting and is dropped; a backslash is dropped and the character
+// after it kept as it is. Once max-1 parts are cut, the rest is the last part
+// as it stands, unparsed. A delim at the very end makes a last, empty part.
+func SeparateArgs(s string, delim byte, max int) []string {
+	var (
+		out            []string
+		paren, bracket int
+		quote          bool
+		wasDelim       = -1
+		i              int
+	)
+	for i < len(s) && len(out) < max-1 {
+		var cur []byte
+	part:
+		for i < len(s) {
+			c := s[i]
+			switch {
+			case c == '(':
+				paren++
+			case c == ')':
+				if paren > 0 {
+					paren--
+				}
+			case c == '[':
+				bracket++
+			case c == ']':
+				if bracket > 0 {
+					bracket--
+				}
+			case c == '"' && delim != '"':
+				quote = !quote
+				i++
+				continue
+			case c == '\\':
+				if i+1 < len(s) {
+					cur = append(cur, s[i+1])
+				}
+				i += 2
+				continue
+			case c == delim && paren == 0 && bracket == 0 && !quote:
+				wasDelim = i
+				i++
+				break part
+			}
+			cur = append(cur, c)
+			i++
+		}
+		out = append(out, string(cur))
+	}
+	if i < len(s) || (i > 0 && i-1 == wasDelim) {
+		out = append(out, s[min(i, len(s)):])
+	}
+	return out
+}
+
+// isTrue is Asterisk's ast_true.
+func isTrue(s string) bool {
+	switch strings.ToLower(strings.TrimSpace(s)) {
+	case "yes", "true", "y", "t", "1", "on":
+		return true
+	}
+	return false
 }

@@ -214,3 +214,37 @@ func TestServerHeld(t *testing.T) {
 		t.Errorf("got %+v, %v; want ErrServerHeld", res, err)
 	}
 }
+
+// TestSeparateArgs: Asterisk's application argument splitting, as MSet uses
+// it (TestE2EAsteriskMSet plays these on the real Asterisk 22).
+func TestSeparateArgs(t *testing.T) {
+	cases := []struct {
+		in    string
+		delim byte
+		max   int
+		want  []string
+	}{
+		{"A=x,B=y", ',', 99, []string{"A=x", "B=y"}},
+		{"A=,B=", ',', 99, []string{"A=", "B="}},
+		{"A=x,", ',', 99, []string{"A=x", ""}},
+		{"", ',', 99, nil},
+		{`A=x\,y,B`, ',', 99, []string{"A=x,y", "B"}},
+		{`A="x,y",B`, ',', 99, []string{"A=x,y", "B"}},
+		{"A=f(x,y),B", ',', 99, []string{"A=f(x,y)", "B"}},
+		{"A=[x,y],B", ',', 99, []string{"A=[x,y]", "B"}},
+		{`A=x"y,B=q`, ',', 99, []string{"A=xy,B=q"}},
+		{"a,b,c", ',', 2, []string{"a", "b,c"}},
+		{"A=a=b", '=', 2, []string{"A", "a=b"}},
+		{`A=x"y`, '=', 2, []string{"A", `x"y`}}, // the last part stays as it is
+		{"A=", '=', 2, []string{"A", ""}},
+		{"A", '=', 2, []string{"A"}},
+	}
+	for _, tc := range cases {
+		t.Run(tc.in, func(t *testing.T) {
+			got := agiclient.SeparateArgs(tc.in, tc.delim, tc.max)
+			if strings.Join(got, "|") != strings.Join(tc.want, "|") || len(got) != len(tc.want) {
+				t.Errorf("got %q, want %q", got, tc.want)
+			}
+		})
+	}
+}
