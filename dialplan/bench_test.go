@@ -78,8 +78,8 @@ func report(b *testing.B, l latencies) {
 }
 
 // BenchmarkAdmit compares a full FastAGI admission over loopback, done the way
-// Asterisk does it (connect, environment, GET VARIABLE CHANNEL(linkedid), three
-// SET VARIABLEs, the server's close), with the baseline of calling the same
+// Asterisk runs the printed dialplan (connect, environment with the linkedid
+// argument, one EXEC MSet, the server's close), with the baseline of calling the same
 // Admitter in-process, both at 16 concurrent sessions. The fastagi run also
 // measures the baseline in the same run and reports the ratios.
 func BenchmarkAdmit(b *testing.B) {
@@ -103,13 +103,14 @@ func BenchmarkAdmit(b *testing.B) {
 	b.Run("fastagi", func(b *testing.B) {
 		adm := &yesAdmitter{}
 		addr, _ := startServer(b, adm, Config{})
+		script := printedScript(b, "admit", "g729")
 		chans := make([]agiclient.Channel, b.N)
 		for i := range chans {
 			chans[i] = channel(i)
 		}
 		b.ResetTimer()
 		l, err := measure(b.N, benchConcurrency, func(i int) error {
-			res, err := agiclient.Call(ctx, addr, chans[i], "admit,g729")
+			res, err := agiclient.Call(ctx, addr, chans[i], script)
 			if err == nil && res.Vars[admission.VarStatus] != admission.StatusAdmitted {
 				err = fmt.Errorf("session %d: %q (AGISTATUS %s)", i, res.Vars[admission.VarStatus], res.AGIStatus)
 			}

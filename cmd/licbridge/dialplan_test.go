@@ -74,7 +74,7 @@ func TestDialplanCommandConfigAndOutput(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if !strings.Contains(string(b), "AGI(agi://127.0.0.1:4600/admit,g729)") {
+	if !strings.Contains(string(b), "AGI(agi://127.0.0.1:4600/admit,g729,") {
 		t.Errorf("config's wildcard listen address not turned into a dial address:\n%s", b)
 	}
 	got, err := runDialplanCLI(t, "--config", conf, "dialplan", "--product", "g729", "--via", "ari")
