@@ -38,7 +38,9 @@ var ErrNoIssuerURL = errors.New("no issuer URL")
 // update, install): this host's key setup from cfg (flags merged, see
 // LoadLicenses) and, when online, the client of the issuer at cfg.Issuer.URL
 // (ErrNoIssuerURL when none is named) trusting cfg.Issuer.CA. A host
-// without a host ID is an error: the issuer binds keys to it.
+// without a host ID is an error: the issuer binds keys to it. New files are
+// installed in the first configured licenses directory, else the Asterisk
+// default.
 func HostSide(cfg *config.Config, src LicenseSources, online bool) (issuer.Host, error) {
 	nl, err := LoadLicenses(cfg, src)
 	if err != nil {
@@ -47,7 +49,10 @@ func HostSide(cfg *config.Config, src LicenseSources, online bool) (issuer.Host,
 	if nl.Options.HostID == "" {
 		return issuer.Host{}, errors.New("this host's ID: " + nl.HostIDNote)
 	}
-	h := issuer.Host{Options: nl.Options}
+	h := issuer.Host{Options: nl.Options, InstallDir: license.DefaultDirAsterisk}
+	if len(cfg.LicensesDirs) > 0 {
+		h.InstallDir = cfg.LicensesDirs[0]
+	}
 	if !online {
 		return h, nil
 	}

@@ -48,6 +48,8 @@ type Host struct {
 	Options license.LoadOptions
 	// Now is the clock keys are checked at. Default Options.Now, else time.Now.
 	Now func() time.Time
+	// InstallDir is the licenses directory InstallKey writes new files to.
+	InstallDir string
 }
 
 // Request is the issuer request for keyID from this host.
@@ -161,6 +163,28 @@ func (h *Host) replace(f Installed, data []byte) (*license.Key, error) {
 		return nil, fmt.Errorf("write %s: %w", f.Path, err)
 	}
 	return k, nil
+}
+
+// InstallKey writes a key file as KEY-ID.lic in h.InstallDir.
+func (h *Host) InstallKey(keyID string, data []byte) (string, error) {
+	return Install(h.InstallDir, keyID, data)
+}
+
+// RemoveInstalled removes the installed files of keyID (a key deactivated
+// here would otherwise keep counting until its end date): the paths removed,
+// and an error for each file that stays.
+func (h *Host) RemoveInstalled(keyID string) (removed []string, failed []error) {
+	for _, f := range h.InstalledKeys() {
+		if f.Key.ID != keyID {
+			continue
+		}
+		if err := os.Remove(f.Path); err != nil {
+			failed = append(failed, fmt.Errorf("could not remove %s: %w", f.Path, err))
+			continue
+		}
+		removed = append(removed, f.Path)
+	}
+	return removed, failed
 }
 
 // Install writes a key file as DIR/KEY-ID.lic.

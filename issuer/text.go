@@ -11,11 +11,7 @@ import (
 // Summary is the entitlement in one line, as the issuer commands print it:
 // product, channels, kind, formal end, and whether it is revoked.
 func (e Entitlement) Summary() string {
-	channels := fmt.Sprintf("%d channels", e.Channels)
-	if e.Channels == 1 {
-		channels = "1 channel"
-	}
-	s := fmt.Sprintf("%s, %s, %s, ends %s", e.Product, channels, e.Kind, e.Ends.Format(license.TimeLayout))
+	s := fmt.Sprintf("%s, %s, %s, ends %s", e.Product, channels(e.Channels), e.Kind, e.Ends.Format(license.TimeLayout))
 	if !e.Revoked.IsZero() {
 		s += ", revoked"
 	}
@@ -47,4 +43,30 @@ func WriteActivations(w io.Writer, acts []Activation) error {
 		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\n", a.HostID, a.Domain, a.Address, a.At.Format(license.TimeLayout))
 	}
 	return tw.Flush()
+}
+
+// WriteUpdates writes what Update did, a line per installed file (licbridge
+// license update), and returns how many files it could not update.
+func WriteUpdates(w io.Writer, res []UpdateResult) (failed int) {
+	for _, r := range res {
+		msg := "unchanged"
+		switch {
+		case r.Err != nil: // unreachable, refused or unusable: the installed file stays
+			failed++
+			msg = fmt.Sprintf("kept as it is: %v", r.Err)
+		case r.Changed():
+			msg = fmt.Sprintf("updated: %s, ends %s (was %s, ends %s)", channels(r.New.Channels), r.New.Ends.Format(license.TimeLayout),
+				channels(r.Key.Channels), r.Key.Ends.Format(license.TimeLayout))
+		}
+		fmt.Fprintf(w, "%s: %s\n", r.Path, msg)
+	}
+	return failed
+}
+
+// channels is n channels in words.
+func channels(n int) string {
+	if n == 1 {
+		return "1 channel"
+	}
+	return fmt.Sprintf("%d channels", n)
 }

@@ -24,6 +24,19 @@ func TestText(t *testing.T) {
 		{"activations", writeText(t, func(b *bytes.Buffer) error {
 			return WriteActivations(b, []Activation{{KeyID: "G729-AAAA", HostID: "A1B2-C3D4-E5F6", Domain: "pbx", Address: "10.0.0.1", At: ends}})
 		}), "HOST ID         DOMAIN  ADDRESS   ACTIVATED\nA1B2-C3D4-E5F6  pbx     10.0.0.1  2027-03-01T00:00:00Z\n"},
+		{"updates", writeText(t, func(b *bytes.Buffer) error {
+			old := &license.Key{Channels: 1, Ends: ends}
+			res := []UpdateResult{
+				{Installed: Installed{Path: "a.lic", Key: old}},
+				{Installed: Installed{Path: "b.lic", Key: old}, New: &license.Key{Channels: 7, Ends: ends.AddDate(1, 0, 0)}},
+				{Installed: Installed{Path: "c.lic", Key: old}, Err: ErrUnreachable},
+			}
+			if n := WriteUpdates(b, res); n != 1 {
+				t.Errorf("WriteUpdates: %d failed, want 1", n)
+			}
+			return nil
+		}), "a.lic: unchanged\nb.lic: updated: 7 channels, ends 2028-03-01T00:00:00Z (was 1 channel, ends 2027-03-01T00:00:00Z)\n" +
+			"c.lic: kept as it is: " + ErrUnreachable.Error() + "\n"},
 	} {
 		if tc.got != tc.want {
 			t.Errorf("%s:\n got %q\nwant %q", tc.name, tc.got, tc.want)

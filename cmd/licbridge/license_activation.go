@@ -32,14 +32,14 @@ func activationCommands() []*cli.Command {
 				"first licenses directory (--install-dir, else the first --licenses-dir/config\n" +
 				"licenses_dirs, else " + license.DefaultDirAsterisk + "); a running node picks it up.",
 			Flags:  hostSideFlags(true),
-			Action: registerAction,
+			Action: hostAction(true, registerAction),
 		},
 		{
 			Name:      "deactivate",
 			Usage:     "free this host's slot of a key at the issuer (moving to new hardware) and remove its file here",
 			ArgsUsage: "KEY-ID",
 			Flags:     hostSideFlags(true),
-			Action:    deactivateAction,
+			Action:    hostAction(true, deactivateAction),
 		},
 		{
 			Name:  "update",
@@ -48,7 +48,7 @@ func activationCommands() []*cli.Command {
 				"are: a working key is never invalidated by an update. `licbridge run` with issuer.url\n" +
 				"(--issuer-url) does the same every issuer.update_every (default 6h).",
 			Flags:  hostSideFlags(true),
-			Action: updateAction,
+			Action: hostAction(false, updateAction),
 		},
 		{
 			Name:      "request",
@@ -83,58 +83,55 @@ func hostSideFlags(online bool) []cli.Flag {
 	return fs
 }
 
-// hostContext is what the host-side commands share: this node's licence
-// setup and the issuer client (issuer.Host), and the config.
-type hostContext struct {
-	issuer.Host
-	cfg *Config
-}
-
-func newHostContext(c *cli.Context, what string) (*hostContext, error) {
-	cfg, err := loadConfig(c)
-	if err != nil {
-		return nil, err
+// hostAction is a host-side command's action: its one key ID argument
+// checked (when keyArg), the host side of activation assembled from the
+// config and flags (daemon.HostSide), then do.
+func hostAction(keyArg bool, do func(c *cli.Context, h *issuer.Host, keyID string) error) cli.ActionFunc {
+	return func(c *cli.Context) error {
+		what, keyID := c.Command.Name, ""
+		if keyArg {
+			var err error
+			if keyID, err = oneKeyID(c, what); err != nil {
+				return err
+			}
+		}
+		cfg, err := loadConfig(c)
+		if err != nil {
+			return err
+		}
+		// --issuer and --issuer-ca, else the config's issuer.url and issuer.ca.
+		overrideString(c, "issuer", &cfg.Issuer.URL)
+		if err := cfg.Merge(c, append(licenseFlagNames, "issuer-ca")...); err != nil {
+			return fmt.Errorf("license %s: %w", what, err)
+		}
+		now, err := fixedClock(c)
+		if err != nil {
+			return err
+		}
+		src := licd.LicenseSources{NoDefaultDirs: c.Bool("no-default-dirs"), Sysfs: c.String("sysfs")}
+		h, err := licd.HostSide(cfg, src, what != "install") // install is offline: no issuer
+		if errors.Is(err, licd.ErrNoIssuerURL) {
+			return cli.Exit("license "+what+": name the issuer: --issuer URL (or issuer.url in the config)", 2)
+		}
+		if err != nil {
+			return fmt.Errorf("license %s: %w", what, err)
+		}
+		h.Now = now
+		if d := c.String("install-dir"); d != "" {
+			h.InstallDir = d
+		}
+		return do(c, &h, keyID)
 	}
-	// --issuer and --issuer-ca, else the config's issuer.url and issuer.ca.
-	overrideString(c, "issuer", &cfg.Issuer.URL)
-	if err := cfg.Merge(c, append(licenseFlagNames, "issuer-ca")...); err != nil {
-		return nil, fmt.Errorf("license %s: %w", what, err)
-	}
-	h := &hostContext{cfg: cfg}
-	if h.Now, err = fixedClock(c); err != nil {
-		return nil, err
-	}
-	src := licd.LicenseSources{NoDefaultDirs: c.Bool("no-default-dirs"), Sysfs: c.String("sysfs")}
-	h.Host, err = licd.HostSide(cfg, src, what != "install") // install is offline: no issuer
-	if errors.Is(err, licd.ErrNoIssuerURL) {
-		return nil, cli.Exit("license "+what+": name the issuer: --issuer URL (or issuer.url in the config)", 2)
-	}
-	if err != nil {
-		return nil, fmt.Errorf("license %s: %w", what, err)
-	}
-	return h, nil
 }
 
 // check is issuer.Host.Check with the status worded as license verify words it.
-func (h *hostContext) check(data []byte, name string) (*license.Key, error) {
+func check(h *issuer.Host, data []byte, name string) (*license.Key, error) {
 	k, err := h.Check(data, name)
 	var nv *issuer.NotValidError
 	if errors.As(err, &nv) {
 		return nil, fmt.Errorf("%s: %s", name, statusText(nv.Entry))
 	}
 	return k, err
-}
-
-// installDir is --install-dir, else the first configured licenses directory,
-// else the Asterisk default.
-func (h *hostContext) installDir(c *cli.Context) string {
-	if d := c.String("install-dir"); d != "" {
-		return d
-	}
-	if len(h.cfg.LicensesDirs) > 0 {
-		return h.cfg.LicensesDirs[0]
-	}
-	return license.DefaultDirAsterisk
 }
 
 // refusal turns an issuer error (a refusal naming its reason, or the issuer
@@ -154,24 +151,16 @@ func oneKeyID(c *cli.Context, what string) (string, error) {
 	return id, nil
 }
 
-func registerAction(c *cli.Context) error {
-	keyID, err := oneKeyID(c, "register")
-	if err != nil {
-		return err
-	}
-	h, err := newHostContext(c, "register")
-	if err != nil {
-		return err
-	}
+func registerAction(c *cli.Context, h *issuer.Host, keyID string) error {
 	data, err := h.Client.Register(c.Context, h.Request(keyID))
 	if err != nil {
 		return refusal("register", err)
 	}
-	k, err := h.check(data, "the issuer's answer")
+	k, err := check(h, data, "the issuer's answer")
 	if err != nil {
 		return cli.Exit("license register: activated, but the file does not work here: "+err.Error(), 1)
 	}
-	dst, err := issuer.Install(h.installDir(c), k.ID, data)
+	dst, err := h.InstallKey(k.ID, data)
 	if err != nil {
 		return fmt.Errorf("license register: activated but not installed: %w", err)
 	}
@@ -180,62 +169,32 @@ func registerAction(c *cli.Context) error {
 	return nil
 }
 
-func deactivateAction(c *cli.Context) error {
-	keyID, err := oneKeyID(c, "deactivate")
-	if err != nil {
-		return err
-	}
-	h, err := newHostContext(c, "deactivate")
-	if err != nil {
-		return err
-	}
+func deactivateAction(c *cli.Context, h *issuer.Host, keyID string) error {
 	if err := h.Client.Deactivate(c.Context, h.Request(keyID)); err != nil {
 		return refusal("deactivate", err)
 	}
 	fmt.Fprintf(c.App.Writer, "deactivated for host %s\n", h.Options.HostID)
-	// The file here would keep counting until its end date: remove it, so the
-	// slot freed at the issuer is really free.
-	for _, f := range h.InstalledKeys() {
-		if f.Key.ID == keyID {
-			if err := os.Remove(f.Path); err != nil {
-				fmt.Fprintf(c.App.ErrWriter, "warning: could not remove %s: %v\n", f.Path, err)
-				continue
-			}
-			fmt.Fprintf(c.App.Writer, "removed %s\n", f.Path)
-		}
+	removed, failed := h.RemoveInstalled(keyID)
+	for _, err := range failed {
+		fmt.Fprintf(c.App.ErrWriter, "warning: %v\n", err)
+	}
+	for _, p := range removed {
+		fmt.Fprintf(c.App.Writer, "removed %s\n", p)
 	}
 	return nil
 }
 
-func updateAction(c *cli.Context) error {
-	h, err := newHostContext(c, "update")
-	if err != nil {
-		return err
-	}
+func updateAction(c *cli.Context, h *issuer.Host, _ string) error {
 	res := h.Update(c.Context)
 	if len(res) == 0 {
 		fmt.Fprintf(c.App.Writer, "no key files installed in %s\n", view.DirList(h.Options.Dirs))
 		return nil
 	}
-	failed := 0
-	for _, r := range res {
-		msg := "unchanged"
-		switch {
-		case r.Err != nil: // unreachable, refused or unusable: the installed file stays
-			failed++
-			msg = fmt.Sprintf("kept as it is: %v", r.Err)
-		case r.Changed():
-			msg = fmt.Sprintf("updated: %s, ends %s (was %s, ends %s)", view.Plural(r.New.Channels, "channel"), r.New.Ends.Format(license.TimeLayout),
-				view.Plural(r.Key.Channels, "channel"), r.Key.Ends.Format(license.TimeLayout))
-		}
-		fmt.Fprintf(c.App.Writer, "%s: %s\n", r.Path, msg)
-	}
-	if failed > 0 {
+	if failed := issuer.WriteUpdates(c.App.Writer, res); failed > 0 {
 		return cli.Exit(fmt.Sprintf("license update: %d of %d keys not updated (their installed files still count)", failed, len(res)), 1)
 	}
 	return nil
 }
-
 func requestAction(c *cli.Context) error {
 	keyID, err := oneKeyID(c, "request")
 	if err != nil {
@@ -265,20 +224,20 @@ func installAction(c *cli.Context) error {
 	if c.NArg() != 1 {
 		return cli.Exit("license install: name one key file", 2)
 	}
-	h, err := newHostContext(c, "install")
-	if err != nil {
-		return err
-	}
+	return hostAction(false, installFile)(c)
+}
+
+func installFile(c *cli.Context, h *issuer.Host, _ string) error {
 	path := c.Args().First()
 	data, err := os.ReadFile(path)
 	if err != nil {
 		return fmt.Errorf("license install: %w", err)
 	}
-	k, err := h.check(data, path)
+	k, err := check(h, data, path)
 	if err != nil {
 		return cli.Exit("license install: "+err.Error(), 1)
 	}
-	dst, err := issuer.Install(h.installDir(c), k.ID, data)
+	dst, err := h.InstallKey(k.ID, data)
 	if err != nil {
 		return fmt.Errorf("license install: %w", err)
 	}
