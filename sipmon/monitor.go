@@ -22,7 +22,7 @@ type Config struct {
 	// refresh interval in use (Asterisk's default Session-Expires is 30 min).
 	DialogTimeout time.Duration
 	// MaxDialogs caps the open dialogs kept per sensor; beyond it the stalest is
-	// closed as evicted. Default 200000 (about 100 MB).
+	// closed as evicted. Default 200000 (about 65 MB: see TestMemoryPerLiveLeg).
 	MaxDialogs int
 	// SensorTolerance is how far apart in time two legs from different sensors may
 	// be and still be the same call. Default 2s.
@@ -192,16 +192,18 @@ func (m *Monitor) advanceReport() {
 	m.handled = 0
 	frontier := m.last
 	for _, tr := range m.trackers {
-		if tr.now.After(frontier) {
-			frontier = tr.now
+		if tr.nowTime().After(frontier) {
+			frontier = tr.nowTime()
 		}
 	}
+	latest := frontier
 	for _, tr := range m.trackers {
 		if t, ok := tr.oldestStart(); ok && t.Before(frontier) {
 			frontier = t
 		}
 	}
-	m.rep.advance(frontier.Add(-m.cfg.SensorTolerance), false)
+	tol := m.cfg.SensorTolerance
+	m.rep.advance(frontier.Add(-tol), latest.Add(-tol), false)
 }
 
 func (m *Monitor) tracker(sensor string) *tracker {
@@ -223,7 +225,7 @@ func (m *Monitor) Flush() {
 	for _, tr := range m.trackers {
 		tr.flush()
 	}
-	m.rep.advance(time.Time{}, true)
+	m.rep.advance(time.Time{}, time.Time{}, true)
 }
 
 // Tick advances every sensor's clock to now (live mode, when traffic is quiet),
@@ -232,7 +234,7 @@ func (m *Monitor) Tick(now time.Time) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	for _, tr := range m.trackers {
-		tr.advance(now)
+		tr.advance(nanos(now))
 	}
 	m.advanceReport()
 	if m.cfg.Retain > 0 {

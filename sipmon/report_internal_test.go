@@ -13,6 +13,6 @@ func buildReport(legs []Leg, correlate bool, tol time.Duration) *Report {
 	for i := range legs {
 		rp.add(&legs[i])
 	}
-	rp.advance(time.Time{}, true)
+	rp.advance(time.Time{}, time.Time{}, true)
 	return rp.report()
 }

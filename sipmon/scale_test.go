@@ -214,3 +214,96 @@ func TestGenerateCalls(t *testing.T) {
 	}
 	writeCalls(t, dir, p)
 }
+
+// liveLegsHeap feeds n calls that are all up at once (INVITE, 200, ACK each,
+// Asterisk-like Call-IDs and tags) into a new Monitor and returns the live
+// heap it holds with them up.
+func liveLegsHeap(t *testing.T, n int) uint64 {
+	t.Helper()
+	var ms runtime.MemStats
+	runtime.GC()
+	runtime.ReadMemStats(&ms)
+	before := ms.HeapAlloc
+	mon := New(Config{LegSink: func(LegRecord) {}})
+	t0 := time.Date(2026, 11, 22, 9, 0, 0, 0, time.UTC)
+	var buf []byte
+	msg := capture.Message{Transport: capture.UDP}
+	send := func(at time.Time, parts ...string) {
+		buf = buf[:0]
+		for _, p := range parts {
+			buf = append(buf, p...)
+		}
+		msg.Time, msg.Payload = at, buf
+		if err := mon.Handle(&msg); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for i := range n {
+		id := fmt.Sprintf("%032x@10.0.0.1", i*7919)
+		tag := fmt.Sprintf("as%08x", i)
+		caller, called := fmt.Sprintf("+1415%07d", i), fmt.Sprintf("+1650%07d", i)
+		from := "\r\nFrom: <sip:" + caller + "@10.0.0.1>;tag=" + tag + "\r\nTo: <sip:" + called + "@10.0.0.2>"
+		rest := "\r\nCall-ID: " + id + "\r\nCSeq: 1 "
+		at := t0.Add(time.Duration(i) * time.Millisecond)
+		send(at, "INVITE sip:", called, "@10.0.0.2 SIP/2.0\r\nVia: SIP/2.0/UDP 10.0.0.1;branch=z9hG4bK", tag, from, rest, "INVITE\r\nContent-Length: 0\r\n\r\n")
+		send(at.Add(10*time.Millisecond), "SIP/2.0 200 OK\r\nVia: SIP/2.0/UDP 10.0.0.1;branch=z9hG4bK", tag, from, ";tag=b", tag, rest, "INVITE\r\nContent-Length: 0\r\n\r\n")
+		send(at.Add(20*time.Millisecond), "ACK sip:", called, "@10.0.0.2 SIP/2.0\r\nVia: SIP/2.0/UDP 10.0.0.1;branch=z9hG4bKack", tag, from, ";tag=b", tag, rest, "ACK\r\nContent-Length: 0\r\n\r\n")
+	}
+	if a := mon.Active(); a.Legs != n {
+		t.Fatalf("%d legs up, want %d", a.Legs, n)
+	}
+	runtime.GC()
+	runtime.ReadMemStats(&ms)
+	runtime.KeepAlive(mon)
+	return ms.HeapAlloc - min(before, ms.HeapAlloc)
+}
+
+// TestMemoryPerLiveLeg holds N and then 4N legs up at once and measures the
+// live heap per leg: the dialog state kept per live leg is what bounds the
+// memory of 100,000 concurrent legs (a Call-ID, a From-tag and two numbers
+// of the usual lengths). It was about 580 bytes (a 448-byte dialog holding
+// a whole Leg, five strings of their own); it is about 300 now (a 192-byte
+// dialog, one string, the table's entry). The bound, 400, leaves room for
+// the map's growth steps and measuring noise, and fails if it grows back.
+func TestMemoryPerLiveLeg(t *testing.T) {
+	const n, bound = 10_000, 400
+	small := liveLegsHeap(t, n)
+	large := liveLegsHeap(t, 4*n)
+	perSmall, perLarge := float64(small)/n, float64(large)/(4*n)
+	perMore := (float64(large) - float64(small)) / (3 * n)
+	t.Logf("live heap per live leg: %.0f B with %d up, %.0f B with %d up, %.0f B per leg more", perSmall, n, perLarge, 4*n, perMore)
+	if perLarge > bound || perMore > bound {
+		t.Errorf("%.0f B per live leg (%.0f B per leg more from %d to %d), bound %d: the per-leg state grew", perLarge, perMore, n, 4*n, bound)
+	}
+}
+
+// TestFinishedLegsNotHeld: with one sensor and no correlation header nothing
+// can merge, so a finished leg goes out as soon as every leg that started
+// before it has: the report does not also hold, as records, the legs of the
+// calls that ended while later ones are still up (it held about a minute of
+// them here, and with 100,000 legs up at once as much again as the dialogs).
+func TestFinishedLegsNotHeld(t *testing.T) {
+	const calls = 2000
+	t0 := time.Date(2026, 11, 22, 9, 0, 0, 0, time.UTC)
+	var msgs []genMsg
+	for i := range calls {
+		// A call every 100 ms for 60 s: about 600 up at once.
+		msgs = append(msgs, genCall(i, t0.Add(time.Duration(i)*100*time.Millisecond), time.Minute)...)
+	}
+	slices.SortStableFunc(msgs, func(a, b genMsg) int { return a.at.Compare(b.at) })
+	mon := New(Config{LegSink: func(LegRecord) {}})
+	held := 0
+	for _, m := range msgs {
+		if err := mon.Handle(&capture.Message{Time: m.at, Payload: m.payload, Transport: capture.UDP}); err != nil {
+			t.Fatal(err)
+		}
+		held = max(held, len(mon.rep.queue))
+	}
+	mon.Flush()
+	if r := mon.Report(); r.LegsAnswered != calls {
+		t.Fatalf("answered %d, want %d", r.LegsAnswered, calls)
+	}
+	if held > 10 {
+		t.Errorf("the report held up to %d finished legs waiting to be counted; want none beyond the batch of one advance", held)
+	}
+}

@@ -87,8 +87,13 @@ func (rp *reporter) add(l *Leg) {
 }
 
 // advance merges the legs that started before frontier and counts the records
-// final by then. The zero time (or any time after every leg) finishes all.
-func (rp *reporter) advance(frontier time.Time, all bool) {
+// final by then; all finishes every one. horizon (at or after frontier) is the
+// earliest a leg of a sensor not seen yet may start: until a second sensor
+// or the correlation header makes merging possible (see indexed), a record
+// is final once nothing to come can merge with it by that bound alone, so
+// that the legs of calls up at once are not held twice, as dialogs and as
+// records, while an earlier, longer call is still up.
+func (rp *reporter) advance(frontier, horizon time.Time, all bool) {
 	for len(rp.pending) > 0 && (all || rp.pending[0].leg.Invite.Before(frontier)) {
 		var p pendingLeg
 		p, rp.pending = heapPop(rp.pending, pendingBefore)
@@ -99,9 +104,13 @@ func (rp *reporter) advance(frontier time.Time, all bool) {
 		// than growing the heap by copies through a whole capture's legs.
 		rp.sweep.evs = slices.Grow(rp.sweep.evs, 3*len(rp.queue))
 	}
+	final := frontier
+	if !rp.indexed && horizon.After(final) {
+		final = horizon
+	}
 	for len(rp.queue) > 0 {
 		rec := rp.queue[0]
-		if !all && !rec.end.Add(rp.tol).Before(frontier) {
+		if !all && !rec.end.Add(rp.tol).Before(final) {
 			break
 		}
 		rp.queue[0] = nil

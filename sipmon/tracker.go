@@ -2,6 +2,9 @@ package sipmon
 
 import (
 	"encoding/hex"
+	"math"
+	"slices"
+	"strings"
 	"time"
 
 	"github.com/cespare/xxhash/v2"
@@ -33,27 +36,122 @@ type offer struct {
 	sdp      bool
 }
 
+// dialog is the state kept per live dialog. It is kept small (192 bytes plus
+// its strings and its table entry, checked by TestMemoryPerLiveLeg): with
+// 100,000 legs up at once it is most of the monitor's memory. Times are Unix
+// nanoseconds (see nanos), the strings share one allocation, the codec is a
+// number, and the Leg is only built when the dialog is finalized.
 type dialog struct {
-	leg        Leg
-	fromTag    string // From-tag of the initial INVITE: tells the caller's side
-	inviteCSeq uint32 // CSeq of the current initial INVITE transaction
-	responded  bool   // the initial INVITE drew a response: the leg is an attempt
-	state      uint8
-	lastSeen   time.Time
+	// ids holds the Call-ID (the table's key), the From-tag of the initial
+	// INVITE (tells the caller's side), the caller, the called user and the
+	// correlation value end to end, ending at ends[0..3] and len(ids).
+	ids string
 
-	offers [4]offer
-	nOffer int
+	invite, answer, end, faxAt, lastSeen int64 // see Leg; answer, end and faxAt valid when set
 
-	seen  [8]uint64 // hashes of recent payloads, to spot retransmissions and copies
-	nSeen int
-
-	prev, next *dialog
-	list       *dlist
-
-	// The dialog's place in start order (see startList).
+	// The dialog's place in the open or ended list (by state) and in start
+	// order (answeredStarts or silentStarts, by dialogResponded).
+	prev, next   *dialog
 	sprev, snext *dialog
-	starts       *startList
+
+	// Hashes of recent payloads, to spot retransmissions and copies: a ring,
+	// next slot seenAt, nSeen filled.
+	seen [8]uint64
+
+	ends       [4]uint16
+	inviteCSeq uint32 // CSeq of the current initial INVITE transaction
+
+	// Recent INVITE offers (see offer), a ring as seen is.
+	offerCSeq  [4]uint32
+	offerFlags [4]uint8
+
+	flags   uint8 // dialog* bits
+	state   uint8
+	endedBy uint8 // index in endedByNames
+	codec   uint8 // index in codecTable; codecOther: in tracker.codecs
+
+	offerAt, nOffer uint8
+	seenAt, nSeen   uint8
 }
+
+// dialog flags.
+const (
+	dialogResponded uint8 = 1 << iota // the initial INVITE drew a response: the leg is an attempt
+	dialogAnswered
+	dialogG729
+	dialogFax
+)
+
+// offer flags.
+const (
+	offerByCaller uint8 = 1 << iota
+	offerSDP
+)
+
+// codecTable names the codecs a dialog keeps as a number: "" (none yet) and
+// every name parseSDP gives without copying. codecOther stands for another,
+// kept in tracker.codecs.
+var codecTable = func() []string {
+	t := []string{"", "G729"}
+	for _, n := range staticPayloads {
+		if !slices.Contains(t, n) {
+			t = append(t, n)
+		}
+	}
+	for _, n := range codecNames {
+		if !slices.Contains(t, n) {
+			t = append(t, n)
+		}
+	}
+	slices.Sort(t[2:]) // the map's order varies
+	return t
+}()
+
+const codecOther = 255
+
+// endedByNames are Leg.EndedBy by dialog.endedBy.
+var endedByNames = [...]string{"", EndBye, EndRejected, EndCancelled, EndTimeout, EndEvicted, EndCaptureEnd}
+
+func endedByIndex(how string) uint8 {
+	for i, n := range endedByNames {
+		if n == how {
+			return uint8(i)
+		}
+	}
+	panic("sipmon: unknown end " + how)
+}
+
+func (d *dialog) callID() string { return d.ids[:d.ends[0]] }
+
+func (d *dialog) fromTag() string     { return d.ids[d.ends[0]:d.ends[1]] }
+func (d *dialog) caller() string      { return d.ids[d.ends[1]:d.ends[2]] }
+func (d *dialog) called() string      { return d.ids[d.ends[2]:d.ends[3]] }
+func (d *dialog) correlation() string { return d.ids[d.ends[3]:] }
+func (d *dialog) has(f uint8) bool    { return d.flags&f != 0 }
+
+// Dialog times are Unix nanoseconds, clamped to ±2^62 (the years 1824 to
+// 2116, which hold every pcap and HEP time stamp: their seconds are 32-bit),
+// so that adding or subtracting a duration of up to a century cannot
+// overflow.
+const (
+	maxNanos = 1 << 62
+	minNanos = -maxNanos
+)
+
+// nanos is t as a dialog keeps it.
+func nanos(t time.Time) int64 {
+	switch s := t.Unix(); {
+	case s >= maxNanos/int64(time.Second):
+		return maxNanos
+	case s <= minNanos/int64(time.Second):
+		return minNanos
+	}
+	return t.UnixNano()
+}
+
+// timeOf is the time of a dialog's nanoseconds, in UTC (every report prints
+// and buckets times in UTC).
+func timeOf(ns int64) time.Time { return time.Unix(0, ns).UTC() }
 
 // dlist is an intrusive doubly linked list ordered by lastSeen (oldest first).
 type dlist struct {
@@ -62,7 +160,7 @@ type dlist struct {
 }
 
 func (l *dlist) pushBack(d *dialog) {
-	d.list, d.prev, d.next = l, l.tail, nil
+	d.prev, d.next = l.tail, nil
 	if l.tail != nil {
 		l.tail.next = d
 	} else {
@@ -83,7 +181,7 @@ func (l *dlist) remove(d *dialog) {
 	} else {
 		l.tail = d.prev
 	}
-	d.prev, d.next, d.list = nil, nil, nil
+	d.prev, d.next = nil, nil
 	l.n--
 }
 
@@ -95,9 +193,8 @@ type startList struct{ head, tail *dialog }
 // insert places d by its start, searching from the back: dialogs mostly
 // arrive in start order.
 func (l *startList) insert(d *dialog) {
-	d.starts = l
 	at := l.tail
-	for at != nil && at.leg.Invite.After(d.leg.Invite) {
+	for at != nil && at.invite > d.invite {
 		at = at.sprev
 	}
 	d.sprev = at
@@ -124,7 +221,7 @@ func (l *startList) remove(d *dialog) {
 	} else {
 		l.tail = d.sprev
 	}
-	d.sprev, d.snext, d.starts = nil, nil, nil
+	d.sprev, d.snext = nil, nil
 }
 
 // tracker follows the dialogs of one sensor. It is not safe for concurrent use;
@@ -136,10 +233,11 @@ type tracker struct {
 	stats      *Stats
 	emit       func(*Leg) // takes the leg: the dialog is gone
 
-	dialogs map[string]*dialog
-	open    dlist // early and answered dialogs
-	ended   dlist // ended dialogs lingering
-	now     time.Time
+	dialogs map[string]*dialog // by Call-ID (dialogKey)
+	open    dlist              // early and answered dialogs
+	ended   dlist              // ended dialogs lingering
+	now     int64              // Unix ns (see nanos); never: math.MinInt64
+	codecs  map[*dialog]string // codecs not in codecTable, by dialog
 
 	// In start order: dialogs that drew a response (legs to come) and those
 	// that did not yet (legs only if a response still comes).
@@ -154,7 +252,32 @@ func newTracker(sensor string, cfg *Config, stats *Stats, emit func(*Leg)) *trac
 		stats:      stats,
 		emit:       emit,
 		dialogs:    make(map[string]*dialog),
+		now:        math.MinInt64,
 	}
+}
+
+// nowTime is the tracker's clock; the zero time before any message.
+func (tr *tracker) nowTime() time.Time {
+	if tr.now == math.MinInt64 {
+		return time.Time{}
+	}
+	return timeOf(tr.now)
+}
+
+// list is the list d is in, by its state.
+func (tr *tracker) list(d *dialog) *dlist {
+	if d.state == stateEnded {
+		return &tr.ended
+	}
+	return &tr.open
+}
+
+// starts is the start list d is in.
+func (tr *tracker) starts(d *dialog) *startList {
+	if d.has(dialogResponded) {
+		return &tr.answeredStarts
+	}
+	return &tr.silentStarts
 }
 
 // lookup finds the dialog of a Call-ID; the map index with a converted []byte
@@ -180,7 +303,8 @@ func dialogKey(callID string) string {
 }
 
 // handle applies one parsed message seen at t whose payload hashes to hash.
-func (tr *tracker) handle(m *sipMsg, t time.Time, hash uint64) {
+func (tr *tracker) handle(m *sipMsg, at time.Time, hash uint64) {
+	t := nanos(at)
 	tr.advance(t)
 	d := tr.lookup(m.callID)
 	if d != nil && d.sawPayload(hash) {
@@ -200,7 +324,7 @@ func (tr *tracker) handle(m *sipMsg, t time.Time, hash uint64) {
 	}
 	d.rememberPayload(hash)
 	tr.touch(d, t)
-	byCaller := string(m.fromTag) == d.fromTag
+	byCaller := string(m.fromTag) == d.fromTag()
 	if m.request {
 		switch m.method {
 		case "INVITE": // re-INVITE (To-tag present): never a new leg
@@ -209,7 +333,7 @@ func (tr *tracker) handle(m *sipMsg, t time.Time, hash uint64) {
 			// Late offer: the INVITE had no SDP, its 2xx carried the offer and the
 			// ACK carries the answer.
 			if o, ok := d.findOffer(m.cseq, byCaller); ok && !o.sdp && m.sdp.present {
-				d.applyAnswer(&m.sdp, t, m.cseq == d.inviteCSeq && byCaller)
+				tr.applyAnswer(d, &m.sdp, t, m.cseq == d.inviteCSeq && byCaller)
 			}
 		case "BYE":
 			if d.state != stateEnded {
@@ -228,7 +352,7 @@ func (tr *tracker) handle(m *sipMsg, t time.Time, hash uint64) {
 			// The 2xx SDP is the answer unless the INVITE had none (late offer). An
 			// INVITE we never saw is taken to have carried the offer.
 			if o, ok := d.findOffer(m.cseq, byCaller); !ok || o.sdp {
-				d.applyAnswer(&m.sdp, t, initial)
+				tr.applyAnswer(d, &m.sdp, t, initial)
 			}
 		}
 	case "BYE":
@@ -238,50 +362,51 @@ func (tr *tracker) handle(m *sipMsg, t time.Time, hash uint64) {
 		switch {
 		case d.state != stateEnded:
 			tr.end(d, t, EndBye) // the BYE itself was not captured
-		case d.leg.EndedBy == EndBye && t.After(d.leg.End):
+		case endedByNames[d.endedBy] == EndBye && t > d.end:
 			// The leg ends at the last 2xx to BYE (several hops may relay it).
-			d.leg.End = t
+			d.end = t
 		}
 	}
 }
 
-func (tr *tracker) initialInvite(d *dialog, m *sipMsg, t time.Time, hash uint64) {
+func (tr *tracker) initialInvite(d *dialog, m *sipMsg, t int64, hash uint64) {
 	if d == nil {
 		d = tr.newDialog(dialogKey(string(m.callID)), m, t)
 	} else {
 		tr.touch(d, t)
-		if string(m.fromTag) == d.fromTag && m.cseq != d.inviteCSeq {
+		if string(m.fromTag) == d.fromTag() && m.cseq != d.inviteCSeq {
 			// A new initial INVITE transaction in the same call (after a 401/407
 			// challenge, say): same leg; an attempt rejected so far is alive again.
 			d.inviteCSeq = m.cseq
-			if d.state == stateEnded && !d.leg.Answered {
+			if d.state == stateEnded && !d.has(dialogAnswered) {
 				tr.reopen(d)
 			}
 		}
 	}
 	d.rememberPayload(hash)
-	d.addOffer(offer{cseq: m.cseq, byCaller: string(m.fromTag) == d.fromTag, sdp: m.sdp.present})
+	d.addOffer(offer{cseq: m.cseq, byCaller: string(m.fromTag) == d.fromTag(), sdp: m.sdp.present})
 }
 
-func (tr *tracker) initialResponse(d *dialog, m *sipMsg, t time.Time) {
-	if !d.responded {
-		d.responded = true
-		d.starts.remove(d)
+func (tr *tracker) initialResponse(d *dialog, m *sipMsg, t int64) {
+	if !d.has(dialogResponded) {
+		tr.silentStarts.remove(d)
+		d.flags |= dialogResponded
 		tr.answeredStarts.insert(d)
 	}
 	switch {
 	case m.status >= 200 && m.status < 300:
-		if d.leg.Answered {
+		if d.has(dialogAnswered) {
 			return
 		}
-		d.leg.Answered, d.leg.Answer = true, t
+		d.flags |= dialogAnswered
+		d.answer = t
 		if d.state == stateEnded {
 			// A branch rejected first, another answered (serial forking).
 			tr.reopen(d)
 		}
 		d.state = stateAnswered
 	case m.status >= 300:
-		if d.leg.Answered || d.state == stateEnded {
+		if d.has(dialogAnswered) || d.state == stateEnded {
 			return
 		}
 		how := EndRejected
@@ -292,24 +417,36 @@ func (tr *tracker) initialResponse(d *dialog, m *sipMsg, t time.Time) {
 	}
 }
 
-func (tr *tracker) newDialog(key string, m *sipMsg, t time.Time) *dialog {
+func (tr *tracker) newDialog(key string, m *sipMsg, t int64) *dialog {
 	if len(tr.dialogs) >= tr.maxDialogs {
 		tr.evictOne()
 	}
+	// One allocation for the dialog's strings (see dialog.ids).
+	var b strings.Builder
+	b.Grow(len(key) + len(m.fromTag) + len(m.fromUser) + len(m.toUser) + len(m.correlation))
+	b.WriteString(key)
+	b.Write(m.fromTag)
+	b.Write(m.fromUser)
+	b.Write(m.toUser)
+	b.WriteString(m.correlation)
+	ids := b.String()
 	d := &dialog{
-		fromTag:    string(m.fromTag),
+		ids:        ids,
 		inviteCSeq: m.cseq,
+		invite:     t,
 		lastSeen:   t,
-		leg: Leg{
-			CallID:      key,
-			Sensor:      tr.sensor,
-			Correlation: m.correlation,
-			Caller:      string(m.fromUser),
-			Called:      string(m.toUser),
-			Invite:      t,
-		},
 	}
-	tr.dialogs[key] = d
+	// The parts come from one message of at most 64 KiB (sipgo's limit, and
+	// scan's), the key being the Call-ID or shorter; the cap is for safety.
+	end := 0
+	for i, n := range [...]int{len(key), len(m.fromTag), len(m.fromUser), len(m.toUser)} {
+		end = min(end+n, math.MaxUint16)
+		d.ends[i] = uint16(end)
+	}
+	if len(d.ids) > math.MaxUint16 {
+		d.ids = d.ids[:math.MaxUint16]
+	}
+	tr.dialogs[d.callID()] = d
 	tr.open.pushBack(d)
 	tr.silentStarts.insert(d)
 	return d
@@ -327,41 +464,41 @@ func (tr *tracker) evictOne() {
 	}
 }
 
-func (tr *tracker) touch(d *dialog, t time.Time) {
-	if t.After(d.lastSeen) {
+func (tr *tracker) touch(d *dialog, t int64) {
+	if t > d.lastSeen {
 		d.lastSeen = t
 	}
-	l := d.list
+	l := tr.list(d)
 	if l.tail != d {
 		l.remove(d)
 		l.pushBack(d)
 	}
 }
 
-func (tr *tracker) end(d *dialog, t time.Time, how string) {
+func (tr *tracker) end(d *dialog, t int64, how string) {
+	tr.list(d).remove(d)
 	d.state = stateEnded
-	d.leg.End, d.leg.EndedBy = t, how
-	d.list.remove(d)
+	d.end, d.endedBy = t, endedByIndex(how)
 	tr.ended.pushBack(d)
 }
 
 func (tr *tracker) reopen(d *dialog) {
+	tr.list(d).remove(d)
 	d.state = stateEarly
-	d.leg.End, d.leg.EndedBy = time.Time{}, ""
-	d.list.remove(d)
+	d.end, d.endedBy = 0, 0
 	tr.open.pushBack(d)
 }
 
 // advance moves the tracker's clock (capture time in file mode, wall time in live
 // mode) and closes what lingered or timed out by then.
-func (tr *tracker) advance(t time.Time) {
-	if t.After(tr.now) {
+func (tr *tracker) advance(t int64) {
+	if t > tr.now {
 		tr.now = t
 	}
-	for d := tr.ended.head; d != nil && tr.now.Sub(d.lastSeen) > linger; d = tr.ended.head {
+	for d := tr.ended.head; d != nil && tr.now-d.lastSeen > int64(linger); d = tr.ended.head {
 		tr.finalize(d, "")
 	}
-	for d := tr.open.head; d != nil && tr.now.Sub(d.lastSeen) > tr.timeout; d = tr.open.head {
+	for d := tr.open.head; d != nil && tr.now-d.lastSeen > int64(tr.timeout); d = tr.open.head {
 		tr.stats.TimedOut++
 		tr.finalize(d, EndTimeout)
 	}
@@ -382,24 +519,49 @@ func (tr *tracker) flush() {
 // answered leg at the timeout after its last message, or now for an eviction or
 // the end of the input, since it was up as far as anyone can tell.
 func (tr *tracker) finalize(d *dialog, how string) {
-	d.list.remove(d)
-	d.starts.remove(d)
-	delete(tr.dialogs, d.leg.CallID) // the table's key
-	if !d.responded {
+	tr.list(d).remove(d)
+	tr.starts(d).remove(d)
+	delete(tr.dialogs, d.callID())
+	codec := codecTable[0]
+	if d.codec == codecOther {
+		codec = tr.codecs[d]
+		delete(tr.codecs, d)
+	} else {
+		codec = codecTable[d.codec]
+	}
+	if !d.has(dialogResponded) {
 		tr.stats.UnansweredInvites++
 		return
 	}
-	// d is out of every list and the table: its leg is handed on, not copied.
-	leg := &d.leg
-	if d.state != stateEnded {
+	leg := &Leg{
+		CallID:      d.callID(),
+		Sensor:      tr.sensor,
+		Correlation: d.correlation(),
+		Caller:      d.caller(),
+		Called:      d.called(),
+		Invite:      timeOf(d.invite),
+		Answered:    d.has(dialogAnswered),
+		G729:        d.has(dialogG729),
+		Fax:         d.has(dialogFax),
+	}
+	leg.Codec = codec
+	if leg.Answered {
+		leg.Answer = timeOf(d.answer)
+	}
+	if leg.Fax {
+		leg.FaxAt = timeOf(d.faxAt)
+	}
+	if d.state == stateEnded {
+		leg.End, leg.EndedBy = timeOf(d.end), endedByNames[d.endedBy]
+	} else {
 		leg.EndedBy = how
 		switch {
 		case !leg.Answered:
-			leg.End = d.lastSeen
+			leg.End = timeOf(d.lastSeen)
 		case how == EndTimeout:
-			leg.End = d.lastSeen.Add(tr.timeout)
+			leg.End = timeOf(d.lastSeen).Add(tr.timeout)
 		default:
-			leg.End = tr.now
+			leg.End = timeOf(tr.now)
 		}
 	}
 	tr.emit(leg)
@@ -410,34 +572,34 @@ func (tr *tracker) finalize(d *dialog, how string) {
 // linger is as good as dead (an INVITE transaction times out by then): it
 // does not hold the report back, and if it ever answers, its leg comes late.
 func (tr *tracker) oldestStart() (time.Time, bool) {
-	var t time.Time
+	var t int64
 	ok := false
 	if d := tr.answeredStarts.head; d != nil {
-		t, ok = d.leg.Invite, true
+		t, ok = d.invite, true
 	}
 	if d := tr.silentStarts.head; d != nil {
-		s := d.leg.Invite
-		if cut := tr.now.Add(-linger); s.Before(cut) {
-			s = cut
-		}
-		if !ok || s.Before(t) {
+		s := max(d.invite, tr.now-int64(linger))
+		if !ok || s < t {
 			t, ok = s, true
 		}
 	}
-	return t, ok
+	if !ok {
+		return time.Time{}, false
+	}
+	return timeOf(t), true
 }
 
 // active counts the legs up now: attempts not yet ended.
 func (tr *tracker) active() (legs, g729, fax int) {
 	for d := tr.open.head; d != nil; d = d.next {
-		if !d.responded {
+		if !d.has(dialogResponded) {
 			continue
 		}
 		legs++
-		if d.leg.G729 {
+		if d.has(dialogG729) {
 			g729++
 		}
-		if d.leg.Fax {
+		if d.has(dialogFax) {
 			fax++
 		}
 	}
@@ -445,8 +607,7 @@ func (tr *tracker) active() (legs, g729, fax int) {
 }
 
 func (d *dialog) sawPayload(h uint64) bool {
-	n := min(d.nSeen, len(d.seen))
-	for i := range n {
+	for i := range d.nSeen {
 		if d.seen[i] == h {
 			return true
 		}
@@ -455,37 +616,55 @@ func (d *dialog) sawPayload(h uint64) bool {
 }
 
 func (d *dialog) rememberPayload(h uint64) {
-	d.seen[d.nSeen%len(d.seen)] = h
-	d.nSeen++
+	d.seen[d.seenAt] = h
+	d.seenAt = (d.seenAt + 1) % uint8(len(d.seen))
+	d.nSeen = min(d.nSeen+1, uint8(len(d.seen)))
 }
 
 func (d *dialog) addOffer(o offer) {
 	if _, ok := d.findOffer(o.cseq, o.byCaller); ok {
 		return
 	}
-	d.offers[d.nOffer%len(d.offers)] = o
-	d.nOffer++
+	var f uint8
+	if o.byCaller {
+		f |= offerByCaller
+	}
+	if o.sdp {
+		f |= offerSDP
+	}
+	d.offerCSeq[d.offerAt], d.offerFlags[d.offerAt] = o.cseq, f
+	d.offerAt = (d.offerAt + 1) % uint8(len(d.offerCSeq))
+	d.nOffer = min(d.nOffer+1, uint8(len(d.offerCSeq)))
 }
 
 func (d *dialog) findOffer(cseq uint32, byCaller bool) (offer, bool) {
-	n := min(d.nOffer, len(d.offers))
-	for i := range n {
-		if o := d.offers[i]; o.cseq == cseq && o.byCaller == byCaller {
-			return o, true
+	for i := range d.nOffer {
+		f := d.offerFlags[i]
+		if d.offerCSeq[i] == cseq && (f&offerByCaller != 0) == byCaller {
+			return offer{cseq: cseq, byCaller: byCaller, sdp: f&offerSDP != 0}, true
 		}
 	}
 	return offer{}, false
 }
 
 // applyAnswer records what an accepted SDP answer negotiates.
-func (d *dialog) applyAnswer(s *sdpInfo, t time.Time, initial bool) {
-	if initial && d.leg.Codec == "" {
-		d.leg.Codec = s.codec
+func (tr *tracker) applyAnswer(d *dialog, s *sdpInfo, t int64, initial bool) {
+	if initial && d.codec == 0 && s.codec != "" {
+		if i := slices.Index(codecTable, s.codec); i > 0 && i < codecOther {
+			d.codec = uint8(i)
+		} else {
+			d.codec = codecOther
+			if tr.codecs == nil {
+				tr.codecs = make(map[*dialog]string)
+			}
+			tr.codecs[d] = s.codec
+		}
 	}
 	if s.codec == "G729" {
-		d.leg.G729 = true
+		d.flags |= dialogG729
 	}
-	if s.t38 && !d.leg.Fax {
-		d.leg.Fax, d.leg.FaxAt = true, t
+	if s.t38 && !d.has(dialogFax) {
+		d.flags |= dialogFax
+		d.faxAt = t
 	}
 }

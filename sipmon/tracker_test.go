@@ -199,6 +199,24 @@ func TestTrackerRules(t *testing.T) {
 			want: want{answered: 1, attempted: 1, peak: 1, codec: "PCMU", endedBy: EndBye},
 		},
 		{
+			name:  "a codec outside the usual names keeps its name",
+			steps: basicCall("c1", alice, bob, 0, 5*time.Second, audioPCMU, sdp("m=audio 4000 RTP/AVP 96", "a=rtpmap:96 x-foo/8000")),
+			want:  want{answered: 1, attempted: 1, peak: 1, codec: "X-FOO", endedBy: EndBye},
+		},
+		{
+			name:  "a dynamic payload type without rtpmap is named by number",
+			steps: basicCall("c1", alice, bob, 0, 5*time.Second, audioPCMU, sdp("m=audio 4000 RTP/AVP 97")),
+			want:  want{answered: 1, attempted: 1, peak: 1, codec: "PT97", endedBy: EndBye},
+		},
+		{
+			name: "late offer answered in the ACK of an INVITE that drew no response seen",
+			steps: []step{
+				{0, sipReq("INVITE", "c1", alice, bobNoTag, 1, "")},
+				{time.Second, sipReq("ACK", "c1", alice, bob, 1, sdp("m=audio 4000 RTP/AVP 98", "a=rtpmap:98 x-bar/8000"))},
+			},
+			want: want{},
+		},
+		{
 			name: "serial forking: a branch rejects, another answers",
 			steps: []step{
 				{0, sipReq("INVITE", "c1", alice, bobNoTag, 1, audioPCMU)},
@@ -266,6 +284,11 @@ func TestTrackerRules(t *testing.T) {
 			mon := New(tc.cfg)
 			feed(t, mon, "", tc.steps)
 			mon.Flush()
+			for _, tr := range mon.trackers {
+				if len(tr.dialogs) != 0 || len(tr.codecs) != 0 {
+					t.Errorf("after Flush the tracker holds %d dialogs, %d codecs", len(tr.dialogs), len(tr.codecs))
+				}
+			}
 			r := mon.Report()
 			w := tc.want
 			if r.LegsAnswered != w.answered || r.LegsAttempted != w.attempted || r.PeakConcurrentLegs != w.peak {
