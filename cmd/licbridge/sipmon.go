@@ -4,8 +4,6 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
-	"os"
-	"runtime/debug"
 	"time"
 
 	"github.com/urfave/cli/v2"
@@ -80,20 +78,10 @@ func sipmonReadCommand() *cli.Command {
 			if err != nil {
 				return cli.Exit("licbridge sipmon read: "+err.Error(), 2)
 			}
-			if os.Getenv("GOMEMLIMIT") == "" {
-				// The read's live heap is the dialogs up at once (about 500 B
-				// each): a soft limit keeps the GC's headroom from doubling
-				// it in RSS. Under it the GC runs at its usual pace.
-				debug.SetMemoryLimit(sipmonReadMemoryLimit)
-			}
 			return sipmon.ReadCaptures(c.Context, c.App.Writer, c.App.ErrWriter, cfg, inputs, c.Bool("json"))
 		},
 	}
 }
-
-// sipmonReadMemoryLimit is the soft memory limit of sipmon read (GOMEMLIMIT
-// overrides it).
-const sipmonReadMemoryLimit = 64 << 20
 
 // sipmonLiveFlags are shared by the continuously running subcommands: the
 // tracking flags, and where to publish the counts.
