@@ -2,6 +2,7 @@ package daemon
 
 import (
 	"fmt"
+	"time"
 
 	"github.com/licbridge/licbridge/config"
 	"github.com/licbridge/licbridge/license"
@@ -24,4 +25,24 @@ func ThisHost(cfg *config.Config, sysfs string) (license.HostID, string, error) 
 		return "", domain, fmt.Errorf("this host's ID: %w", err)
 	}
 	return rep.ID, domain, nil
+}
+
+// VerifyOptions are the rules license verify checks key files by: cfg's
+// trusted issuers (issuer_pub), catalog and renewal grace, at now. With
+// thisHost the bindings are checked against this host (ThisHost); when it has
+// no ID, note says why (its host-bound keys are then not valid here).
+func VerifyOptions(cfg *config.Config, sysfs string, now time.Time, thisHost bool) (opts license.EvalOptions, note, err error) {
+	trusted, err := TrustedIssuers(cfg.IssuerPub)
+	if err != nil {
+		return opts, nil, err
+	}
+	cat, err := cfg.Catalog()
+	if err != nil {
+		return opts, nil, err
+	}
+	opts = license.EvalOptions{Trusted: trusted, Catalog: cat, Policy: license.Policy{RenewalGrace: cfg.RenewalGrace}, Now: now}
+	if thisHost {
+		opts.HostID, opts.Domain, note = ThisHost(cfg, sysfs)
+	}
+	return opts, note, nil
 }

@@ -110,6 +110,12 @@ func ReadFile(path string) (*Key, error) {
 	return c.Key, c.Err
 }
 
+// EvaluateFile reads the key file at path and evaluates it alone (license
+// verify: stacking and superseding are for a whole set).
+func EvaluateFile(path string, opts EvalOptions) Entry {
+	return Evaluate([]Candidate{readCandidate(path)}, opts).Keys()[0]
+}
+
 func readCandidate(path string) Candidate {
 	f, err := openRegular(path)
 	if err != nil {

@@ -168,36 +168,24 @@ func verifyAction(c *cli.Context) error {
 	if c.NArg() == 0 {
 		return cli.Exit("license verify: name at least one key file", 2)
 	}
-	cfg, err := loadConfig(c)
+	cfg, err := loadMerged(c, "issuer-pub", "renewal-grace")
 	if err != nil {
 		return err
 	}
-	trusted, err := trustedIssuers(c, cfg)
+	// By default a key is checked for this host: a key bound to another host
+	// is not valid here, and verify says so with its exit status.
+	thisHost := !c.IsSet("host-id") && !c.IsSet("domain") && !c.Bool("any-host")
+	opts, note, err := licd.VerifyOptions(cfg, c.String("sysfs"), time.Now(), thisHost)
 	if err != nil {
 		return fmt.Errorf("license verify: %w", err)
 	}
-	cat, err := cfg.Catalog()
-	if err != nil {
-		return err
+	if note != nil {
+		fmt.Fprintf(c.App.ErrWriter, "note: %v: host-bound keys cannot be valid here (pass --host-id, or --any-host)\n", note)
 	}
-	opts := license.EvalOptions{
-		Trusted:       trusted,
-		Catalog:       cat,
-		Domain:        c.String("domain"),
-		Policy:        license.Policy{RenewalGrace: cfg.RenewalGrace},
-		Now:           time.Now(),
-		IgnoreBinding: c.Bool("any-host"),
+	if !thisHost {
+		opts.Domain = c.String("domain")
 	}
-	if !c.IsSet("host-id") && !c.IsSet("domain") && !opts.IgnoreBinding {
-		// By default a key is checked for this host: a key bound to another
-		// host is not valid here, and verify says so with its exit status.
-		if opts.HostID, opts.Domain, err = licd.ThisHost(cfg, c.String("sysfs")); err != nil {
-			fmt.Fprintf(c.App.ErrWriter, "note: %v: host-bound keys cannot be valid here (pass --host-id, or --any-host)\n", err)
-		}
-	}
-	if c.IsSet("renewal-grace") { // over the config's
-		opts.Policy.RenewalGrace = c.Duration("renewal-grace")
-	}
+	opts.IgnoreBinding = c.Bool("any-host")
 	if clock, err := fixedClock(c); err != nil {
 		return err
 	} else if clock != nil {
@@ -210,18 +198,8 @@ func verifyAction(c *cli.Context) error {
 	}
 	bad := 0
 	for _, path := range c.Args().Slice() {
-		k, err := license.ReadFile(path)
-		// Each file alone: stacking and superseding are for show licenses.
-		e := license.Evaluate([]license.Candidate{{File: path, Key: k, Err: err}}, opts).Keys()[0]
-		if e.Status != license.StatusValid {
+		if !view.WriteVerified(c.App.Writer, path, license.EvaluateFile(path, opts), time.Now()) {
 			bad++
-			fmt.Fprintf(c.App.Writer, "%s: %s\n", path, statusText(e))
-			continue
-		}
-		fmt.Fprintf(c.App.Writer, "%s: valid: key %s, %s, %s, %s, counts until %s\n",
-			path, e.KeyID, e.Product, view.Plural(e.Channels, "channel"), e.Binding, e.CountsUntil.Format(license.TimeLayout))
-		if e.Warning != "" {
-			fmt.Fprintf(c.App.Writer, "  warning: %s\n", e.Warning)
 		}
 	}
 	if opts.IgnoreBinding {

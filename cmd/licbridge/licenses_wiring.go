@@ -48,15 +48,6 @@ func licensesSetup(c *cli.Context, cfg *Config) (nodeLicenses, error) {
 	return licd.LoadLicenses(cfg, licd.LicenseSources{NoDefaultDirs: c.Bool("no-default-dirs"), Sysfs: c.String("sysfs")})
 }
 
-// trustedIssuers reads the issuer public key files (--issuer-pub,
-// LICBRIDGE_ISSUER_PUB, else the config's issuer_pub).
-func trustedIssuers(c *cli.Context, cfg *Config) (license.Trusted, error) {
-	if err := cfg.Merge(c, "issuer-pub"); err != nil {
-		return nil, err
-	}
-	return licd.TrustedIssuers(cfg.IssuerPub)
-}
-
 // fixedClock returns the --now override for tests and demos, or nil for the real clock.
 func fixedClock(c *cli.Context) (func() time.Time, error) {
 	if !c.IsSet("now") {
