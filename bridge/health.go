@@ -7,7 +7,10 @@ import (
 	"time"
 )
 
-// Usage reports every product as the cluster sees it now.
+// Usage reports every product as the cluster sees it now, node by node. It
+// reads each product's whole state, at a cost that grows with the nodes and
+// keys: it is for people (show, the status page). A per-call or per-interval
+// path asks Totals or AllTotals.
 func (b *Bridge) Usage(ctx context.Context) ([]ProductUsage, error) {
 	ctx, cancel := context.WithTimeout(ctx, b.opt.SyncTimeout)
 	defer cancel()
@@ -23,6 +26,43 @@ func (b *Bridge) Usage(ctx context.Context) ([]ProductUsage, error) {
 			return nil, fmt.Errorf("bridge: usage of %s: %w", p, err)
 		}
 		out = append(out, Summarize(snap, now, b.opt.Pool))
+	}
+	return out, nil
+}
+
+// Totals reports product's totals as the cluster sees them now (and this
+// node's share), at a cost that does not depend on the number of nodes and
+// keys. A product no node has used is not Known, with zero totals.
+func (b *Bridge) Totals(ctx context.Context, product string) (Totals, error) {
+	if !ValidProduct(product) {
+		return Totals{}, fmt.Errorf("bridge: totals: product %q is not a valid name", product)
+	}
+	ctx, cancel := context.WithTimeout(ctx, b.opt.SyncTimeout)
+	defer cancel()
+	t, err := b.store.Totals(ctx, product, b.opt.Node, b.clock.Now())
+	if err != nil {
+		return Totals{}, fmt.Errorf("bridge: totals of %s: %w", product, err)
+	}
+	return t, nil
+}
+
+// AllTotals reports the totals of every product (Usage's products, without
+// the per-node detail), sorted by product, one cheap read each.
+func (b *Bridge) AllTotals(ctx context.Context) ([]Totals, error) {
+	ctx, cancel := context.WithTimeout(ctx, b.opt.SyncTimeout)
+	defer cancel()
+	names, err := b.store.Products(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("bridge: totals: %w", err)
+	}
+	now := b.clock.Now()
+	out := make([]Totals, 0, len(names))
+	for _, p := range names {
+		t, err := b.store.Totals(ctx, p, b.opt.Node, now)
+		if err != nil {
+			return nil, fmt.Errorf("bridge: totals of %s: %w", p, err)
+		}
+		out = append(out, t)
 	}
 	return out, nil
 }

@@ -275,6 +275,31 @@ func (s *MemStore) Snapshot(ctx context.Context, product string, now time.Time) 
 	return p.snapshot(product), nil
 }
 
+// Totals implements Store. The embedded store serves one node, so it sums
+// its (few) nodes rather than keeping totals.
+func (s *MemStore) Totals(ctx context.Context, product, node string, now time.Time) (Totals, error) {
+	if err := ctx.Err(); err != nil {
+		return Totals{}, err
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	t := Totals{Product: product, Node: node}
+	p := s.products[product]
+	if p == nil {
+		return t, nil
+	}
+	p.sweep(now)
+	snap := p.snapshot(product)
+	u := Summarize(snap, now, PoolCluster)
+	t.Known, t.InUse, t.Total, t.Expired, t.Nodes, t.Observed, t.Wire = true, u.InUse, u.Total, u.Expired, len(snap.Nodes), u.Observed, u.Wire
+	if _, ok := p.expires[node]; ok {
+		t.Live = true
+		t.NodeInUse = len(p.units[node])
+		t.NodeTotal, _ = capacity(snap.Nodes, now, PoolPerHost, node)
+	}
+	return t, nil
+}
+
 // Holdings implements Store.
 func (s *MemStore) Holdings(ctx context.Context, node, product string, now time.Time) ([]UnitHold, error) {
 	if err := ctx.Err(); err != nil {

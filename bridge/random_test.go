@@ -37,6 +37,7 @@ func TestRandomized(t *testing.T) {
 		{redisKind(), bridge.PoolCluster, 3000},
 		{redisKind(), bridge.PoolPerHost, 1500},
 		{clusterKind(), bridge.PoolCluster, 1000},
+		{sentinelKind(), bridge.PoolPerHost, 600},
 	} {
 		t.Run(tc.kind.name+"/"+string(tc.pool), func(t *testing.T) {
 			store := tc.kind.new(t)
@@ -53,6 +54,9 @@ type modelNode struct {
 	expires time.Time
 	keys    map[string][]bridge.KeyGrant
 	held    map[string]map[string]string // product -> channel -> unit
+	// observed and wire are the last passive and wire counts published per
+	// product: the store keeps them while the node is live, across restarts.
+	observed, wire map[string]int
 }
 
 type model struct {
@@ -73,7 +77,7 @@ func runRandom(t *testing.T, store bridge.Store, pool bridge.Pool, rng *rand.Ran
 	m.products = []string{pc, pk}
 	m.perCall[pk] = true
 	for i := 0; i < 4; i++ {
-		n := &modelNode{name: fmt.Sprintf("n%d", i)}
+		n := &modelNode{name: fmt.Sprintf("n%d", i), observed: map[string]int{}, wire: map[string]int{}}
 		m.nodes = append(m.nodes, n)
 		m.start(n)
 	}
@@ -92,6 +96,8 @@ func runRandom(t *testing.T, store bridge.Store, pool bridge.Pool, rng *rand.Ran
 			what = m.restart()
 		case r < 93:
 			what = m.rekey()
+		case r < 96:
+			what = m.count()
 		default:
 			what = m.tick()
 		}
@@ -207,6 +213,11 @@ func (m *model) expectedFor(n *modelNode, p string) (inUse, total int) {
 	if m.pool != bridge.PoolPerHost {
 		return m.expected(p)
 	}
+	return m.own(n, p)
+}
+
+// own is n's units and the channels of the keys it owns, whatever the pool.
+func (m *model) own(n *modelNode, p string) (inUse, total int) {
 	owner := map[string]string{}
 	channels := map[string]int{}
 	for _, o := range m.nodes {
@@ -344,6 +355,26 @@ func (m *model) rekey() string {
 	return "rekey " + n.name
 }
 
+// count publishes a random passive count and a random wire count of one
+// product from a node that is up.
+func (m *model) count() string {
+	n := m.pickUp()
+	if n == nil {
+		return "count: none up"
+	}
+	p := m.products[m.rng.IntN(2)]
+	o, w := m.rng.IntN(5), m.rng.IntN(7)
+	if err := n.b.PublishObserved(context.Background(), p, o); err != nil {
+		m.t.Fatalf("%s: publish observed: %v", n.name, err)
+	}
+	if err := n.b.PublishWire(context.Background(), p, w); err != nil {
+		m.t.Fatalf("%s: publish wire: %v", n.name, err)
+	}
+	n.observed[p], n.wire[p] = o, w
+	n.expires = m.clock.Now().Add(lapse)
+	return "count " + p
+}
+
 func (m *model) tick() string {
 	m.clock.Advance(time.Duration(m.rng.IntN(int(lapse/2/time.Millisecond))) * time.Millisecond)
 	m.beatAll()
@@ -354,6 +385,7 @@ func (m *model) tick() string {
 				n.held[p] = map[string]string{}
 			}
 			n.keys = nil
+			n.observed, n.wire = map[string]int{}, map[string]int{}
 		}
 	}
 	return "tick ."
@@ -381,6 +413,7 @@ func (m *model) check(at string) {
 		if u.InUse != inUse || u.Total != total {
 			m.t.Fatalf("%s: %s: store %d of %d (%s), model %d of %d", at, p, u.InUse, u.Total, nodeInUse(u), inUse, total)
 		}
+		m.checkTotals(at, n, p, u)
 		for _, nu := range u.Nodes {
 			for _, mn := range m.nodes {
 				if mn.name != nu.Node {
@@ -395,6 +428,39 @@ func (m *model) check(at string) {
 				}
 			}
 		}
+	}
+}
+
+// checkTotals checks the cheap read of the totals (Bridge.Totals, over
+// Store.Totals) against the model and the full usage u: units, cluster total,
+// the nodes live for the product (u's, as a node registers per product),
+// passive and wire counts summed over them, and n's own units and keys.
+func (m *model) checkTotals(at string, n *modelNode, p string, u bridge.ProductUsage) {
+	inUse, total := m.expected(p)
+	want := bridge.Totals{Product: p, Known: true, InUse: inUse, Total: total, Node: n.name, Nodes: len(u.Nodes)}
+	live := map[string]bool{}
+	for _, nu := range u.Nodes {
+		live[nu.Node] = true
+	}
+	for _, o := range m.nodes {
+		if !live[o.name] {
+			// Not live for p: whatever it published is dropped before it
+			// counts again (a running node that published keeps p live).
+			delete(o.observed, p)
+			delete(o.wire, p)
+			continue
+		}
+		want.Observed += o.observed[p]
+		want.Wire += o.wire[p]
+	}
+	want.Live = live[n.name]
+	want.NodeInUse, want.NodeTotal = m.own(n, p)
+	got, err := n.b.Totals(context.Background(), p)
+	if err != nil {
+		m.t.Fatalf("%s: %s: totals: %v", at, p, err)
+	}
+	if got != want {
+		m.t.Fatalf("%s: %s: totals read by %s\n got %+v\nwant %+v (model)", at, p, n.name, got, want)
 	}
 }
 

@@ -38,8 +38,15 @@ type Store interface {
 	// does not depend on how many channels it holds. It returns the products for
 	// which the node had lapsed (its holdings there are gone: resync them).
 	Heartbeat(ctx context.Context, node string, products []string, now, expires time.Time) (lapsed []string, err error)
-	// Snapshot returns the live nodes of product as of now.
+	// Snapshot returns the live nodes of product as of now. Its cost grows
+	// with the nodes and keys: for people (show, the status page), not for a
+	// per-call or per-interval path (use Totals).
 	Snapshot(ctx context.Context, product string, now time.Time) (Snapshot, error)
+	// Totals returns product's totals over its live nodes as of now, and
+	// node's own share, at a cost that does not depend on the number of
+	// nodes and keys. A product the store has no state for is not Known and
+	// is not created.
+	Totals(ctx context.Context, product, node string, now time.Time) (Totals, error)
 	// Holdings returns what node holds of product, as the store records it,
 	// when the node is live as of now; nothing when it has lapsed (a
 	// restarted node takes back its record before it answers anyone).
@@ -146,6 +153,35 @@ type WireOp struct {
 type Snapshot struct {
 	Product string
 	Nodes   []NodeSnapshot
+}
+
+// Totals is what the store keeps summed over a product's live nodes, the
+// figures a Snapshot would give through Summarize (less the per-node detail
+// and the key conflicts), and one node's own share.
+type Totals struct {
+	Product string
+	// Known: the store has state for the product (some node has used it).
+	Known bool
+	// InUse is the units held by all live nodes.
+	InUse int
+	// Total is the cluster pool: the channels of the distinct key IDs live
+	// nodes present that have not ended.
+	Total int
+	// Expired: some live node presents a key that has ended.
+	Expired bool
+	// Nodes is how many nodes are live.
+	Nodes int
+	// Observed is the live nodes' passive counts summed (PublishObserved).
+	Observed int
+	// Wire is the live nodes' wire legs summed (PublishWire).
+	Wire int
+	// Node is the node asked about; Live whether it is live.
+	Node string
+	Live bool
+	// NodeInUse is the units Node holds; NodeTotal the channels of the keys
+	// it owns (its pool under PoolPerHost: a key on several live nodes
+	// belongs to the first by name).
+	NodeInUse, NodeTotal int
 }
 
 // NodeSnapshot is one live node's share of a product.

@@ -60,6 +60,10 @@ var (
 	holdingsLua string
 	//go:embed lua/claim.lua
 	claimLua string
+	//go:embed lua/totals.lua
+	totalsLua string
+	//go:embed lua/observe.lua
+	observeLua string
 )
 
 var (
@@ -72,6 +76,8 @@ var (
 	wireScript      = redis.NewScript(commonLua + stateLua + wireLua)
 	holdingsScript  = redis.NewScript(holdingsLua)
 	claimScript     = redis.NewScript(claimLua)
+	totalsScript    = redis.NewScript(commonLua + stateLua + totalsLua)
+	observeScript   = redis.NewScript(commonLua + observeLua)
 )
 
 const productsKey = "lb:products"
@@ -264,9 +270,11 @@ func (s *Store) PublishKeys(ctx context.Context, op bridge.KeysOp) (bool, error)
 	return fresh == 1, nil
 }
 
-// PublishObserved implements bridge.Store.
+// PublishObserved implements bridge.Store: a short script, so that the
+// passive total (#o) moves with the node's count.
 func (s *Store) PublishObserved(ctx context.Context, node, product string, n int) error {
-	if err := s.rdb.HSet(ctx, stateKey(prefix(product)), "o\x00"+node, n).Err(); err != nil {
+	p := prefix(product)
+	if err := observeScript.Run(ctx, s.rdb, []string{stateKey(p)}, p, node, n).Err(); err != nil {
 		return fmt.Errorf("redisstore: publish observed: %w", err)
 	}
 	return nil

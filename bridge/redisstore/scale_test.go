@@ -94,20 +94,62 @@ func TestDecisionsDoNotReadTheWholeState(t *testing.T) {
 }
 
 // The totals kept incrementally always equal a recount of the live nodes'
-// keys and holdings by the rule in bridge/store.go (distinct key IDs, the
-// first presenter by name owning each, ended keys not counting), through
-// random key changes, holdings, lapses and key ends.
+// keys, holdings, passive and wire counts by the rule in bridge/store.go
+// (distinct key IDs, the first presenter by name owning each, ended keys not
+// counting), through random key changes, holdings, counts, lapses and key
+// ends: both what each node's admission is told and what Totals reads, on a
+// server, a Cluster and through Sentinel (and the embedded store's Totals).
 func TestTotalsMatchARecount(t *testing.T) {
-	s, _ := dialTest(t)
+	for _, tc := range []struct {
+		name  string
+		store func(t *testing.T) bridge.Store
+		steps int
+	}{
+		{"embedded", func(*testing.T) bridge.Store { return bridge.NewMemStore() }, 300},
+		{"server", func(t *testing.T) bridge.Store { s, _ := dialTest(t); return s }, 300},
+		{"cluster", func(t *testing.T) bridge.Store { return dialAddr(t, redistest.StartCluster(t, 3).Servers[0].Addr, "") }, 150},
+		{"sentinel", func(t *testing.T) bridge.Store {
+			sen := redistest.StartSentinel(t)
+			return dialAddr(t, sen.Addr, sen.Master)
+		}, 150},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			seed := uint64(time.Now().UnixNano())
+			t.Logf("seed %d", seed)
+			recount(t, tc.store(t), rand.New(rand.NewPCG(seed, 2)), tc.steps)
+		})
+	}
+}
+
+func dialAddr(t *testing.T, addr, master string) *redisstore.Store {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	s, err := redisstore.Dial(ctx, redisstore.Options{Addr: addr, SentinelMaster: master})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { s.Close() })
+	return s
+}
+
+func recount(t *testing.T, s bridge.Store, rng *rand.Rand, steps int) {
 	ctx := context.Background()
-	rng := rand.New(rand.NewPCG(uint64(time.Now().UnixNano()), 2))
 	const product = "recount"
 	base := time.UnixMilli(1_700_000_000_000)
 	now := base
 	nodes := []string{"a", "ab", "b", "c", "d"}
-	for step := 0; step < 300; step++ {
+	if tot, err := s.Totals(ctx, product, "a", now); err != nil || tot != (bridge.Totals{Product: product, Node: "a"}) {
+		t.Fatalf("totals of a product nobody used: %+v %v, want zeros, not known", tot, err)
+	}
+	// The product becomes known (and stays so: its state is never deleted
+	// here) with a passive count of a node that is not live, which counts nowhere.
+	if err := s.PublishObserved(ctx, "d", product, 3); err != nil {
+		t.Fatal(err)
+	}
+	for step := 0; step < steps; step++ {
 		node := nodes[rng.IntN(len(nodes))]
-		switch rng.IntN(5) {
+		switch rng.IntN(7) {
 		case 0:
 			var keys []bridge.KeyGrant
 			for k := 0; k < 4; k++ {
@@ -136,25 +178,38 @@ func TestTotalsMatchARecount(t *testing.T) {
 			if err := s.Release(ctx, node, product, "c"+strconv.Itoa(rng.IntN(30))); err != nil {
 				t.Fatal(err)
 			}
+		case 5:
+			// Also on a node that is not live: kept aside, not counted.
+			if err := s.PublishObserved(ctx, node, product, rng.IntN(6)); err != nil {
+				t.Fatal(err)
+			}
+		case 6:
+			if _, err := s.PublishWire(ctx, bridge.WireOp{Node: node, Product: product, Legs: rng.IntN(9), Now: now, Expires: now.Add(15 * time.Second)}); err != nil {
+				t.Fatal(err)
+			}
 		}
 		checkTotals(t, s, product, nodes, now, step)
 	}
 }
 
 // checkTotals compares what each node's admission is told (a refused probe,
-// NoRegister so that nothing changes) with a recount from the snapshot.
-func checkTotals(t *testing.T, s *redisstore.Store, product string, nodes []string, now time.Time, step int) {
+// NoRegister so that nothing changes) and what Totals reads with a recount
+// from the snapshot.
+func checkTotals(t *testing.T, s bridge.Store, product string, nodes []string, now time.Time, step int) {
 	t.Helper()
 	ctx := context.Background()
 	snap, err := s.Snapshot(ctx, product, now)
 	if err != nil {
 		t.Fatal(err)
 	}
-	owner, chans, units := map[string]string{}, map[string]int{}, 0
+	owner, chans, units, observed, wire, ended := map[string]string{}, map[string]int{}, 0, 0, 0, false
 	for _, n := range snap.Nodes {
 		units += n.Units
+		observed += n.Observed
+		wire += n.Wire
 		for _, k := range n.Keys {
 			if !k.Until.IsZero() && !k.Until.After(now) {
+				ended = true
 				continue
 			}
 			if o, ok := owner[k.KeyID]; !ok || n.Node < o {
@@ -162,15 +217,41 @@ func checkTotals(t *testing.T, s *redisstore.Store, product string, nodes []stri
 			}
 		}
 	}
+	ownTotal := func(node string) (total, cluster int) {
+		for id, o := range owner {
+			cluster += chans[id]
+			if o == node {
+				total += chans[id]
+			}
+		}
+		return total, cluster
+	}
+	for _, name := range nodes {
+		tot, err := s.Totals(ctx, product, name, now)
+		if err != nil {
+			t.Fatal(err)
+		}
+		want := bridge.Totals{Product: product, Known: true, InUse: units, Expired: ended, Nodes: len(snap.Nodes), Observed: observed, Wire: wire, Node: name}
+		want.NodeTotal, want.Total = ownTotal(name)
+		for _, n := range snap.Nodes {
+			if n.Node == name {
+				want.Live, want.NodeInUse = true, n.Units
+			}
+		}
+		if !want.Live {
+			want.NodeTotal = 0
+		}
+		if tot != want {
+			t.Fatalf("step %d: totals for %s\n got %+v\nwant %+v (recount); snapshot %+v", step, name, tot, want, snap.Nodes)
+		}
+	}
 	for _, pool := range []bridge.Pool{bridge.PoolCluster, bridge.PoolPerHost} {
 		for _, n := range snap.Nodes {
-			wantTotal, wantUse := 0, units
-			for id, o := range owner {
-				if pool == bridge.PoolCluster || o == n.Node {
-					wantTotal += chans[id]
-				}
-			}
-			if pool == bridge.PoolPerHost {
+			wantTotal, wantUse := ownTotal(n.Node)
+			wantUse = units
+			if pool == bridge.PoolCluster {
+				_, wantTotal = ownTotal(n.Node)
+			} else {
 				wantUse = n.Units
 			}
 			r, err := s.Admit(ctx, bridge.AdmitOp{Node: n.Node, Product: product, Channel: "c0", Now: now, Pool: pool, NoRegister: true})
@@ -235,5 +316,47 @@ func TestEarlierLayoutIsRebuilt(t *testing.T) {
 	}
 	if n, _ := rdb.Exists(ctx, p+":c1:c").Result(); n != 0 {
 		t.Error("the lapsed node's holdings are still there")
+	}
+	tot, err := s.Totals(ctx, "old", "a", now)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := (bridge.Totals{Product: "old", Known: true, InUse: 4, Total: 8, Nodes: 2, Observed: 4, Wire: 7, Node: "a", Live: true, NodeInUse: 3, NodeTotal: 5}); tot != want {
+		t.Errorf("totals after the rebuild:\n got %+v\nwant %+v", tot, want)
+	}
+}
+
+// A state hash of layout 2 (totals of units and channels, none of passive
+// counts and wire legs) is rebuilt once: the passive and wire totals then
+// count what the live nodes had published before.
+func TestLayout2IsRebuiltWithPassiveAndWireTotals(t *testing.T) {
+	s, rdb := dialTest(t)
+	ctx := context.Background()
+	now := time.Now()
+	exp := now.Add(time.Minute)
+	for _, n := range []string{"a", "b"} {
+		if _, err := s.PublishKeys(ctx, bridge.KeysOp{Node: n, Product: "two", Keys: []bridge.KeyGrant{{KeyID: "K" + n, Channels: 5}}, Now: now, Expires: exp}); err != nil {
+			t.Fatal(err)
+		}
+		if err := s.PublishObserved(ctx, n, "two", 2); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := s.PublishWire(ctx, bridge.WireOp{Node: n, Product: "two", Legs: 3, Now: now, Expires: exp}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// What the layout-2 scripts left: no #o, no #w.
+	if err := rdb.HDel(ctx, "{lb:two}:s", "#o", "#w").Err(); err != nil {
+		t.Fatal(err)
+	}
+	if err := rdb.HSet(ctx, "{lb:two}:s", "#v", 2).Err(); err != nil {
+		t.Fatal(err)
+	}
+	tot, err := s.Totals(ctx, "two", "b", now)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := (bridge.Totals{Product: "two", Known: true, Total: 10, Nodes: 2, Observed: 4, Wire: 6, Node: "b", Live: true, NodeTotal: 5}); tot != want {
+		t.Errorf("totals of a layout-2 state:\n got %+v\nwant %+v", tot, want)
 	}
 }

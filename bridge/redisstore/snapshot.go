@@ -30,6 +30,24 @@ func (s *Store) Snapshot(ctx context.Context, product string, now time.Time) (br
 	return snap, nil
 }
 
+// Totals implements bridge.Store: one short script reads the totals the
+// state hash keeps (lua/totals.lua), at the cost of an admission.
+func (s *Store) Totals(ctx context.Context, product, node string, now time.Time) (bridge.Totals, error) {
+	p := prefix(product)
+	v, err := totalsScript.Run(ctx, s.rdb, []string{stateKey(p)}, p, node, ms(now)).Int64Slice()
+	if err != nil {
+		return bridge.Totals{}, fmt.Errorf("redisstore: totals of %s: %w", product, err)
+	}
+	if len(v) != 10 {
+		return bridge.Totals{}, fmt.Errorf("redisstore: totals of %s: unexpected reply %v", product, v)
+	}
+	return bridge.Totals{
+		Product: product, Known: v[0] == 1, InUse: int(v[1]), Total: int(v[2]), Expired: v[3] > 0,
+		Node: node, Live: v[4] == 1, NodeInUse: int(v[5]), NodeTotal: int(v[6]),
+		Nodes: int(v[7]), Observed: int(v[8]), Wire: int(v[9]),
+	}, nil
+}
+
 // parseState turns the state hash (see lua/common.lua) into the nodes live as
 // of now, sorted by name, their keys by ID.
 func parseState(product string, kv map[string]string, now time.Time) (bridge.Snapshot, error) {

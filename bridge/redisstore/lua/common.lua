@@ -14,8 +14,10 @@
 --   K\0N       its keys: "ID\0channels\0until_ms\0" repeated (until 0: no end)
 --   h\0N       channels of the keys N owns (per-host pool)
 -- and the totals over live nodes:
---   #v  layout version (absent: rebuild from what is there)
+--   #v  layout version (not LAYOUT: rebuild from what is there)
 --   #u  units held
+--   #o  passive counts (o\0N of the live nodes)
+--   #w  wire legs (w\0N of the live nodes)
 --   #c  channels of the distinct key IDs that have not ended (cluster pool)
 --   #x  ended keys still presented
 --   #l  live nodes
@@ -30,6 +32,9 @@
 
 local tonum, find, sub = tonumber, string.find, string.sub
 local P, S, EX, KX, KO
+-- LAYOUT is the state hash's layout version: 3 added #o and #w, so that a
+-- hash of layout 2 (without them) is rebuilt once.
+local LAYOUT = '3'
 
 -- incr adds d to field f of the state (nothing for 0: Lua's -0 is not an
 -- integer to HINCRBY).
@@ -133,8 +138,10 @@ end
 local function forget(name)
   if redis.call('ZREM', EX, name) == 1 then
     incr('#l', -1)
-    local v = redis.call('HMGET', S, 'n\0' .. name, 'K\0' .. name)
+    local v = redis.call('HMGET', S, 'n\0' .. name, 'K\0' .. name, 'o\0' .. name, 'w\0' .. name)
     incr('#u', -(tonum(v[1]) or 0))
+    incr('#o', -(tonum(v[3]) or 0))
+    incr('#w', -(tonum(v[4]) or 0))
     dropkeys(name, keylist(v[2]))
   end
   redis.call('HDEL', S, 'e\0' .. name, 'n\0' .. name, 'o\0' .. name, 'w\0' .. name, 'K\0' .. name, 'h\0' .. name)

@@ -1,6 +1,6 @@
 -- rebuild recomputes the totals and indexes from the nodes' own fields, once:
 -- for a state hash written by an earlier layout (a key per field,
--- "k\0N\0ID" = "channels:until"), or when the hash is gone (a store restarted
+-- "k\0N\0ID" = "channels:until"; or layout 2, without #o and #w), or when the hash is gone (a store restarted
 -- empty; anything left beside it is stale). Only nodes live as of now stay.
 local function rebuild(now)
   local kv = redis.call('HGETALL', S)
@@ -28,7 +28,7 @@ local function rebuild(now)
     elseif kind == 'w' then node(sub(f, 3)).w = v end
   end
   redis.call('DEL', S, EX, KX, KO)
-  redis.call('HSET', S, '#v', 2, '#u', 0, '#c', 0, '#x', 0, '#l', 0)
+  redis.call('HSET', S, '#v', LAYOUT, '#u', 0, '#c', 0, '#x', 0, '#l', 0, '#o', 0, '#w', 0)
   for name, x in pairs(nodes) do
     if x.o then redis.call('HSET', S, 'o\0' .. name, x.o) end
     if x.e > now then
@@ -38,6 +38,8 @@ local function rebuild(now)
       if x.w then redis.call('HSET', S, 'w\0' .. name, x.w) end
       liveuntil(name, x.e)
       incr('#u', x.n)
+      incr('#o', tonum(x.o) or 0)
+      incr('#w', tonum(x.w) or 0)
       addkeys(name, keys, now)
     else
       redis.call('DEL', P .. ':c1:' .. name, P .. ':c:' .. name, P .. ':u:' .. name)
@@ -53,7 +55,7 @@ end
 local function prepare(now, self)
   local f = {'#v', '#u', '#c', '#x', 'e\0' .. self, 'n\0' .. self, 'h\0' .. self, '#l', '#d'}
   local v = redis.call('HMGET', S, unpack(f))
-  if not v[1] then
+  if v[1] ~= LAYOUT then
     rebuild(now)
     sweep(now)
     v = redis.call('HMGET', S, unpack(f))
