@@ -19,8 +19,8 @@ import (
 )
 
 // BenchmarkFastAGIAdmission measures a whole FastAGI admission as Asterisk's
-// AGI() runs it (connect, environment, GET VARIABLE CHANNEL(linkedid), the SET
-// VARIABLEs, the server's close) against two daemons built by New exactly as
+// AGI() runs it from the printed dialplan (connect, environment with the
+// linkedid argument, the answer in one EXEC MSet, the server's close) against two daemons built by New exactly as
 // licbridge run builds them (bridge, node, router, metrics): one on a real
 // redis-server, one on the embedded store. Beside them, in the same run and
 // interleaved with them so that a busy machine slows all three alike, it
@@ -138,9 +138,11 @@ func (t target) admitInProcess(ctx context.Context, ch string) error {
 	return nil
 }
 
-// admit runs one FastAGI admission of ch as AGI(agi://.../admit,g729) does.
+// admit runs one FastAGI admission of ch as the printed dialplan's
+// AGI(agi://.../admit,g729,linkedid=${CHANNEL(linkedid)}) does: the linkedid
+// comes as an argument, so the session is one exchange (issue 14).
 func (t target) admit(ctx context.Context, ch string) error {
-	r, err := agiclient.Call(ctx, t.d.Node().AGIAddr(), agiclient.Channel{Uniqueid: ch, Name: "PJSIP/bench-" + ch}, "admit,g729")
+	r, err := agiclient.Call(ctx, t.d.Node().AGIAddr(), agiclient.Channel{Uniqueid: ch, Name: "PJSIP/bench-" + ch}, "admit,g729,linkedid=${CHANNEL(linkedid)}")
 	if err != nil {
 		return err
 	}
