@@ -260,7 +260,7 @@ func (p *PBX) admit(ctx context.Context, pl *Placed, uid, name string) (map[stri
 		r, err := agiclient.Call(ctx, *p.agiAddr.Load(), agiclient.Channel{
 			Name: name, Uniqueid: uid, Linkedid: pl.Linkedid, CallerID: pl.Caller, DNID: pl.Called,
 			Context: "from-internal", Exten: pl.Called,
-		}, "admit,"+pl.Product)
+		}, "admit,"+pl.Product+",linkedid=${CHANNEL(linkedid)}") // as licbridge dialplan prints it
 		if err != nil {
 			return nil, fmt.Errorf("asterisksim: AGI on %s: %w", uid, err)
 		}
