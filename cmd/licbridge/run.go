@@ -68,28 +68,23 @@ func runAction(c *cli.Context) error {
 	if err != nil {
 		return err
 	}
-	release, err := licd.ClaimStateDir(s.StateDir)
-	if err != nil {
-		return fmt.Errorf("run: %w", err)
-	}
-	defer release()
 	// SIGHUP reloads the license keys; without this it would end the process.
 	hup := make(chan os.Signal, 1)
 	signal.Notify(hup, syscall.SIGHUP)
 	defer signal.Stop(hup)
+	if err := licd.RunNode(c.Context, s, id, nl, version, hup, slog.Default()); err != nil {
+		return fmt.Errorf("run: %w", err)
+	}
+	return nil
+}
 
-	instance, self := licd.InstanceName(s.StateDir)
-	d, err := licd.New(c.Context, licd.Options{
-		Settings: s, NodeID: id, Licenses: nl.Options, HostIDNote: nl.HostIDNote,
-		Instance: instance, Superseded: licd.SupersededBy(self), Version: version, Logger: slog.Default(),
-	})
-	if err != nil {
-		return fmt.Errorf("run: %w", err)
+// runSIPMonFlagsCheck refuses a --sipmon-interval flag that cannot work; the
+// daemon builds the embedded SIP side monitor from the merged config (a zero
+// sipmon.interval in the file means the default, a zero flag is an error).
+// Without an input (no monitor) the interval is not read.
+func runSIPMonFlagsCheck(c *cli.Context, sc config.SIPMonConfig) error {
+	if (sc.Interface != "" || sc.HEPListen != "") && c.IsSet("sipmon-interval") && c.Duration("sipmon-interval") <= 0 {
+		return fmt.Errorf("--sipmon-interval %v: must be positive", c.Duration("sipmon-interval"))
 	}
-	defer d.Close()
-	if err := d.Run(c.Context, hup); err != nil {
-		return fmt.Errorf("run: %w", err)
-	}
-	slog.Info("licbridge stopped", "node", id)
 	return nil
 }
