@@ -3,7 +3,6 @@ package main
 import (
 	"bytes"
 	"fmt"
-	"net"
 	"os"
 
 	"github.com/urfave/cli/v2"
@@ -41,7 +40,7 @@ func runDialplan(c *cli.Context) error {
 	opts := dialplan.GenerateOptions{
 		Products:  c.StringSlice("product"),
 		Via:       c.String("via"),
-		AGIAddr:   dialAddr(cfg.AGI.Listen),
+		AGIAddr:   cfg.AGI.DialAddr(),
 		ARIApp:    cfg.ARI.App,
 		OnFailure: c.String("on-failure"),
 	}
@@ -60,21 +59,4 @@ func runDialplan(c *cli.Context) error {
 	}
 	_, err = c.App.Writer.Write(b.Bytes())
 	return err
-}
-
-// dialAddr turns the FastAGI listen address into the address Asterisk should
-// dial: a wildcard host (0.0.0.0, ::, empty) becomes 127.0.0.1, since Asterisk
-// runs beside licbridge.
-func dialAddr(listen string) string {
-	if listen == "" {
-		return ""
-	}
-	host, port, err := net.SplitHostPort(listen)
-	if err != nil {
-		return listen // Generate reports it
-	}
-	if ip := net.ParseIP(host); host == "" || ip != nil && ip.IsUnspecified() {
-		host = "127.0.0.1"
-	}
-	return net.JoinHostPort(host, port)
 }

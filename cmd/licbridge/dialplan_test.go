@@ -120,14 +120,3 @@ func TestDialplanCommandRejects(t *testing.T) {
 		})
 	}
 }
-
-func TestDialAddr(t *testing.T) {
-	for in, want := range map[string]string{
-		"": "", "0.0.0.0:4573": "127.0.0.1:4573", "[::]:4573": "127.0.0.1:4573", ":4573": "127.0.0.1:4573",
-		"10.1.2.3:4573": "10.1.2.3:4573", "[::1]:4573": "[::1]:4573", "junk": "junk",
-	} {
-		if got := dialAddr(in); got != want {
-			t.Errorf("dialAddr(%q) = %q, want %q", in, got, want)
-		}
-	}
-}

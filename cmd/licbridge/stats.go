@@ -13,11 +13,8 @@ import (
 	"github.com/licbridge/licbridge/bridge/stats"
 	"github.com/licbridge/licbridge/bridge/stats/chart"
 	licd "github.com/licbridge/licbridge/daemon"
+	"github.com/licbridge/licbridge/license"
 )
-
-// builtinProducts are listed by `stats concurrent` when no --product is given,
-// with the products the config file adds.
-var builtinProducts = []string{"g729", "hpec", "fax", "ffa"}
 
 func statsCommand() *cli.Command {
 	return &cli.Command{
@@ -59,7 +56,8 @@ func statsConcurrent(c *cli.Context) error {
 	products := c.StringSlice("product")
 	explicit := len(products) > 0
 	if !explicit {
-		products = append(products, builtinProducts...)
+		// The built-in products and those the config file adds.
+		products = license.BuiltinProductNames()
 		for _, p := range cfg.Products {
 			products = append(products, p.Name)
 		}
