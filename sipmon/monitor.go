@@ -215,7 +215,7 @@ func (m *Monitor) tracker(sensor string) *tracker {
 	return tr
 }
 
-func (m *Monitor) addLeg(l *Leg) { m.rep.add(l) }
+func (m *Monitor) addLeg(rec *record) { m.rep.add(rec) }
 
 // Flush closes every open dialog as at the end of the input (file mode) and
 // counts every leg.

@@ -95,12 +95,21 @@ func absDur(d time.Duration) time.Duration {
 	return d
 }
 
-func (rec *record) toLegRecord() LegRecord {
+// toLegRecord makes the record's LegRecord. With streamed, the LegRecord
+// goes out at once (Config.LegSink) and may point into rec, which is final:
+// that spares the allocations of a single-leg record's slices and answer
+// time; a LegRecord the report keeps has them of its own, so that it does
+// not keep the whole record.
+func (rec *record) toLegRecord(streamed bool) LegRecord {
 	root := rec.legs[0]
 	lr := LegRecord{
 		Caller: root.Caller, Called: root.Called,
 		Invite: rec.invite.UTC(), End: rec.end.UTC(),
 		Codec: root.Codec, EndedBy: root.EndedBy,
+	}
+	if streamed && len(rec.legs) == 1 {
+		rec.oneCallID[0] = root.CallID
+		lr.CallIDs = rec.oneCallID[:]
 	}
 	for _, l := range rec.legs {
 		if !slices.Contains(lr.CallIDs, l.CallID) {
@@ -110,7 +119,11 @@ func (rec *record) toLegRecord() LegRecord {
 			lr.Answered = true
 			if lr.Answer == nil || l.Answer.Before(*lr.Answer) {
 				a := l.Answer.UTC()
-				lr.Answer = &a
+				if streamed {
+					rec.answer, lr.Answer = a, &rec.answer
+				} else {
+					lr.Answer = &a
+				}
 			}
 			if lr.Codec == "" {
 				lr.Codec = l.Codec
@@ -124,7 +137,11 @@ func (rec *record) toLegRecord() LegRecord {
 			lr.EndedBy = l.EndedBy
 		}
 	}
-	lr.Sensors = slices.Clone(rec.sensors)
-	sort.Strings(lr.Sensors)
+	if streamed && len(rec.sensors) == 1 {
+		lr.Sensors = rec.sensors // nothing changes a final record
+	} else {
+		lr.Sensors = slices.Clone(rec.sensors)
+		sort.Strings(lr.Sensors)
+	}
 	return lr
 }

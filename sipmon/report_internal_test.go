@@ -11,7 +11,7 @@ func buildReport(legs []Leg, correlate bool, tol time.Duration) *Report {
 	var dropped int64
 	rp := newReporter(&cfg, nil, &dropped)
 	for i := range legs {
-		rp.add(&legs[i])
+		rp.add(&record{first: legs[i]})
 	}
 	rp.advance(time.Time{}, time.Time{}, true)
 	return rp.report()

@@ -1,6 +1,7 @@
 package sipmon
 
 import (
+	"cmp"
 	"slices"
 	"time"
 )
@@ -66,24 +67,30 @@ func newReporter(cfg *Config, sink func(LegRecord), dropped *int64) *reporter {
 
 // record is a counted leg being merged: one or more per-sensor legs.
 type record struct {
+	// first is the per-sensor leg the record came with (see add): a finished
+	// leg arrives in a record of its own, which serves it as its record
+	// unless it merges into another. One allocation per leg, not two.
+	first Leg
 	// legs are the finished per-sensor legs, root (earliest) first; each is
 	// its dialog's own, which nothing else holds any more.
 	legs    []*Leg
 	sensors []string
-	// one and oneSensor hold the first leg and sensor: most records never
-	// merge, and this spares them two allocations.
+	// one, oneSensor and oneCallID hold the first leg, sensor and Call-ID:
+	// most records never merge, and this spares them allocations.
 	one       [1]*Leg
 	oneSensor [1]string
+	oneCallID [1]string
+	answer    time.Time // LegRecord.Answer points here when streamed
 	invite    time.Time
 	end       time.Time
 	digits    string // last digits of the root's caller and called
 	done      bool
 }
 
-// add takes a finished per-sensor leg.
-func (rp *reporter) add(l *Leg) {
+// add takes a finished per-sensor leg, rec.first, in a record of its own.
+func (rp *reporter) add(rec *record) {
 	rp.seq++
-	rp.pending = heapPush(rp.pending, pendingLeg{l, rp.seq}, pendingBefore)
+	rp.pending = heapPush(rp.pending, pendingLeg{nanos(rec.first.Invite), rp.seq, rec}, pendingBefore)
 }
 
 // advance merges the legs that started before frontier and counts the records
@@ -94,10 +101,25 @@ func (rp *reporter) add(l *Leg) {
 // that the legs of calls up at once are not held twice, as dialogs and as
 // records, while an earlier, longer call is still up.
 func (rp *reporter) advance(frontier, horizon time.Time, all bool) {
-	for len(rp.pending) > 0 && (all || rp.pending[0].leg.Invite.Before(frontier)) {
+	if all {
+		// Sorted at once: cheaper than popping the heap one by one, and the
+		// same order (start, then arrival).
+		slices.SortFunc(rp.pending, func(a, b pendingLeg) int {
+			if a.inv != b.inv {
+				return cmp.Compare(a.inv, b.inv)
+			}
+			return cmp.Compare(a.seq, b.seq)
+		})
+		for i := range rp.pending {
+			rp.place(rp.pending[i].rec)
+		}
+		clear(rp.pending)
+		rp.pending = rp.pending[:0]
+	}
+	for until := nanos(frontier); len(rp.pending) > 0 && rp.pending[0].inv < until; {
 		var p pendingLeg
 		p, rp.pending = heapPop(rp.pending, pendingBefore)
-		rp.place(p.leg)
+		rp.place(p.rec)
 	}
 	if all {
 		// Room for every record's events at once (up to three each), rather
@@ -123,15 +145,17 @@ func (rp *reporter) advance(frontier, horizon time.Time, all bool) {
 	if len(rp.queue) > 0 && rp.queue[0].invite.Before(safe) {
 		safe = rp.queue[0].invite
 	}
-	if len(rp.pending) > 0 && rp.pending[0].leg.Invite.Before(safe) {
-		safe = rp.pending[0].leg.Invite
+	if len(rp.pending) > 0 && rp.pending[0].rec.first.Invite.Before(safe) {
+		safe = rp.pending[0].rec.first.Invite
 	}
 	rp.sweep.advance(safe, all)
 }
 
-// place merges l into a record: by the correlation header, else with the
-// same call seen by another sensor, else as a record of its own.
-func (rp *reporter) place(l *Leg) {
+// place merges the leg of rec into a record: by the correlation header, else
+// with the same call seen by another sensor, else as a record of its own,
+// rec.
+func (rp *reporter) place(rec *record) {
+	l := &rec.first
 	rp.sensors[l.Sensor] = true
 	if !rp.indexed && len(rp.sensors) > 1 {
 		rp.indexQueue()
@@ -152,7 +176,7 @@ func (rp *reporter) place(l *Leg) {
 			return
 		}
 	}
-	rec := &record{invite: l.Invite, end: l.End}
+	rec.invite, rec.end = l.Invite, l.End
 	rec.one[0], rec.oneSensor[0] = l, l.Sensor
 	rec.legs, rec.sensors = rec.one[:], rec.oneSensor[:]
 	rp.queue = append(rp.queue, rec)
@@ -276,7 +300,7 @@ func (rp *reporter) output(rec *record) {
 	if rp.indexed {
 		rp.unindex(rec)
 	}
-	lr := rec.toLegRecord()
+	lr := rec.toLegRecord(rp.sink != nil)
 	r := &rp.r
 	r.LegsAttempted++
 	if lr.Answered {
@@ -358,17 +382,18 @@ func (rp *reporter) report() *Report {
 	return &r
 }
 
-// pendingLeg is a finished leg waiting for its turn; seq keeps the order of
-// arrival among equal start times. The leg is held by pointer so that the
-// heap moves 16 bytes, not a whole Leg.
+// pendingLeg is a finished leg waiting for its turn, by start (inv, Unix ns,
+// see nanos) and then arrival (seq). The leg is held by pointer so that the
+// heap moves 24 bytes, not a whole Leg, and compares without following it.
 type pendingLeg struct {
-	leg *Leg
+	inv int64
 	seq uint64
+	rec *record
 }
 
 func pendingBefore(a, b *pendingLeg) bool {
-	if c := a.leg.Invite.Compare(b.leg.Invite); c != 0 {
-		return c < 0
+	if a.inv != b.inv {
+		return a.inv < b.inv
 	}
 	return a.seq < b.seq
 }

@@ -1,15 +1,17 @@
 package sipmon
 
 import (
+	"cmp"
 	"slices"
 	"time"
 )
 
-// event is one start or end in the concurrency sweep.
+// event is one start or end in the concurrency sweep, at t (Unix ns, see
+// nanos): 16 bytes, so that sorting a capture's worth of them is cheap.
 type event struct {
-	t     time.Time
-	delta int
-	kind  int // 0 all legs, 1 g729, 2 fax
+	t     int64
+	delta int8
+	kind  int8 // 0 all legs, 1 g729, 2 fax
 }
 
 var kinds = []string{"", ProductG729, ProductFax}
@@ -24,15 +26,19 @@ type sweeper struct {
 	cur  [3]int
 	peak [3]int
 	win  int // index of the current window in r.Windows; -1 before the first
-	init bool
+	// winEnd is where the current window ends (Unix ns): events before it
+	// need no look at the windows.
+	winEnd int64
+	init   bool
 }
 
-func (s *sweeper) add(start, end time.Time, kind int) {
-	if end.Before(start) {
-		end = start
+func (s *sweeper) add(start, end time.Time, kind int8) {
+	t0, t1 := nanos(start), nanos(end)
+	if t1 < t0 {
+		t1 = t0
 	}
-	s.evs = heapPush(s.evs, event{start, +1, kind}, eventBefore)
-	s.evs = heapPush(s.evs, event{end, -1, kind}, eventBefore)
+	s.evs = heapPush(s.evs, event{t0, +1, kind}, eventBefore)
+	s.evs = heapPush(s.evs, event{t1, -1, kind}, eventBefore)
 }
 
 // advance applies the events before safe (all of them when all is set).
@@ -44,13 +50,13 @@ func (s *sweeper) advance(safe time.Time, all bool) {
 		s.drain()
 		return
 	}
-	for len(s.evs) > 0 && s.evs[0].t.Before(safe) {
+	for until := nanos(safe); len(s.evs) > 0 && s.evs[0].t < until; {
 		var e event
 		e, s.evs = heapPop(s.evs, eventBefore)
 		s.windowAt(e.t)
-		s.cur[e.kind] += e.delta
+		s.cur[e.kind] += int(e.delta)
 		// Peaks are read once all events at one instant are applied.
-		if len(s.evs) > 0 && s.evs[0].t.Equal(e.t) {
+		if len(s.evs) > 0 && s.evs[0].t == e.t {
 			continue
 		}
 		s.readPeaks(e.t)
@@ -63,16 +69,16 @@ func (s *sweeper) advance(safe time.Time, all bool) {
 func (s *sweeper) drain() {
 	evs := s.evs
 	slices.SortFunc(evs, func(a, b event) int {
-		if c := a.t.Compare(b.t); c != 0 {
-			return c
+		if a.t != b.t {
+			return cmp.Compare(a.t, b.t)
 		}
-		return a.delta - b.delta
+		return int(a.delta) - int(b.delta)
 	})
 	for i := range evs {
 		e := &evs[i]
 		s.windowAt(e.t)
-		s.cur[e.kind] += e.delta
-		if i+1 < len(evs) && evs[i+1].t.Equal(e.t) {
+		s.cur[e.kind] += int(e.delta)
+		if i+1 < len(evs) && evs[i+1].t == e.t {
 			continue
 		}
 		s.readPeaks(e.t)
@@ -81,13 +87,13 @@ func (s *sweeper) drain() {
 	s.evs = evs[:0]
 }
 
-func (s *sweeper) readPeaks(t time.Time) {
+func (s *sweeper) readPeaks(ns int64) {
 	r := s.r
 	for k := range s.cur {
 		if s.cur[k] > s.peak[k] {
 			s.peak[k] = s.cur[k]
 			if k == 0 {
-				r.PeakAt = t.UTC()
+				r.PeakAt = timeOf(ns)
 				r.PeakConcurrentLegs = s.peak[0]
 			} else {
 				pc := r.ByProduct[kinds[k]]
@@ -109,9 +115,12 @@ func (s *sweeper) readPeaks(t time.Time) {
 
 // windowAt opens the hourly windows up to t's. An event earlier than the
 // current window (out of order, live) counts in the current one.
-func (s *sweeper) windowAt(t time.Time) {
+func (s *sweeper) windowAt(ns int64) {
+	if s.win >= 0 && ns < s.winEnd {
+		return
+	}
 	r := s.r
-	start := t.UTC().Truncate(time.Hour)
+	start := timeOf(ns).Truncate(time.Hour)
 	for s.win < 0 || r.Windows[s.win].Start.Before(start) {
 		next := start
 		if s.win >= 0 {
@@ -120,13 +129,14 @@ func (s *sweeper) windowAt(t time.Time) {
 		// A window opens with the legs carried over from the previous one.
 		r.Windows = append(r.Windows, Window{Start: next, PeakConcurrentLegs: s.cur[0], ByProduct: map[string]int{ProductG729: s.cur[1], ProductFax: s.cur[2]}})
 		s.win = len(r.Windows) - 1
+		s.winEnd = nanos(next.Add(time.Hour))
 	}
 }
 
 // eventBefore orders events by time, ends before starts.
 func eventBefore(a, b *event) bool {
-	if c := a.t.Compare(b.t); c != 0 {
-		return c < 0
+	if a.t != b.t {
+		return a.t < b.t
 	}
 	return a.delta < b.delta
 }

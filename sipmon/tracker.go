@@ -231,7 +231,7 @@ type tracker struct {
 	timeout    time.Duration
 	maxDialogs int
 	stats      *Stats
-	emit       func(*Leg) // takes the leg: the dialog is gone
+	emit       func(*record) // takes the leg, in a record of its own (see reporter.add)
 
 	dialogs map[string]*dialog // by Call-ID (dialogKey)
 	open    dlist              // early and answered dialogs
@@ -244,7 +244,7 @@ type tracker struct {
 	answeredStarts, silentStarts startList
 }
 
-func newTracker(sensor string, cfg *Config, stats *Stats, emit func(*Leg)) *tracker {
+func newTracker(sensor string, cfg *Config, stats *Stats, emit func(*record)) *tracker {
 	return &tracker{
 		sensor:     sensor,
 		timeout:    cfg.DialogTimeout,
@@ -533,7 +533,9 @@ func (tr *tracker) finalize(d *dialog, how string) {
 		tr.stats.UnansweredInvites++
 		return
 	}
-	leg := &Leg{
+	rec := &record{}
+	leg := &rec.first
+	*leg = Leg{
 		CallID:      d.callID(),
 		Sensor:      tr.sensor,
 		Correlation: d.correlation(),
@@ -564,7 +566,7 @@ func (tr *tracker) finalize(d *dialog, how string) {
 			leg.End = timeOf(tr.now)
 		}
 	}
-	tr.emit(leg)
+	tr.emit(rec)
 }
 
 // oldestStart is the earliest start of a leg this tracker may still emit, and
