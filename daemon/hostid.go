@@ -2,9 +2,11 @@ package daemon
 
 import (
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/licbridge/licbridge/config"
+	"github.com/licbridge/licbridge/issuer"
 	"github.com/licbridge/licbridge/license"
 )
 
@@ -45,4 +47,14 @@ func VerifyOptions(cfg *config.Config, sysfs string, now time.Time, thisHost boo
 		opts.HostID, opts.Domain, note = ThisHost(cfg, sysfs)
 	}
 	return opts, note, nil
+}
+
+// OfflineRequest is this host's activation request for keyID (license
+// request): its ID (ThisHost) and cfg's domain.
+func OfflineRequest(cfg *config.Config, keyID, sysfs string) (issuer.Request, error) {
+	id, _, err := ThisHost(cfg, sysfs)
+	if err != nil {
+		return issuer.Request{}, err
+	}
+	return issuer.Request{KeyID: keyID, HostID: id, Domain: strings.ToLower(cfg.Domain)}, nil
 }

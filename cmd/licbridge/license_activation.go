@@ -6,7 +6,6 @@ import (
 	"io"
 	"os"
 	"path/filepath"
-	"strings"
 
 	licd "github.com/licbridge/licbridge/daemon"
 	"github.com/licbridge/licbridge/issuer"
@@ -32,14 +31,14 @@ func activationCommands() []*cli.Command {
 				"first licenses directory (--install-dir, else the first --licenses-dir/config\n" +
 				"licenses_dirs, else " + license.DefaultDirAsterisk + "); a running node picks it up.",
 			Flags:  hostSideFlags(true),
-			Action: hostAction(true, registerAction),
+			Action: hostAction("key ID", registerAction),
 		},
 		{
 			Name:      "deactivate",
 			Usage:     "free this host's slot of a key at the issuer (moving to new hardware) and remove its file here",
 			ArgsUsage: "KEY-ID",
 			Flags:     hostSideFlags(true),
-			Action:    hostAction(true, deactivateAction),
+			Action:    hostAction("key ID", deactivateAction),
 		},
 		{
 			Name:  "update",
@@ -48,7 +47,7 @@ func activationCommands() []*cli.Command {
 				"are: a working key is never invalidated by an update. `licbridge run` with issuer.url\n" +
 				"(--issuer-url) does the same every issuer.update_every (default 6h).",
 			Flags:  hostSideFlags(true),
-			Action: hostAction(false, updateAction),
+			Action: hostAction("", updateAction),
 		},
 		{
 			Name:      "request",
@@ -66,7 +65,7 @@ func activationCommands() []*cli.Command {
 			Usage:     "check a key file for this host and install it (the answer to an offline request)",
 			ArgsUsage: "KEY.lic",
 			Flags:     hostSideFlags(false),
-			Action:    installAction,
+			Action:    hostAction("key file", installAction),
 		},
 	}
 }
@@ -83,17 +82,15 @@ func hostSideFlags(online bool) []cli.Flag {
 	return fs
 }
 
-// hostAction is a host-side command's action: its one key ID argument
-// checked (when keyArg), the host side of activation assembled from the
-// config and flags (daemon.HostSide), then do.
-func hostAction(keyArg bool, do func(c *cli.Context, h *issuer.Host, keyID string) error) cli.ActionFunc {
+// hostAction is a host-side command's action: its one argument checked (arg
+// names it: a key ID or a key file; none when empty), the host side of
+// activation assembled from the config and flags (daemon.HostSide), then do,
+// whose error is worded with the command's name.
+func hostAction(arg string, do func(c *cli.Context, h *issuer.Host) error) cli.ActionFunc {
 	return func(c *cli.Context) error {
-		what, keyID := c.Command.Name, ""
-		if keyArg {
-			var err error
-			if keyID, err = oneKeyID(c, what); err != nil {
-				return err
-			}
+		what := c.Command.Name
+		if err := oneArg(c, arg); err != nil {
+			return err
 		}
 		cfg, err := loadConfig(c)
 		if err != nil {
@@ -120,8 +117,24 @@ func hostAction(keyArg bool, do func(c *cli.Context, h *issuer.Host, keyID strin
 		if d := c.String("install-dir"); d != "" {
 			h.InstallDir = d
 		}
-		return do(c, &h, keyID)
+		if err := do(c, &h); err != nil {
+			return fmt.Errorf("license %s: %w", what, err)
+		}
+		return nil
 	}
+}
+
+// oneArg checks the command's one argument, named by arg (a key ID, checked
+// as one, or a key file); none when arg is empty.
+func oneArg(c *cli.Context, arg string) error {
+	what := "license " + c.Command.Name
+	switch {
+	case arg != "" && c.NArg() != 1:
+		return cli.Exit(what+": name one "+arg, 2)
+	case arg == "key ID" && !license.ValidKeyID(c.Args().First()):
+		return cli.Exit(what+": key ID must be 1 to 64 characters of A-Z, a-z, 0-9, '.', '_' and '-'", 2)
+	}
+	return nil
 }
 
 // check is issuer.Host.Check with the status worded as license verify words it.
@@ -134,47 +147,30 @@ func check(h *issuer.Host, data []byte, name string) (*license.Key, error) {
 	return k, err
 }
 
-// refusal turns an issuer error (a refusal naming its reason, or the issuer
-// unreachable) into the command's exit status 1.
-func refusal(what string, err error) error {
-	return cli.Exit(fmt.Sprintf("license %s: %v", what, err), 1)
-}
-
-func oneKeyID(c *cli.Context, what string) (string, error) {
-	if c.NArg() != 1 {
-		return "", cli.Exit("license "+what+": name one key ID", 2)
-	}
-	id := c.Args().First()
-	if !license.ValidKeyID(id) {
-		return "", cli.Exit("license "+what+": key ID must be 1 to 64 characters of A-Z, a-z, 0-9, '.', '_' and '-'", 2)
-	}
-	return id, nil
-}
-
-func registerAction(c *cli.Context, h *issuer.Host, keyID string) error {
-	data, err := h.Client.Register(c.Context, h.Request(keyID))
+func registerAction(c *cli.Context, h *issuer.Host) error {
+	data, err := h.Client.Register(c.Context, h.Request(c.Args().First()))
 	if err != nil {
-		return refusal("register", err)
+		return err // a refusal naming its reason, or the issuer unreachable
 	}
 	k, err := check(h, data, "the issuer's answer")
 	if err != nil {
-		return cli.Exit("license register: activated, but the file does not work here: "+err.Error(), 1)
+		return fmt.Errorf("activated, but the file does not work here: %w", err)
 	}
 	dst, err := h.InstallKey(k.ID, data)
 	if err != nil {
-		return fmt.Errorf("license register: activated but not installed: %w", err)
+		return fmt.Errorf("activated but not installed: %w", err)
 	}
 	fmt.Fprintf(c.App.Writer, "activated for host %s: %s, %s, ends %s\ninstalled %s (a running node picks it up)\n",
 		h.Options.HostID, k.Product, view.Plural(k.Channels, "channel"), k.Ends.Format(license.TimeLayout), dst)
 	return nil
 }
 
-func deactivateAction(c *cli.Context, h *issuer.Host, keyID string) error {
-	if err := h.Client.Deactivate(c.Context, h.Request(keyID)); err != nil {
-		return refusal("deactivate", err)
+func deactivateAction(c *cli.Context, h *issuer.Host) error {
+	if err := h.Client.Deactivate(c.Context, h.Request(c.Args().First())); err != nil {
+		return err
 	}
 	fmt.Fprintf(c.App.Writer, "deactivated for host %s\n", h.Options.HostID)
-	removed, failed := h.RemoveInstalled(keyID)
+	removed, failed := h.RemoveInstalled(c.Args().First())
 	for _, err := range failed {
 		fmt.Fprintf(c.App.ErrWriter, "warning: %v\n", err)
 	}
@@ -184,31 +180,45 @@ func deactivateAction(c *cli.Context, h *issuer.Host, keyID string) error {
 	return nil
 }
 
-func updateAction(c *cli.Context, h *issuer.Host, _ string) error {
+func updateAction(c *cli.Context, h *issuer.Host) error {
 	res := h.Update(c.Context)
 	if len(res) == 0 {
 		fmt.Fprintf(c.App.Writer, "no key files installed in %s\n", view.DirList(h.Options.Dirs))
 		return nil
 	}
 	if failed := issuer.WriteUpdates(c.App.Writer, res); failed > 0 {
-		return cli.Exit(fmt.Sprintf("license update: %d of %d keys not updated (their installed files still count)", failed, len(res)), 1)
+		return fmt.Errorf("%d of %d keys not updated (their installed files still count)", failed, len(res))
 	}
 	return nil
 }
+
+func installAction(c *cli.Context, h *issuer.Host) error {
+	data, err := os.ReadFile(c.Args().First())
+	if err != nil {
+		return err
+	}
+	k, err := check(h, data, c.Args().First())
+	if err != nil {
+		return err
+	}
+	dst, err := h.InstallKey(k.ID, data)
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(c.App.Writer, "installed %s: %s, %s, ends %s (a running node picks it up)\n", dst, k.Product, view.Plural(k.Channels, "channel"), k.Ends.Format(license.TimeLayout))
+	return nil
+}
+
 func requestAction(c *cli.Context) error {
-	keyID, err := oneKeyID(c, "request")
+	if err := oneArg(c, "key ID"); err != nil {
+		return err
+	}
+	cfg, err := loadMerged(c, "host-id", "domain")
 	if err != nil {
 		return err
 	}
-	cfg, err := loadConfig(c)
+	req, err := licd.OfflineRequest(cfg, c.Args().First(), c.String("sysfs"))
 	if err != nil {
-		return err
-	}
-	if err := cfg.Merge(c, "host-id", "domain"); err != nil {
-		return err
-	}
-	req := issuer.Request{KeyID: keyID, Domain: strings.ToLower(cfg.Domain)}
-	if req.HostID, _, err = licd.ThisHost(cfg, c.String("sysfs")); err != nil {
 		return fmt.Errorf("license request: %w", err)
 	}
 	out := c.String("out")
@@ -217,30 +227,5 @@ func requestAction(c *cli.Context) error {
 	}
 	fmt.Fprintf(c.App.Writer, "%s: activation request for host %s; answer it with `licbridge issuer answer %s --out KEY.lic`, then `licbridge license install KEY.lic` here\n",
 		out, req.HostID, filepath.Base(out))
-	return nil
-}
-
-func installAction(c *cli.Context) error {
-	if c.NArg() != 1 {
-		return cli.Exit("license install: name one key file", 2)
-	}
-	return hostAction(false, installFile)(c)
-}
-
-func installFile(c *cli.Context, h *issuer.Host, _ string) error {
-	path := c.Args().First()
-	data, err := os.ReadFile(path)
-	if err != nil {
-		return fmt.Errorf("license install: %w", err)
-	}
-	k, err := check(h, data, path)
-	if err != nil {
-		return cli.Exit("license install: "+err.Error(), 1)
-	}
-	dst, err := h.InstallKey(k.ID, data)
-	if err != nil {
-		return fmt.Errorf("license install: %w", err)
-	}
-	fmt.Fprintf(c.App.Writer, "installed %s: %s, %s, ends %s (a running node picks it up)\n", dst, k.Product, view.Plural(k.Channels, "channel"), k.Ends.Format(license.TimeLayout))
 	return nil
 }
