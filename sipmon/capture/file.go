@@ -24,6 +24,9 @@ import (
 // enough that the pcap reader's small record reads rarely reach the OS or inflate.
 const readBufferSize = 1 << 20
 
+// peekBufferSize is the buffer of a file opened for its first record only.
+const peekBufferSize = 64 << 10
+
 // useReadahead inflates gzip on its own goroutine (see readahead).
 var useReadahead = true
 
@@ -277,7 +280,7 @@ func expand(path string) ([]string, error) {
 // firstPacketTime opens a capture just to read its first record's time. An empty
 // capture sorts first (it delivers nothing anyway).
 func firstPacketTime(path string) (time.Time, error) {
-	s := &source{path: path}
+	s := &source{path: path, peek: true}
 	if err := s.open(); err != nil {
 		return time.Time{}, err
 	}
@@ -302,6 +305,9 @@ type source struct {
 	dec      *decoder
 	first    time.Time
 	progress *Progress // nil when not reported
+	// peek opens for the first record only (firstPacketTime): small buffers
+	// and no readahead, which would inflate megabytes ahead for nothing.
+	peek bool
 
 	f        *os.File
 	gz       *gzip.Reader
@@ -354,7 +360,11 @@ func (s *source) open() error {
 	if s.progress != nil {
 		fr = &countingReader{r: f, n: &s.progress.read}
 	}
-	var r io.Reader = bufio.NewReaderSize(fr, readBufferSize)
+	bufSize := readBufferSize
+	if s.peek {
+		bufSize = peekBufferSize
+	}
+	var r io.Reader = bufio.NewReaderSize(fr, bufSize)
 	br := r.(*bufio.Reader)
 	if magic, _ := br.Peek(2); len(magic) == 2 && magic[0] == 0x1f && magic[1] == 0x8b {
 		gz, err := gzip.NewReader(br)
@@ -363,11 +373,11 @@ func (s *source) open() error {
 			return fmt.Errorf("capture: %s: gzip: %w", s.path, err)
 		}
 		s.gz = gz
-		if useReadahead {
+		if useReadahead && !s.peek {
 			s.ra = newReadahead(gz)
 			br = bufio.NewReaderSize(s.ra, 64<<10)
 		} else {
-			br = bufio.NewReaderSize(gz, readBufferSize)
+			br = bufio.NewReaderSize(gz, bufSize)
 		}
 		r = br
 	}
