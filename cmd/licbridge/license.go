@@ -6,6 +6,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/licbridge/licbridge/config"
 	licd "github.com/licbridge/licbridge/daemon"
 	"github.com/licbridge/licbridge/license"
 	"github.com/licbridge/licbridge/view"
@@ -209,4 +210,33 @@ func verifyAction(c *cli.Context) error {
 		return cli.Exit(fmt.Sprintf("license verify: %d of %d key files not valid", bad, c.NArg()), 1)
 	}
 	return nil
+}
+
+// reloadCommand asks the running daemon to reload its license keys: the same
+// as SIGHUP or `systemctl reload licbridge`.
+func reloadCommand() *cli.Command {
+	return &cli.Command{
+		Name:  "reload",
+		Usage: "make the running licbridge reload its license keys now (same as SIGHUP)",
+		Description: "The daemon also watches its license directories, so a new key file counts within a\n" +
+			"second by itself; reload is for file systems that do not report changes (NFS, say).",
+		Flags: []cli.Flag{
+			configFlagAs("state-dir", "the daemon's state dir, where it keeps its pid file"),
+		},
+		Action: func(c *cli.Context) error {
+			cfg, err := loadMerged(c, "state-dir")
+			if err != nil {
+				return err
+			}
+			if cfg.StateDir == "" {
+				cfg.StateDir = config.DefaultStateDir
+			}
+			pid, err := licd.SignalReload(cfg.StateDir)
+			if err != nil {
+				return cli.Exit("license reload: "+err.Error(), 1)
+			}
+			fmt.Fprintf(c.App.Writer, "asked licbridge (pid %d) to reload its license keys; its log says what it loaded\n", pid)
+			return nil
+		},
+	}
 }

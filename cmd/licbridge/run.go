@@ -37,24 +37,24 @@ func runCommand() *cli.Command {
 }
 
 // runSettings merges the flags over the config file and checks the result.
-func runSettings(c *cli.Context) (*config.Settings, nodeLicenses, error) {
+func runSettings(c *cli.Context) (*config.Settings, licd.Licenses, error) {
 	cfg, err := loadMerged(c)
 	if err != nil {
-		return nil, nodeLicenses{}, err
+		return nil, licd.Licenses{}, err
 	}
 	if cfg.NoAsterisk {
 		cfg.AMI.Addr, cfg.ARI.URL = "", ""
 	}
 	s, err := cfg.Validate()
 	if err != nil {
-		return nil, nodeLicenses{}, err
+		return nil, licd.Licenses{}, err
 	}
 	if err := runSIPMonFlagsCheck(c, cfg.SIPMon); err != nil {
-		return nil, nodeLicenses{}, err
+		return nil, licd.Licenses{}, err
 	}
 	nl, err := licensesSetup(c, cfg)
 	if err != nil {
-		return nil, nodeLicenses{}, fmt.Errorf("run: %w", err)
+		return nil, licd.Licenses{}, fmt.Errorf("run: %w", err)
 	}
 	return s, nl, nil
 }

@@ -1,0 +1,189 @@
+package main
+
+// The flags and settings the commands share: the global flags and logging,
+// the config file with the flags over its fields (package config's table),
+// and the flags of the commands that load this node's license keys.
+
+import (
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"strings"
+	"time"
+
+	"github.com/urfave/cli/v2"
+
+	"github.com/licbridge/licbridge/config"
+	licd "github.com/licbridge/licbridge/daemon"
+	"github.com/licbridge/licbridge/license"
+)
+
+// globalFlags are accepted anywhere on the line, before or after the subcommand
+// (cliargs.Reorder moves them ahead for urfave/cli). Every flag can also be set from
+// the LICBRIDGE_* environment variable named in its EnvVars.
+func globalFlags() []cli.Flag {
+	return []cli.Flag{
+		&cli.StringFlag{Name: "config", Usage: "YAML config file (see contrib/licbridge.yaml)", EnvVars: []string{"LICBRIDGE_CONFIG"}},
+		&cli.StringFlag{Name: "log-level", Value: "info", Usage: "debug, info, warn or error", EnvVars: []string{"LICBRIDGE_LOG_LEVEL"}},
+		&cli.StringFlag{Name: "log-format", Value: "text", Usage: "text or json", EnvVars: []string{"LICBRIDGE_LOG_FORMAT"}},
+	}
+}
+
+// setupLogging installs the process-wide slog logger from --log-level/--log-format.
+// Logs go to stderr so that command output on stdout stays machine-readable.
+func setupLogging(c *cli.Context) error {
+	logger, err := newLogger(os.Stderr, c.String("log-level"), c.String("log-format"))
+	if err != nil {
+		return err
+	}
+	slog.SetDefault(logger)
+	return nil
+}
+
+func newLogger(w io.Writer, level, format string) (*slog.Logger, error) {
+	var lvl slog.Level
+	if err := lvl.UnmarshalText([]byte(level)); err != nil {
+		return nil, fmt.Errorf("--log-level %q: want debug, info, warn or error", level)
+	}
+	opts := &slog.HandlerOptions{Level: lvl}
+	switch strings.ToLower(format) {
+	case "text", "":
+		return slog.New(slog.NewTextHandler(w, opts)), nil
+	case "json":
+		return slog.New(slog.NewJSONHandler(w, opts)), nil
+	default:
+		return nil, fmt.Errorf("--log-format %q: want text or json", format)
+	}
+}
+
+// The config types live in package config; these names keep the commands'
+// code short.
+type (
+	Config = config.Config
+)
+
+// loadConfig reads the file named by the global --config flag over the
+// defaults. Commands whose flags all mean what config says use loadMerged;
+// the others apply their own flags on top.
+func loadConfig(c *cli.Context) (*Config, error) {
+	return config.Load(c.String("config"))
+}
+
+// loadMerged is loadConfig with the command's flags and LICBRIDGE_*
+// variables merged over it (config.Merge: the one way for every command).
+func loadMerged(c *cli.Context, only ...string) (*Config, error) {
+	cfg, err := loadConfig(c)
+	if err != nil {
+		return nil, err
+	}
+	if err := cfg.Merge(c, only...); err != nil {
+		return nil, err
+	}
+	return cfg, nil
+}
+
+// configFlags are the CLI flags over config fields, with their environment
+// variables, and their defaults taken from config.Default, so that the help
+// shows each default once and truly.
+func configFlags(names ...string) []cli.Flag {
+	out := make([]cli.Flag, 0, len(names))
+	for _, n := range names {
+		f, ok := config.Lookup(n)
+		if !ok {
+			panic("config flag " + n + " is not in package config")
+		}
+		usage := fmt.Sprintf("%s (config %s)", f.Usage, f.Key)
+		env := []string{f.Env()}
+		switch f.Kind {
+		case config.KindString:
+			v, _ := f.Default().(string)
+			out = append(out, &cli.StringFlag{Name: f.Name, Value: v, Usage: usage, EnvVars: env})
+		case config.KindDuration:
+			v, _ := f.Default().(time.Duration)
+			out = append(out, &cli.DurationFlag{Name: f.Name, Value: v, Usage: usage, EnvVars: env})
+		case config.KindInt:
+			v, _ := f.Default().(int)
+			out = append(out, &cli.IntFlag{Name: f.Name, Value: v, Usage: usage, EnvVars: env})
+		case config.KindBool:
+			out = append(out, &cli.BoolFlag{Name: f.Name, Usage: usage, EnvVars: env})
+		case config.KindStrings, config.KindPairs:
+			out = append(out, &cli.StringSliceFlag{Name: f.Name, Usage: usage, EnvVars: env})
+		}
+	}
+	return out
+}
+
+// configFlagAs is the config flag name with what it does in this command as
+// its usage (the table's words are run's), and more names.
+func configFlagAs(name, usage string, aliases ...string) cli.Flag {
+	f := configFlags(name)[0]
+	f0, _ := config.Lookup(name)
+	usage = fmt.Sprintf("%s (config %s)", usage, f0.Key)
+	switch f := f.(type) {
+	case *cli.StringFlag:
+		f.Usage, f.Aliases = usage, aliases
+	case *cli.DurationFlag:
+		f.Usage, f.Aliases = usage, aliases
+	}
+	return f
+}
+
+// overrideString sets *dst from flag name when the flag (or its env var) was given.
+func overrideString(c *cli.Context, name string, dst *string) {
+	if c.IsSet(name) {
+		*dst = c.String(name)
+	}
+}
+
+// licensesFlags are the flags of every command that loads this node's license
+// keys (show licenses, run). Each also reads its LICBRIDGE_* variable and, where
+// one exists, the config file field.
+func licensesFlags() []cli.Flag {
+	return []cli.Flag{
+		configFlags("licenses-dir")[0],
+		&cli.BoolFlag{Name: "no-default-dirs", Usage: "do not search " + license.DefaultDirAsterisk + " and " + license.DefaultDirDigium, EnvVars: []string{"LICBRIDGE_NO_DEFAULT_DIRS"}},
+		issuerPubFlag(),
+		configFlags("host-id")[0],
+		configFlags("domain")[0],
+		configFlags("renewal-grace")[0],
+		sysfsFlag(),
+	}
+}
+
+func issuerPubFlag() cli.Flag {
+	return configFlags("issuer-pub")[0]
+}
+
+// sysfsFlag lets tests point host ID detection at a fake /sys tree.
+func sysfsFlag() cli.Flag {
+	return &cli.StringFlag{Name: "sysfs", Value: "/sys", Hidden: true, Usage: "sysfs root for host ID detection", EnvVars: []string{"LICBRIDGE_SYSFS"}}
+}
+
+// licenseFlagNames are the flags of licensesFlags that package config merges.
+var licenseFlagNames = []string{"licenses-dir", "issuer-pub", "host-id", "domain", "renewal-grace"}
+
+// licensesSetup merges the licence flags over the config (config.Merge) and
+// builds the load options (daemon.LoadLicenses).
+func licensesSetup(c *cli.Context, cfg *Config) (licd.Licenses, error) {
+	if err := cfg.Merge(c, licenseFlagNames...); err != nil {
+		return licd.Licenses{}, err
+	}
+	return licd.LoadLicenses(cfg, licd.LicenseSources{NoDefaultDirs: c.Bool("no-default-dirs"), Sysfs: c.String("sysfs")})
+}
+
+// fixedClock returns the --now override for tests and demos, or nil for the real clock.
+func fixedClock(c *cli.Context) (func() time.Time, error) {
+	if !c.IsSet("now") {
+		return nil, nil
+	}
+	t, err := license.ParseTime(c.String("now"))
+	if err != nil {
+		return nil, fmt.Errorf("--now: %w", err)
+	}
+	return func() time.Time { return t }, nil
+}
+
+func nowFlag() cli.Flag {
+	return &cli.StringFlag{Name: "now", Hidden: true, Usage: "evaluate at this instant instead of the current time (tests)", EnvVars: []string{"LICBRIDGE_NOW"}}
+}
