@@ -100,10 +100,16 @@ func appendMSet(dst []byte, vars []Variable) ([]byte, bool) {
 	if len(vars) == 0 {
 		return dst, false
 	}
+	start := len(dst)
 	dst = append(dst, `EXEC MSet "`...)
 	for i, v := range vars {
-		if checkName(v.Name) != nil || strings.IndexByte(v.Name, '=') >= 0 || strings.IndexByte(v.Name, '(') >= 0 {
+		if checkName(v.Name) != nil {
 			return dst, false
+		}
+		for j := 0; j < len(v.Name); j++ {
+			if !msetSafe(v.Name[j]) || v.Name[j] == '=' {
+				return dst, false
+			}
 		}
 		for j := 0; j < len(v.Value); j++ {
 			if !msetSafe(v.Value[j]) {
@@ -115,5 +121,11 @@ func appendMSet(dst []byte, vars []Variable) ([]byte, bool) {
 		}
 		dst = append(append(append(dst, v.Name...), '='), v.Value...)
 	}
-	return append(dst, "\"\n"...), true
+	dst = append(dst, "\"\n"...)
+	// Asterisk reads a command line into 2048 bytes (AGI_BUF_LEN): a longer
+	// MSet would be cut, where the SET VARIABLEs, each shorter, are not.
+	return dst, len(dst)-start <= maxMSetLine
 }
+
+// maxMSetLine is the longest EXEC MSet line sent, LF included.
+const maxMSetLine = 2000

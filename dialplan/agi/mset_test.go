@@ -33,6 +33,7 @@ func TestSetVariables(t *testing.T) {
 		{"bracket", three("[x"), nil, 3, `SET VARIABLE LICBRIDGE_REASON "[x"`},
 		{"dollar", three("${CHANNEL}"), nil, 3, `SET VARIABLE LICBRIDGE_REASON "${CHANNEL}"`},
 		{"pipe", three("a|b"), nil, 3, `SET VARIABLE LICBRIDGE_REASON "a|b"`},
+		{"line longer than Asterisk reads", three(strings.Repeat("x", 1990)), nil, 3, `SET VARIABLE LICBRIDGE_REASON "` + strings.Repeat("x", 1990) + `"`},
 		{"refused", three("OVER_LIMIT"), []agiclient.Option{agiclient.WithExecRefused()}, 4, `EXEC MSet "LICBRIDGE_REASON=OVER_LIMIT,LICBRIDGE_LEASE=g729-1,LICBRIDGE_STATUS=ADMITTED"`},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
