@@ -1,6 +1,7 @@
 package admin
 
 import (
+	"context"
 	"net/http"
 	"time"
 
@@ -240,9 +241,17 @@ func (m *Metrics) Update(v View) {
 	}
 }
 
-// metricsHandler refreshes the gauges from the Source and Health, then
-// serves. A failed snapshot still serves the counters (and counts a store
-// error).
+// MetricsSource is a Source that also gives the view the gauges need at a
+// cost that does not grow with the cluster (every scrape of every node reads
+// it): per-product totals and the live nodes' names, without the per-node
+// detail of Snapshot. bridge/node.Source is one.
+type MetricsSource interface {
+	MetricsView(ctx context.Context) (view.View, error)
+}
+
+// metricsHandler refreshes the gauges from the Source (its MetricsView when
+// it has one) and Health, then serves. A failed snapshot still serves the
+// counters (and counts a store error).
 func (s *Server) metricsHandler() http.Handler {
 	h := s.opt.Metrics.Handler()
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
@@ -250,7 +259,11 @@ func (s *Server) metricsHandler() http.Handler {
 			s.opt.Metrics.SetHealth(s.opt.Health.Check(r.Context()))
 		}
 		if s.opt.Source != nil {
-			if v, err := s.opt.Source.Snapshot(r.Context()); err != nil {
+			snapshot := s.opt.Source.Snapshot
+			if m, ok := s.opt.Source.(MetricsSource); ok {
+				snapshot = m.MetricsView
+			}
+			if v, err := snapshot(r.Context()); err != nil {
 				s.opt.Metrics.StoreError("snapshot")
 				s.opt.Logger.Warn("admin: snapshot for metrics failed", "err", err)
 			} else {

@@ -67,6 +67,18 @@ func (b *Bridge) AllTotals(ctx context.Context) ([]Totals, error) {
 	return out, nil
 }
 
+// LiveNodes names product's live nodes, sorted: one read of their names,
+// without their keys and counts.
+func (b *Bridge) LiveNodes(ctx context.Context, product string) ([]string, error) {
+	ctx, cancel := context.WithTimeout(ctx, b.opt.SyncTimeout)
+	defer cancel()
+	ns, err := b.store.LiveNodes(ctx, product, b.clock.Now())
+	if err != nil {
+		return nil, fmt.Errorf("bridge: live nodes of %s: %w", product, err)
+	}
+	return ns, nil
+}
+
 // Summarize turns a store Snapshot into a ProductUsage under the given pool.
 func Summarize(snap Snapshot, now time.Time, pool Pool) ProductUsage {
 	if pool == "" {

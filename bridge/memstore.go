@@ -300,6 +300,25 @@ func (s *MemStore) Totals(ctx context.Context, product, node string, now time.Ti
 	return t, nil
 }
 
+// LiveNodes implements Store.
+func (s *MemStore) LiveNodes(ctx context.Context, product string, now time.Time) ([]string, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	var out []string
+	if p := s.products[product]; p != nil {
+		for n, exp := range p.expires {
+			if exp.After(now) {
+				out = append(out, n)
+			}
+		}
+	}
+	sort.Strings(out)
+	return out, nil
+}
+
 // Holdings implements Store.
 func (s *MemStore) Holdings(ctx context.Context, node, product string, now time.Time) ([]UnitHold, error) {
 	if err := ctx.Err(); err != nil {

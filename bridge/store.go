@@ -47,6 +47,9 @@ type Store interface {
 	// nodes and keys. A product the store has no state for is not Known and
 	// is not created.
 	Totals(ctx context.Context, product, node string, now time.Time) (Totals, error)
+	// LiveNodes names product's live nodes as of now, sorted: their names
+	// alone, without their keys and counts (for the per-node live gauge).
+	LiveNodes(ctx context.Context, product string, now time.Time) ([]string, error)
 	// Holdings returns what node holds of product, as the store records it,
 	// when the node is live as of now; nothing when it has lapsed (a
 	// restarted node takes back its record before it answers anyone).

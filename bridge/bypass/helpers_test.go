@@ -4,7 +4,12 @@ import (
 	"testing"
 
 	"github.com/licbridge/licbridge/admin"
+	"github.com/licbridge/licbridge/bridge/bypass"
 )
+
+// The daemon gives the admin server a bypass.Source: its scrapes read the
+// cheap view through it.
+var _ admin.MetricsSource = (*bypass.Source)(nil)
 
 // gauge returns the product's sample of a gauge family in the metrics'
 // registry; -1 when there is none.

@@ -38,6 +38,20 @@ type Views interface {
 	Stats(ctx context.Context, product string, days int) (view.Report, error)
 }
 
+// Counter is a Views that also gives a cheap view: every product's admitted
+// and observed use (InUse, Passive, ObservedLegs) from the store's totals,
+// without the per-node detail a Snapshot reads. Run uses it when the wrapped
+// source has it (bridge/node.Source does).
+type Counter interface {
+	Counts(ctx context.Context) (view.View, error)
+}
+
+// MetricsViews is a Views that also gives the view the /metrics gauges need,
+// cheaper than a Snapshot (bridge/node.Source has it).
+type MetricsViews interface {
+	MetricsView(ctx context.Context) (view.View, error)
+}
+
 // Source is a Views whose views carry the bypass verdicts: every
 // Snapshot feeds the Detector with each product's observed and admitted use
 // and marks the products in bypass (Product.Bypass, and a warning).
@@ -66,7 +80,10 @@ func (s *Source) Detector() *Detector { return s.det }
 
 // Snapshot takes the wrapped source's view and applies the rule to it.
 func (s *Source) Snapshot(ctx context.Context) (view.View, error) {
-	v, err := s.Views.Snapshot(ctx)
+	return s.judge(s.Views.Snapshot(ctx))
+}
+
+func (s *Source) judge(v view.View, err error) (view.View, error) {
 	if err != nil {
 		return v, err
 	}
@@ -78,6 +95,24 @@ func (s *Source) Snapshot(ctx context.Context) (view.View, error) {
 		s.apply(&v.Products[i], now)
 	}
 	return v, nil
+}
+
+// Counts takes the wrapped source's cheap view (its Snapshot when it has
+// none, see Counter) and applies the rule to it.
+func (s *Source) Counts(ctx context.Context) (view.View, error) {
+	if c, ok := s.Views.(Counter); ok {
+		return s.judge(c.Counts(ctx))
+	}
+	return s.Snapshot(ctx)
+}
+
+// MetricsView takes the wrapped source's view for the metrics (its Snapshot
+// when it has none, see MetricsViews) and applies the rule to it.
+func (s *Source) MetricsView(ctx context.Context) (view.View, error) {
+	if m, ok := s.Views.(MetricsViews); ok {
+		return s.judge(m.MetricsView(ctx))
+	}
+	return s.Snapshot(ctx)
 }
 
 // Observed is a product's observed use and what saw it: the larger of the
@@ -116,13 +151,14 @@ func (s *Source) apply(p *view.Product, now time.Time) {
 }
 
 // Run takes a view every interval until ctx ends, so that alerts are raised
-// and cleared (and logged) whether or not anyone looks. A failed view is
+// and cleared (and logged) whether or not anyone looks: the cheap one (Counts)
+// when the wrapped source has it, as every node does this. A failed view is
 // skipped: the store being away is reported elsewhere.
 func (s *Source) Run(ctx context.Context) error {
 	t := time.NewTicker(s.every)
 	defer t.Stop()
 	for {
-		if _, err := s.Snapshot(ctx); err != nil {
+		if _, err := s.Counts(ctx); err != nil {
 			s.log.Debug("bypass: view failed", "err", err)
 		}
 		select {

@@ -161,24 +161,19 @@ func (n *Node) enforce(ctx context.Context, uid, name, product string, obs map[s
 	}
 	uctx, cancel := context.WithTimeout(ctx, n.b.SyncTimeout())
 	defer cancel()
-	us, err := n.b.Usage(uctx)
+	// Only this product's totals: this runs for every unadmitted channel seen.
+	t, err := n.b.Totals(uctx, product)
 	if err != nil {
 		n.log.Warn("over-limit check of an observed channel", "channel", name, "err", err)
 		return
 	}
-	for _, u := range us {
-		if u.Product != product {
-			continue
-		}
-		if u.InUse+obs[product].Unadmitted <= u.Total {
-			return
-		}
-		n.log.Warn("hanging up an unadmitted channel over the licensed total", "channel", name, "product", product,
-			"in_use", u.InUse, "unadmitted", obs[product].Unadmitted, "total", u.Total)
-		if err := n.amiC.Hangup(uctx, name, n.opt.Passive.HangupCause); err != nil {
-			n.log.Warn("hanging up an over-limit channel", "channel", name, "err", err)
-		}
-		return
+	if !t.Known || t.InUse+obs[product].Unadmitted <= t.Total {
+		return // a product the store has no state for has no total to go beyond
+	}
+	n.log.Warn("hanging up an unadmitted channel over the licensed total", "channel", name, "product", product,
+		"in_use", t.InUse, "unadmitted", obs[product].Unadmitted, "total", t.Total)
+	if err := n.amiC.Hangup(uctx, name, n.opt.Passive.HangupCause); err != nil {
+		n.log.Warn("hanging up an over-limit channel", "channel", name, "err", err)
 	}
 }
 

@@ -8,10 +8,17 @@ import (
 	"time"
 
 	"github.com/licbridge/licbridge/bridge"
+	"github.com/licbridge/licbridge/bridge/bypass"
 	"github.com/licbridge/licbridge/bridge/overage"
 	"github.com/licbridge/licbridge/bridge/stats"
 	"github.com/licbridge/licbridge/license"
 	"github.com/licbridge/licbridge/view"
+)
+
+// The bypass rule and the metrics read the cheap views.
+var (
+	_ bypass.Counter      = (*Source)(nil)
+	_ bypass.MetricsViews = (*Source)(nil)
 )
 
 // Source builds the view (package view) of a node: the cluster's usage from
@@ -88,6 +95,104 @@ func (s *Source) Snapshot(ctx context.Context) (view.View, error) {
 	}
 	slices.Sort(bd.v.Nodes)
 	return bd.v, nil
+}
+
+// Counts implements bypass.Counter: every product's use (in use, total,
+// passive, wire legs) from the store's totals, at a cost that does not grow
+// with the cluster (no per-node detail, no keys, peaks or over-limit state).
+// The bypass rule reads it every few seconds on every node.
+func (s *Source) Counts(ctx context.Context) (view.View, error) { return s.counts(ctx, false) }
+
+// MetricsView implements admin.MetricsSource: what the /metrics gauges read
+// on every scrape, Counts plus this node's key files, the over-limit state,
+// peaks and the names of the live nodes, without the per-node detail of
+// Snapshot (which reads every product's whole state, for the page and show).
+func (s *Source) MetricsView(ctx context.Context) (view.View, error) { return s.counts(ctx, true) }
+
+func (s *Source) counts(ctx context.Context, full bool) (view.View, error) {
+	now := time.Now()
+	b := s.Bridge
+	if s.Node != nil {
+		b = s.Node.Bridge()
+	}
+	bd := &build{src: s}
+	bd.v = view.View{Node: b.Node(), Time: now, Usage: true, Products: []view.Product{}}
+	ts, err := b.AllTotals(ctx)
+	if err == nil && full {
+		bd.v.Nodes, err = liveNodes(ctx, b, ts)
+	}
+	if err != nil && s.Node == nil {
+		return view.View{}, fmt.Errorf("usage: %w", err)
+	}
+	if s.Node != nil {
+		bd.v.Store = storeOf(b)
+		if err != nil {
+			bd.v.Store.Available = false
+			bd.v.Store.Error = err.Error()
+			s.ownUse(bd, b)
+			ts = nil
+		}
+	}
+	bd.addTotals(ts)
+	if full {
+		bd.v.AddKeyFiles(s.keyFiles(), bd.mode)
+		s.addPassive(bd)
+		s.addRejections(bd, now)
+		s.addPeaksAndOverage(ctx, bd, now)
+	}
+	bd.v.Sort()
+	return bd.v, nil
+}
+
+// liveNodes names the nodes live for any product, sorted; as in Snapshot, a
+// SIP monitor live only for the all-legs count is not one.
+func liveNodes(ctx context.Context, b *bridge.Bridge, ts []bridge.Totals) ([]string, error) {
+	set := map[string]bool{}
+	for _, t := range ts {
+		if t.Nodes == 0 || t.Product == bridge.WireLegs {
+			continue
+		}
+		ns, err := b.LiveNodes(ctx, t.Product)
+		if err != nil {
+			return nil, err
+		}
+		for _, n := range ns {
+			set[n] = true
+		}
+	}
+	out := sortedKeys(set)
+	if len(out) == 0 {
+		return nil, nil
+	}
+	return out, nil
+}
+
+// addTotals adds the store's per-product totals: the figures addUsage
+// takes from the full usage, the same rules.
+func (bd *build) addTotals(ts []bridge.Totals) {
+	live := false
+	for _, t := range ts {
+		if t.Product == bridge.WireLegs {
+			live = t.Nodes > 0
+		}
+	}
+	for _, t := range ts {
+		if t.Product == bridge.WireLegs {
+			continue
+		}
+		ap := bd.get(t.Product)
+		if live {
+			wire := t.Wire
+			ap.ObservedLegs = &wire
+		}
+		ap.Total, ap.InUse, ap.Passive = t.Total, t.InUse, t.Observed
+		if t.InUse > t.Total {
+			ap.Warnings = append(ap.Warnings, fmt.Sprintf("in use %d over the total %d", t.InUse, t.Total))
+		}
+		if t.Expired {
+			ap.Warnings = append(ap.Warnings, "a live node presents a key that has ended")
+		}
+	}
 }
 
 // storeOf is the store's state from a running bridge: whether it is trusted,

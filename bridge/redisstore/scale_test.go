@@ -226,6 +226,17 @@ func checkTotals(t *testing.T, s bridge.Store, product string, nodes []string, n
 		}
 		return total, cluster
 	}
+	names, err := s.LiveNodes(ctx, product, now)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var want []string
+	for _, n := range snap.Nodes {
+		want = append(want, n.Node)
+	}
+	if fmt.Sprint(names) != fmt.Sprint(want) {
+		t.Fatalf("step %d: live nodes %v, snapshot's %v", step, names, want)
+	}
 	for _, name := range nodes {
 		tot, err := s.Totals(ctx, product, name, now)
 		if err != nil {

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/licbridge/licbridge/bridge"
+	"github.com/redis/go-redis/v9"
 )
 
 // Snapshot implements bridge.Store: a short script brings the state up to now
@@ -46,6 +47,18 @@ func (s *Store) Totals(ctx context.Context, product, node string, now time.Time)
 		Node: node, Live: v[4] == 1, NodeInUse: int(v[5]), NodeTotal: int(v[6]),
 		Nodes: int(v[7]), Observed: int(v[8]), Wire: int(v[9]),
 	}, nil
+}
+
+// LiveNodes implements bridge.Store: one read of the expiry index, the
+// nodes whose live-until is after now (a lapsed node not yet swept is left
+// out, as the sweep would).
+func (s *Store) LiveNodes(ctx context.Context, product string, now time.Time) ([]string, error) {
+	out, err := s.rdb.ZRangeByScore(ctx, prefix(product)+":ex", &redis.ZRangeBy{Min: "(" + strconv.FormatInt(ms(now), 10), Max: "+inf"}).Result()
+	if err != nil {
+		return nil, fmt.Errorf("redisstore: live nodes of %s: %w", product, err)
+	}
+	sort.Strings(out)
+	return out, nil
 }
 
 // parseState turns the state hash (see lua/common.lua) into the nodes live as
