@@ -104,11 +104,13 @@ type Monitor struct {
 
 	mu       sync.Mutex
 	trackers map[string]*tracker
-	rep      *reporter
-	handled  int // messages since the report last advanced
-	stats    Stats
-	first    time.Time
-	last     time.Time
+	// lastTracker is the tracker of the last message's sensor.
+	lastTracker *tracker
+	rep         *reporter
+	handled     int // messages since the report last advanced
+	stats       Stats
+	first       time.Time
+	last        time.Time
 
 	// In Run (live capture, HEP), the clock that times dialogs out is the
 	// messages' own: wall time shifted by how far the newest message's stamp
@@ -207,11 +209,17 @@ func (m *Monitor) advanceReport() {
 }
 
 func (m *Monitor) tracker(sensor string) *tracker {
+	// Messages come in runs of one sensor (one, usually): the last one's
+	// tracker spares a map lookup per message.
+	if m.lastTracker != nil && m.lastTracker.sensor == sensor {
+		return m.lastTracker
+	}
 	tr := m.trackers[sensor]
 	if tr == nil {
 		tr = newTracker(sensor, &m.cfg, &m.stats, m.addLeg)
 		m.trackers[sensor] = tr
 	}
+	m.lastTracker = tr
 	return tr
 }
 

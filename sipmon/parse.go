@@ -238,15 +238,17 @@ func (ps *parser) scanHeader(line []byte, m *sipMsg, h *headerScan) bool {
 	if colon < 0 {
 		return false
 	}
-	name, value := trimRightSpace(line[:colon]), bytes.TrimSpace(line[colon+1:])
+	name := trimRightSpace(line[:colon])
 	kind := headerKind(name)
 	if kind == 0 {
+		// Most headers are of no interest: their value is not even trimmed.
 		if ps.correlation != "" && h.seen&seenCorr == 0 && bytes.EqualFold(name, []byte(ps.correlation)) {
 			h.seen |= seenCorr
-			m.correlation = string(value)
+			m.correlation = string(bytes.TrimSpace(line[colon+1:]))
 		}
 		return true
 	}
+	value := bytes.TrimSpace(line[colon+1:])
 	if h.seen&kind != 0 {
 		return false
 	}

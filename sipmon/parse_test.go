@@ -239,3 +239,17 @@ func FuzzPlainSIPURI(f *testing.F) {
 		}
 	})
 }
+
+// TestStaticPayload: the switch agrees with the table it speeds up.
+func TestStaticPayload(t *testing.T) {
+	for pt, want := range staticPayloads {
+		if got, ok := staticPayload([]byte(pt)); !ok || got != want {
+			t.Errorf("staticPayload(%q) = %q, %v; want %q", pt, got, ok, want)
+		}
+	}
+	for _, pt := range []string{"", "1", "18 ", "96", "00"} {
+		if got, ok := staticPayload([]byte(pt)); ok {
+			t.Errorf("staticPayload(%q) = %q; want none", pt, got)
+		}
+	}
+}

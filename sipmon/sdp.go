@@ -25,6 +25,44 @@ var staticPayloads = map[string]string{
 	"13": "CN", "15": "G728", "18": "G729",
 }
 
+// staticPayload is staticPayloads[pt], without hashing: it runs on every
+// SDP body.
+func staticPayload(pt []byte) (string, bool) {
+	switch string(pt) {
+	case "0":
+		return "PCMU", true
+	case "3":
+		return "GSM", true
+	case "4":
+		return "G723", true
+	case "8":
+		return "PCMA", true
+	case "9":
+		return "G722", true
+	case "13":
+		return "CN", true
+	case "15":
+		return "G728", true
+	case "18":
+		return "G729", true
+	}
+	return "", false
+}
+
+// trimRightSpaceCR is bytes.TrimRight(b, "\r \t") without building the
+// cutset's set on every call.
+func trimRightSpaceCR(b []byte) []byte {
+	for len(b) > 0 {
+		switch b[len(b)-1] {
+		case '\r', ' ', '\t':
+			b = b[:len(b)-1]
+		default:
+			return b
+		}
+	}
+	return b
+}
+
 // parseSDP scans an SDP body. It never fails: a body it cannot read yields an
 // sdpInfo with present set and nothing else, because a broken SDP does not make the
 // SIP message malformed.
@@ -42,7 +80,7 @@ func parseSDP(body []byte) sdpInfo {
 		} else {
 			line, body = body, nil
 		}
-		line = bytes.TrimRight(line, "\r \t")
+		line = trimRightSpaceCR(line)
 		if len(line) < 2 || line[1] != '=' {
 			continue
 		}
@@ -57,7 +95,7 @@ func parseSDP(body []byte) sdpInfo {
 			case string(media) == "audio" && !audioDone && string(port) != "0" && len(first) > 0:
 				inAudio = true
 				firstPT = string(first)
-				if name, ok := staticPayloads[firstPT]; ok {
+				if name, ok := staticPayload(first); ok {
 					info.codec = name
 				}
 			case string(media) == "image" && string(port) != "0" && bytes.EqualFold(proto, []byte("udptl")):
@@ -127,7 +165,9 @@ func splitMedia(s []byte) (media, port, proto, formats []byte) {
 
 // nextField returns the first space-separated field of s and the rest.
 func nextField(s []byte) (field, rest []byte) {
-	s = bytes.TrimLeft(s, " \t")
+	for len(s) > 0 && (s[0] == ' ' || s[0] == '\t') {
+		s = s[1:]
+	}
 	i := indexSpace(s)
 	if i < 0 {
 		return s, nil
