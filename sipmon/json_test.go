@@ -72,3 +72,21 @@ func TestAppendLegEscapes(t *testing.T) {
 		t.Errorf("got\n%s\nwant\n    %s", got, want)
 	}
 }
+
+// FuzzAppendTime: the hand-made format is time.RFC3339Nano's, for any time
+// in UTC or elsewhere.
+func FuzzAppendTime(f *testing.F) {
+	for _, s := range [][2]int64{{0, 0}, {1795338000, 10_000_000}, {1795338000, 123456789}, {-62135596800, 1}, {253402300799, 999999999}, {253402300800, 0}, {-62135596801, 5}} {
+		f.Add(s[0], s[1], false)
+	}
+	f.Fuzz(func(t *testing.T, sec, nsec int64, local bool) {
+		tm := time.Unix(sec, nsec%1e9).UTC()
+		if local {
+			tm = tm.In(time.FixedZone("X", 3600))
+		}
+		want := tm.AppendFormat(nil, time.RFC3339Nano)
+		if got := appendTime(nil, tm); string(got) != string(want) {
+			t.Fatalf("appendTime(%v) = %s, want %s", tm, got, want)
+		}
+	})
+}
