@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"os"
 	"strings"
 
 	"github.com/licbridge/licbridge/license"
@@ -101,6 +102,21 @@ func (w wireRequest) validate() (Request, error) {
 // MarshalJSON writes the wire form (used by the client and offline requests).
 func (r Request) MarshalJSON() ([]byte, error) {
 	return json.Marshal(wireRequest{KeyID: r.KeyID, HostID: string(r.HostID), Domain: r.Domain})
+}
+
+// ReadRequestFile reads an offline request file (issuer answer); an error
+// in it names the file.
+func ReadRequestFile(path string) (Request, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return Request{}, err
+	}
+	defer f.Close()
+	r, err := ParseRequest(f)
+	if err != nil {
+		return Request{}, fmt.Errorf("%s: %w", path, err)
+	}
+	return r, nil
 }
 
 // WriteRequestFile writes r as an offline request file.

@@ -187,3 +187,13 @@ func fixedClock(c *cli.Context) (func() time.Time, error) {
 func nowFlag() cli.Flag {
 	return &cli.StringFlag{Name: "now", Hidden: true, Usage: "evaluate at this instant instead of the current time (tests)", EnvVars: []string{"LICBRIDGE_NOW"}}
 }
+
+// given is flag name's value when the flag (or its variable) was given, else
+// nil: a setting to change only when asked to.
+func given[T any](c *cli.Context, name string, get func(string) T) *T {
+	if !c.IsSet(name) {
+		return nil
+	}
+	v := get(name)
+	return &v
+}

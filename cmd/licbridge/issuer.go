@@ -4,7 +4,6 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"os"
 
 	licd "github.com/licbridge/licbridge/daemon"
 	"github.com/licbridge/licbridge/issuer"
@@ -45,9 +44,13 @@ func issuerKeyFlag() cli.Flag {
 }
 
 // withService runs do on the issuer service (the database opened, and the
-// signing key read when the command has --issuer-key), closed after it; an
+// signing key read when the command has --issuer-key), closed after it, once
+// the command's one argument is there (arg names it; none when empty). An
 // error is worded with the command's name.
-func withService(c *cli.Context, do func(s *issuer.Service) error) error {
+func withService(c *cli.Context, arg string, do func(s *issuer.Service) error) error {
+	if arg != "" && c.NArg() != 1 {
+		return cli.Exit("issuer "+c.Command.Name+": name one "+arg, 2)
+	}
 	err := func() error {
 		cfg, err := loadConfig(c)
 		if err != nil {
@@ -90,7 +93,7 @@ func issuerServeAction(c *cli.Context) error {
 	if (cert == "") != (key == "") {
 		return cli.Exit("issuer serve: --tls-cert and --tls-key go together", 2)
 	}
-	return withService(c, func(s *issuer.Service) error {
+	return withService(c, "", func(s *issuer.Service) error {
 		return issuer.Serve(c.Context, s, issuer.ServeOptions{Listen: c.String("listen"), CertFile: cert, KeyFile: key,
 			Limits: issuer.RateLimits{PerKey: c.Float64("rate-per-key"), PerAddress: c.Float64("rate-per-address")}})
 	})
@@ -121,7 +124,7 @@ func issuerEntitleCommand() *cli.Command {
 				}
 				p.Ends = t
 			}
-			return withService(c, func(s *issuer.Service) error {
+			return withService(c, "", func(s *issuer.Service) error {
 				e, err := s.Entitle(c.Context, p)
 				if err != nil {
 					return err
@@ -147,7 +150,7 @@ func issuerModifyCommand() *cli.Command {
 			&cli.StringFlag{Name: "customer", Usage: "new customer name"},
 		},
 		Action: func(c *cli.Context) error {
-			var p issuer.ModifyParams
+			p := issuer.ModifyParams{Channels: given(c, "channels", c.Int), AutoRenew: given(c, "auto-renew", c.Bool), Customer: given(c, "customer", c.String)}
 			if c.IsSet("ends") {
 				t, err := license.ParseTime(c.String("ends"))
 				if err != nil {
@@ -155,21 +158,10 @@ func issuerModifyCommand() *cli.Command {
 				}
 				p.Ends = &t
 			}
-			if c.IsSet("channels") {
-				p.Channels = ptr(c.Int("channels"))
-			}
-			if c.IsSet("auto-renew") {
-				p.AutoRenew = ptr(c.Bool("auto-renew"))
-			}
-			if c.IsSet("customer") {
-				p.Customer = ptr(c.String("customer"))
-			}
 			return withEntitlement(c, "modify", p)
 		},
 	}
 }
-
-func ptr[T any](v T) *T { return &v }
 
 func issuerRevokeCommand() *cli.Command {
 	return &cli.Command{
@@ -185,10 +177,7 @@ func issuerRevokeCommand() *cli.Command {
 
 // withEntitlement modifies the entitlement named by the one argument.
 func withEntitlement(c *cli.Context, what string, p issuer.ModifyParams) error {
-	if c.NArg() != 1 {
-		return cli.Exit("issuer "+what+": name one key ID", 2)
-	}
-	return withService(c, func(s *issuer.Service) error {
+	return withService(c, "key ID", func(s *issuer.Service) error {
 		e, err := s.Modify(c.Context, c.Args().First(), p)
 		if err != nil {
 			return err
@@ -204,7 +193,7 @@ func issuerListCommand() *cli.Command {
 		Usage: "list the entitlements and how many hosts hold each",
 		Flags: []cli.Flag{dbFlag()},
 		Action: func(c *cli.Context) error {
-			return withService(c, func(s *issuer.Service) error {
+			return withService(c, "", func(s *issuer.Service) error {
 				ents, err := s.List(c.Context)
 				if err != nil {
 					return err
@@ -222,10 +211,7 @@ func issuerActivationsCommand() *cli.Command {
 		ArgsUsage: "KEY-ID",
 		Flags:     []cli.Flag{dbFlag()},
 		Action: func(c *cli.Context) error {
-			if c.NArg() != 1 {
-				return cli.Exit("issuer activations: name one key ID", 2)
-			}
-			return withService(c, func(s *issuer.Service) error {
+			return withService(c, "key ID", func(s *issuer.Service) error {
 				acts, err := s.Activations(c.Context, c.Args().First())
 				if err != nil {
 					return err
@@ -246,14 +232,11 @@ func issuerDeactivateCommand() *cli.Command {
 			&cli.StringFlag{Name: "host-id", Required: true, Usage: "the host ID to free"},
 		},
 		Action: func(c *cli.Context) error {
-			if c.NArg() != 1 {
-				return cli.Exit("issuer deactivate: name one key ID", 2)
-			}
 			host, err := license.ParseHostID(c.String("host-id"))
-			if err != nil {
+			if err != nil && c.NArg() == 1 { // without the key ID, withService says so first
 				return fmt.Errorf("issuer deactivate: --host-id: %w", err)
 			}
-			return withService(c, func(s *issuer.Service) error {
+			return withService(c, "key ID", func(s *issuer.Service) error {
 				if err := s.Deactivate(c.Context, issuer.Request{KeyID: c.Args().First(), HostID: host}, "cli"); err != nil {
 					return err
 				}
@@ -278,16 +261,11 @@ func issuerAnswerCommand() *cli.Command {
 			if c.NArg() != 1 {
 				return cli.Exit("issuer answer: name one request file", 2)
 			}
-			f, err := os.Open(c.Args().First())
+			req, err := issuer.ReadRequestFile(c.Args().First())
 			if err != nil {
 				return fmt.Errorf("issuer answer: %w", err)
 			}
-			req, err := issuer.ParseRequest(f)
-			f.Close()
-			if err != nil {
-				return cli.Exit(fmt.Sprintf("issuer answer: %s: %v", c.Args().First(), err), 1)
-			}
-			return withService(c, func(s *issuer.Service) error {
+			return withService(c, "", func(s *issuer.Service) error {
 				file, err := s.Register(c.Context, req, "offline")
 				if err != nil {
 					return err

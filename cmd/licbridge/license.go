@@ -108,15 +108,9 @@ func issueAction(c *cli.Context) error {
 
 // issueInput is issue's flags as license.IssueInput (a flag not given is nil).
 func issueInput(c *cli.Context) license.IssueInput {
-	given := func(name string) *string {
-		if !c.IsSet(name) {
-			return nil
-		}
-		v := c.String(name)
-		return &v
-	}
+	str := func(name string) *string { return given(c, name, c.String) }
 	return license.IssueInput{Product: c.String("product"), Channels: c.Int("channels"), Kind: c.String("kind"), AutoRenew: c.Bool("auto-renew"),
-		ID: c.String("key-id"), HostID: given("host-id"), Domain: given("domain"), Unbound: c.Bool("unbound"), Issued: given("issued"), Ends: given("ends")}
+		ID: c.String("key-id"), HostID: str("host-id"), Domain: str("domain"), Unbound: c.Bool("unbound"), Issued: str("issued"), Ends: str("ends")}
 }
 
 func hostidCommand() *cli.Command {
