@@ -10,9 +10,11 @@
 //	{lb:P}:s       HASH  the product's state: per node its live-until (ms,
 //	                     from the node's clock), units held, passive count,
 //	                     legs its SIP monitor sees on the wire, keys; and the
-//	                     pool's totals, kept up to date as nodes and keys come
-//	                     and go, so that a decision reads a few fields whatever
-//	                     the number of nodes and keys
+//	                     pool's totals (units, channels, live nodes, passive
+//	                     counts, wire legs), kept up to date as nodes and keys
+//	                     come and go, so that a decision or a read of the
+//	                     totals reads a few fields whatever the number of
+//	                     nodes and keys
 //	{lb:P}:ex      ZSET  live node -> live-until: lapsed nodes are found here
 //	{lb:P}:kx      ZSET  node and key ID -> the key's end
 //	{lb:P}:ko      ZSET  key ID, node, channels: who presents each key ID (the
