@@ -171,6 +171,15 @@ func TestMerge(t *testing.T) {
 	if err := Default().Merge(fakeFlags{"counting": []string{"g729"}}); err == nil || !strings.Contains(err.Error(), "want PRODUCT=VALUE") {
 		t.Fatalf("bad pair: %v", err)
 	}
+	// A flag that must be positive (in the file, zero is the default).
+	for _, f := range []fakeFlags{{"dialog-timeout": time.Duration(0)}, {"sensor-tolerance": -time.Second}, {"max-dialogs": 0}} {
+		if err := Default().Merge(f); err == nil || !strings.Contains(err.Error(), "must be positive") {
+			t.Errorf("%v: %v, want an error", f, err)
+		}
+	}
+	if err := Default().Merge(fakeFlags{"max-dialogs": 7, "lapse": time.Duration(0)}); err != nil {
+		t.Errorf("a positive count, and a flag without the rule at zero: %v", err)
+	}
 }
 
 func TestFlagsCoverFields(t *testing.T) {

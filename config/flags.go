@@ -44,7 +44,10 @@ type Flag struct {
 	// EnvVar, when set, is the environment variable instead of the one Env
 	// derives from the name (the sipmon tracking flags are LICBRIDGE_SIPMON_*).
 	EnvVar string
-	field  func(*Config) any
+	// Positive: a duration or count given on the command line must be above
+	// zero (in the file, zero means the default).
+	Positive bool
+	field    func(*Config) any
 }
 
 // Env is the flag's environment variable: LICBRIDGE_ and the name in capitals.
@@ -120,9 +123,9 @@ var flags = []Flag{
 	{Name: "sipmon-filter", Key: "sipmon.filter", Usage: "kernel capture filter for --sipmon-interface, e.g. \"port 5060\"", field: str(func(c *Config) *string { return &c.SIPMon.Filter })},
 	{Name: "sipmon-hep", Key: "sipmon.hep_listen", Usage: "receive HEPv3 (UDP and TCP) on this HOST:PORT for the built-in side monitor", field: str(func(c *Config) *string { return &c.SIPMon.HEPListen })},
 	{Name: "correlation-header", Key: "sipmon.correlation_header", EnvVar: "LICBRIDGE_SIPMON_CORRELATION_HEADER", Usage: "header whose value in an initial INVITE names the Call-ID of another leg of the same call (e.g. X-CID); off when empty", field: str(func(c *Config) *string { return &c.SIPMon.CorrelationHeader })},
-	{Name: "dialog-timeout", Key: "sipmon.dialog_timeout", EnvVar: "LICBRIDGE_SIPMON_DIALOG_TIMEOUT", Kind: KindDuration, Usage: "close a dialog silent for this long (capture time)", field: dur(func(c *Config) *time.Duration { return &c.SIPMon.DialogTimeout })},
-	{Name: "max-dialogs", Key: "sipmon.max_dialogs", EnvVar: "LICBRIDGE_SIPMON_MAX_DIALOGS", Kind: KindInt, Usage: "cap on open dialogs per sensor; the stalest is evicted beyond it", field: func(c *Config) any { return &c.SIPMon.MaxDialogs }},
-	{Name: "sensor-tolerance", Key: "sipmon.sensor_tolerance", EnvVar: "LICBRIDGE_SIPMON_SENSOR_TOLERANCE", Kind: KindDuration, Usage: "how far apart two sensors' records of one call may be", field: dur(func(c *Config) *time.Duration { return &c.SIPMon.SensorTolerance })},
+	{Name: "dialog-timeout", Key: "sipmon.dialog_timeout", EnvVar: "LICBRIDGE_SIPMON_DIALOG_TIMEOUT", Kind: KindDuration, Positive: true, Usage: "close a dialog silent for this long (capture time)", field: dur(func(c *Config) *time.Duration { return &c.SIPMon.DialogTimeout })},
+	{Name: "max-dialogs", Key: "sipmon.max_dialogs", EnvVar: "LICBRIDGE_SIPMON_MAX_DIALOGS", Kind: KindInt, Positive: true, Usage: "cap on open dialogs per sensor; the stalest is evicted beyond it", field: func(c *Config) any { return &c.SIPMon.MaxDialogs }},
+	{Name: "sensor-tolerance", Key: "sipmon.sensor_tolerance", EnvVar: "LICBRIDGE_SIPMON_SENSOR_TOLERANCE", Kind: KindDuration, Positive: true, Usage: "how far apart two sensors' records of one call may be", field: dur(func(c *Config) *time.Duration { return &c.SIPMon.SensorTolerance })},
 	{Name: "sipmon-interval", Key: "sipmon.interval", Kind: KindDuration, Usage: "how often the built-in side monitor publishes its counts", field: dur(func(c *Config) *time.Duration { return &c.SIPMon.Interval })},
 }
 
@@ -153,11 +156,15 @@ func (c *Config) Merge(f Flags, names ...string) error {
 		case *string:
 			*dst = f.String(fl.Name)
 		case *time.Duration:
-			*dst = f.Duration(fl.Name)
+			if *dst = f.Duration(fl.Name); fl.Positive && *dst <= 0 {
+				return fmt.Errorf("--%s %v: must be positive", fl.Name, *dst)
+			}
 		case *bool:
 			*dst = f.Bool(fl.Name)
 		case *int:
-			*dst = f.Int(fl.Name)
+			if *dst = f.Int(fl.Name); fl.Positive && *dst <= 0 {
+				return fmt.Errorf("--%s %d: must be positive", fl.Name, *dst)
+			}
 		case *[]string:
 			if fl.Append {
 				for _, v := range f.StringSlice(fl.Name) {

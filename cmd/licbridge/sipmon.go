@@ -38,17 +38,10 @@ func sipmonConfig(c *cli.Context) (sipmon.Config, error) {
 }
 
 // sipmonSettings merges the tracking flags over cfg.SIPMon: a flag given wins
-// (and must be positive), a zero in the file means the default, and a bad
-// value in the file is an error naming its key (daemon.Tracking).
+// (and must be positive: config.Flag.Positive), a zero in the file means the
+// default, and a bad value in the file is an error naming its key
+// (daemon.Tracking).
 func sipmonSettings(c *cli.Context, cfg *Config) (sipmon.Config, error) {
-	for _, n := range []string{"dialog-timeout", "sensor-tolerance"} {
-		if c.IsSet(n) && c.Duration(n) <= 0 {
-			return sipmon.Config{}, fmt.Errorf("--%s %v: must be positive", n, c.Duration(n))
-		}
-	}
-	if c.IsSet("max-dialogs") && c.Int("max-dialogs") <= 0 {
-		return sipmon.Config{}, fmt.Errorf("--max-dialogs %d: must be positive", c.Int("max-dialogs"))
-	}
 	if err := cfg.Merge(c, sipmonTrackingFlags...); err != nil {
 		return sipmon.Config{}, err
 	}
