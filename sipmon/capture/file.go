@@ -24,8 +24,9 @@ import (
 // enough that the pcap reader's small record reads rarely reach the OS or inflate.
 const readBufferSize = 1 << 20
 
-// peekBufferSize is the buffer of a file opened for its first record only.
-const peekBufferSize = 64 << 10
+// smallBufferSize is the buffer of a file opened for its first record only,
+// and of compressed input.
+const smallBufferSize = 64 << 10
 
 // useReadahead inflates gzip on its own goroutine (see readahead).
 var useReadahead = true
@@ -360,13 +361,19 @@ func (s *source) open() error {
 	if s.progress != nil {
 		fr = &countingReader{r: f, n: &s.progress.read}
 	}
+	var gzMagic [2]byte
+	n, _ := f.ReadAt(gzMagic[:], 0)
+	isGzip := n == 2 && gzMagic[0] == 0x1f && gzMagic[1] == 0x8b
 	bufSize := readBufferSize
-	if s.peek {
-		bufSize = peekBufferSize
+	if s.peek || isGzip {
+		// Compressed input is read a byte at a time by inflate, from a
+		// smaller buffer: every megabyte allocated is a megabyte of fresh
+		// pages to fault in, a measurable part of reading a capture.
+		bufSize = smallBufferSize
 	}
 	var r io.Reader = bufio.NewReaderSize(fr, bufSize)
 	br := r.(*bufio.Reader)
-	if magic, _ := br.Peek(2); len(magic) == 2 && magic[0] == 0x1f && magic[1] == 0x8b {
+	if isGzip {
 		gz, err := gzip.NewReader(br)
 		if err != nil {
 			s.close()
@@ -376,8 +383,10 @@ func (s *source) open() error {
 		if useReadahead && !s.peek {
 			s.ra = newReadahead(gz)
 			br = bufio.NewReaderSize(s.ra, 64<<10)
+		} else if s.peek {
+			br = bufio.NewReaderSize(gz, smallBufferSize)
 		} else {
-			br = bufio.NewReaderSize(gz, bufSize)
+			br = bufio.NewReaderSize(gz, readBufferSize)
 		}
 		r = br
 	}

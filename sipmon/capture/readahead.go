@@ -21,7 +21,7 @@ type readahead struct {
 }
 
 const (
-	readaheadBufSize = 1 << 20
+	readaheadBufSize = 256 << 10
 	readaheadBuffers = 3
 )
 
