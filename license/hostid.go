@@ -5,6 +5,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"io"
 	"net"
 	"os"
 	"path/filepath"
@@ -69,6 +70,18 @@ type Interface struct {
 type HostIDReport struct {
 	ID         HostID
 	Interfaces []Interface
+}
+
+// WriteInterfaces lists the interfaces, each with the address it counts by or
+// why it does not count (licbridge license hostid --verbose).
+func (r HostIDReport) WriteInterfaces(w io.Writer) {
+	for _, itf := range r.Interfaces {
+		if itf.Skipped != "" {
+			fmt.Fprintf(w, "  %-16s skipped: %s\n", itf.Name, itf.Skipped)
+		} else {
+			fmt.Fprintf(w, "  %-16s %s\n", itf.Name, itf.MAC)
+		}
+	}
 }
 
 // ReadHostID derives this host's ID from Linux sysfs under root ("/sys" when

@@ -186,3 +186,13 @@ func TestHostIDForm(t *testing.T) {
 		t.Fatalf("no MACs: %v", err)
 	}
 }
+
+func TestHostIDReportWriteInterfaces(t *testing.T) {
+	mac, _ := net.ParseMAC("52:54:00:12:34:56")
+	r := license.HostIDReport{Interfaces: []license.Interface{{Name: "eth0", MAC: mac}, {Name: "lo", Skipped: "loopback"}}}
+	var b strings.Builder
+	r.WriteInterfaces(&b)
+	if want := "  eth0             52:54:00:12:34:56\n  lo               skipped: loopback\n"; b.String() != want {
+		t.Fatalf("got %q, want %q", b.String(), want)
+	}
+}

@@ -57,22 +57,16 @@ func newLogger(w io.Writer, level, format string) (*slog.Logger, error) {
 	}
 }
 
-// The config types live in package config; these names keep the commands'
-// code short.
-type (
-	Config = config.Config
-)
-
 // loadConfig reads the file named by the global --config flag over the
 // defaults. Commands whose flags all mean what config says use loadMerged;
 // the others apply their own flags on top.
-func loadConfig(c *cli.Context) (*Config, error) {
+func loadConfig(c *cli.Context) (*config.Config, error) {
 	return config.Load(c.String("config"))
 }
 
 // loadMerged is loadConfig with the command's flags and LICBRIDGE_*
 // variables merged over it (config.Merge: the one way for every command).
-func loadMerged(c *cli.Context, only ...string) (*Config, error) {
+func loadMerged(c *cli.Context, only ...string) (*config.Config, error) {
 	cfg, err := loadConfig(c)
 	if err != nil {
 		return nil, err
@@ -165,7 +159,7 @@ var licenseFlagNames = []string{"licenses-dir", "issuer-pub", "host-id", "domain
 
 // licensesSetup merges the licence flags over the config (config.Merge) and
 // builds the load options (daemon.LoadLicenses).
-func licensesSetup(c *cli.Context, cfg *Config) (licd.Licenses, error) {
+func licensesSetup(c *cli.Context, cfg *config.Config) (licd.Licenses, error) {
 	if err := cfg.Merge(c, licenseFlagNames...); err != nil {
 		return licd.Licenses{}, err
 	}

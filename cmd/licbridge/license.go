@@ -124,13 +124,7 @@ func hostidCommand() *cli.Command {
 		Action: func(c *cli.Context) error {
 			rep, err := license.ReadHostID(c.String("sysfs"))
 			if c.Bool("verbose") {
-				for _, itf := range rep.Interfaces {
-					if itf.Skipped != "" {
-						fmt.Fprintf(c.App.Writer, "  %-16s skipped: %s\n", itf.Name, itf.Skipped)
-					} else {
-						fmt.Fprintf(c.App.Writer, "  %-16s %s\n", itf.Name, itf.MAC)
-					}
-				}
+				rep.WriteInterfaces(c.App.Writer)
 			}
 			if err != nil {
 				return cli.Exit(fmt.Sprintf("license hostid: %v", err), 1)

@@ -8,6 +8,7 @@ import (
 
 	"github.com/urfave/cli/v2"
 
+	"github.com/licbridge/licbridge/config"
 	licd "github.com/licbridge/licbridge/daemon"
 	"github.com/licbridge/licbridge/sipmon"
 	"github.com/licbridge/licbridge/sipmon/capture"
@@ -41,7 +42,7 @@ func sipmonConfig(c *cli.Context) (sipmon.Config, error) {
 // (and must be positive: config.Flag.Positive), a zero in the file means the
 // default, and a bad value in the file is an error naming its key
 // (daemon.Tracking).
-func sipmonSettings(c *cli.Context, cfg *Config) (sipmon.Config, error) {
+func sipmonSettings(c *cli.Context, cfg *config.Config) (sipmon.Config, error) {
 	if err := cfg.Merge(c, sipmonTrackingFlags...); err != nil {
 		return sipmon.Config{}, err
 	}
@@ -84,7 +85,7 @@ func sipmonLiveFlags() []cli.Flag {
 		&cli.DurationFlag{Name: "interval", Value: 10 * time.Second, Usage: "how often to print and publish the counts", EnvVars: env("SIPMON_INTERVAL")},
 		configFlagAs("redis", "shared store (Redis URL or HOST:PORT, a comma list for Cluster seeds or Sentinels) to publish the wire counts to; empty: they are only printed"),
 		configFlags("redis-password")[0], configFlags("sentinel-master")[0],
-		&cli.StringFlag{Name: "node-id", Usage: "the monitor's own node name in the store (default: the licbridge node's ID from the config or --state-dir, else the host name, plus \"" + sipmonNodeSuffix + "\"); never the daemon's own ID", EnvVars: env("SIPMON_NODE_ID")},
+		&cli.StringFlag{Name: "node-id", Usage: "the monitor's own node name in the store (default: the licbridge node's ID from the config or --state-dir, else the host name, plus \"" + licd.MonitorNodeSuffix + "\"); never the daemon's own ID", EnvVars: env("SIPMON_NODE_ID")},
 		configFlagAs("state-dir", "where licbridge run keeps its node ID, to name the monitor after it"),
 		configFlagAs("lapse", "how long the published counts outlive the monitor if it dies"),
 		&cli.BoolFlag{Name: "json", Usage: "print the final report as JSON when stopped"},
@@ -184,12 +185,9 @@ func sipmonLiveCommand() *cli.Command {
 	}
 }
 
-// sipmonNodeSuffix names the monitor's node after the Asterisk node it watches.
-const sipmonNodeSuffix = licd.MonitorNodeSuffix
-
 // sipmonNodeID is the node the monitor publishes as (daemon.MonitorNodeID),
 // with --state-dir and --node-id over the config.
-func sipmonNodeID(c *cli.Context, cfg *Config) (string, error) {
+func sipmonNodeID(c *cli.Context, cfg *config.Config) (string, error) {
 	if err := cfg.Merge(c, "state-dir"); err != nil {
 		return "", err
 	}
@@ -198,7 +196,7 @@ func sipmonNodeID(c *cli.Context, cfg *Config) (string, error) {
 
 // storeSettings merges the store flags over cfg.Store and names the
 // monitor's node; id is empty when no store is named.
-func storeSettings(c *cli.Context, cfg *Config) (id string, err error) {
+func storeSettings(c *cli.Context, cfg *config.Config) (id string, err error) {
 	st := &cfg.Store
 	if err := cfg.Merge(c, "redis", "redis-password", "sentinel-master"); err != nil {
 		return "", err
