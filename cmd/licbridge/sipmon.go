@@ -145,18 +145,9 @@ func sipmonHEPCommand() *cli.Command {
 			&cli.StringSliceFlag{Name: "network", Value: cli.NewStringSlice("udp", "tcp"), Usage: "udp, tcp or both"},
 			&cli.StringFlag{Name: "sensor", Usage: "name of this sensor"},
 		),
-		Action: func(c *cli.Context) error {
-			mon, err := startLive(c)
-			if err != nil {
-				return err
-			}
-			defer mon.Close()
-			run, err := mon.ListenHEP(c.StringSlice("network"), c.String("listen"), c.String("sensor"), slog.Default())
-			if err != nil {
-				return fmt.Errorf("sipmon hep: %w", err)
-			}
-			return runLive(c, mon, run)
-		},
+		Action: liveAction(func(c *cli.Context, mon *licd.Monitor) (func(context.Context) error, error) {
+			return mon.ListenHEP(c.StringSlice("network"), c.String("listen"), c.String("sensor"), slog.Default())
+		}),
 	}
 }
 
@@ -170,18 +161,9 @@ func sipmonLiveCommand() *cli.Command {
 			&cli.StringFlag{Name: "filter", Usage: "capture filter: a pcap-filter expression (e.g. \"10.0.0.1 and port 5060\"), or \"raw-bpf:\" then `tcpdump -ddd` output for a kernel program; empty: everything"},
 			&cli.StringFlag{Name: "sensor", Usage: "name of this sensor"},
 		),
-		Action: func(c *cli.Context) error {
-			mon, err := startLive(c)
-			if err != nil {
-				return err
-			}
-			defer mon.Close()
-			run, err := mon.Live(c.String("interface"), c.String("filter"), c.String("sensor"))
-			if err != nil {
-				return fmt.Errorf("sipmon live: %w", err)
-			}
-			return runLive(c, mon, run)
-		},
+		Action: liveAction(func(c *cli.Context, mon *licd.Monitor) (func(context.Context) error, error) {
+			return mon.Live(c.String("interface"), c.String("filter"), c.String("sensor"))
+		}),
 	}
 }
 
@@ -215,17 +197,29 @@ func storeSettings(c *cli.Context, cfg *config.Config) (id string, err error) {
 	return sipmonNodeID(c, cfg)
 }
 
-// runLive runs the monitor on capture until the context ends, then prints
+// liveAction is the action of a continuously running subcommand: its monitor
+// (startLive) on the capture that open starts, until the context ends, then
 // the report of what was seen.
-func runLive(c *cli.Context, mon *licd.Monitor, capture func(context.Context) error) error {
-	r, err := mon.Run(c.Context, capture)
-	if c.Bool("json") {
-		_ = sipmon.WriteJSON(c.App.Writer, r)
-	} else {
-		_ = r.WriteText(c.App.Writer)
+func liveAction(open func(c *cli.Context, mon *licd.Monitor) (func(context.Context) error, error)) cli.ActionFunc {
+	return func(c *cli.Context) error {
+		mon, err := startLive(c)
+		if err != nil {
+			return err
+		}
+		defer mon.Close()
+		capture, err := open(c, mon)
+		if err != nil {
+			return fmt.Errorf("sipmon %s: %w", c.Command.Name, err)
+		}
+		r, err := mon.Run(c.Context, capture)
+		if c.Bool("json") {
+			_ = sipmon.WriteJSON(c.App.Writer, r)
+		} else {
+			_ = r.WriteText(c.App.Writer)
+		}
+		if err != nil {
+			return fmt.Errorf("sipmon: %w", err)
+		}
+		return nil
 	}
-	if err != nil {
-		return fmt.Errorf("sipmon: %w", err)
-	}
-	return nil
 }
