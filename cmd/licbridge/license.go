@@ -58,7 +58,7 @@ func issueCommand() *cli.Command {
 			"after issue for commercial keys and 30 days for trial and emergency keys.\n" +
 			"Dates are 2006-01-02 (00:00 UTC that day) or 2006-01-02T15:04:05Z.",
 		Flags: []cli.Flag{
-			&cli.StringFlag{Name: "issuer-key", Required: true, Usage: "issuer private key file (issuer.key)", EnvVars: []string{"LICBRIDGE_ISSUER_KEY"}},
+			issuerKeyFlag(),
 			&cli.StringFlag{Name: "product", Required: true, Usage: "product: g729, hpec, fax, ffa or one from the config", EnvVars: env("PRODUCT")},
 			&cli.IntFlag{Name: "channels", Required: true, Usage: "channels the key grants", EnvVars: env("CHANNELS")},
 			&cli.StringFlag{Name: "host-id", Usage: "bind to this host ID (see license hostid on the target)", EnvVars: env("HOST_ID")},

@@ -2,8 +2,10 @@
 // Asterisk node (run), the admin's views (show, stats), license tooling (license),
 // the SIP side monitor (sipmon), dialplan printing (dialplan) and the demo.
 //
-// main stays thin: flags → config → wiring → Run(ctx). Each subcommand lives in its
-// own file.
+// main stays thin: flags → config → wiring → Run(ctx). Each command lives in its
+// own file (the host side of activation in license_activation.go), the flags
+// they share in flags.go; what is not parsing or printing lives in the
+// packages (daemon, license, issuer, view, config).
 package main
 
 import (
