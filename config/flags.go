@@ -79,7 +79,8 @@ func dur(f func(*Config) *time.Duration) func(*Config) any {
 	return func(c *Config) any { return f(c) }
 }
 
-// flags is every flag that sets a config field, by name.
+// flags is every flag that sets a config field, in the order licbridge run's
+// help lists them.
 var flags = []Flag{
 	{Name: "node-id", Key: "node_id", Usage: "this node's name in the cluster (none: derived once from the host name, kept in --state-dir)", field: str(func(c *Config) *string { return &c.NodeID })},
 	{Name: "state-dir", Key: "state_dir", Usage: "where the node ID, the pid file and the fail-open journal are kept", field: str(func(c *Config) *string { return &c.StateDir })},
@@ -88,9 +89,6 @@ var flags = []Flag{
 	{Name: "host-id", Key: "host_id", Usage: "this host's ID, instead of the one computed from its Ethernet MACs", field: str(func(c *Config) *string { return &c.HostID })},
 	{Name: "domain", Key: "domain", Usage: "this node's domain (cluster name) for domain-bound keys", field: str(func(c *Config) *string { return &c.Domain })},
 	{Name: "renewal-grace", Key: "renewal_grace", Kind: KindDuration, Usage: "how long auto-renew keys count after their formal end", field: dur(func(c *Config) *time.Duration { return &c.RenewalGrace })},
-	{Name: "issuer-url", Key: "issuer.url", Usage: "issuer service URL that run fetches updated key files from (none: no updates)", field: str(func(c *Config) *string { return &c.Issuer.URL })},
-	{Name: "issuer-update-every", Key: "issuer.update_every", Kind: KindDuration, Usage: "how often run fetches updated key files from --issuer-url (0: never)", field: dur(func(c *Config) *time.Duration { return &c.Issuer.UpdateEvery })},
-	{Name: "issuer-ca", Key: "issuer.ca", Usage: "CA certificate file the issuer's TLS certificate chains to (none: the system's)", field: str(func(c *Config) *string { return &c.Issuer.CA })},
 	{Name: "ami-addr", Key: "ami.addr", Usage: "Asterisk Manager Interface HOST:PORT (e.g. 127.0.0.1:5038)", field: str(func(c *Config) *string { return &c.AMI.Addr })},
 	{Name: "ami-user", Key: "ami.user", Usage: "AMI user (manager.conf)", field: str(func(c *Config) *string { return &c.AMI.User })},
 	{Name: "ami-secret", Key: "ami.secret", Usage: "AMI secret (never logged)", field: str(func(c *Config) *string { return &c.AMI.Secret })},
@@ -115,18 +113,21 @@ var flags = []Flag{
 	{Name: "time-zone", Key: "time_zone", Usage: "zone in which over-limit days and statistics are counted", field: str(func(c *Config) *string { return &c.TimeZone })},
 	{Name: "reconcile-every", Key: "reconcile_every", Kind: KindDuration, Usage: "period of the reconciliation with Asterisk's channel list", field: dur(func(c *Config) *time.Duration { return &c.ReconcileEvery })},
 	{Name: "drain-timeout", Key: "drain_timeout", Kind: KindDuration, Usage: "bound on the drain after SIGTERM (0: until the last holding ends)", field: dur(func(c *Config) *time.Duration { return &c.DrainTimeout })},
+	{Name: "bypass-after", Key: "bypass.after", Kind: KindDuration, Usage: "how long observed use (wire legs or AMI passive) must exceed admitted use before the bypass alert", field: dur(func(c *Config) *time.Duration { return &c.Bypass.After })},
 	{Name: "no-passive", Key: "passive.disabled", Kind: KindBool, Usage: "do not count channels that use a licensed codec or fax without asking", field: func(c *Config) any { return &c.Passive.Disabled }},
 	{Name: "hangup-over-limit", Key: "passive.hangup_over_limit", Kind: KindBool, Usage: "hang up unadmitted channels that take a product beyond its total", field: func(c *Config) any { return &c.Passive.HangupOverLimit }},
-	{Name: "bypass-after", Key: "bypass.after", Kind: KindDuration, Usage: "how long observed use (wire legs or AMI passive) must exceed admitted use before the bypass alert", field: dur(func(c *Config) *time.Duration { return &c.Bypass.After })},
 	{Name: "no-asterisk", Key: "no_asterisk", Kind: KindBool, Usage: "run without AMI and ARI (a test node serving FastAGI only)", field: func(c *Config) any { return &c.NoAsterisk }},
 	{Name: "sipmon-interface", Key: "sipmon.interface", Usage: "watch SIP on this interface with the built-in side monitor (\"any\" for all; needs CAP_NET_RAW)", field: str(func(c *Config) *string { return &c.SIPMon.Interface })},
 	{Name: "sipmon-filter", Key: "sipmon.filter", Usage: "kernel capture filter for --sipmon-interface, e.g. \"port 5060\"", field: str(func(c *Config) *string { return &c.SIPMon.Filter })},
 	{Name: "sipmon-hep", Key: "sipmon.hep_listen", Usage: "receive HEPv3 (UDP and TCP) on this HOST:PORT for the built-in side monitor", field: str(func(c *Config) *string { return &c.SIPMon.HEPListen })},
+	{Name: "sipmon-interval", Key: "sipmon.interval", Kind: KindDuration, Usage: "how often the built-in side monitor publishes its counts", field: dur(func(c *Config) *time.Duration { return &c.SIPMon.Interval })},
+	{Name: "issuer-url", Key: "issuer.url", Usage: "issuer service URL that run fetches updated key files from (none: no updates)", field: str(func(c *Config) *string { return &c.Issuer.URL })},
+	{Name: "issuer-update-every", Key: "issuer.update_every", Kind: KindDuration, Usage: "how often run fetches updated key files from --issuer-url (0: never)", field: dur(func(c *Config) *time.Duration { return &c.Issuer.UpdateEvery })},
+	{Name: "issuer-ca", Key: "issuer.ca", Usage: "CA certificate file the issuer's TLS certificate chains to (none: the system's)", field: str(func(c *Config) *string { return &c.Issuer.CA })},
 	{Name: "correlation-header", Key: "sipmon.correlation_header", EnvVar: "LICBRIDGE_SIPMON_CORRELATION_HEADER", Usage: "header whose value in an initial INVITE names the Call-ID of another leg of the same call (e.g. X-CID); off when empty", field: str(func(c *Config) *string { return &c.SIPMon.CorrelationHeader })},
 	{Name: "dialog-timeout", Key: "sipmon.dialog_timeout", EnvVar: "LICBRIDGE_SIPMON_DIALOG_TIMEOUT", Kind: KindDuration, Positive: true, Usage: "close a dialog silent for this long (capture time)", field: dur(func(c *Config) *time.Duration { return &c.SIPMon.DialogTimeout })},
 	{Name: "max-dialogs", Key: "sipmon.max_dialogs", EnvVar: "LICBRIDGE_SIPMON_MAX_DIALOGS", Kind: KindInt, Positive: true, Usage: "cap on open dialogs per sensor; the stalest is evicted beyond it", field: func(c *Config) any { return &c.SIPMon.MaxDialogs }},
 	{Name: "sensor-tolerance", Key: "sipmon.sensor_tolerance", EnvVar: "LICBRIDGE_SIPMON_SENSOR_TOLERANCE", Kind: KindDuration, Positive: true, Usage: "how far apart two sensors' records of one call may be", field: dur(func(c *Config) *time.Duration { return &c.SIPMon.SensorTolerance })},
-	{Name: "sipmon-interval", Key: "sipmon.interval", Kind: KindDuration, Usage: "how often the built-in side monitor publishes its counts", field: dur(func(c *Config) *time.Duration { return &c.SIPMon.Interval })},
 }
 
 // Lookup returns the flag named name.

@@ -5,6 +5,7 @@ import (
 	"log/slog"
 	"os"
 	"os/signal"
+	"slices"
 	"syscall"
 
 	"github.com/licbridge/licbridge/config"
@@ -12,15 +13,18 @@ import (
 	"github.com/urfave/cli/v2"
 )
 
-// runFlagNames are licbridge run's flags over the config (package config
-// holds their usage and defaults).
-var runFlagNames = []string{
-	"node-id", "state-dir", "ami-addr", "ami-user", "ami-secret", "ari-url", "ari-user", "ari-password", "ari-app",
-	"agi-listen", "agi-allow", "http-listen", "http-token", "redis", "redis-password", "sentinel-master",
-	"pool", "outage", "fail-open-budget", "lapse", "deadline", "enforcement", "counting", "time-zone",
-	"reconcile-every", "drain-timeout", "bypass-after", "no-passive", "hangup-over-limit", "no-asterisk",
-	"sipmon-interface", "sipmon-filter", "sipmon-hep", "sipmon-interval",
-	"issuer-url", "issuer-update-every", "issuer-ca",
+// runFlags are licbridge run's flags over the config: every flag of package
+// config's table (its usage and default), but the licence flags
+// (licensesFlags has them) and sipmon's tracking flags (the standalone
+// monitor's; the embedded one reads them from the file).
+func runFlags() []cli.Flag {
+	var names []string
+	for _, f := range config.AllFlags() {
+		if !slices.Contains(licenseFlagNames, f.Name) && !slices.Contains(sipmonTrackingFlags, f.Name) {
+			names = append(names, f.Name)
+		}
+	}
+	return configFlags(names...)
 }
 
 func runCommand() *cli.Command {
@@ -31,7 +35,7 @@ func runCommand() *cli.Command {
 			"store (embedded, or Redis with --redis), the license keys (reloaded on SIGHUP and when a license\n" +
 			"directory changes) and the admin HTTP server. SIGTERM drains: no new admissions, holdings kept\n" +
 			"until their calls end; a second signal stops at once. Flags override the --config file.",
-		Flags:  append(licensesFlags(), configFlags(runFlagNames...)...),
+		Flags:  append(licensesFlags(), runFlags()...),
 		Action: runAction,
 	}
 }
