@@ -153,77 +153,6 @@ func nanos(t time.Time) int64 {
 // and buckets times in UTC).
 func timeOf(ns int64) time.Time { return time.Unix(0, ns).UTC() }
 
-// dlist is an intrusive doubly linked list ordered by lastSeen (oldest first).
-type dlist struct {
-	head, tail *dialog
-	n          int
-}
-
-func (l *dlist) pushBack(d *dialog) {
-	d.prev, d.next = l.tail, nil
-	if l.tail != nil {
-		l.tail.next = d
-	} else {
-		l.head = d
-	}
-	l.tail = d
-	l.n++
-}
-
-func (l *dlist) remove(d *dialog) {
-	if d.prev != nil {
-		d.prev.next = d.next
-	} else {
-		l.head = d.next
-	}
-	if d.next != nil {
-		d.next.prev = d.prev
-	} else {
-		l.tail = d.prev
-	}
-	d.prev, d.next = nil, nil
-	l.n--
-}
-
-// startList holds dialogs in the order of their first INVITE, oldest first,
-// so that the start of the oldest dialog still in the table (whose leg is yet
-// to come) is known at once: the report cannot count past it.
-type startList struct{ head, tail *dialog }
-
-// insert places d by its start, searching from the back: dialogs mostly
-// arrive in start order.
-func (l *startList) insert(d *dialog) {
-	at := l.tail
-	for at != nil && at.invite > d.invite {
-		at = at.sprev
-	}
-	d.sprev = at
-	if at == nil {
-		d.snext, l.head = l.head, d
-	} else {
-		d.snext, at.snext = at.snext, d
-	}
-	if d.snext == nil {
-		l.tail = d
-	} else {
-		d.snext.sprev = d
-	}
-}
-
-func (l *startList) remove(d *dialog) {
-	if d.sprev != nil {
-		d.sprev.snext = d.snext
-	} else {
-		l.head = d.snext
-	}
-	if d.snext != nil {
-		d.snext.sprev = d.sprev
-	} else {
-		l.tail = d.sprev
-	}
-	d.sprev, d.snext = nil, nil
-}
-
 // dialogsHint is the room the dialog table starts with (about 0.5 MB):
 // growing it step by step to a busy capture's size (rehashing each step)
 // was 3 % of reading the 15,000-call capture.
@@ -611,47 +540,6 @@ func (tr *tracker) active() (legs, g729, fax int) {
 		}
 	}
 	return legs, g729, fax
-}
-
-func (d *dialog) sawPayload(h uint64) bool {
-	for i := range d.nSeen {
-		if d.seen[i] == h {
-			return true
-		}
-	}
-	return false
-}
-
-func (d *dialog) rememberPayload(h uint64) {
-	d.seen[d.seenAt] = h
-	d.seenAt = (d.seenAt + 1) % uint8(len(d.seen))
-	d.nSeen = min(d.nSeen+1, uint8(len(d.seen)))
-}
-
-func (d *dialog) addOffer(o offer) {
-	if _, ok := d.findOffer(o.cseq, o.byCaller); ok {
-		return
-	}
-	var f uint8
-	if o.byCaller {
-		f |= offerByCaller
-	}
-	if o.sdp {
-		f |= offerSDP
-	}
-	d.offerCSeq[d.offerAt], d.offerFlags[d.offerAt] = o.cseq, f
-	d.offerAt = (d.offerAt + 1) % uint8(len(d.offerCSeq))
-	d.nOffer = min(d.nOffer+1, uint8(len(d.offerCSeq)))
-}
-
-func (d *dialog) findOffer(cseq uint32, byCaller bool) (offer, bool) {
-	for i := range d.nOffer {
-		f := d.offerFlags[i]
-		if d.offerCSeq[i] == cseq && (f&offerByCaller != 0) == byCaller {
-			return offer{cseq: cseq, byCaller: byCaller, sdp: f&offerSDP != 0}, true
-		}
-	}
-	return offer{}, false
 }
 
 // applyAnswer records what an accepted SDP answer negotiates.
