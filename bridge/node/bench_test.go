@@ -21,8 +21,10 @@ import (
 
 // The admission benchmarks run one node (FastAGI server and Stasis app) on the
 // embedded store and on a real redis-server, and compare a whole FastAGI
-// session (connect, environment, CHANNEL(linkedid), SET VARIABLE x3, close)
-// and a whole ARI admission (StasisStart, linkedid read, variables set,
+// session in the older dialplan form, without the linkedid argument (connect,
+// environment, GET VARIABLE CHANNEL(linkedid), the answer in one EXEC MSet,
+// close; daemon.BenchmarkFastAGIAdmission times the printed form) and a whole
+// ARI admission (StasisStart, linkedid read, variables set,
 // continue) with the in-process Admit on the same store, the baseline. p50 and
 // p99 are reported per admission; run with -benchtime=2000x or so.
 
