@@ -62,8 +62,9 @@ func BenchmarkSnapshotScale(b *testing.B) {
 
 // measureAll runs op b.N times and reports Redis's own microseconds per op
 // over every command op ran (not only scripts: Snapshot ends with an
-// HGETALL), the commands per op, and the server's CPU per op.
-func measureAll(b *testing.B, rdb redis.UniversalClient, op func(i int)) {
+// HGETALL), the commands per op, and the server's CPU per op; it returns the
+// microseconds per op, for ratios.
+func measureAll(b *testing.B, rdb redis.UniversalClient, op func(i int)) float64 {
 	b.Helper()
 	ctx := context.Background()
 	if err := rdb.ConfigResetStat(ctx).Err(); err != nil {
@@ -84,6 +85,7 @@ func measureAll(b *testing.B, rdb redis.UniversalClient, op func(i int)) {
 	b.ReportMetric(cpu*1e6/float64(b.N), "redis-cpu-us/op")
 	b.ReportMetric(usec/float64(b.N), "redis-us/op")
 	b.ReportMetric(float64(calls)/float64(b.N), "cmds/op")
+	return usec / float64(b.N)
 }
 
 // allUsec sums the time and calls in INFO commandstats, leaving out the

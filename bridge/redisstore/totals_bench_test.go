@@ -6,7 +6,6 @@ import (
 	"testing"
 
 	"github.com/licbridge/licbridge/internal/testkit/redistest"
-	"github.com/redis/go-redis/v9"
 
 	"github.com/licbridge/licbridge/bridge/redisstore"
 )
@@ -45,7 +44,7 @@ func BenchmarkTotalsScale(b *testing.B) {
 		}
 		name := fmt.Sprintf("nodes=%d/keys=%d", nodes, keys)
 		b.Run(name+"/totals", func(b *testing.B) {
-			us[fmt.Sprint("totals", nodes)] = measureUs(b, rdb, func(int) {
+			us[fmt.Sprint("totals", nodes)] = measureAll(b, rdb, func(int) {
 				t, err := s.Totals(ctx, product, "n0", now)
 				if err != nil {
 					b.Fatal(err)
@@ -56,7 +55,7 @@ func BenchmarkTotalsScale(b *testing.B) {
 			})
 		})
 		b.Run(name+"/snapshot", func(b *testing.B) {
-			us[fmt.Sprint("snapshot", nodes)] = measureUs(b, rdb, func(int) {
+			us[fmt.Sprint("snapshot", nodes)] = measureAll(b, rdb, func(int) {
 				snap, err := s.Snapshot(ctx, product, now)
 				if err != nil {
 					b.Fatal(err)
@@ -73,29 +72,4 @@ func BenchmarkTotalsScale(b *testing.B) {
 			b.ReportMetric(us["snapshot1000"]/us["totals1000"], "snapshot/totals-1000")
 		}
 	})
-}
-
-// measureUs is measureAll that also returns the redis-us/op it reports.
-func measureUs(b *testing.B, rdb redis.UniversalClient, op func(i int)) float64 {
-	b.Helper()
-	ctx := context.Background()
-	if err := rdb.ConfigResetStat(ctx).Err(); err != nil {
-		b.Fatal(err)
-	}
-	cpu0 := redisCPU(b, rdb)
-	b.ResetTimer()
-	for i := 0; i < b.N; i++ {
-		op(i)
-	}
-	b.StopTimer()
-	cpu := redisCPU(b, rdb) - cpu0
-	info, err := rdb.Info(ctx, "commandstats").Result()
-	if err != nil {
-		b.Fatal(err)
-	}
-	usec, calls := allUsec(info)
-	b.ReportMetric(cpu*1e6/float64(b.N), "redis-cpu-us/op")
-	b.ReportMetric(usec/float64(b.N), "redis-us/op")
-	b.ReportMetric(float64(calls)/float64(b.N), "cmds/op")
-	return usec / float64(b.N)
 }
