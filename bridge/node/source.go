@@ -181,17 +181,25 @@ func (bd *build) addTotals(ts []bridge.Totals) {
 			continue
 		}
 		ap := bd.get(t.Product)
-		if live {
-			wire := t.Wire
-			ap.ObservedLegs = &wire
-		}
-		ap.Total, ap.InUse, ap.Passive = t.Total, t.InUse, t.Observed
-		if t.InUse > t.Total {
-			ap.Warnings = append(ap.Warnings, fmt.Sprintf("in use %d over the total %d", t.InUse, t.Total))
-		}
+		setFigures(ap, live, t.Total, t.InUse, t.Observed, t.Wire)
 		if t.Expired {
 			ap.Warnings = append(ap.Warnings, "a live node presents a key that has ended")
 		}
+	}
+}
+
+// setFigures sets a product's cluster figures, from either read of the store.
+// A live wire monitor makes the per-product wire count meaningful (0 = seen
+// none).
+func setFigures(ap *view.Product, wireLive bool, total, inUse, passive, wire int) {
+	if wireLive {
+		ap.ObservedLegs = &wire
+	}
+	ap.Total, ap.InUse, ap.Passive = total, inUse, passive
+	if inUse > total {
+		// Calls admitted before a key went (removed, ended) keep counting:
+		// the phase stays OK until a day closes over the limit, so say it now.
+		ap.Warnings = append(ap.Warnings, fmt.Sprintf("in use %d over the total %d", inUse, total))
 	}
 }
 
@@ -240,16 +248,7 @@ func (bd *build) addUsage(us []bridge.ProductUsage) map[string]bool {
 			continue
 		}
 		ap := bd.get(u.Product)
-		if live {
-			wire := u.Wire
-			ap.ObservedLegs = &wire
-		}
-		ap.Total, ap.InUse, ap.Passive = u.Total, u.InUse, u.Observed
-		if u.InUse > u.Total {
-			// Calls admitted before a key went (removed, ended) keep counting:
-			// the phase stays OK until a day closes over the limit, so say it now.
-			ap.Warnings = append(ap.Warnings, fmt.Sprintf("in use %d over the total %d", u.InUse, u.Total))
-		}
+		setFigures(ap, live, u.Total, u.InUse, u.Observed, u.Wire)
 		ap.InUseByNode = map[string]int{}
 		keys := map[string]*view.Key{}
 		for _, nu := range u.Nodes {
