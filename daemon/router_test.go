@@ -114,7 +114,9 @@ func TestRouterReleasePeak(t *testing.T) {
 	rec := stats.New(stats.Options{Store: stats.NewMemoryStore()})
 	held := 3
 	r := NewRouter(nil, recorderSink{t, rec}, func(string) int { return held })
-	hour := time.Now().UTC().Truncate(time.Hour).Add(-2 * time.Hour)
+	// A fixed mid-day hour: both hours and the report's end fall on one day
+	// whatever the clock says (from now, it failed when run just after midnight).
+	hour := time.Date(2026, 3, 10, 10, 0, 0, 0, time.UTC)
 	// Admissions in one hour; the next hour sees only a release (3 left up).
 	r.Record(bridge.Event{Kind: bridge.EventAdmit, Time: hour.Add(10 * time.Minute), Node: "pbx1", Product: "g729", InUse: 4, Total: 10})
 	r.Flush()
