@@ -10,6 +10,7 @@ require (
 	github.com/gobwas/ws v1.3.2
 	github.com/gopacket/gopacket v1.7.7
 	github.com/heltonmarx/goami v1.0.1-0.20250407084856-13fa30bbc4e3
+	github.com/klauspost/compress v1.20.1
 	github.com/mattn/go-isatty v0.0.24
 	github.com/prometheus/client_golang v1.25.0
 	github.com/prometheus/client_model v0.6.3

@@ -10,10 +10,12 @@ import (
 	"os"
 	"path/filepath"
 	"testing"
+	"time"
 
 	"github.com/gopacket/gopacket"
 	"github.com/gopacket/gopacket/layers"
 	"github.com/gopacket/gopacket/pcapgo"
+	kgzip "github.com/klauspost/compress/gzip"
 	"github.com/licbridge/licbridge/internal/testkit/fixtures"
 	"github.com/licbridge/licbridge/sipmon/capture"
 )
@@ -179,4 +181,34 @@ func BenchmarkPerfDecoderInMemory(b *testing.B) {
 		n += st.Bytes
 	}
 	benchReport(b, msgs, n)
+}
+
+// BenchmarkInflate inflates the perf capture with compress/gzip and with
+// klauspost/compress/gzip (what ReadPaths uses), alternating in one loop so
+// that both see the same machine, from a *bufio.Reader as ReadPaths gives
+// it. x_std is the standard library's time over klauspost's.
+func BenchmarkInflate(b *testing.B) {
+	raw, err := os.ReadFile(fixtures.Path(b, "sip", perfFile))
+	if err != nil {
+		b.Fatal(err)
+	}
+	inflate := func(newReader func(io.Reader) (io.Reader, error)) time.Duration {
+		start := time.Now()
+		r, err := newReader(bufio.NewReaderSize(bytes.NewReader(raw), 64<<10))
+		if err != nil {
+			b.Fatal(err)
+		}
+		if _, err := io.Copy(io.Discard, r); err != nil {
+			b.Fatal(err)
+		}
+		return time.Since(start)
+	}
+	var std, kp time.Duration
+	for b.Loop() {
+		std += inflate(func(r io.Reader) (io.Reader, error) { return gzip.NewReader(r) })
+		kp += inflate(func(r io.Reader) (io.Reader, error) { return kgzip.NewReader(r) })
+	}
+	b.ReportMetric(std.Seconds()/float64(b.N)*1e3, "std_ms/op")
+	b.ReportMetric(kp.Seconds()/float64(b.N)*1e3, "klauspost_ms/op")
+	b.ReportMetric(std.Seconds()/kp.Seconds(), "x_std")
 }

@@ -1,6 +1,7 @@
 package capture
 
 import (
+	"errors"
 	"io"
 	"sync"
 )
@@ -83,6 +84,39 @@ func (ra *readahead) Read(p []byte) (int, error) {
 	n := copy(p, ra.cur)
 	ra.cur = ra.cur[n:]
 	return n, nil
+}
+
+// Peek returns the next n bytes without consuming them, as bufio.Reader.Peek
+// does, when they are in the buffer at hand: enough for a file's magic,
+// which is at the start of the first buffer. Fewer bytes left than n: io.EOF
+// (or the source's error).
+func (ra *readahead) Peek(n int) ([]byte, error) {
+	if len(ra.cur) == 0 {
+		if ra.spare != nil {
+			ra.empty <- ra.spare[:cap(ra.spare)]
+			ra.spare = nil
+		}
+		buf, ok := <-ra.full
+		if !ok {
+			if ra.err == io.EOF {
+				return nil, io.EOF
+			}
+			return nil, ra.err
+		}
+		ra.cur, ra.spare = buf, buf
+	}
+	if len(ra.cur) < n {
+		if len(ra.cur) < readaheadBufSize {
+			// A short buffer is the last: fill has met the source's end or
+			// error, and closes full once it has kept it in err.
+			if _, ok := <-ra.full; !ok && ra.err != io.EOF {
+				return ra.cur, ra.err
+			}
+			return ra.cur, io.EOF
+		}
+		return ra.cur, errors.New("capture: readahead: peek across buffers")
+	}
+	return ra.cur[:n], nil
 }
 
 // Close stops the filling goroutine and waits for it (at most one buffer's read),
