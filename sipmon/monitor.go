@@ -30,7 +30,9 @@ type Config struct {
 	// LegSink, when set, receives each counted leg as soon as nothing can
 	// change it any more, in start order, and the Report keeps none: a file read
 	// streams its legs out (see JSONStream), so memory holds only the legs
-	// still up. It is called with the Monitor's lock held.
+	// still up. It is called with the Monitor's lock held. The LegRecord's
+	// slices and Answer are only valid during the call (the Monitor reuses
+	// them): copy what is kept.
 	LegSink func(LegRecord)
 	// Retain, when set, drops finished legs that ended longer ago than this from
 	// the Report (live mode runs forever); zero keeps every leg. The counts
@@ -223,7 +225,7 @@ func (m *Monitor) tracker(sensor string) *tracker {
 	return tr
 }
 
-func (m *Monitor) addLeg(rec *record) { m.rep.add(rec) }
+func (m *Monitor) addLeg(tr *tracker, d *dialog) { m.rep.addDialog(tr, d) }
 
 // Flush closes every open dialog as at the end of the input (file mode) and
 // counts every leg.

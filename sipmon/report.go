@@ -96,10 +96,10 @@ func absDur(d time.Duration) time.Duration {
 }
 
 // toLegRecord makes the record's LegRecord. With streamed, the LegRecord
-// goes out at once (Config.LegSink) and may point into rec, which is final:
-// that spares the allocations of a single-leg record's slices and answer
-// time; a LegRecord the report keeps has them of its own, so that it does
-// not keep the whole record.
+// goes out at once (Config.LegSink, valid during the call only) and may
+// point into rec, which is then reused: that spares the allocations of a
+// single-leg record's slices and answer time; a LegRecord the report keeps
+// has them of its own, so that it does not keep the whole record.
 func (rec *record) toLegRecord(streamed bool) LegRecord {
 	root := rec.legs[0]
 	lr := LegRecord{
@@ -118,10 +118,10 @@ func (rec *record) toLegRecord(streamed bool) LegRecord {
 		if l.Answered {
 			lr.Answered = true
 			if lr.Answer == nil || l.Answer.Before(*lr.Answer) {
-				a := l.Answer.UTC()
 				if streamed {
-					rec.answer, lr.Answer = a, &rec.answer
+					rec.answer, lr.Answer = l.Answer.UTC(), &rec.answer
 				} else {
+					a := l.Answer.UTC()
 					lr.Answer = &a
 				}
 			}

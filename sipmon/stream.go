@@ -26,6 +26,9 @@ type reporter struct {
 
 	pending []pendingLeg // a heap (see pendingBefore)
 	seq     uint64
+	// free holds records counted and handed on, for place to reuse (see
+	// output): a capture's legs then take a handful of records, not one each.
+	free    []*record
 	queue   []*record // records in start order, waiting to be final
 	byCall  map[string][]*record
 	byCorr  map[string]*record
@@ -90,7 +93,57 @@ type record struct {
 // add takes a finished per-sensor leg, rec.first, in a record of its own.
 func (rp *reporter) add(rec *record) {
 	rp.seq++
-	rp.pending = heapPush(rp.pending, pendingLeg{nanos(rec.first.Invite), rp.seq, rec}, pendingBefore)
+	rp.pending = heapPush(rp.pending, pendingLeg{inv: nanos(rec.first.Invite), seq: rp.seq, rec: rec}, pendingBefore)
+}
+
+// addDialog takes the leg of a dialog tr has finalized; its record is made
+// when the leg's turn comes (see record).
+func (rp *reporter) addDialog(tr *tracker, d *dialog) {
+	rp.seq++
+	rp.pending = heapPush(rp.pending, pendingLeg{inv: d.invite, seq: rp.seq, d: d, tr: tr}, pendingBefore)
+}
+
+// record returns p's leg in a record of its own, reusing one from free.
+func (rp *reporter) record(p *pendingLeg) *record {
+	if p.rec != nil {
+		return p.rec
+	}
+	var rec *record
+	if n := len(rp.free); n > 0 {
+		rec, rp.free[n-1] = rp.free[n-1], nil
+		rp.free = rp.free[:n-1]
+		*rec = record{}
+	} else {
+		rec = &record{}
+	}
+	rec.first = p.tr.leg(p.d)
+	return rec
+}
+
+// maxFree bounds the records kept for reuse.
+const maxFree = 64
+
+// oneSensorOnly reports whether place cannot merge any pending leg: no
+// correlation header, and every leg, placed or pending, of one sensor. Then
+// a placed record is final at once when all are (see advance).
+func (rp *reporter) oneSensorOnly() bool {
+	if rp.correlate || rp.indexed || len(rp.sensors) > 1 {
+		return false
+	}
+	sensor, known := "", false
+	for s := range rp.sensors {
+		sensor, known = s, true
+	}
+	for i := range rp.pending {
+		s := rp.pending[i].sensor()
+		if !known {
+			sensor, known = s, true
+		}
+		if s != sensor {
+			return false
+		}
+	}
+	return true
 }
 
 // advance merges the legs that started before frontier and counts the records
@@ -110,8 +163,23 @@ func (rp *reporter) advance(frontier, horizon time.Time, all bool) {
 			}
 			return cmp.Compare(a.seq, b.seq)
 		})
+		// With nothing to merge, each record is counted as soon as it is
+		// placed (in the same order as placing all, then counting the
+		// queue), so that its record serves the next leg.
+		each := rp.oneSensorOnly()
+		if each {
+			rp.sweep.evs = slices.Grow(rp.sweep.evs, 3*(len(rp.queue)+len(rp.pending)))
+		}
 		for i := range rp.pending {
-			rp.place(rp.pending[i].rec)
+			rp.place(rp.record(&rp.pending[i]))
+			if each {
+				// Emptied in place, so that the queue keeps its room.
+				for j, rec := range rp.queue {
+					rp.queue[j] = nil
+					rp.output(rec)
+				}
+				rp.queue = rp.queue[:0]
+			}
 		}
 		clear(rp.pending)
 		rp.pending = rp.pending[:0]
@@ -119,7 +187,7 @@ func (rp *reporter) advance(frontier, horizon time.Time, all bool) {
 	for until := nanos(frontier); len(rp.pending) > 0 && rp.pending[0].inv < until; {
 		var p pendingLeg
 		p, rp.pending = heapPop(rp.pending, pendingBefore)
-		rp.place(p.rec)
+		rp.place(rp.record(&p))
 	}
 	if all {
 		// Room for every record's events at once (up to three each), rather
@@ -145,8 +213,10 @@ func (rp *reporter) advance(frontier, horizon time.Time, all bool) {
 	if len(rp.queue) > 0 && rp.queue[0].invite.Before(safe) {
 		safe = rp.queue[0].invite
 	}
-	if len(rp.pending) > 0 && rp.pending[0].rec.first.Invite.Before(safe) {
-		safe = rp.pending[0].rec.first.Invite
+	if len(rp.pending) > 0 {
+		if inv := rp.pending[0].invite(); inv.Before(safe) {
+			safe = inv
+		}
 	}
 	rp.sweep.advance(safe, all)
 }
@@ -325,9 +395,15 @@ func (rp *reporter) output(rec *record) {
 	}
 	if rp.sink != nil {
 		rp.sink(lr)
-		return
+	} else {
+		rp.keep(lr)
 	}
-	rp.keep(lr)
+	// Nothing holds rec now (the sink's LegRecord was only valid during the
+	// call; a kept one has its own slices), unless it absorbed other legs,
+	// whose records it points into: those are left to the collector.
+	if len(rec.legs) == 1 && len(rp.free) < maxFree {
+		rp.free = append(rp.free, rec)
+	}
 }
 
 // keep adds lr to the report's legs; with retain set (live mode) at most
@@ -383,12 +459,31 @@ func (rp *reporter) report() *Report {
 }
 
 // pendingLeg is a finished leg waiting for its turn, by start (inv, Unix ns,
-// see nanos) and then arrival (seq). The leg is held by pointer so that the
-// heap moves 24 bytes, not a whole Leg, and compares without following it.
+// see nanos) and then arrival (seq): the finalized dialog d of tr (see
+// tracker.leg), or a leg already in its record, rec. It is held by pointer
+// so that the heap moves a few words, not a whole Leg, and compares without
+// following it.
 type pendingLeg struct {
 	inv int64
 	seq uint64
+	d   *dialog
+	tr  *tracker
 	rec *record
+}
+
+// invite is the leg's Leg.Invite.
+func (p *pendingLeg) invite() time.Time {
+	if p.rec != nil {
+		return p.rec.first.Invite
+	}
+	return timeOf(p.d.invite)
+}
+
+func (p *pendingLeg) sensor() string {
+	if p.rec != nil {
+		return p.rec.first.Sensor
+	}
+	return p.tr.sensor
 }
 
 func pendingBefore(a, b *pendingLeg) bool {
