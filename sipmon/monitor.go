@@ -3,6 +3,7 @@ package sipmon
 import (
 	"context"
 	"log/slog"
+	"slices"
 	"sync"
 	"time"
 
@@ -232,6 +233,13 @@ func (m *Monitor) addLeg(tr *tracker, d *dialog) { m.rep.addDialog(tr, d) }
 func (m *Monitor) Flush() {
 	m.mu.Lock()
 	defer m.mu.Unlock()
+	// Room for every dialog's leg at once, rather than growing the pending
+	// legs by copies through a whole capture's worth of them.
+	n := 0
+	for _, tr := range m.trackers {
+		n += len(tr.dialogs)
+	}
+	m.rep.pending = slices.Grow(m.rep.pending, n)
 	for _, tr := range m.trackers {
 		tr.flush()
 	}
