@@ -108,6 +108,9 @@ type Server struct {
 	addr      net.Addr
 	slots     chan struct{}
 	ran       atomic.Bool
+	// oneByOne: a client refused an EXEC MSet, so answers go as one SET
+	// VARIABLE each from then on (see answer).
+	oneByOne atomic.Bool
 
 	mu       sync.Mutex
 	perIP    map[netip.Addr]int // sessions open per client address
@@ -545,15 +548,28 @@ func (s *Server) handle(ctx context.Context, c *agi.Conn, log *sessionLog, req R
 
 // answer sets the variables, LICBRIDGE_STATUS last so that a session cut short
 // never leaves a status without its reason: in one exchange (EXEC MSet) when
-// the values allow it, else one SET VARIABLE each (see agi.Conn.SetVariables).
-// The caller closes at once afterwards.
+// the values allow it, else one SET VARIABLE each; the write side is shut
+// right after the last command, so that Asterisk's AGI() ends as soon as it
+// has run it (see agi.Conn.Answer). The caller closes at once afterwards.
+//
+// A refused EXEC MSet cannot be followed by SET VARIABLEs in that session
+// (Asterisk 22 runs it even on a hung-up channel: TestE2EAsteriskMSet), so
+// that session ends without an answer, which the printed dialplan takes as a
+// failure, and every later session of this server answers one SET VARIABLE
+// at a time.
 func (s *Server) answer(ctx context.Context, c *agi.Conn, log *sessionLog, ans admission.Answer) {
 	settings := ans.Settings()
 	vars := make([]agi.Variable, 0, 4)
 	for _, v := range settings {
 		vars = append(vars, agi.Variable{Name: v.Name, Value: sanitize(v.Value)})
 	}
-	if _, err := c.SetVariables(ctx, vars...); err != nil {
+	_, err := c.Answer(ctx, s.oneByOne.Load(), vars...)
+	switch {
+	case errors.Is(err, agi.ErrMSetRefused):
+		s.oneByOne.Store(true)
+		log.get().Warn("FastAGI: the client refused EXEC MSet: this answer is lost, later ones go one SET VARIABLE at a time",
+			"status", ans.Status, "err", err)
+	case err != nil:
 		log.get().Warn("FastAGI: setting the answer failed", "status", ans.Status, "err", err)
 	}
 }

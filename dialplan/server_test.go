@@ -1,11 +1,13 @@
 package dialplan
 
 import (
+	"bufio"
 	"context"
 	"errors"
 	"fmt"
 	"github.com/licbridge/licbridge/admission"
 	"io"
+	"log/slog"
 	"net"
 	"net/netip"
 	"regexp"
@@ -270,8 +272,9 @@ func printedScript(t testing.TB, verb, product string) string {
 }
 
 // TestAnswerFallsBack: values MSet would split or change (commas, quotes,
-// backslashes, parentheses, brackets, '$', '|'), and an EXEC that Asterisk
-// refuses, are set with one SET VARIABLE each, LICBRIDGE_STATUS last.
+// backslashes, parentheses, brackets, '$', '|') are set with one SET VARIABLE
+// each, LICBRIDGE_STATUS last; and so is every answer of a server after a
+// client refused its EXEC (TestAnswerAfterMSetRefused).
 func TestAnswerFallsBack(t *testing.T) {
 	for _, tc := range []struct {
 		name, reason string
@@ -287,11 +290,20 @@ func TestAnswerFallsBack(t *testing.T) {
 		{"refused EXEC", "OK", []agiclient.Option{agiclient.WithExecRefused()}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			adm := newAdmitter(map[string]int{"g729": 1})
+			adm := newAdmitter(map[string]int{"g729": 2})
 			adm.reason = tc.reason
-			addr, _ := startServer(t, adm, Config{})
+			log, refused := logSignal("refused EXEC MSet")
+			addr, _ := startServer(t, adm, Config{Logger: log})
+			lease := "g729-1"
+			if tc.opts != nil {
+				// The session whose EXEC is refused goes unanswered; the
+				// next one is the case.
+				call(t, addr, channel(2), printedScript(t, "admit", "g729"), tc.opts...)
+				waitClosed(t, refused)
+				lease = "g729-2"
+			}
 			res := call(t, addr, channel(1), printedScript(t, "admit", "g729"), tc.opts...)
-			want := map[string]string{admission.VarReason: tc.reason, admission.VarLease: "g729-1", admission.VarStatus: admission.StatusAdmitted}
+			want := map[string]string{admission.VarReason: tc.reason, admission.VarLease: lease, admission.VarStatus: admission.StatusAdmitted}
 			for k, v := range want {
 				if got := res.Vars[k]; got != v {
 					t.Errorf("%s = %q, want %q", k, got, v)
@@ -305,6 +317,123 @@ func TestAnswerFallsBack(t *testing.T) {
 			}
 			if strings.Join(sets, " ") != "LICBRIDGE_REASON LICBRIDGE_LEASE LICBRIDGE_STATUS" {
 				t.Errorf("commands %q: want one SET VARIABLE each, status last", res.Commands)
+			}
+		})
+	}
+}
+
+// TestAnswerAfterMSetRefused: the answer's write side is shut after its EXEC
+// MSet, so a client that refuses the EXEC gets no answer in that session (the
+// dialplan's failure branch: LICBRIDGE_STATUS unset, AGI() ends SUCCESS); the
+// server then answers every later session one SET VARIABLE at a time.
+func TestAnswerAfterMSetRefused(t *testing.T) {
+	adm := newAdmitter(map[string]int{"g729": 3})
+	log, refused := logSignal("refused EXEC MSet")
+	addr, _ := startServer(t, adm, Config{SessionTimeout: time.Minute, Logger: log})
+	script := printedScript(t, "admit", "g729")
+	first := call(t, addr, channel(1), script, agiclient.WithExecRefused())
+	// The client is done before the server has read the refusal (that is
+	// the point of the answer's half-close): wait until it has.
+	waitClosed(t, refused)
+	if len(first.Commands) != 1 || !strings.HasPrefix(first.Commands[0], "EXEC MSet ") {
+		t.Errorf("first session's commands %q, want the EXEC MSet alone", first.Commands)
+	}
+	if v, ok := first.Vars[admission.VarStatus]; ok || first.AGIStatus != agiclient.StatusSuccess {
+		t.Errorf("first session: status %q set (%v), AGISTATUS %s; want unset and SUCCESS", v, ok, first.AGIStatus)
+	}
+	for i, opts := range [][]agiclient.Option{{agiclient.WithExecRefused()}, nil} {
+		res := call(t, addr, channel(2+i), script, opts...)
+		if got := res.Vars[admission.VarStatus]; got != admission.StatusAdmitted {
+			t.Errorf("later session %d: status %q, want ADMITTED (commands %q)", i, got, res.Commands)
+		}
+		if len(res.Commands) != 3 || !strings.HasPrefix(res.Commands[2], "SET VARIABLE LICBRIDGE_STATUS ") {
+			t.Errorf("later session %d: commands %q, want three SET VARIABLEs, status last", i, res.Commands)
+		}
+	}
+}
+
+// logSignal returns a server logger and a channel closed once a log line
+// holding substr is written.
+func logSignal(substr string) (*slog.Logger, <-chan struct{}) {
+	w := &signalWriter{substr: substr, ch: make(chan struct{})}
+	return slog.New(slog.NewTextHandler(w, nil)), w.ch
+}
+
+type signalWriter struct {
+	substr string
+	ch     chan struct{}
+	once   sync.Once
+}
+
+func (w *signalWriter) Write(p []byte) (int, error) {
+	if strings.Contains(string(p), w.substr) {
+		w.once.Do(func() { close(w.ch) })
+	}
+	return len(p), nil
+}
+
+// waitClosed waits for ch, failing the test if the test's context ends first.
+func waitClosed(t *testing.T, ch <-chan struct{}) {
+	t.Helper()
+	select {
+	case <-ch:
+	case <-testCtx(t).Done():
+		t.Fatal("gave up waiting for the server")
+	}
+}
+
+// TestAnswerEndsSessionAtOnce: the client reads EOF right after the
+// answer's last command, before it has replied to it: Asterisk's AGI() ends
+// as soon as it has run the command, not half a round trip later when the
+// server has read the reply and closed (issue 14). Also when the answer takes
+// several SET VARIABLEs: EOF follows the last one.
+func TestAnswerEndsSessionAtOnce(t *testing.T) {
+	for _, tc := range []struct {
+		name, reason string
+		commands     int
+	}{
+		{"EXEC MSet", "OK", 1},
+		{"SET VARIABLEs", "a,b", 3},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			adm := newAdmitter(map[string]int{"g729": 1})
+			adm.reason = tc.reason
+			// A session timeout far beyond the wait below: an EOF seen here
+			// is the answer's, not the server giving up on the session.
+			addr, _ := startServer(t, adm, Config{SessionTimeout: time.Minute})
+			nc, err := net.Dial("tcp", addr)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer nc.Close()
+			if _, err := nc.Write(agiclient.Env(addr, channel(1), printedScript(t, "admit", "g729"))); err != nil {
+				t.Fatal(err)
+			}
+			// Only a bound for the failing case: the passing one reads EOF at once.
+			_ = nc.SetReadDeadline(time.Now().Add(10 * time.Second))
+			r := bufio.NewReader(nc)
+			for i := 1; i <= tc.commands; i++ {
+				line, err := r.ReadString('\n')
+				if err != nil {
+					t.Fatalf("command %d: %v", i, err)
+				}
+				if i < tc.commands {
+					if _, err := nc.Write([]byte("200 result=1\n")); err != nil {
+						t.Fatal(err)
+					}
+					continue
+				}
+				if !strings.Contains(line, "LICBRIDGE_STATUS") {
+					t.Fatalf("last command %q does not set LICBRIDGE_STATUS", line)
+				}
+			}
+			// The last command is not answered yet.
+			if rest, err := r.ReadString('\n'); err != io.EOF || rest != "" {
+				t.Fatalf("after the last command, unanswered: %q, %v; want EOF at once", rest, err)
+			}
+			// The reply still reaches the server, which reads it and closes.
+			if _, err := nc.Write([]byte("200 result=0\n")); err != nil {
+				t.Fatal(err)
 			}
 		})
 	}

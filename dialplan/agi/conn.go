@@ -25,6 +25,8 @@ type Conn struct {
 	wbuf     []byte
 	deadline time.Time
 	closed   bool
+	// shut: the write side is closed (Answer sent its last command).
+	shut bool
 }
 
 // readers recycles the sessions' read buffers: a session is short, and a
@@ -142,6 +144,57 @@ func (c *Conn) SetVariables(ctx context.Context, vars ...Variable) (exchanges in
 	return exchanges, nil
 }
 
+// ErrMSetRefused is Answer's error when Asterisk refused its EXEC MSet: the
+// write side was already shut, so no SET VARIABLE could follow and the
+// variables are not set. Ask with oneByOne from then on.
+var ErrMSetRefused = errors.New("EXEC MSet refused after the last command was sent")
+
+// errShut is a command after Answer.
+var errShut = errors.New("agi: the session is answered: nothing more can be sent")
+
+// Answer sets vars in order as the session's last word and shuts the write
+// side as soon as its last command is sent, then reads that command's reply.
+// Asterisk ends AGI() when it reads EOF, so the dialplan continues as soon as
+// Asterisk has run the last command, instead of half a round trip later, when
+// the server has read the reply and closed (issue 14). The reply is still read,
+// so that a failure is reported. Nothing can be sent afterwards; Close the Conn.
+//
+// Without oneByOne it sends one `EXEC MSet` when the values allow it (see
+// SetVariables); as no SET VARIABLE can follow once the write side is shut, a
+// refused EXEC (510, 511, 520, a negative result) leaves the variables unset
+// and is returned wrapping ErrMSetRefused and the *ReplyError or *ExecError.
+// With oneByOne, or values MSet would change, it sends one SET VARIABLE each,
+// waiting for each reply, and shuts the write side after the last one.
+// It reports how many exchanges it took. A conn that cannot be half-closed
+// (not TCP) is only closed by Close, as before.
+func (c *Conn) Answer(ctx context.Context, oneByOne bool, vars ...Variable) (exchanges int, err error) {
+	if !oneByOne {
+		if line, ok := appendMSet(c.wbuf[:0], vars); ok {
+			c.wbuf = line
+			rep, err := c.exchange(ctx, "EXEC MSet", true)
+			if err == nil && strings.HasPrefix(rep.Result, "-") {
+				err = &ExecError{Command: "EXEC MSet", Reply: rep}
+			}
+			if errors.As(err, new(*ReplyError)) || errors.As(err, new(*ExecError)) {
+				err = fmt.Errorf("agi: %w: %w", ErrMSetRefused, err)
+			}
+			return 1, err
+		}
+	}
+	for i, v := range vars {
+		exchanges++
+		line, err := appendSetVariable(c.wbuf[:0], v.Name, v.Value)
+		if err != nil {
+			return exchanges, fmt.Errorf("agi: set %s: %w", v.Name, err)
+		}
+		c.wbuf = line
+		if _, err := c.exchange(ctx, "SET VARIABLE", i == len(vars)-1); err != nil {
+			return exchanges, fmt.Errorf("agi: set %s: %w", v.Name, err)
+		}
+	}
+	return exchanges, nil
+}
+
 // GetVariable reads a channel variable or a function such as CHANNEL(linkedid).
 // ok is false when Asterisk answers result=0 (not set).
 func (c *Conn) GetVariable(ctx context.Context, name string) (value string, ok bool, err error) {
@@ -171,9 +224,26 @@ func (c *Conn) GetFullVariable(ctx context.Context, expr string) (string, error)
 
 // roundTrip sends the command line in c.wbuf and reads its reply.
 func (c *Conn) roundTrip(ctx context.Context, cmd string) (Reply, error) {
+	return c.exchange(ctx, cmd, false)
+}
+
+// exchange sends the command line in c.wbuf, shuts the write side after it
+// when last is set, and reads its reply.
+func (c *Conn) exchange(ctx context.Context, cmd string, last bool) (Reply, error) {
+	if c.shut {
+		return Reply{}, fmt.Errorf("%w (%s)", errShut, cmd)
+	}
 	defer c.watch(ctx)()
 	if _, err := c.nc.Write(c.wbuf); err != nil {
 		return Reply{}, c.ctxErr(ctx, fmt.Errorf("agi: send %s: %w", cmd, err))
+	}
+	if last {
+		c.shut = true
+		if hc, ok := c.nc.(interface{ CloseWrite() error }); ok {
+			// Asterisk has the command already: the FIN follows it, and
+			// the reply can still arrive on the read side.
+			_ = hc.CloseWrite()
+		}
 	}
 	rep, hangup, err := readReply(c.r, c.lim)
 	if hangup {

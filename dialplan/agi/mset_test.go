@@ -65,6 +65,64 @@ func TestSetVariables(t *testing.T) {
 	}
 }
 
+// TestAnswer: Answer sets the variables as SetVariables does (one EXEC MSet,
+// or one SET VARIABLE each for values MSet would change or with oneByOne), but
+// with no fallback after a refused EXEC: the write side is shut after the
+// last command, so the refusal is returned (ErrMSetRefused) and nothing is
+// set; and nothing can be sent after it.
+func TestAnswer(t *testing.T) {
+	three := func(reason string) []Variable {
+		return []Variable{{"LICBRIDGE_REASON", reason}, {"LICBRIDGE_LEASE", "g729-1"}, {"LICBRIDGE_STATUS", "ADMITTED"}}
+	}
+	for _, tc := range []struct {
+		name      string
+		vars      []Variable
+		oneByOne  bool
+		opts      []agiclient.Option
+		exchanges int
+		refused   bool
+	}{
+		{"plain", three("OVER_LIMIT"), false, nil, 1, false},
+		{"comma", three("a,b"), false, nil, 3, false},
+		{"one by one", three("OVER_LIMIT"), true, nil, 3, false},
+		{"refused", three("OVER_LIMIT"), false, []agiclient.Option{agiclient.WithExecRefused()}, 1, true},
+		{"refused, one by one", three("OVER_LIMIT"), true, []agiclient.Option{agiclient.WithExecRefused()}, 3, false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			var n int
+			res := liveSession(t, agiclient.Channel{}, func(ctx context.Context, c *Conn) {
+				var err error
+				n, err = c.Answer(ctx, tc.oneByOne, tc.vars...)
+				if tc.refused != errors.Is(err, ErrMSetRefused) || !tc.refused && err != nil {
+					t.Errorf("Answer: %v, want refused %v", err, tc.refused)
+				}
+				if _, err := c.Command(ctx, "NOOP"); !errors.Is(err, errShut) {
+					t.Errorf("a command after Answer: %v, want errShut", err)
+				}
+			}, tc.opts...)
+			if n != tc.exchanges || len(res.Commands) != tc.exchanges {
+				t.Errorf("%d exchanges (%d commands: %q), want %d", n, len(res.Commands), res.Commands, tc.exchanges)
+			}
+			var got []string
+			for _, s := range res.Sets {
+				got = append(got, s.Name+"="+s.Value)
+			}
+			var want []string
+			for _, v := range tc.vars {
+				if !tc.refused {
+					want = append(want, v.Name+"="+v.Value)
+				}
+			}
+			if strings.Join(got, "\n") != strings.Join(want, "\n") {
+				t.Errorf("set, in order:\n got %q\nwant %q", got, want)
+			}
+			if res.AGIStatus != agiclient.StatusSuccess {
+				t.Errorf("AGISTATUS %s, want SUCCESS", res.AGIStatus)
+			}
+		})
+	}
+}
+
 // TestExec: EXEC's replies as Asterisk 22 gives them (TestE2EAsteriskMSet).
 func TestExec(t *testing.T) {
 	liveSession(t, agiclient.Channel{}, func(ctx context.Context, c *Conn) {
