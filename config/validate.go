@@ -143,6 +143,16 @@ func (c *Config) Catalog() (*license.Catalog, error) {
 	return cat, nil
 }
 
+// ProductNames are the built-in products' names, then the config's, as
+// written (unchecked: a reader asks the store about each by name).
+func (c *Config) ProductNames() []string {
+	names := license.BuiltinProductNames()
+	for _, p := range c.Products {
+		names = append(names, p.Name)
+	}
+	return names
+}
+
 func sortedKeys(m map[string]string) []string {
 	out := make([]string, 0, len(m))
 	for k := range m {

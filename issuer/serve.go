@@ -13,6 +13,15 @@ import (
 	"github.com/licbridge/licbridge/license"
 )
 
+// DefaultDB is the activation database of `licbridge issuer`: an embedded
+// SQLite file.
+const DefaultDB = "/var/lib/licbridge-issuer/issuer.db"
+
+// DefaultListen is where `licbridge issuer serve` listens: loopback unless
+// told otherwise (put TLS in front, or serve HTTPS, before opening it to the
+// hosts).
+const DefaultListen = "127.0.0.1:7443"
+
 // ServeOptions configure Serve.
 type ServeOptions struct {
 	// Listen is the address (loopback by default in the CLI).

@@ -6,10 +6,8 @@ package main
 
 import (
 	"fmt"
-	"io"
 	"log/slog"
 	"os"
-	"strings"
 	"time"
 
 	"github.com/urfave/cli/v2"
@@ -33,28 +31,12 @@ func globalFlags() []cli.Flag {
 // setupLogging installs the process-wide slog logger from --log-level/--log-format.
 // Logs go to stderr so that command output on stdout stays machine-readable.
 func setupLogging(c *cli.Context) error {
-	logger, err := newLogger(os.Stderr, c.String("log-level"), c.String("log-format"))
+	logger, err := licd.NewLogger(os.Stderr, c.String("log-level"), c.String("log-format"))
 	if err != nil {
 		return err
 	}
 	slog.SetDefault(logger)
 	return nil
-}
-
-func newLogger(w io.Writer, level, format string) (*slog.Logger, error) {
-	var lvl slog.Level
-	if err := lvl.UnmarshalText([]byte(level)); err != nil {
-		return nil, fmt.Errorf("--log-level %q: want debug, info, warn or error", level)
-	}
-	opts := &slog.HandlerOptions{Level: lvl}
-	switch strings.ToLower(format) {
-	case "text", "":
-		return slog.New(slog.NewTextHandler(w, opts)), nil
-	case "json":
-		return slog.New(slog.NewJSONHandler(w, opts)), nil
-	default:
-		return nil, fmt.Errorf("--log-format %q: want text or json", format)
-	}
 }
 
 // loadConfig reads the file named by the global --config flag over the
@@ -77,50 +59,44 @@ func loadMerged(c *cli.Context, only ...string) (*config.Config, error) {
 	return cfg, nil
 }
 
-// configFlags are the CLI flags over config fields, with their environment
-// variables, and their defaults taken from config.Default, so that the help
-// shows each default once and truly.
+// configFlag is config flag name as a CLI flag, with its environment
+// variable and its default taken from config.Default, so that the help shows
+// each default once and truly. usage, when set, says what the flag does in
+// this command (the table's words are run's); aliases are more names.
+func configFlag(name, usage string, aliases ...string) cli.Flag {
+	f, ok := config.Lookup(name)
+	if !ok {
+		panic("config flag " + name + " is not in package config")
+	}
+	if usage == "" {
+		usage = f.Usage
+	}
+	usage = fmt.Sprintf("%s (config %s)", usage, f.Key)
+	env := []string{f.Env()}
+	switch f.Kind {
+	case config.KindDuration:
+		v, _ := f.Default().(time.Duration)
+		return &cli.DurationFlag{Name: f.Name, Aliases: aliases, Value: v, Usage: usage, EnvVars: env}
+	case config.KindInt:
+		v, _ := f.Default().(int)
+		return &cli.IntFlag{Name: f.Name, Aliases: aliases, Value: v, Usage: usage, EnvVars: env}
+	case config.KindBool:
+		return &cli.BoolFlag{Name: f.Name, Aliases: aliases, Usage: usage, EnvVars: env}
+	case config.KindStrings, config.KindPairs:
+		return &cli.StringSliceFlag{Name: f.Name, Aliases: aliases, Usage: usage, EnvVars: env}
+	default:
+		v, _ := f.Default().(string)
+		return &cli.StringFlag{Name: f.Name, Aliases: aliases, Value: v, Usage: usage, EnvVars: env}
+	}
+}
+
+// configFlags are config flags names with the table's usage.
 func configFlags(names ...string) []cli.Flag {
 	out := make([]cli.Flag, 0, len(names))
 	for _, n := range names {
-		f, ok := config.Lookup(n)
-		if !ok {
-			panic("config flag " + n + " is not in package config")
-		}
-		usage := fmt.Sprintf("%s (config %s)", f.Usage, f.Key)
-		env := []string{f.Env()}
-		switch f.Kind {
-		case config.KindString:
-			v, _ := f.Default().(string)
-			out = append(out, &cli.StringFlag{Name: f.Name, Value: v, Usage: usage, EnvVars: env})
-		case config.KindDuration:
-			v, _ := f.Default().(time.Duration)
-			out = append(out, &cli.DurationFlag{Name: f.Name, Value: v, Usage: usage, EnvVars: env})
-		case config.KindInt:
-			v, _ := f.Default().(int)
-			out = append(out, &cli.IntFlag{Name: f.Name, Value: v, Usage: usage, EnvVars: env})
-		case config.KindBool:
-			out = append(out, &cli.BoolFlag{Name: f.Name, Usage: usage, EnvVars: env})
-		case config.KindStrings, config.KindPairs:
-			out = append(out, &cli.StringSliceFlag{Name: f.Name, Usage: usage, EnvVars: env})
-		}
+		out = append(out, configFlag(n, ""))
 	}
 	return out
-}
-
-// configFlagAs is the config flag name with what it does in this command as
-// its usage (the table's words are run's), and more names.
-func configFlagAs(name, usage string, aliases ...string) cli.Flag {
-	f := configFlags(name)[0]
-	f0, _ := config.Lookup(name)
-	usage = fmt.Sprintf("%s (config %s)", usage, f0.Key)
-	switch f := f.(type) {
-	case *cli.StringFlag:
-		f.Usage, f.Aliases = usage, aliases
-	case *cli.DurationFlag:
-		f.Usage, f.Aliases = usage, aliases
-	}
-	return f
 }
 
 // overrideString sets *dst from flag name when the flag (or its env var) was given.
@@ -135,18 +111,14 @@ func overrideString(c *cli.Context, name string, dst *string) {
 // one exists, the config file field.
 func licensesFlags() []cli.Flag {
 	return []cli.Flag{
-		configFlags("licenses-dir")[0],
+		configFlag("licenses-dir", ""),
 		&cli.BoolFlag{Name: "no-default-dirs", Usage: "do not search " + license.DefaultDirAsterisk + " and " + license.DefaultDirDigium, EnvVars: []string{"LICBRIDGE_NO_DEFAULT_DIRS"}},
-		issuerPubFlag(),
-		configFlags("host-id")[0],
-		configFlags("domain")[0],
-		configFlags("renewal-grace")[0],
+		configFlag("issuer-pub", ""),
+		configFlag("host-id", ""),
+		configFlag("domain", ""),
+		configFlag("renewal-grace", ""),
 		sysfsFlag(),
 	}
-}
-
-func issuerPubFlag() cli.Flag {
-	return configFlags("issuer-pub")[0]
 }
 
 // sysfsFlag lets tests point host ID detection at a fake /sys tree.

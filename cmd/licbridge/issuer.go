@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"fmt"
 	"io"
 	"log/slog"
@@ -10,13 +11,6 @@ import (
 	"github.com/licbridge/licbridge/license"
 	"github.com/urfave/cli/v2"
 )
-
-// defaultIssuerDB is the embedded activation database of `licbridge issuer`.
-const defaultIssuerDB = "/var/lib/licbridge-issuer/issuer.db"
-
-// defaultIssuerListen: loopback unless told otherwise (put TLS in front, or
-// pass --tls-cert/--tls-key, before opening it to the hosts).
-const defaultIssuerListen = "127.0.0.1:7443"
 
 func issuerCommand() *cli.Command {
 	return &cli.Command{
@@ -36,7 +30,7 @@ func issuerCommand() *cli.Command {
 }
 
 func dbFlag() cli.Flag {
-	return &cli.StringFlag{Name: "db", Value: defaultIssuerDB, Usage: "activation database: a SQLite file path (sqlite:PATH) or postgres://...", EnvVars: []string{"LICBRIDGE_ISSUER_DB"}}
+	return &cli.StringFlag{Name: "db", Value: issuer.DefaultDB, Usage: "activation database: a SQLite file path (sqlite:PATH) or postgres://...", EnvVars: []string{"LICBRIDGE_ISSUER_DB"}}
 }
 
 func issuerKeyFlag() cli.Flag {
@@ -78,7 +72,7 @@ func issuerServeCommand() *cli.Command {
 			"address and written to the audit table; logs name keys only by a short hash.",
 		Flags: []cli.Flag{
 			issuerKeyFlag(), dbFlag(),
-			&cli.StringFlag{Name: "listen", Value: defaultIssuerListen, Usage: "address to listen on", EnvVars: []string{"LICBRIDGE_ISSUER_LISTEN"}},
+			&cli.StringFlag{Name: "listen", Value: issuer.DefaultListen, Usage: "address to listen on", EnvVars: []string{"LICBRIDGE_ISSUER_LISTEN"}},
 			&cli.StringFlag{Name: "tls-cert", Usage: "TLS certificate file (with --tls-key: serve HTTPS)", EnvVars: []string{"LICBRIDGE_ISSUER_TLS_CERT"}},
 			&cli.StringFlag{Name: "tls-key", Usage: "TLS private key file", EnvVars: []string{"LICBRIDGE_ISSUER_TLS_KEY"}},
 			&cli.Float64Flag{Name: "rate-per-key", Value: issuer.DefaultPerKey, Usage: "attempts per minute per key", EnvVars: []string{"LICBRIDGE_ISSUER_RATE_PER_KEY"}},
@@ -158,7 +152,7 @@ func issuerModifyCommand() *cli.Command {
 				}
 				p.Ends = &t
 			}
-			return withEntitlement(c, "modify", p)
+			return withEntitlement("modify", p)(c)
 		},
 	}
 }
@@ -169,22 +163,33 @@ func issuerRevokeCommand() *cli.Command {
 		Usage:     "revoke an entitlement: no more activations or updates (installed files run to their end)",
 		ArgsUsage: "KEY-ID",
 		Flags:     []cli.Flag{dbFlag()},
-		Action: func(c *cli.Context) error {
-			return withEntitlement(c, "revoke", issuer.ModifyParams{Revoke: true})
-		},
+		Action:    withEntitlement("revoke", issuer.ModifyParams{Revoke: true}),
 	}
 }
 
 // withEntitlement modifies the entitlement named by the one argument.
-func withEntitlement(c *cli.Context, what string, p issuer.ModifyParams) error {
-	return withService(c, "key ID", func(s *issuer.Service) error {
-		e, err := s.Modify(c.Context, c.Args().First(), p)
-		if err != nil {
-			return err
-		}
-		fmt.Fprintf(c.App.Writer, "%s: %s\n", what, e.Summary())
-		return nil
+func withEntitlement(what string, p issuer.ModifyParams) cli.ActionFunc {
+	return answer("key ID", func(s *issuer.Service, ctx context.Context, keyID string) (issuer.Entitlement, error) {
+		return s.Modify(ctx, keyID, p)
+	}, func(w io.Writer, e issuer.Entitlement) error {
+		_, err := fmt.Fprintf(w, "%s: %s\n", what, e.Summary())
+		return err
 	})
+}
+
+// answer is the action of an issuer command that asks the service (given
+// the command's one argument, when arg names it: see withService) and
+// writes what it answers.
+func answer[T any](arg string, ask func(s *issuer.Service, ctx context.Context, arg string) (T, error), write func(io.Writer, T) error) cli.ActionFunc {
+	return func(c *cli.Context) error {
+		return withService(c, arg, func(s *issuer.Service) error {
+			v, err := ask(s, c.Context, c.Args().First())
+			if err != nil {
+				return err
+			}
+			return write(c.App.Writer, v)
+		})
+	}
 }
 
 func issuerListCommand() *cli.Command {
@@ -192,15 +197,9 @@ func issuerListCommand() *cli.Command {
 		Name:  "list",
 		Usage: "list the entitlements and how many hosts hold each",
 		Flags: []cli.Flag{dbFlag()},
-		Action: func(c *cli.Context) error {
-			return withService(c, "", func(s *issuer.Service) error {
-				ents, err := s.List(c.Context)
-				if err != nil {
-					return err
-				}
-				return issuer.WriteList(c.App.Writer, ents)
-			})
-		},
+		Action: answer("", func(s *issuer.Service, ctx context.Context, _ string) ([]issuer.Listed, error) {
+			return s.List(ctx)
+		}, issuer.WriteList),
 	}
 }
 
@@ -210,15 +209,7 @@ func issuerActivationsCommand() *cli.Command {
 		Usage:     "list the hosts a key is activated on",
 		ArgsUsage: "KEY-ID",
 		Flags:     []cli.Flag{dbFlag()},
-		Action: func(c *cli.Context) error {
-			return withService(c, "key ID", func(s *issuer.Service) error {
-				acts, err := s.Activations(c.Context, c.Args().First())
-				if err != nil {
-					return err
-				}
-				return issuer.WriteActivations(c.App.Writer, acts)
-			})
-		},
+		Action:    answer("key ID", (*issuer.Service).Activations, issuer.WriteActivations),
 	}
 }
 

@@ -2,7 +2,6 @@ package main
 
 import (
 	"fmt"
-	"io"
 	"strings"
 	"time"
 
@@ -85,17 +84,9 @@ func issueAction(c *cli.Context) error {
 	if err != nil {
 		return fmt.Errorf("issue: %w", err)
 	}
-	k, err := issueInput(c).NewKey(cat, time.Now())
-	if err != nil {
-		return fmt.Errorf("issue: %w", err)
-	}
-	priv, err := license.ReadPrivateKeyFile(c.String("issuer-key"))
-	if err != nil {
-		return fmt.Errorf("issue: %w", err)
-	}
-	license.Sign(k, priv)
 	out := c.String("out")
-	if err := license.CreateFile(out, 0o644, c.Bool("force"), func(w io.Writer) error { _, err := k.WriteTo(w); return err }); err != nil {
+	k, err := issueInput(c).WriteFile(cat, time.Now(), c.String("issuer-key"), out, c.Bool("force"))
+	if err != nil {
 		return fmt.Errorf("issue: %w", err)
 	}
 	fmt.Fprintf(c.App.Writer, "%s: key %s, %s, %s, %s, %s, ends %s%s\n",
@@ -141,12 +132,12 @@ func verifyCommand() *cli.Command {
 		Usage:     "check key files: form, signature, product, time, and the binding when --host-id or --domain is given",
 		ArgsUsage: "FILE...",
 		Flags: []cli.Flag{
-			issuerPubFlag(),
+			configFlag("issuer-pub", ""),
 			&cli.StringFlag{Name: "host-id", Usage: "check host-bound keys against this host ID", EnvVars: []string{"LICBRIDGE_VERIFY_HOST_ID"}},
 			&cli.StringFlag{Name: "domain", Usage: "check domain-bound keys against this domain", EnvVars: []string{"LICBRIDGE_VERIFY_DOMAIN"}},
 			&cli.BoolFlag{Name: "any-host", Usage: "do not check bindings (an issuer checking keys made for other hosts)", EnvVars: []string{"LICBRIDGE_VERIFY_ANY_HOST"}},
 			sysfsFlag(),
-			configFlags("renewal-grace")[0],
+			configFlag("renewal-grace", ""),
 			nowFlag(),
 		},
 		Action: verifyAction,
@@ -209,7 +200,7 @@ func reloadCommand() *cli.Command {
 		Description: "The daemon also watches its license directories, so a new key file counts within a\n" +
 			"second by itself; reload is for file systems that do not report changes (NFS, say).",
 		Flags: []cli.Flag{
-			configFlagAs("state-dir", "the daemon's state dir, where it keeps its pid file"),
+			configFlag("state-dir", "the daemon's state dir, where it keeps its pid file"),
 		},
 		Action: func(c *cli.Context) error {
 			cfg, err := loadMerged(c, "state-dir")

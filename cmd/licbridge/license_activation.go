@@ -6,6 +6,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"time"
 
 	licd "github.com/licbridge/licbridge/daemon"
 	"github.com/licbridge/licbridge/issuer"
@@ -56,7 +57,7 @@ func activationCommands() []*cli.Command {
 			Flags: []cli.Flag{
 				&cli.StringFlag{Name: "out", Required: true, Usage: "request file to write (req.json)"},
 				&cli.BoolFlag{Name: "force", Usage: "overwrite an existing file"},
-				configFlags("host-id")[0], configFlags("domain")[0], sysfsFlag(),
+				configFlag("host-id", ""), configFlag("domain", ""), sysfsFlag(),
 			},
 			Action: requestAction,
 		},
@@ -77,7 +78,7 @@ func hostSideFlags(online bool) []cli.Flag {
 	if online {
 		fs = append(fs,
 			&cli.StringFlag{Name: "issuer", Usage: "issuer service URL, e.g. https://issuer.example:7443 (config issuer.url)", EnvVars: []string{"LICBRIDGE_ISSUER_URL"}},
-			configFlags("issuer-ca")[0])
+			configFlag("issuer-ca", ""))
 	}
 	return fs
 }
@@ -137,12 +138,13 @@ func oneArg(c *cli.Context, arg string) error {
 	return nil
 }
 
-// check is issuer.Host.Check with the status worded as license verify words it.
+// check is issuer.Host.Check with the status worded as license verify words
+// it (view.StatusText).
 func check(h *issuer.Host, data []byte, name string) (*license.Key, error) {
 	k, err := h.Check(data, name)
 	var nv *issuer.NotValidError
 	if errors.As(err, &nv) {
-		return nil, fmt.Errorf("%s: %s", name, statusText(nv.Entry))
+		return nil, fmt.Errorf("%s: %s", name, view.StatusText(view.KeyOf(nv.Entry, time.Now())))
 	}
 	return k, err
 }

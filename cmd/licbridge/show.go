@@ -1,14 +1,10 @@
 package main
 
 import (
-	"encoding/json"
 	"fmt"
-	"io"
 	"log/slog"
-	"time"
 
 	licd "github.com/licbridge/licbridge/daemon"
-	"github.com/licbridge/licbridge/license"
 	"github.com/licbridge/licbridge/view"
 	"github.com/urfave/cli/v2"
 )
@@ -27,8 +23,8 @@ func showLicensesCommand() *cli.Command {
 	return &cli.Command{
 		Name:  "licenses",
 		Usage: "per product: each key (ID, channels, binding, end, status or reason) and the stacked total",
-		Flags: append(licensesFlags(), configFlagAs("redis", "shared store (redis://HOST:PORT, or host:port[,host:port...] for Cluster/Sentinel): adds the cluster's usage"),
-			configFlags("redis-password")[0], configFlagAs("state-dir", "the daemon's state dir, where it records its admin address"),
+		Flags: append(licensesFlags(), configFlag("redis", "shared store (redis://HOST:PORT, or host:port[,host:port...] for Cluster/Sentinel): adds the cluster's usage"),
+			configFlag("redis-password", ""), configFlag("state-dir", "the daemon's state dir, where it records its admin address"),
 			&cli.BoolFlag{Name: "json", Usage: "print JSON instead of a table", EnvVars: []string{"LICBRIDGE_JSON"}},
 			nowFlag(),
 		),
@@ -52,20 +48,9 @@ func showLicensesCommand() *cli.Command {
 				return fmt.Errorf("show licenses: %w", err)
 			}
 			if c.Bool("json") {
-				return renderLicensesJSON(c.App.Writer, v)
+				return view.WriteJSON(c.App.Writer, v)
 			}
 			return view.WriteText(c.App.Writer, v, nl.Options.Dirs)
 		},
 	}
-}
-
-func renderLicensesJSON(w io.Writer, v view.View) error {
-	enc := json.NewEncoder(w)
-	enc.SetIndent("", "  ")
-	return enc.Encode(v)
-}
-
-// statusText is one entry's status for line-oriented output (license verify).
-func statusText(e license.Entry) string {
-	return view.StatusText(view.KeyOf(e, time.Now()))
 }

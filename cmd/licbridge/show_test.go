@@ -101,7 +101,7 @@ func TestRenderLicenses(t *testing.T) {
 	if err := view.WriteText(&txt, v, nil); err != nil {
 		t.Fatal(err)
 	}
-	if err := renderLicensesJSON(&js, v); err != nil {
+	if err := view.WriteJSON(&js, v); err != nil {
 		t.Fatal(err)
 	}
 	goldenFile(t, "show_licenses.txt.golden", txt.Bytes())
@@ -117,7 +117,7 @@ func TestRenderLicensesEmpty(t *testing.T) {
 	if err := view.WriteText(&txt, v, license.SearchPath("/etc/licbridge/licenses")); err != nil {
 		t.Fatal(err)
 	}
-	if err := renderLicensesJSON(&js, v); err != nil {
+	if err := view.WriteJSON(&js, v); err != nil {
 		t.Fatal(err)
 	}
 	goldenFile(t, "show_licenses_empty.txt.golden", txt.Bytes())

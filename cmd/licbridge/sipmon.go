@@ -4,11 +4,11 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"slices"
 	"time"
 
 	"github.com/urfave/cli/v2"
 
-	"github.com/licbridge/licbridge/config"
 	licd "github.com/licbridge/licbridge/daemon"
 	"github.com/licbridge/licbridge/sipmon"
 	"github.com/licbridge/licbridge/sipmon/capture"
@@ -30,20 +30,13 @@ func sipmonCommand() *cli.Command {
 // Each overrides its key under sipmon: in the --config file.
 var sipmonTrackingFlags = []string{"correlation-header", "dialog-timeout", "max-dialogs", "sensor-tolerance"}
 
+// sipmonConfig merges the tracking flags over the config's sipmon: section:
+// a flag given wins (and must be positive: config.Flag.Positive), a zero in
+// the file means the default, and a bad value in the file is an error naming
+// its key (daemon.Tracking).
 func sipmonConfig(c *cli.Context) (sipmon.Config, error) {
-	cfg, err := loadConfig(c)
+	cfg, err := loadMerged(c, sipmonTrackingFlags...)
 	if err != nil {
-		return sipmon.Config{}, err
-	}
-	return sipmonSettings(c, cfg)
-}
-
-// sipmonSettings merges the tracking flags over cfg.SIPMon: a flag given wins
-// (and must be positive: config.Flag.Positive), a zero in the file means the
-// default, and a bad value in the file is an error naming its key
-// (daemon.Tracking).
-func sipmonSettings(c *cli.Context, cfg *config.Config) (sipmon.Config, error) {
-	if err := cfg.Merge(c, sipmonTrackingFlags...); err != nil {
 		return sipmon.Config{}, err
 	}
 	return licd.Tracking(cfg.SIPMon, slog.Default())
@@ -83,11 +76,11 @@ func sipmonLiveFlags() []cli.Flag {
 	env := func(name string) []string { return []string{"LICBRIDGE_" + name} }
 	return append(configFlags(sipmonTrackingFlags...),
 		&cli.DurationFlag{Name: "interval", Value: 10 * time.Second, Usage: "how often to print and publish the counts", EnvVars: env("SIPMON_INTERVAL")},
-		configFlagAs("redis", "shared store (Redis URL or HOST:PORT, a comma list for Cluster seeds or Sentinels) to publish the wire counts to; empty: they are only printed"),
-		configFlags("redis-password")[0], configFlags("sentinel-master")[0],
+		configFlag("redis", "shared store (Redis URL or HOST:PORT, a comma list for Cluster seeds or Sentinels) to publish the wire counts to; empty: they are only printed"),
+		configFlag("redis-password", ""), configFlag("sentinel-master", ""),
 		&cli.StringFlag{Name: "node-id", Usage: "the monitor's own node name in the store (default: the licbridge node's ID from the config or --state-dir, else the host name, plus \"" + licd.MonitorNodeSuffix + "\"); never the daemon's own ID", EnvVars: env("SIPMON_NODE_ID")},
-		configFlagAs("state-dir", "where licbridge run keeps its node ID, to name the monitor after it"),
-		configFlagAs("lapse", "how long the published counts outlive the monitor if it dies"),
+		configFlag("state-dir", "where licbridge run keeps its node ID, to name the monitor after it"),
+		configFlag("lapse", "how long the published counts outlive the monitor if it dies"),
 		&cli.BoolFlag{Name: "json", Usage: "print the final report as JSON when stopped"},
 	)
 }
@@ -101,34 +94,26 @@ const sipmonLiveDescription = "Prints the legs up (all, G.729, fax) every --inte
 	"when no licbridge node runs here. Its counts lapse --lapse after it stops (killed or stopped alike).\n" +
 	"Run one monitor per node ID: two monitors with one ID overwrite each other's counts."
 
-// startLive reads the settings of a continuously running subcommand and
-// builds its monitor (daemon.NewMonitor), which dials the store when one is
-// named: a store that does not answer is an error at start (exit 1), a bad
-// setting exits 2.
+// startLive reads the settings of a continuously running subcommand
+// (daemon.MonitorSettings) and builds its monitor (daemon.NewMonitor), which
+// dials the store when one is named: a store that does not answer is an
+// error at start (exit 1), a bad setting exits 2.
 func startLive(c *cli.Context) (*licd.Monitor, error) {
-	cfg, err := loadConfig(c)
+	cfg, err := loadMerged(c, slices.Concat(sipmonTrackingFlags, []string{"redis", "redis-password", "sentinel-master", "state-dir"})...)
 	if err != nil {
 		return nil, cli.Exit(err.Error(), 2)
 	}
-	mcfg, err := sipmonSettings(c, cfg)
-	if err != nil {
-		return nil, cli.Exit(err.Error(), 2)
-	}
-	if c.Duration("interval") <= 0 {
-		return nil, cli.Exit(fmt.Sprintf("--interval %v: must be positive", c.Duration("interval")), 2)
-	}
-	id, err := storeSettings(c, cfg)
+	opts, err := licd.MonitorSettings(cfg, licd.MonitorFlags{Interval: c.Duration("interval"), NodeID: c.String("node-id"),
+		Lapse: given(c, "lapse", c.Duration)}, slog.Default())
 	if err != nil {
 		return nil, cli.Exit(err.Error(), 2)
 	}
 	out := c.App.Writer
-	mon, err := licd.NewMonitor(c.Context, licd.MonitorOptions{
-		Tracking: mcfg, Store: cfg.Store, NodeID: id, Interval: c.Duration("interval"),
-		OnTick: func(a sipmon.Active, s sipmon.Stats) {
-			fmt.Fprintf(out, "%s  legs up %d  g729 %d  fax %d  SIP messages %d  malformed %d\n",
-				time.Now().UTC().Format(time.RFC3339), a.Legs, a.G729, a.Fax, s.SIPMessages, s.Malformed)
-		},
-	})
+	opts.OnTick = func(a sipmon.Active, s sipmon.Stats) {
+		fmt.Fprintf(out, "%s  legs up %d  g729 %d  fax %d  SIP messages %d  malformed %d\n",
+			time.Now().UTC().Format(time.RFC3339), a.Legs, a.G729, a.Fax, s.SIPMessages, s.Malformed)
+	}
+	mon, err := licd.NewMonitor(c.Context, opts)
 	if err != nil {
 		return nil, fmt.Errorf("sipmon %s: %w", c.Command.Name, err)
 	}
@@ -167,36 +152,6 @@ func sipmonLiveCommand() *cli.Command {
 	}
 }
 
-// sipmonNodeID is the node the monitor publishes as (daemon.MonitorNodeID),
-// with --state-dir and --node-id over the config.
-func sipmonNodeID(c *cli.Context, cfg *config.Config) (string, error) {
-	if err := cfg.Merge(c, "state-dir"); err != nil {
-		return "", err
-	}
-	return licd.MonitorNodeID(c.String("node-id"), cfg)
-}
-
-// storeSettings merges the store flags over cfg.Store and names the
-// monitor's node; id is empty when no store is named.
-func storeSettings(c *cli.Context, cfg *config.Config) (id string, err error) {
-	st := &cfg.Store
-	if err := cfg.Merge(c, "redis", "redis-password", "sentinel-master"); err != nil {
-		return "", err
-	}
-	if c.IsSet("lapse") {
-		st.Lapse = c.Duration("lapse")
-		if st.Lapse <= 0 {
-			return "", fmt.Errorf("--lapse %v: must be positive", st.Lapse)
-		}
-	} else if st.Lapse < 0 {
-		return "", fmt.Errorf("config store.lapse %v: must be positive (or absent for the default)", st.Lapse)
-	}
-	if st.Redis == "" {
-		return "", nil
-	}
-	return sipmonNodeID(c, cfg)
-}
-
 // liveAction is the action of a continuously running subcommand: its monitor
 // (startLive) on the capture that open starts, until the context ends, then
 // the report of what was seen.
@@ -212,11 +167,7 @@ func liveAction(open func(c *cli.Context, mon *licd.Monitor) (func(context.Conte
 			return fmt.Errorf("sipmon %s: %w", c.Command.Name, err)
 		}
 		r, err := mon.Run(c.Context, capture)
-		if c.Bool("json") {
-			_ = sipmon.WriteJSON(c.App.Writer, r)
-		} else {
-			_ = r.WriteText(c.App.Writer)
-		}
+		_ = sipmon.WriteReport(c.App.Writer, r, c.Bool("json"))
 		if err != nil {
 			return fmt.Errorf("sipmon: %w", err)
 		}

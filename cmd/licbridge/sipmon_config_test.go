@@ -14,6 +14,7 @@ import (
 	"github.com/urfave/cli/v2"
 
 	"github.com/licbridge/licbridge/config"
+	licd "github.com/licbridge/licbridge/daemon"
 	"github.com/licbridge/licbridge/internal/testkit/fixtures"
 	"github.com/licbridge/licbridge/sipmon"
 )
@@ -56,7 +57,9 @@ func TestSipmonSettings(t *testing.T) {
 			var got sipmon.Config
 			var gotErr error
 			app := &cli.App{Flags: configFlags(sipmonTrackingFlags...), Action: func(c *cli.Context) error {
-				got, gotErr = sipmonSettings(c, cfg)
+				if gotErr = cfg.Merge(c, sipmonTrackingFlags...); gotErr == nil {
+					got, gotErr = licd.Tracking(cfg.SIPMon, nil)
+				}
 				return nil
 			}}
 			if err := app.Run(append([]string{"t"}, tc.args...)); err != nil {
@@ -159,7 +162,13 @@ func TestSipmonNodeID(t *testing.T) {
 			var got string
 			var gotErr error
 			app := &cli.App{Flags: sipmonLiveFlags(), Action: func(c *cli.Context) error {
-				got, gotErr = sipmonNodeID(c, cfg)
+				// startLive's merge, and the node a monitor with a store publishes as.
+				cfg.Store.Redis = "127.0.0.1:1"
+				if gotErr = cfg.Merge(c, "state-dir"); gotErr == nil {
+					var opts licd.MonitorOptions
+					opts, gotErr = licd.MonitorSettings(cfg, licd.MonitorFlags{Interval: time.Second, NodeID: c.String("node-id")}, nil)
+					got = opts.NodeID
+				}
 				return nil
 			}}
 			if err := app.Run(append([]string{"t"}, tc.args...)); err != nil {

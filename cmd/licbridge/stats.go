@@ -1,19 +1,14 @@
 package main
 
 import (
-	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
-	"os"
 
-	"github.com/mattn/go-isatty"
 	"github.com/urfave/cli/v2"
 
 	"github.com/licbridge/licbridge/bridge/stats"
 	"github.com/licbridge/licbridge/bridge/stats/chart"
 	licd "github.com/licbridge/licbridge/daemon"
-	"github.com/licbridge/licbridge/license"
 )
 
 func statsCommand() *cli.Command {
@@ -29,8 +24,8 @@ func statsCommand() *cli.Command {
 				&cli.IntFlag{Name: "days", Value: stats.MaxDays, Usage: fmt.Sprintf("calendar days to show, today included (1 to %d)", stats.MaxDays)},
 				&cli.BoolFlag{Name: "json", Usage: "print the reports as JSON"},
 				&cli.BoolFlag{Name: "ascii", Usage: "plain-ASCII chart (the default when stdout is not a terminal)"},
-				configFlagAs("redis", "shared store: redis://host:port/db or host:port[,host:port...]"), configFlags("redis-password")[0],
-				configFlagAs("time-zone", "time zone of windows and days", "tz"),
+				configFlag("redis", "shared store: redis://host:port/db or host:port[,host:port...]"), configFlag("redis-password", ""),
+				configFlag("time-zone", "time zone of windows and days", "tz"),
 			},
 			Action: statsConcurrent,
 		}},
@@ -56,11 +51,7 @@ func statsConcurrent(c *cli.Context) error {
 	products := c.StringSlice("product")
 	explicit := len(products) > 0
 	if !explicit {
-		// The built-in products and those the config file adds.
-		products = license.BuiltinProductNames()
-		for _, p := range cfg.Products {
-			products = append(products, p.Name)
-		}
+		products = cfg.ProductNames()
 	}
 	reps, err := licd.ConcurrencyReports(c.Context, cfg.Store, loc, products, explicit, days)
 	switch {
@@ -71,27 +62,5 @@ func statsConcurrent(c *cli.Context) error {
 	case err != nil:
 		return fmt.Errorf("stats: %w", err)
 	}
-	style := chart.Unicode
-	if c.Bool("ascii") || !chartTerminal(c.App.Writer) {
-		style = chart.ASCII
-	}
-	return printReports(c.App.Writer, reps, c.Bool("json"), style, days)
-}
-
-func printReports(w io.Writer, reps []stats.Report, asJSON bool, style chart.Style, days int) error {
-	if asJSON {
-		enc := json.NewEncoder(w)
-		enc.SetIndent("", "  ")
-		return enc.Encode(reps)
-	}
-	if len(reps) == 0 {
-		_, err := fmt.Fprintf(w, "no channels recorded in the last %d days\n", days)
-		return err
-	}
-	return chart.Write(w, reps, style)
-}
-
-func chartTerminal(w io.Writer) bool {
-	f, ok := w.(*os.File)
-	return ok && (isatty.IsTerminal(f.Fd()) || isatty.IsCygwinTerminal(f.Fd())) && os.Getenv("TERM") != "dumb"
+	return chart.WriteReports(c.App.Writer, reps, c.Bool("json"), chart.StyleFor(c.App.Writer, c.Bool("ascii")), days)
 }
