@@ -250,7 +250,7 @@ func (ps *parser) needed(name []byte) bool {
 		return false
 	}
 	for _, n := range [...]string{"from", "to", "call-id", "cseq", "content-length", "content-type"} {
-		if len(name) == len(n) && bytes.EqualFold(name, []byte(n)) {
+		if foldEq(name, n) {
 			return true
 		}
 	}

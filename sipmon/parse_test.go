@@ -253,3 +253,22 @@ func TestStaticPayload(t *testing.T) {
 		}
 	}
 }
+
+// foldNames are the lower-case names foldEq is used with.
+var foldNames = []string{"to", "from", "cseq", "call-id", "content-type", "content-length", "f", "t", "i", "l", "c"}
+
+// FuzzFoldEq: foldEq agrees with bytes.EqualFold on names of the same length
+// (every use checks the length first), for the names it is used with,
+// non-ASCII that folds to ASCII included.
+func FuzzFoldEq(f *testing.F) {
+	for _, s := range []string{"To", "FROM", "CSeq", "Call-ID", "call_id", "Content-Type", "content-LENGTH", "cſeq", "Ｔo", "\rall-id", "Call-Id\r"} {
+		f.Add([]byte(s))
+	}
+	f.Fuzz(func(t *testing.T, b []byte) {
+		for _, n := range foldNames {
+			if got, want := foldEq(b, n), len(b) == len(n) && bytes.EqualFold(b, []byte(n)); got != want {
+				t.Errorf("foldEq(%q, %q) = %v, bytes.EqualFold says %v", b, n, got, want)
+			}
+		}
+	})
+}
