@@ -219,8 +219,16 @@ func (b *Bridge) decided(ev Event, rep AdmitReply, lease Lease, locked bool) Res
 		return Result{Reason: ev.Reason, InUse: rep.InUse, Total: rep.Total}
 	}
 	ev.Kind, ev.Over = EventAdmit, lease.Over
+	ev.NodeInUse, ev.NodeCounted = b.nodeInUse(ev.Product), true
 	b.record(ev)
 	return Result{Admitted: true, Lease: lease, InUse: rep.InUse, Total: rep.Total}
+}
+
+// nodeInUse is this node's count of leases of product.
+func (b *Bridge) nodeInUse(product string) int {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return len(b.leases[product])
 }
 
 // keep records an admitted lease locally (the node's own truth) and returns
@@ -302,6 +310,7 @@ func (b *Bridge) admitWithoutStore(ctx context.Context, ev Event, op AdmitOp, wa
 	m[op.Channel] = l
 	h.unsynced[op.Channel] = true
 	lease := *l
+	ev.NodeInUse, ev.NodeCounted = len(m), true
 	b.dirty[op.Product] = true
 	// Journaled even when the store is only slow: a crash before the next
 	// resync must not forget a channel that was told ADMITTED.

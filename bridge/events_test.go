@@ -124,3 +124,49 @@ func TestReconcileEventsAfterUnlock(t *testing.T) {
 		t.Errorf("release event %+v; want 1.1 with 1 in use", got)
 	}
 }
+
+// TestEventNodeInUse: admissions, releases and reconciliations carry this
+// node's count of leases of the product just after them, taken with the event
+// (issue 14: the daemon's statistics batch events, and a count read at the
+// batch's end would miss a channel admitted and released within it). Also for
+// an admission decided without the store, and a release of a lease the store
+// never had.
+func TestEventNodeInUse(t *testing.T) {
+	ctx := context.Background()
+	log := &eventLog{}
+	b, err := bridge.New(bridge.Options{Node: "pbx1", Observer: log})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer b.Close()
+	publish(t, b, keys("g729", "G-1", 3))
+	open, err := bridge.New(bridge.Options{Node: "pbx2", Observer: log, Store: failingStore{bridge.NewMemStore()}, FailOpenBudget: 5})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer open.Close()
+	for _, tc := range []struct {
+		name string
+		do   func()
+		kind bridge.EventKind
+		want int
+	}{
+		{"first admission", func() { mustAdmit(t, b, "g729", "1.1", "") }, bridge.EventAdmit, 1},
+		{"second admission", func() { mustAdmit(t, b, "g729", "1.2", "") }, bridge.EventAdmit, 2},
+		{"release", func() { b.Release(ctx, "1.1") }, bridge.EventRelease, 1},
+		{"reconcile", func() {
+			if _, err := b.Reconcile(ctx, []bridge.Hold{{Product: "g729", Channel: "1.2"}, {Product: "g729", Channel: "1.3"}}); err != nil {
+				t.Fatal(err)
+			}
+		}, bridge.EventReconcile, 2},
+		{"admission without the store", func() { mustAdmit(t, open, "g729", "2.1", "") }, bridge.EventAdmit, 1},
+		{"release of a lease the store never had", func() { open.Release(ctx, "2.1") }, bridge.EventRelease, 0},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			tc.do()
+			if got := log.last(t, tc.kind); !got.NodeCounted || got.NodeInUse != tc.want {
+				t.Errorf("%s event: node counted %v, %d; want %d", tc.kind, got.NodeCounted, got.NodeInUse, tc.want)
+			}
+		})
+	}
+}

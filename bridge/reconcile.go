@@ -179,9 +179,10 @@ func (b *Bridge) resyncLocked(ctx context.Context, product string) (rep SyncRepl
 	for _, ch := range written {
 		delete(h.unsynced, ch)
 	}
+	held := len(b.leases[product])
 	b.mu.Unlock()
 	b.record(Event{Kind: EventReconcile, Time: now, Node: b.opt.Node, Product: product,
-		InUse: rep.InUse, Total: rep.Total, Counted: true, Over: rep.InUse > rep.Total})
+		InUse: rep.InUse, Total: rep.Total, Counted: true, Over: rep.InUse > rep.Total, NodeInUse: held, NodeCounted: true})
 	if rep.InUse > rep.Total {
 		b.log.Warn("holdings beyond the total after resync", "product", product, "in_use", rep.InUse, "total", rep.Total,
 			"over", rep.InUse-rep.Total, "written_after_admission_without_store", len(written))

@@ -86,7 +86,7 @@ func (b *Bridge) releasedLocked(l *Lease, now time.Time, synced bool) Event {
 		h.inUse = max(h.inUse-1, 0)
 	}
 	return Event{Kind: EventRelease, Time: now, Node: b.opt.Node, Product: l.Product, Channel: l.Channel, Call: l.Call,
-		InUse: h.inUse, Total: h.total, Counted: h.known}
+		InUse: h.inUse, Total: h.total, Counted: h.known, NodeInUse: len(b.leases[l.Product]), NodeCounted: true}
 }
 
 // unitHeldLocked reports whether another lease of this node still holds l's

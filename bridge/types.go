@@ -255,6 +255,12 @@ type Event struct {
 	Counted bool
 	// InUse and Total: see the kinds above.
 	InUse, Total int
+	// NodeInUse is this node's leases of Product just after the event, taken
+	// with the event, when NodeCounted (EventAdmit, EventRelease,
+	// EventReconcile): an Observer that batches events still has each one's
+	// own count, without reading the Bridge later.
+	NodeInUse   int
+	NodeCounted bool
 }
 
 // Observer receives every Event, synchronously on the caller's goroutine and
