@@ -143,6 +143,18 @@ func (c *Config) Catalog() (*license.Catalog, error) {
 	return cat, nil
 }
 
+// CheckIntervalFlag refuses a --sipmon-interval flag (given: its value)
+// that cannot work: the node builds the embedded monitor from the merged
+// config, where a zero sipmon.interval from the file means the default but a
+// zero flag is an error. Without an input (no monitor) the interval is not
+// read.
+func (s SIPMonConfig) CheckIntervalFlag(given *time.Duration) error {
+	if (s.Interface != "" || s.HEPListen != "") && given != nil && *given <= 0 {
+		return fmt.Errorf("--sipmon-interval %v: must be positive", *given)
+	}
+	return nil
+}
+
 // ProductNames are the built-in products' names, then the config's, as
 // written (unchecked: a reader asks the store about each by name).
 func (c *Config) ProductNames() []string {

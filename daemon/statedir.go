@@ -8,6 +8,8 @@ import (
 	"strconv"
 	"strings"
 	"syscall"
+
+	"github.com/licbridge/licbridge/config"
 )
 
 // PIDFileName is kept in the state dir by licbridge run so that
@@ -75,8 +77,11 @@ func writePIDFile(stateDir string) (func(), error) {
 }
 
 // SignalReload sends SIGHUP (reload the licence keys) to the daemon whose
-// state dir is stateDir, and returns its pid.
+// state dir is stateDir (empty: the default), and returns its pid.
 func SignalReload(stateDir string) (int, error) {
+	if stateDir == "" {
+		stateDir = config.DefaultStateDir
+	}
 	pid, err := DaemonPID(stateDir)
 	if err != nil {
 		return 0, err

@@ -50,6 +50,9 @@ type Host struct {
 	Now func() time.Time
 	// InstallDir is the licenses directory InstallKey writes new files to.
 	InstallDir string
+	// Describe, if set, words the status of a file that does not work here
+	// (NotValidError.Text): the CLI words it as license verify does.
+	Describe func(license.Entry) string
 }
 
 // Request is the issuer request for keyID from this host.
@@ -61,9 +64,15 @@ func (h *Host) Request(keyID string) Request {
 type NotValidError struct {
 	Name  string
 	Entry license.Entry
+	// Text, when set, is the status as Host.Describe words it, instead of
+	// "STATUS: reason".
+	Text string
 }
 
 func (e *NotValidError) Error() string {
+	if e.Text != "" {
+		return e.Name + ": " + e.Text
+	}
 	return fmt.Sprintf("%s: %s: %s", e.Name, e.Entry.Status, e.Entry.Reason)
 }
 
@@ -85,7 +94,11 @@ func (h *Host) Check(data []byte, name string) (*license.Key, error) {
 		Policy: license.Policy{RenewalGrace: o.RenewalGrace},
 	}).Keys()[0]
 	if e.Status != license.StatusValid {
-		return nil, &NotValidError{Name: name, Entry: e}
+		nv := &NotValidError{Name: name, Entry: e}
+		if h.Describe != nil {
+			nv.Text = h.Describe(e)
+		}
+		return nil, nv
 	}
 	return k, nil
 }

@@ -24,3 +24,14 @@ func WriteVerified(w io.Writer, path string, e license.Entry, now time.Time) boo
 	}
 	return true
 }
+
+// WriteVerifiedFiles evaluates each key file alone (license.EvaluateFile) by
+// opts and writes its lines (WriteVerified): how many are not valid.
+func WriteVerifiedFiles(w io.Writer, paths []string, opts license.EvalOptions) (bad int) {
+	for _, path := range paths {
+		if !WriteVerified(w, path, license.EvaluateFile(path, opts), time.Now()) {
+			bad++
+		}
+	}
+	return bad
+}

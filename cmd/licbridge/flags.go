@@ -135,7 +135,12 @@ func licensesSetup(c *cli.Context, cfg *config.Config) (licd.Licenses, error) {
 	if err := cfg.Merge(c, licenseFlagNames...); err != nil {
 		return licd.Licenses{}, err
 	}
-	return licd.LoadLicenses(cfg, licd.LicenseSources{NoDefaultDirs: c.Bool("no-default-dirs"), Sysfs: c.String("sysfs")})
+	return licd.LoadLicenses(cfg, licenseSources(c))
+}
+
+// licenseSources are licensesFlags' flags that config does not hold.
+func licenseSources(c *cli.Context) licd.LicenseSources {
+	return licd.LicenseSources{NoDefaultDirs: c.Bool("no-default-dirs"), Sysfs: c.String("sysfs")}
 }
 
 // fixedClock returns the --now override for tests and demos, or nil for the real clock.

@@ -37,26 +37,18 @@ func issuerKeyFlag() cli.Flag {
 	return &cli.StringFlag{Name: "issuer-key", Required: true, Usage: "issuer private key file (issuer.key)", EnvVars: []string{"LICBRIDGE_ISSUER_KEY"}}
 }
 
-// withService runs do on the issuer service (the database opened, and the
-// signing key read when the command has --issuer-key), closed after it, once
+// withService runs do on the issuer service (daemon.WithIssuer: the database
+// opened, and the signing key read when the command has --issuer-key), once
 // the command's one argument is there (arg names it; none when empty). An
 // error is worded with the command's name.
 func withService(c *cli.Context, arg string, do func(s *issuer.Service) error) error {
 	if arg != "" && c.NArg() != 1 {
 		return cli.Exit("issuer "+c.Command.Name+": name one "+arg, 2)
 	}
-	err := func() error {
-		cfg, err := loadConfig(c)
-		if err != nil {
-			return err
-		}
-		s, err := licd.OpenIssuer(c.Context, cfg, c.String("db"), c.String("issuer-key"), slog.Default())
-		if err != nil {
-			return err
-		}
-		defer s.Store.Close()
-		return do(s)
-	}()
+	cfg, err := loadConfig(c)
+	if err == nil {
+		err = licd.WithIssuer(c.Context, cfg, c.String("db"), c.String("issuer-key"), slog.Default(), do)
+	}
 	if err != nil {
 		return fmt.Errorf("issuer %s: %w", c.Command.Name, err)
 	}
@@ -257,15 +249,10 @@ func issuerAnswerCommand() *cli.Command {
 				return fmt.Errorf("issuer answer: %w", err)
 			}
 			return withService(c, "", func(s *issuer.Service) error {
-				file, err := s.Register(c.Context, req, "offline")
-				if err != nil {
+				if err := s.Answer(c.Context, req, c.String("out"), c.Bool("force")); err != nil {
 					return err
 				}
-				out := c.String("out")
-				if err := license.CreateFile(out, 0o644, c.Bool("force"), func(w io.Writer) error { _, err := w.Write(file); return err }); err != nil {
-					return err
-				}
-				fmt.Fprintf(c.App.Writer, "%s: key file for host %s\n", out, req.HostID)
+				fmt.Fprintf(c.App.Writer, "%s: key file for host %s\n", c.String("out"), req.HostID)
 				return nil
 			})
 		},

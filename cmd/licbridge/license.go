@@ -5,7 +5,6 @@ import (
 	"strings"
 	"time"
 
-	"github.com/licbridge/licbridge/config"
 	licd "github.com/licbridge/licbridge/daemon"
 	"github.com/licbridge/licbridge/license"
 	"github.com/licbridge/licbridge/view"
@@ -176,12 +175,7 @@ func verifyAction(c *cli.Context) error {
 			return fmt.Errorf("--host-id: %w", err)
 		}
 	}
-	bad := 0
-	for _, path := range c.Args().Slice() {
-		if !view.WriteVerified(c.App.Writer, path, license.EvaluateFile(path, opts), time.Now()) {
-			bad++
-		}
-	}
+	bad := view.WriteVerifiedFiles(c.App.Writer, c.Args().Slice(), opts)
 	if opts.IgnoreBinding {
 		fmt.Fprintln(c.App.ErrWriter, "note: bindings not checked (--any-host)")
 	}
@@ -206,9 +200,6 @@ func reloadCommand() *cli.Command {
 			cfg, err := loadMerged(c, "state-dir")
 			if err != nil {
 				return err
-			}
-			if cfg.StateDir == "" {
-				cfg.StateDir = config.DefaultStateDir
 			}
 			pid, err := licd.SignalReload(cfg.StateDir)
 			if err != nil {

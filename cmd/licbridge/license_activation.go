@@ -3,8 +3,6 @@ package main
 import (
 	"errors"
 	"fmt"
-	"io"
-	"os"
 	"path/filepath"
 	"time"
 
@@ -106,17 +104,13 @@ func hostAction(arg string, do func(c *cli.Context, h *issuer.Host) error) cli.A
 		if err != nil {
 			return err
 		}
-		src := licd.LicenseSources{NoDefaultDirs: c.Bool("no-default-dirs"), Sysfs: c.String("sysfs")}
-		h, err := licd.HostSide(cfg, src, what != "install") // install is offline: no issuer
+		h, err := licd.HostSide(cfg, licenseSources(c), licd.HostOptions{
+			Online: what != "install", InstallDir: c.String("install-dir"), Now: now}) // install is offline: no issuer
 		if errors.Is(err, licd.ErrNoIssuerURL) {
 			return cli.Exit("license "+what+": name the issuer: --issuer URL (or issuer.url in the config)", 2)
 		}
 		if err != nil {
 			return fmt.Errorf("license %s: %w", what, err)
-		}
-		h.Now = now
-		if d := c.String("install-dir"); d != "" {
-			h.InstallDir = d
 		}
 		if err := do(c, &h); err != nil {
 			return fmt.Errorf("license %s: %w", what, err)
@@ -138,29 +132,17 @@ func oneArg(c *cli.Context, arg string) error {
 	return nil
 }
 
-// check is issuer.Host.Check with the status worded as license verify words
-// it (view.StatusText).
-func check(h *issuer.Host, data []byte, name string) (*license.Key, error) {
-	k, err := h.Check(data, name)
-	var nv *issuer.NotValidError
-	if errors.As(err, &nv) {
-		return nil, fmt.Errorf("%s: %s", name, view.StatusText(view.KeyOf(nv.Entry, time.Now())))
-	}
-	return k, err
+// statusText words a key file's status as license verify does: register
+// and install say so why a file does not work here (issuer.Host.Describe).
+func statusText(e license.Entry) string {
+	return view.StatusText(view.KeyOf(e, time.Now()))
 }
 
 func registerAction(c *cli.Context, h *issuer.Host) error {
-	data, err := h.Client.Register(c.Context, h.Request(c.Args().First()))
+	h.Describe = statusText
+	k, dst, err := h.Activate(c.Context, c.Args().First())
 	if err != nil {
-		return err // a refusal naming its reason, or the issuer unreachable
-	}
-	k, err := check(h, data, "the issuer's answer")
-	if err != nil {
-		return fmt.Errorf("activated, but the file does not work here: %w", err)
-	}
-	dst, err := h.InstallKey(k.ID, data)
-	if err != nil {
-		return fmt.Errorf("activated but not installed: %w", err)
+		return err
 	}
 	fmt.Fprintf(c.App.Writer, "activated for host %s: %s, %s, ends %s\ninstalled %s (a running node picks it up)\n",
 		h.Options.HostID, k.Product, view.Plural(k.Channels, "channel"), k.Ends.Format(license.TimeLayout), dst)
@@ -168,11 +150,11 @@ func registerAction(c *cli.Context, h *issuer.Host) error {
 }
 
 func deactivateAction(c *cli.Context, h *issuer.Host) error {
-	if err := h.Client.Deactivate(c.Context, h.Request(c.Args().First())); err != nil {
+	removed, failed, err := h.Deactivate(c.Context, c.Args().First())
+	if err != nil {
 		return err
 	}
 	fmt.Fprintf(c.App.Writer, "deactivated for host %s\n", h.Options.HostID)
-	removed, failed := h.RemoveInstalled(c.Args().First())
 	for _, err := range failed {
 		fmt.Fprintf(c.App.ErrWriter, "warning: %v\n", err)
 	}
@@ -195,15 +177,8 @@ func updateAction(c *cli.Context, h *issuer.Host) error {
 }
 
 func installAction(c *cli.Context, h *issuer.Host) error {
-	data, err := os.ReadFile(c.Args().First())
-	if err != nil {
-		return err
-	}
-	k, err := check(h, data, c.Args().First())
-	if err != nil {
-		return err
-	}
-	dst, err := h.InstallKey(k.ID, data)
+	h.Describe = statusText
+	k, dst, err := h.InstallFile(c.Args().First())
 	if err != nil {
 		return err
 	}
@@ -224,7 +199,7 @@ func requestAction(c *cli.Context) error {
 		return fmt.Errorf("license request: %w", err)
 	}
 	out := c.String("out")
-	if err := license.CreateFile(out, 0o600, c.Bool("force"), func(w io.Writer) error { return issuer.WriteRequestFile(w, req) }); err != nil {
+	if err := issuer.CreateRequestFile(out, c.Bool("force"), req); err != nil {
 		return fmt.Errorf("license request: %w", err)
 	}
 	fmt.Fprintf(c.App.Writer, "%s: activation request for host %s; answer it with `licbridge issuer answer %s --out KEY.lic`, then `licbridge license install KEY.lic` here\n",

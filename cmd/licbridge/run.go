@@ -53,7 +53,7 @@ func runSettings(c *cli.Context) (*config.Settings, licd.Licenses, error) {
 	if err != nil {
 		return nil, licd.Licenses{}, err
 	}
-	if err := runSIPMonFlagsCheck(c, cfg.SIPMon); err != nil {
+	if err := cfg.SIPMon.CheckIntervalFlag(given(c, "sipmon-interval", c.Duration)); err != nil {
 		return nil, licd.Licenses{}, err
 	}
 	nl, err := licensesSetup(c, cfg)
@@ -78,17 +78,6 @@ func runAction(c *cli.Context) error {
 	defer signal.Stop(hup)
 	if err := licd.RunNode(c.Context, s, id, nl, version, hup, slog.Default()); err != nil {
 		return fmt.Errorf("run: %w", err)
-	}
-	return nil
-}
-
-// runSIPMonFlagsCheck refuses a --sipmon-interval flag that cannot work; the
-// daemon builds the embedded SIP side monitor from the merged config (a zero
-// sipmon.interval in the file means the default, a zero flag is an error).
-// Without an input (no monitor) the interval is not read.
-func runSIPMonFlagsCheck(c *cli.Context, sc config.SIPMonConfig) error {
-	if (sc.Interface != "" || sc.HEPListen != "") && c.IsSet("sipmon-interval") && c.Duration("sipmon-interval") <= 0 {
-		return fmt.Errorf("--sipmon-interval %v: must be positive", c.Duration("sipmon-interval"))
 	}
 	return nil
 }

@@ -29,7 +29,7 @@ func showLicensesCommand() *cli.Command {
 			nowFlag(),
 		),
 		Action: func(c *cli.Context) error {
-			cfg, err := loadConfig(c)
+			cfg, err := loadMerged(c, "redis", "redis-password", "state-dir")
 			if err != nil {
 				return err
 			}
@@ -38,9 +38,6 @@ func showLicensesCommand() *cli.Command {
 				return fmt.Errorf("show licenses: %w", err)
 			}
 			if nl.Options.Now, err = fixedClock(c); err != nil {
-				return err
-			}
-			if err := cfg.Merge(c, "redis", "redis-password", "state-dir"); err != nil {
 				return err
 			}
 			v, err := licd.LicensesView(c.Context, cfg, nl, slog.Default())
