@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/gopacket/gopacket"
+	"github.com/gopacket/gopacket/layers"
 	"github.com/gopacket/gopacket/pcapgo"
 	// klauspost's inflate reads a *bufio.Reader without an interface call per
 	// byte: about a third less CPU than compress/gzip on the perf capture
@@ -385,8 +386,9 @@ func (s *source) open() error {
 		s.gz = gz
 		switch {
 		case useReadahead && !s.peek:
-			// No bufio.Reader on top: pcapgo puts its own on whatever it
-			// reads, and one more would be one more copy of every byte.
+			// No bufio.Reader on top: pcapReader reads classic pcap records
+			// in place in the readahead's buffers; pcapgo (pcapng, gzip
+			// within gzip) puts a bufio.Reader of its own on it.
 			s.ra = newReadahead(gz)
 			r, br = s.ra, nil
 		case s.peek:
@@ -419,7 +421,19 @@ func (s *source) open() error {
 		s.linkType = linkType(ng.LinkType())
 		return nil
 	}
-	pr, err := pcapgo.NewReader(r)
+	var pr interface {
+		packetReader
+		Snaplen() uint32
+		SetSnaplen(uint32)
+		LinkType() layers.LinkType
+	}
+	if s.ra != nil && (magic[0] != 0x1f || magic[1] != 0x8b) {
+		// Records read in place in the inflated buffers (pcapReader);
+		// gzip within gzip is left to pcapgo, which inflates it again.
+		pr, err = newPcapReader(s.ra)
+	} else {
+		pr, err = pcapgo.NewReader(r)
+	}
 	if err != nil {
 		s.close()
 		return fmt.Errorf("capture: %s: not a pcap, pcapng or gzip-compressed capture: %w", s.path, err)
