@@ -33,3 +33,13 @@ func TestWriteVerified(t *testing.T) {
 		})
 	}
 }
+
+// TestWriteVerifiedFiles: each file evaluated alone, the invalid counted.
+func TestWriteVerifiedFiles(t *testing.T) {
+	dir := t.TempDir()
+	var b strings.Builder
+	bad := view.WriteVerifiedFiles(&b, []string{dir + "/a.lic", dir + "/b.lic"}, license.EvalOptions{})
+	if bad != 2 || strings.Count(b.String(), ": INVALID: ") != 2 || !strings.HasPrefix(b.String(), dir+"/a.lic: ") {
+		t.Fatalf("bad %d, wrote %q", bad, b.String())
+	}
+}
