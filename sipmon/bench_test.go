@@ -3,7 +3,6 @@ package sipmon
 import (
 	"bufio"
 	"bytes"
-	"compress/gzip"
 	"context"
 	"errors"
 	"io"
@@ -16,6 +15,7 @@ import (
 	"time"
 
 	"github.com/gopacket/gopacket/pcapgo"
+	"github.com/klauspost/compress/gzip"
 
 	"github.com/licbridge/licbridge/internal/testkit/fixtures"
 	"github.com/licbridge/licbridge/sipmon/capture"
@@ -173,7 +173,8 @@ func BenchmarkPerfReadJSON(b *testing.B) {
 	b.ReportMetric(read.Seconds()/floor.Seconds(), "x_floor")
 }
 
-// walkFloor is the read floor: inflate the capture and walk its frames.
+// walkFloor is the read floor: inflate the capture (with the inflater
+// ReadPaths uses) and walk its frames.
 func walkFloor(b *testing.B, path string) (frames int) {
 	f, err := os.Open(path)
 	if err != nil {

@@ -6,13 +6,13 @@
 #
 #   sipmon/bench_tshark.sh [LICBRIDGE] [CAPTURE] [RUNS]
 #
-# Defaults: ./licbridge, internal/fixtures/testdata/sip/13_perf_15000_calls.pcap.gz,
+# Defaults: ./licbridge, internal/testkit/fixtures/testdata/sip/13_perf_15000_calls.pcap.gz,
 # 5. The licbridge side is `sipmon read --json` (and text mode as well);
 # tshark's is `tshark -r FILE -Y sip -T fields -e sip.Call-ID`, the least it
 # takes to find every SIP message.
 set -eu
 bin=${1:-./licbridge}
-cap=${2:-internal/fixtures/testdata/sip/13_perf_15000_calls.pcap.gz}
+cap=${2:-internal/testkit/fixtures/testdata/sip/13_perf_15000_calls.pcap.gz}
 runs=${3:-5}
 command -v tshark >/dev/null || { echo "tshark not installed" >&2; exit 2; }
 [ -x "$bin" ] || { echo "$bin: not an executable (go build ./cmd/licbridge)" >&2; exit 2; }
