@@ -20,7 +20,8 @@ import (
 
 // BenchmarkFastAGIAdmission measures a whole FastAGI admission as Asterisk's
 // AGI() runs it from the printed dialplan (connect, environment with the
-// linkedid argument, the answer in one EXEC MSet, the server's close) against two daemons built by New exactly as
+// linkedid argument, the answer in one EXEC MSet, the server's half-close
+// right after it) against two daemons built by New exactly as
 // licbridge run builds them (bridge, node, router, metrics): one on a real
 // redis-server, one on the embedded store. Beside them, in the same run and
 // interleaved with them so that a busy machine slows all three alike, it
