@@ -172,6 +172,8 @@ type tracker struct {
 	ended   dlist              // ended dialogs lingering
 	now     int64              // Unix ns (see nanos); never: math.MinInt64
 	codecs  map[*dialog]string // codecs not in codecTable, by dialog
+	// flushing: finalize leaves the table to flush, which clears it whole.
+	flushing bool
 
 	// In start order: dialogs that drew a response (legs to come) and those
 	// that did not yet (legs only if a response still comes).
@@ -440,12 +442,17 @@ func (tr *tracker) advance(t int64) {
 
 // flush closes every dialog: the input has ended.
 func (tr *tracker) flush() {
+	// Every dialog goes: the table is cleared at once after, rather than
+	// entry by entry (1% of reading the 15,000-call capture).
+	tr.flushing = true
 	for d := tr.ended.head; d != nil; d = tr.ended.head {
 		tr.finalize(d, "")
 	}
 	for d := tr.open.head; d != nil; d = tr.open.head {
 		tr.finalize(d, EndCaptureEnd)
 	}
+	clear(tr.dialogs)
+	tr.flushing = false
 }
 
 // finalize removes d and emits its leg if it was an attempt. A dialog still open
@@ -461,7 +468,9 @@ func (tr *tracker) flush() {
 func (tr *tracker) finalize(d *dialog, how string) {
 	tr.list(d).remove(d)
 	tr.starts(d).remove(d)
-	delete(tr.dialogs, d.callID())
+	if !tr.flushing {
+		delete(tr.dialogs, d.callID())
+	}
 	if !d.has(dialogResponded) {
 		if d.codec == codecOther {
 			delete(tr.codecs, d)
