@@ -73,3 +73,26 @@ func nodePeak(t *testing.T, rec *stats.Recorder, hour time.Time) int {
 	}
 	return 0
 }
+
+// countingOver counts the tracker's observations.
+type countingOver struct{ n int }
+
+func (c *countingOver) Observe(string, int, int) { c.n++ }
+
+// TestRouterTellsTheTrackerInBatches: Record hands admitted use and demand to
+// the tracker through Run's batch, not at once (issue 14: at once woke the
+// tracker's goroutine for every admission); Flush delivers them all, in order.
+func TestRouterTellsTheTrackerInBatches(t *testing.T) {
+	over := &countingOver{}
+	r := NewRouter(over, nil, func(string) int { return 0 })
+	now := time.Now()
+	r.Record(bridge.Event{Kind: bridge.EventAdmit, Time: now, Product: "g729", InUse: 1, Total: 2, Counted: true})
+	r.Record(bridge.Event{Kind: bridge.EventReject, Time: now, Product: "g729", Reason: bridge.ReasonOverLimit, InUse: 2, Total: 2, Counted: true})
+	if over.n != 0 {
+		t.Fatalf("the tracker was told %d times before Flush, want 0", over.n)
+	}
+	r.Flush()
+	if over.n != 2 {
+		t.Errorf("the tracker was told %d times after Flush, want 2", over.n)
+	}
+}

@@ -65,6 +65,7 @@ func TestRouterRefusals(t *testing.T) {
 			r := NewRouter(machineSink{t, m}, nil, func(string) int { return 0 })
 			r.refusals = refused
 			r.Record(bridge.Event{Kind: bridge.EventReject, Time: time.Now(), Product: "g729", Reason: tc.reason, InUse: tc.inUse, Total: tc.total})
+			r.Flush()
 			st, err := m.Status(context.Background(), "g729")
 			if err != nil {
 				t.Fatal(err)
@@ -95,6 +96,7 @@ func TestRouterAdmittedUse(t *testing.T) {
 		e.Time = now
 		r.Record(e)
 	}
+	r.Flush()
 	for p, want := range map[string]bool{"fax": false, "g729": true} {
 		st, err := m.Status(context.Background(), p)
 		if err != nil {
