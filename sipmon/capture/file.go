@@ -465,9 +465,13 @@ func (s *source) advance() error {
 	return nil
 }
 
-// link returns the link type of the current record (pcapng files may mix them).
+// link returns the link type of the current record (pcapng files may mix
+// them). A pcapng record's is its interface's, interface 0 included: read
+// with mixed link types, pcapgo's LinkType is 0 (BSD loopback) whatever the
+// file holds, which made every packet of a one-interface pcapng (dumpcap's
+// and Wireshark's own) not IP.
 func (s *source) link() linkType {
-	if s.ng == nil || s.iface == 0 {
+	if s.ng == nil {
 		return s.linkType
 	}
 	for len(s.ngLinks) <= s.iface {

@@ -257,6 +257,27 @@ func writePcapng(t testing.TB, path string, lt layers.LinkType, frames [][]byte,
 	}
 }
 
+// writePcapngOneInterface writes pcapng as dumpcap and Wireshark do: one
+// interface, index 0, which carries the packets.
+func writePcapngOneInterface(t testing.TB, path string, lt layers.LinkType, frames [][]byte, ts []time.Time) {
+	var b bytes.Buffer
+	w, err := pcapgo.NewNgWriterInterface(&b, pcapgo.NgInterface{Name: "eth0", LinkType: lt, SnapLength: 262144, TimestampResolution: 9}, pcapgo.NgWriterOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i, f := range frames {
+		if err := w.WritePacket(gopacket.CaptureInfo{Timestamp: ts[i], CaptureLength: len(f), Length: len(f)}, f); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := w.Flush(); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(path, b.Bytes(), 0o600); err != nil {
+		t.Fatal(err)
+	}
+}
+
 var formats = []format{
 	{"pcap_usec", false, writePcap(false)},
 	{"pcap_nsec", true, writePcap(true)},
@@ -268,6 +289,9 @@ var formats = []format{
 	{"pcapng_gzip", true, func(t testing.TB, path string, lt layers.LinkType, frames [][]byte, ts []time.Time) {
 		gzipFile(t, path, func(p string) { writePcapng(t, p, lt, frames, ts) })
 	}},
+	// Packets on interface 0: every packet was taken for BSD loopback (the
+	// link type pcapgo reports when it reads interfaces as they come).
+	{"pcapng_one_interface", true, writePcapngOneInterface},
 }
 
 // TestFormatsAndLinks writes the same synthetic traffic (IPv4 and IPv6 UDP SIP,
