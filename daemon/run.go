@@ -20,11 +20,15 @@ func (d *Daemon) Run(ctx context.Context, hup <-chan os.Signal) (err error) {
 		close(d.stopped)
 	}()
 	aux, stopAux := context.WithCancel(context.WithoutCancel(ctx))
-	defer stopAux()
+	// The tracker and the statistics stop after the router, so that its last
+	// batch (it batches events: issue 14) reaches them before they stop.
+	sinks, stopSinks := context.WithCancel(context.WithoutCancel(ctx))
+	routed := make(chan struct{})
+	defer func() { stopAux(); <-routed; stopSinks() }()
 	errc := make(chan error, 1)
-	go func() { _ = d.tracker.Run(aux, func(err error) { d.log.Debug("overage", "err", err) }) }()
-	go func() { _ = d.async.Run(aux, func(err error) { d.log.Debug("statistics", "err", err) }) }()
-	go d.router.Run(aux)
+	go func() { _ = d.tracker.Run(sinks, func(err error) { d.log.Debug("overage", "err", err) }) }()
+	go func() { _ = d.async.Run(sinks, func(err error) { d.log.Debug("statistics", "err", err) }) }()
+	go func() { d.router.Run(aux); close(routed) }()
 	go func() { _ = d.bypass.Run(aux) }()
 	go d.publishModes(aux)
 	if d.mon != nil {
