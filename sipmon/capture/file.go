@@ -347,26 +347,52 @@ func notRegular(path string, m os.FileMode) error {
 // open opens the file and its reader: gzip is recognised by its magic, then
 // pcapng by its section header, else classic pcap (either byte order, µs or ns).
 func (s *source) open() error {
-	// Non-blocking, so that a named pipe put in a file's place cannot block the
-	// open; then refused like one found by expand.
-	f, err := os.OpenFile(s.path, os.O_RDONLY|syscall.O_NONBLOCK, 0)
+	f, err := openRegular(s.path)
 	if err != nil {
-		return fmt.Errorf("capture: %w", err)
-	}
-	if fi, err := f.Stat(); err != nil || !fi.Mode().IsRegular() {
-		f.Close()
-		if err != nil {
-			return fmt.Errorf("capture: %w", err)
-		}
-		return notRegular(s.path, fi.Mode())
+		return err
 	}
 	s.f = f
-	var fr io.Reader = f
+	r, br, err := s.stream()
+	if err != nil {
+		s.close()
+		return err
+	}
+	if err := s.openReader(r, br); err != nil {
+		s.close()
+		return err
+	}
+	return nil
+}
+
+// openRegular opens path for reading, refusing anything but a regular file.
+// Non-blocking, so that a named pipe put in a file's place cannot block the
+// open; then refused like one found by expand.
+func openRegular(path string) (*os.File, error) {
+	f, err := os.OpenFile(path, os.O_RDONLY|syscall.O_NONBLOCK, 0)
+	if err != nil {
+		return nil, fmt.Errorf("capture: %w", err)
+	}
+	fi, err := f.Stat()
+	if err != nil {
+		f.Close()
+		return nil, fmt.Errorf("capture: %w", err)
+	}
+	if !fi.Mode().IsRegular() {
+		f.Close()
+		return nil, notRegular(path, fi.Mode())
+	}
+	return f, nil
+}
+
+// stream puts the buffering (and inflate, for a gzip file) on s.f. br is the
+// bufio.Reader to peek at the magic with, nil when r is the readahead.
+func (s *source) stream() (r io.Reader, br *bufio.Reader, err error) {
+	var fr io.Reader = s.f
 	if s.progress != nil {
-		fr = &countingReader{r: f, n: &s.progress.read}
+		fr = &countingReader{r: s.f, n: &s.progress.read}
 	}
 	var gzMagic [2]byte
-	n, _ := f.ReadAt(gzMagic[:], 0)
+	n, _ := s.f.ReadAt(gzMagic[:], 0)
 	isGzip := n == 2 && gzMagic[0] == 0x1f && gzMagic[1] == 0x8b
 	bufSize := readBufferSize
 	if s.peek || isGzip {
@@ -375,38 +401,40 @@ func (s *source) open() error {
 		// pages to fault in, a measurable part of reading a capture.
 		bufSize = smallBufferSize
 	}
-	var r io.Reader = bufio.NewReaderSize(fr, bufSize)
-	br := r.(*bufio.Reader)
-	if isGzip {
-		gz, err := gzip.NewReader(br)
-		if err != nil {
-			s.close()
-			return fmt.Errorf("capture: %s: gzip: %w", s.path, err)
-		}
-		s.gz = gz
-		switch {
-		case useReadahead && !s.peek:
-			// No bufio.Reader on top: pcapReader reads classic pcap records
-			// in place in the readahead's buffers; pcapgo (pcapng, gzip
-			// within gzip) puts a bufio.Reader of its own on it.
-			s.ra = newReadahead(gz)
-			r, br = s.ra, nil
-		case s.peek:
-			br = bufio.NewReaderSize(gz, smallBufferSize)
-			r = br
-		default:
-			br = bufio.NewReaderSize(gz, readBufferSize)
-			r = br
-		}
+	br = bufio.NewReaderSize(fr, bufSize)
+	if !isGzip {
+		return br, br, nil
 	}
+	gz, err := gzip.NewReader(br)
+	if err != nil {
+		return nil, nil, fmt.Errorf("capture: %s: gzip: %w", s.path, err)
+	}
+	s.gz = gz
+	switch {
+	case useReadahead && !s.peek:
+		// No bufio.Reader on top: pcapReader reads classic pcap records
+		// in place in the readahead's buffers; pcapgo (pcapng, gzip
+		// within gzip) puts a bufio.Reader of its own on it.
+		s.ra = newReadahead(gz)
+		return s.ra, nil, nil
+	case s.peek:
+		br = bufio.NewReaderSize(gz, smallBufferSize)
+	default:
+		br = bufio.NewReaderSize(gz, readBufferSize)
+	}
+	return br, br, nil
+}
+
+// openReader picks the record reader by the stream's magic.
+func (s *source) openReader(r io.Reader, br *bufio.Reader) error {
 	var magic []byte
+	var err error
 	if br != nil {
 		magic, err = br.Peek(4)
 	} else {
 		magic, err = s.ra.Peek(4)
 	}
 	if err != nil {
-		s.close()
 		return fmt.Errorf("capture: %s: too short to be a capture file: %w", s.path, err)
 	}
 	if magic[0] == 0x0a && magic[1] == 0x0d && magic[2] == 0x0d && magic[3] == 0x0a {
@@ -414,7 +442,6 @@ func (s *source) open() error {
 		// interface whose link type differs from the first one's.
 		ng, err := pcapgo.NewNgReader(r, pcapgo.NgReaderOptions{WantMixedLinkType: true})
 		if err != nil {
-			s.close()
 			return fmt.Errorf("capture: %s: pcapng: %w", s.path, err)
 		}
 		s.ng, s.r = ng, ng
@@ -435,7 +462,6 @@ func (s *source) open() error {
 		pr, err = pcapgo.NewReader(r)
 	}
 	if err != nil {
-		s.close()
 		return fmt.Errorf("capture: %s: not a pcap, pcapng or gzip-compressed capture: %w", s.path, err)
 	}
 	// Records longer than the header's snap length exist (tcpdump -s0 on some
