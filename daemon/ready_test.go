@@ -7,6 +7,8 @@ import (
 	"path/filepath"
 	"testing"
 	"time"
+
+	"github.com/licbridge/licbridge/admin"
 )
 
 // TestReadyReturnsWhenRunStops: a daemon whose Run stops at start (its state
@@ -35,4 +37,37 @@ func TestReadyReturnsWhenRunStops(t *testing.T) {
 	}
 	cancel()
 	<-runErr
+}
+
+// TestAddrFileGoneWhenRunReturns: the admin address file is removed before
+// Run returns. Run used to leave its removal to the admin server's goroutine,
+// still shutting down when the process exited, so a stopped daemon could leave
+// a file that points show licenses at a daemon that is gone (seen once as a
+// failure of cmd/licbridge's TestShowLicensesReadsTheDaemon under load).
+func TestAddrFileGoneWhenRunReturns(t *testing.T) {
+	for i := range 5 {
+		dir := t.TempDir()
+		s := settings(t, "no_asterisk: true\nagi: {listen: '127.0.0.1:0'}\nhttp: {listen: '127.0.0.1:0'}\nstate_dir: '"+dir+"'\n")
+		d, err := New(context.Background(), Options{Settings: s, NodeID: "addr-file", Journal: "-", Logger: slog.New(slog.DiscardHandler)})
+		if err != nil {
+			t.Fatal(err)
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+		runErr := make(chan error, 1)
+		go func() { runErr <- d.Run(ctx, nil) }()
+		if err := d.Ready(ctx); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := os.Stat(filepath.Join(dir, admin.AddrFileName)); err != nil {
+			t.Fatalf("round %d: no address file while running: %v", i, err)
+		}
+		cancel()
+		if err := <-runErr; err != nil {
+			t.Fatalf("round %d: Run: %v", i, err)
+		}
+		if _, err := os.Stat(filepath.Join(dir, admin.AddrFileName)); !os.IsNotExist(err) {
+			t.Errorf("round %d: the address file is still there when Run has returned (%v)", i, err)
+		}
+		d.Close()
+	}
 }

@@ -24,7 +24,11 @@ func (d *Daemon) Run(ctx context.Context, hup <-chan os.Signal) (err error) {
 	// batch (it batches events: issue 14) reaches them before they stop.
 	sinks, stopSinks := context.WithCancel(context.WithoutCancel(ctx))
 	routed := make(chan struct{})
-	defer func() { stopAux(); <-routed; stopSinks() }()
+	// The admin server removes its address file as it stops: wait for it, or
+	// the process may exit first and leave a stale file that points show
+	// licenses at a daemon that is gone.
+	served := make(chan struct{})
+	defer func() { stopAux(); <-routed; stopSinks(); <-served }()
 	errc := make(chan error, 1)
 	go func() { _ = d.tracker.Run(sinks, func(err error) { d.log.Debug("overage", "err", err) }) }()
 	go func() { _ = d.async.Run(sinks, func(err error) { d.log.Debug("statistics", "err", err) }) }()
@@ -36,10 +40,13 @@ func (d *Daemon) Run(ctx context.Context, hup <-chan os.Signal) (err error) {
 	}
 	if d.srv != nil {
 		go func() {
+			defer close(served)
 			if err := d.srv.Run(aux); err != nil {
 				errc <- fmt.Errorf("admin http: %w", err)
 			}
 		}()
+	} else {
+		close(served)
 	}
 	go d.reloadOn(aux, hup)
 	go d.runIssuerUpdates(aux)
