@@ -2,9 +2,7 @@ package issuer
 
 import (
 	"context"
-	"crypto/ed25519"
 	"errors"
-	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"strings"
@@ -20,12 +18,7 @@ import (
 // Describe when set.
 func TestHostActivateInstallDeactivate(t *testing.T) {
 	ctx := context.Background()
-	s := newService(t, openStore(t, filepath.Join(t.TempDir(), "issuer.db")))
-	srv := httptest.NewServer(Handler(s, RateLimits{PerKey: 1e6, PerAddress: 1e6}))
-	defer srv.Close()
-	dir := t.TempDir()
-	h := &Host{Client: &Client{URL: srv.URL}, InstallDir: dir, Options: license.LoadOptions{Dirs: []license.Dir{{Path: dir}},
-		Trusted: license.NewTrusted(s.Priv.Public().(ed25519.PublicKey)), HostID: hostN(1), Catalog: s.Catalog}}
+	s, h, dir, _ := newHostSide(t)
 	key := entitle(t, s, "g729", 10)
 
 	k, dst, err := h.Activate(ctx, key)

@@ -18,12 +18,8 @@ import (
 // answers with a file this host would not count.
 func TestHostUpdate(t *testing.T) {
 	ctx := context.Background()
-	s := newService(t, openStore(t, filepath.Join(t.TempDir(), "issuer.db")))
-	srv := httptest.NewServer(Handler(s, RateLimits{PerKey: 1e6, PerAddress: 1e6}))
-	defer srv.Close()
-	dir := t.TempDir()
-	h := &Host{Client: &Client{URL: srv.URL}, Options: license.LoadOptions{Dirs: []license.Dir{{Path: dir}},
-		Trusted: license.NewTrusted(s.Priv.Public().(ed25519.PublicKey)), HostID: hostN(1), Catalog: s.Catalog}}
+	s, h, dir, srv := newHostSide(t)
+	h.InstallDir = ""
 	key := entitle(t, s, "g729", 10)
 	data, err := h.Client.Register(ctx, h.Request(key))
 	if err != nil {
@@ -81,3 +77,17 @@ func TestHostUpdate(t *testing.T) {
 }
 
 func ptr[T any](v T) *T { return &v }
+
+// newHostSide is an issuer service on a fresh SQLite database behind a test
+// HTTP server (closed at the test's end), and host 1's side of it installing
+// into and loading from dir.
+func newHostSide(t *testing.T) (*Service, *Host, string, *httptest.Server) {
+	t.Helper()
+	s := newService(t, openStore(t, filepath.Join(t.TempDir(), "issuer.db")))
+	srv := httptest.NewServer(Handler(s, RateLimits{PerKey: 1e6, PerAddress: 1e6}))
+	t.Cleanup(srv.Close)
+	dir := t.TempDir()
+	h := &Host{Client: &Client{URL: srv.URL}, InstallDir: dir, Options: license.LoadOptions{Dirs: []license.Dir{{Path: dir}},
+		Trusted: license.NewTrusted(s.Priv.Public().(ed25519.PublicKey)), HostID: hostN(1), Catalog: s.Catalog}}
+	return s, h, dir, srv
+}
