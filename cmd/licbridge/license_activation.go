@@ -112,6 +112,7 @@ func hostAction(arg string, do func(c *cli.Context, h *issuer.Host) error) cli.A
 		if err != nil {
 			return fmt.Errorf("license %s: %w", what, err)
 		}
+		h.Describe = statusText
 		if err := do(c, &h); err != nil {
 			return fmt.Errorf("license %s: %w", what, err)
 		}
@@ -132,14 +133,15 @@ func oneArg(c *cli.Context, arg string) error {
 	return nil
 }
 
-// statusText words a key file's status as license verify does: register
-// and install say so why a file does not work here (issuer.Host.Describe).
+// statusText words a key file's status as license verify does: register,
+// install and update say so why a file does not work here
+// (issuer.Host.Describe); update used to say "expired: ..." where the others
+// say "EXPIRED ...".
 func statusText(e license.Entry) string {
 	return view.StatusText(view.KeyOf(e, time.Now()))
 }
 
 func registerAction(c *cli.Context, h *issuer.Host) error {
-	h.Describe = statusText
 	k, dst, err := h.Activate(c.Context, c.Args().First())
 	if err != nil {
 		return err
@@ -177,7 +179,6 @@ func updateAction(c *cli.Context, h *issuer.Host) error {
 }
 
 func installAction(c *cli.Context, h *issuer.Host) error {
-	h.Describe = statusText
 	k, dst, err := h.InstallFile(c.Args().First())
 	if err != nil {
 		return err
