@@ -101,6 +101,16 @@ type Result struct {
 	// they spend idle (RedisIdleCPUMsPerSec, measured for a second first).
 	RedisCPUUsPerPair    float64 `json:"redis_cpu_us_per_pair"`
 	RedisIdleCPUMsPerSec float64 `json:"redis_idle_cpu_ms_per_s"`
+	// The floor, measured after the run in the same way (same pacing or
+	// concurrency, heartbeats running): two trivial script calls per pair.
+	// FloorCPUUsPerPair is their Redis CPU beyond idle, FloorP50/P99 one
+	// call's round trip, PairOverFloor RedisCPUUsPerPair over
+	// FloorCPUUsPerPair: what the scripts themselves add, whatever the
+	// machine.
+	FloorCPUUsPerPair float64 `json:"floor_cpu_us_per_pair"`
+	FloorP50          float64 `json:"floor_p50_us"`
+	FloorP99          float64 `json:"floor_p99_us"`
+	PairOverFloor     float64 `json:"pair_cpu_over_floor"`
 	// Steady state: channels held, the most ever held, and whether any
 	// admission was told (or the run counted) more in use than the total.
 	Hold          int  `json:"hold,omitempty"`

@@ -82,6 +82,11 @@ func checkResult(t *testing.T, cfg bench.Config, res bench.Result) {
 	if res.AdmitP50 <= 0 || res.AdmitP99 < res.AdmitP50 || res.ReleaseP99 <= 0 || res.RedisUsPerCall <= 0 || res.PerSecond <= 0 {
 		t.Errorf("figures missing: %+v", res)
 	}
+	// The floor's CPU can round to nothing in a run this short; its round
+	// trips cannot.
+	if res.FloorP50 <= 0 || res.FloorP99 < res.FloorP50 || res.FloorCPUUsPerPair < 0 {
+		t.Errorf("floor figures missing: %+v", res)
+	}
 }
 
 // allKeys lists every key on every master.

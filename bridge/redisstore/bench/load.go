@@ -84,6 +84,13 @@ func (r *run) burst(ctx context.Context, res *Result) error {
 	if err != nil {
 		return err
 	}
+	floor1, err := r.floorHalf(ctx, res.RedisIdleCPUMsPerSec)
+	if err != nil {
+		return err
+	}
+	if before, err = r.redisStats(ctx); err != nil {
+		return err
+	}
 	start := time.Now()
 	var wg sync.WaitGroup
 	for w := 0; w < r.cfg.Concurrency; w++ {
@@ -106,7 +113,7 @@ func (r *run) burst(ctx context.Context, res *Result) error {
 		}()
 	}
 	wg.Wait()
-	return r.finish(ctx, res, &t, before, time.Since(start))
+	return r.finishWithFloor(ctx, res, &t, before, time.Since(start), floor1)
 }
 
 // held is one channel the steady state holds.
@@ -138,7 +145,14 @@ func (r *run) steady(ctx context.Context, res *Result) error {
 	if err != nil {
 		return err
 	}
-	jobs := r.pace(ctx)
+	floor1, err := r.floorHalf(ctx, res.RedisIdleCPUMsPerSec)
+	if err != nil {
+		return err
+	}
+	if before, err = r.redisStats(ctx); err != nil {
+		return err
+	}
+	jobs := r.pace(ctx, r.cfg.Duration)
 	start := time.Now()
 	var n atomic.Int64
 	r.workers(r.cfg.Concurrency, func(l *latencies) bool {
@@ -157,7 +171,21 @@ func (r *run) steady(ctx context.Context, res *Result) error {
 		pool <- h
 		return true
 	}, &t)
-	return r.finish(ctx, res, &t, before, time.Since(start))
+	return r.finishWithFloor(ctx, res, &t, before, time.Since(start), floor1)
+}
+
+// finishWithFloor finishes the run's figures, then measures the floor's
+// second half and sets the floor figures.
+func (r *run) finishWithFloor(ctx context.Context, res *Result, t *tally, before redisStats, took time.Duration, floor1 floorSample) error {
+	if err := r.finish(ctx, res, t, before, took); err != nil {
+		return err
+	}
+	floor2, err := r.floorHalf(ctx, res.RedisIdleCPUMsPerSec)
+	if err != nil {
+		return err
+	}
+	setFloor(res, floor1, floor2)
+	return nil
 }
 
 // workers runs step on c goroutines until it returns false.
@@ -176,13 +204,13 @@ func (r *run) workers(c int, step func(*latencies) bool, t *tally) {
 	wg.Wait()
 }
 
-// pace sends cfg.Churn jobs a second for cfg.Duration, then closes the
-// channel. A slow store gets fewer: the rate reached is reported.
-func (r *run) pace(ctx context.Context) <-chan struct{} {
+// pace sends cfg.Churn jobs a second for d, then closes the channel. A slow
+// store gets fewer: the rate reached is reported.
+func (r *run) pace(ctx context.Context, d time.Duration) <-chan struct{} {
 	jobs := make(chan struct{})
 	go func() {
 		defer close(jobs)
-		end := time.Now().Add(r.cfg.Duration)
+		end := time.Now().Add(d)
 		every := time.Second / time.Duration(r.cfg.Churn)
 		next := time.Now()
 		for time.Now().Before(end) && ctx.Err() == nil {

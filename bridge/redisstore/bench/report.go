@@ -22,6 +22,10 @@ func Write(w io.Writer, res Result, asJSON bool) error {
 	p("  release     p50 %8.0f us   p99 %8.0f us\n", res.ReleaseP50, res.ReleaseP99)
 	p("  redis       %.1f us per script call, %.1f us of CPU per admit+release (heartbeats included; idle %.1f ms/s left out)\n",
 		res.RedisUsPerCall, res.RedisCPUUsPerPair, res.RedisIdleCPUMsPerSec)
+	if res.FloorCPUUsPerPair > 0 {
+		p("  floor       two trivial script calls made the same way: %.1f us of CPU (a call p50 %.0f us, p99 %.0f us);\n"+
+			"              admit+release = %.2fx the floor\n", res.FloorCPUUsPerPair, res.FloorP50, res.FloorP99, res.PairOverFloor)
+	}
 	if res.Mode == "steady" {
 		verdict := "never exceeded"
 		if res.LimitExceeded {
