@@ -6,7 +6,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
-	"github.com/licbridge/licbridge/internal/backoff"
+	"github.com/licbridge/licbridge/backoff"
 	"net"
 	"strconv"
 	"strings"

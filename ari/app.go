@@ -11,7 +11,7 @@ import (
 	"sync"
 	"time"
 
-	"github.com/licbridge/licbridge/internal/backoff"
+	"github.com/licbridge/licbridge/backoff"
 )
 
 // DefaultApp is the Stasis application name used when Options.App is empty.

@@ -4,7 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"github.com/licbridge/licbridge/internal/backoff"
+	"github.com/licbridge/licbridge/backoff"
 	"sort"
 	"time"
 )

@@ -9,7 +9,7 @@ import (
 	"sync"
 	"time"
 
-	"github.com/licbridge/licbridge/internal/backoff"
+	"github.com/licbridge/licbridge/backoff"
 )
 
 // Input is one source of messages a Monitor supervises: a live interface or a

@@ -67,8 +67,8 @@ var rules = []struct {
 	from     func(string) bool
 	banned   func(string) bool
 }{
-	{"license", "the domain's base imports nothing of ours",
-		func(p string) bool { return under(p, "license") }, func(i string) bool { return true }},
+	{"license, backoff", "the domain's base, and the clients' one reconnect policy, import nothing of ours",
+		func(p string) bool { return under(p, "license", "backoff") }, func(i string) bool { return true }},
 	{"admission, view", "the shared contracts import only license",
 		func(p string) bool { return under(p, "admission", "view") }, func(i string) bool { return !under(i, "license") }},
 	{"protocol packages", "ami, ari, dialplan and sipmon take small interfaces; they do not import the core or anything above it",
