@@ -540,12 +540,3 @@ func (s *syncBuffer) String() string {
 type lockFunc func(string) bool
 
 func (f lockFunc) Locked(p string) bool { return f(p) }
-
-func containsAll(s string, subs ...string) bool {
-	for _, x := range subs {
-		if !strings.Contains(s, x) {
-			return false
-		}
-	}
-	return true
-}

@@ -400,14 +400,6 @@ func methodName(b []byte) string {
 	return string(b)
 }
 
-// is matches a header name against its full and compact forms, ignoring case.
-func is(name []byte, full string, compact byte) bool {
-	if len(name) == 1 {
-		return compact != 0 && name[0]|0x20 == compact
-	}
-	return len(name) == len(full) && bytes.EqualFold(name, []byte(full))
-}
-
 // scanCSeq parses "<number> <method>" as sipgo's parseCSeqHeader does.
 func scanCSeq(v []byte, m *sipMsg) bool {
 	sp := indexSpace(v)

@@ -495,7 +495,7 @@ func (tr *tracker) finalize(d *dialog, how string) {
 // leg builds the Leg of a dialog finalize has emitted. It takes the dialog's
 // codec out of tr.codecs, so it is called once per emitted dialog.
 func (tr *tracker) leg(d *dialog) Leg {
-	codec := codecTable[0]
+	var codec string
 	if d.codec == codecOther {
 		codec = tr.codecs[d]
 		delete(tr.codecs, d)

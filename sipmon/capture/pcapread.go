@@ -57,12 +57,15 @@ func newPcapReader(ra *readahead) (*pcapReader, error) {
 	case pcapMagicMicrosSwapped:
 		r.order, r.nanos = binary.BigEndian, 1000
 	default:
+		//lint:ignore ST1005 the same words as pcapgo, compared by TestPcapReaderMatchesPcapgo
 		return nil, fmt.Errorf("Unknown magic %x", magic)
 	}
 	if v := r.order.Uint16(h[4:6]); v != pcapVersionMajor {
+		//lint:ignore ST1005 the same words as pcapgo, compared by TestPcapReaderMatchesPcapgo
 		return nil, fmt.Errorf("Unknown major version %d", v)
 	}
 	if v := r.order.Uint16(h[6:8]); v != pcapVersionMinor {
+		//lint:ignore ST1005 the same words as pcapgo, compared by TestPcapReaderMatchesPcapgo
 		return nil, fmt.Errorf("Unknown minor version %d", v)
 	}
 	r.snaplen = r.order.Uint32(h[16:20])

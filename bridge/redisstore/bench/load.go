@@ -80,15 +80,15 @@ func (r *run) release(ctx context.Context, t *tally, l *latencies, node, product
 func (r *run) burst(ctx context.Context, res *Result) error {
 	var t tally
 	var next atomic.Int64
-	before, err := r.idle(ctx, res)
-	if err != nil {
+	if _, err := r.idle(ctx, res); err != nil {
 		return err
 	}
 	floor1, err := r.floorHalf(ctx, res.RedisIdleCPUMsPerSec)
 	if err != nil {
 		return err
 	}
-	if before, err = r.redisStats(ctx); err != nil {
+	before, err := r.redisStats(ctx)
+	if err != nil {
 		return err
 	}
 	start := time.Now()
@@ -141,15 +141,15 @@ func (r *run) steady(ctx context.Context, res *Result) error {
 	}
 	var t tally
 	t.maxInUse.Store(fill.maxInUse.Load())
-	before, err := r.idle(ctx, res)
-	if err != nil {
+	if _, err := r.idle(ctx, res); err != nil {
 		return err
 	}
 	floor1, err := r.floorHalf(ctx, res.RedisIdleCPUMsPerSec)
 	if err != nil {
 		return err
 	}
-	if before, err = r.redisStats(ctx); err != nil {
+	before, err := r.redisStats(ctx)
+	if err != nil {
 		return err
 	}
 	jobs := r.pace(ctx, r.cfg.Duration)
