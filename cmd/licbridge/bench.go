@@ -33,6 +33,7 @@ func benchCommand() *cli.Command {
 					Redis: c.String("redis"), Password: c.String("redis-password"), SentinelMaster: c.String("sentinel-master"),
 					Nodes: c.Int("nodes"), Keys: c.Int("keys"), Admissions: c.Int("admissions"), Concurrency: c.Int("concurrency"),
 					Products: c.Int("products"), Hold: c.Int("hold"), Churn: c.Int("churn"), Duration: c.Duration("duration"),
+					Progress: c.App.ErrWriter,
 				})
 				if werr := bench.Write(c.App.Writer, res, c.Bool("json")); werr != nil && err == nil {
 					err = werr

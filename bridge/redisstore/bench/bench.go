@@ -12,7 +12,9 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"io"
 	"strconv"
+	"sync"
 	"time"
 
 	"github.com/licbridge/licbridge/bridge"
@@ -38,6 +40,9 @@ type Config struct {
 	Duration    time.Duration
 	// Lapse is the nodes' lapse; they heartbeat every third of it.
 	Lapse time.Duration
+	// Progress, when set, gets a line as each phase starts and every few
+	// seconds of a long one (licbridge bench admission: standard error).
+	Progress io.Writer
 }
 
 func (c *Config) defaults() error {
@@ -123,6 +128,7 @@ type Result struct {
 
 // run is one simulation's state.
 type run struct {
+	sayMu    sync.Mutex // progress lines come from several goroutines
 	cfg      Config
 	store    *redisstore.Store
 	id       string
@@ -150,6 +156,7 @@ func Run(ctx context.Context, cfg Config) (Result, error) {
 		r.nodes = append(r.nodes, "bench-"+r.id+"-n"+strconv.Itoa(i))
 	}
 	res, err := r.simulate(ctx)
+	r.say("removing what the run wrote")
 	cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
 	defer cancel()
 	if cerr := r.cleanup(cctx); cerr != nil {
@@ -176,6 +183,7 @@ func (r *run) simulate(ctx context.Context) (Result, error) {
 	}
 	r.capacity = perKey * cfg.Nodes * cfg.Keys
 	res.Capacity = r.capacity
+	r.say("registering %d nodes x %d keys for %d product(s) on %s", cfg.Nodes, cfg.Keys, cfg.Products, redisstore.Redact(cfg.Redis))
 	if err := r.register(ctx, perKey); err != nil {
 		return res, err
 	}

@@ -40,9 +40,16 @@ func TestRun(t *testing.T) {
 				t.Fatal(err)
 			}
 			tc.cfg.Redis = tc.addrs[0]
+			var progress bytes.Buffer
+			tc.cfg.Progress = &progress
 			res, err := bench.Run(ctx, tc.cfg)
 			if err != nil {
 				t.Fatal(err)
+			}
+			for _, want := range []string{"bench: registering", "bench: floor:", "bench: removing what the run wrote"} {
+				if !strings.Contains(progress.String(), want) {
+					t.Errorf("progress lacks %q:\n%s", want, progress.String())
+				}
 			}
 			checkResult(t, tc.cfg, res)
 			if left := allKeys(ctx, t, rdb); len(left) != 1 || left[0] != "someone-else" {

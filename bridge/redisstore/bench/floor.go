@@ -48,6 +48,7 @@ func (r *run) floorHalf(ctx context.Context, idleMsPerSec float64) (floorSample,
 	if err != nil {
 		return floorSample{}, err
 	}
+	r.say("floor: pairs of calls of a script that only returns, made the same way")
 	var jobs <-chan struct{}
 	pairs := int64(min(r.cfg.Admissions, floorPairs) / 2)
 	if r.cfg.Hold > 0 {

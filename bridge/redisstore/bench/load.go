@@ -92,6 +92,8 @@ func (r *run) burst(ctx context.Context, res *Result) error {
 		return err
 	}
 	start := time.Now()
+	stop := r.phase(fmt.Sprintf("burst: %d admissions, each released at once, %d in flight", r.cfg.Admissions, r.cfg.Concurrency),
+		int64(r.cfg.Admissions), t.admitted.Load)
 	var wg sync.WaitGroup
 	for w := 0; w < r.cfg.Concurrency; w++ {
 		wg.Add(1)
@@ -113,6 +115,7 @@ func (r *run) burst(ctx context.Context, res *Result) error {
 		}()
 	}
 	wg.Wait()
+	stop()
 	return r.finishWithFloor(ctx, res, &t, before, time.Since(start), floor1)
 }
 
@@ -125,6 +128,7 @@ func (r *run) steady(ctx context.Context, res *Result) error {
 	var fill tally
 	pool := make(chan held, r.cfg.Hold*len(r.products))
 	var next atomic.Int64
+	stop := r.phase(fmt.Sprintf("filling every product to %d channels held", r.cfg.Hold), int64(r.cfg.Hold*len(r.products)), fill.admitted.Load)
 	r.workers(r.cfg.Concurrency, func(l *latencies) bool {
 		i := int(next.Add(1))
 		if i > r.cfg.Hold*len(r.products) || ctx.Err() != nil {
@@ -136,6 +140,7 @@ func (r *run) steady(ctx context.Context, res *Result) error {
 		}
 		return true
 	}, &fill)
+	stop()
 	if fill.errors.Load() > 0 {
 		return fmt.Errorf("bench: filling to %d held: %v", r.cfg.Hold, fill.firstErr.Load())
 	}
@@ -155,6 +160,8 @@ func (r *run) steady(ctx context.Context, res *Result) error {
 	jobs := r.pace(ctx, r.cfg.Duration)
 	start := time.Now()
 	var n atomic.Int64
+	stop = r.phase(fmt.Sprintf("steady state: %d admissions and releases a second for %s", r.cfg.Churn, r.cfg.Duration),
+		int64(r.cfg.Churn)*int64(r.cfg.Duration/time.Second), t.admitted.Load)
 	r.workers(r.cfg.Concurrency, func(l *latencies) bool {
 		if _, ok := <-jobs; !ok {
 			return false
@@ -171,6 +178,7 @@ func (r *run) steady(ctx context.Context, res *Result) error {
 		pool <- h
 		return true
 	}, &t)
+	stop()
 	return r.finishWithFloor(ctx, res, &t, before, time.Since(start), floor1)
 }
 
@@ -237,6 +245,7 @@ func (r *run) idle(ctx context.Context, res *Result) (redisStats, error) {
 		return s0, err
 	}
 	const quiet = time.Second
+	r.say("measuring what Redis spends idle, for %s", quiet)
 	select {
 	case <-ctx.Done():
 		return s0, ctx.Err()
