@@ -414,6 +414,10 @@ func TestE2EAsteriskMore(t *testing.T) {
 			if p || m[c.Half2].Name == "" {
 				return false
 			}
+			// A context of its own: the hangup's may have run out on a busy
+			// machine while the transfer completes.
+			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+			defer cancel()
 			bp, _ := w.ast.Getvar(ctx, c.Half2, "BRIDGEPEER")
 			return strings.HasPrefix(bp, "Local/100@lbtest-m-target")
 		})
