@@ -80,14 +80,7 @@ func (r *run) release(ctx context.Context, t *tally, l *latencies, node, product
 func (r *run) burst(ctx context.Context, res *Result) error {
 	var t tally
 	var next atomic.Int64
-	if _, err := r.idle(ctx, res); err != nil {
-		return err
-	}
-	floor1, err := r.floorHalf(ctx, res.RedisIdleCPUMsPerSec)
-	if err != nil {
-		return err
-	}
-	before, err := r.redisStats(ctx)
+	floor1, before, err := r.before(ctx, res)
 	if err != nil {
 		return err
 	}
@@ -146,14 +139,7 @@ func (r *run) steady(ctx context.Context, res *Result) error {
 	}
 	var t tally
 	t.maxInUse.Store(fill.maxInUse.Load())
-	if _, err := r.idle(ctx, res); err != nil {
-		return err
-	}
-	floor1, err := r.floorHalf(ctx, res.RedisIdleCPUMsPerSec)
-	if err != nil {
-		return err
-	}
-	before, err := r.redisStats(ctx)
+	floor1, before, err := r.before(ctx, res)
 	if err != nil {
 		return err
 	}
@@ -180,6 +166,20 @@ func (r *run) steady(ctx context.Context, res *Result) error {
 	}, &t)
 	stop()
 	return r.finishWithFloor(ctx, res, &t, before, time.Since(start), floor1)
+}
+
+// before takes what a run measures before its own phase: Redis idle, the
+// floor's first half, and the Redis figures to count the phase from.
+func (r *run) before(ctx context.Context, res *Result) (floorSample, redisStats, error) {
+	if _, err := r.idle(ctx, res); err != nil {
+		return floorSample{}, redisStats{}, err
+	}
+	floor1, err := r.floorHalf(ctx, res.RedisIdleCPUMsPerSec)
+	if err != nil {
+		return floorSample{}, redisStats{}, err
+	}
+	stats, err := r.redisStats(ctx)
+	return floor1, stats, err
 }
 
 // finishWithFloor finishes the run's figures, then measures the floor's
