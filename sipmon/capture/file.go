@@ -352,12 +352,12 @@ func (s *source) open() error {
 		return err
 	}
 	s.f = f
-	r, br, err := s.stream()
+	r, err := s.stream()
 	if err != nil {
 		s.close()
 		return err
 	}
-	if err := s.openReader(r, br); err != nil {
+	if err := s.openReader(r); err != nil {
 		s.close()
 		return err
 	}
@@ -384,9 +384,14 @@ func openRegular(path string) (*os.File, error) {
 	return f, nil
 }
 
-// stream puts the buffering (and inflate, for a gzip file) on s.f. br is the
-// bufio.Reader to peek at the magic with, nil when r is the readahead.
-func (s *source) stream() (r io.Reader, br *bufio.Reader, err error) {
+// peekReader is what stream hands on: a *bufio.Reader, or the readahead.
+type peekReader interface {
+	io.Reader
+	Peek(n int) ([]byte, error)
+}
+
+// stream puts the buffering (and inflate, for a gzip file) on s.f.
+func (s *source) stream() (peekReader, error) {
 	var fr io.Reader = s.f
 	if s.progress != nil {
 		fr = &countingReader{r: s.f, n: &s.progress.read}
@@ -401,13 +406,13 @@ func (s *source) stream() (r io.Reader, br *bufio.Reader, err error) {
 		// pages to fault in, a measurable part of reading a capture.
 		bufSize = smallBufferSize
 	}
-	br = bufio.NewReaderSize(fr, bufSize)
+	br := bufio.NewReaderSize(fr, bufSize)
 	if !isGzip {
-		return br, br, nil
+		return br, nil
 	}
 	gz, err := gzip.NewReader(br)
 	if err != nil {
-		return nil, nil, fmt.Errorf("capture: %s: gzip: %w", s.path, err)
+		return nil, fmt.Errorf("capture: %s: gzip: %w", s.path, err)
 	}
 	s.gz = gz
 	switch {
@@ -416,24 +421,16 @@ func (s *source) stream() (r io.Reader, br *bufio.Reader, err error) {
 		// in place in the readahead's buffers; pcapgo (pcapng, gzip
 		// within gzip) puts a bufio.Reader of its own on it.
 		s.ra = newReadahead(gz)
-		return s.ra, nil, nil
+		return s.ra, nil
 	case s.peek:
-		br = bufio.NewReaderSize(gz, smallBufferSize)
-	default:
-		br = bufio.NewReaderSize(gz, readBufferSize)
+		return bufio.NewReaderSize(gz, smallBufferSize), nil
 	}
-	return br, br, nil
+	return bufio.NewReaderSize(gz, readBufferSize), nil
 }
 
 // openReader picks the record reader by the stream's magic.
-func (s *source) openReader(r io.Reader, br *bufio.Reader) error {
-	var magic []byte
-	var err error
-	if br != nil {
-		magic, err = br.Peek(4)
-	} else {
-		magic, err = s.ra.Peek(4)
-	}
+func (s *source) openReader(r peekReader) error {
+	magic, err := r.Peek(4)
 	if err != nil {
 		return fmt.Errorf("capture: %s: too short to be a capture file: %w", s.path, err)
 	}
