@@ -106,8 +106,9 @@ type Result struct {
 	// they spend idle (RedisIdleCPUMsPerSec, measured for a second first).
 	RedisCPUUsPerPair    float64 `json:"redis_cpu_us_per_pair"`
 	RedisIdleCPUMsPerSec float64 `json:"redis_idle_cpu_ms_per_s"`
-	// The floor, measured after the run in the same way (same pacing or
-	// concurrency, heartbeats running): two trivial script calls per pair.
+	// The floor, measured in the same way as the run (same pacing or
+	// concurrency, heartbeats running), half before it and half after:
+	// two trivial script calls per pair.
 	// FloorCPUUsPerPair is their Redis CPU beyond idle, FloorP50/P99 one
 	// call's round trip, PairOverFloor RedisCPUUsPerPair over
 	// FloorCPUUsPerPair: what the scripts themselves add, whatever the
@@ -135,6 +136,8 @@ type run struct {
 	products []string
 	nodes    []string
 	capacity int
+	// floorKeys has a key in each product's slot for the floor's calls.
+	floorKeys [][]string
 }
 
 // Run performs cfg against its Redis and removes what it wrote, even when

@@ -29,6 +29,19 @@ type floorSample struct {
 	lat   []time.Duration
 }
 
+// floorSetup names a key in each product's slot for the floor's calls and
+// runs the script once on each, so that no measured call loads it.
+func (r *run) floorSetup(ctx context.Context) error {
+	r.floorKeys = make([][]string, len(r.products))
+	for i, p := range r.products {
+		r.floorKeys[i] = []string{"{lb:" + p + "}:floor"}
+		if err := floorScript.Run(ctx, r.store.Client(), r.floorKeys[i]).Err(); err != nil {
+			return fmt.Errorf("bench: floor script on %s: %w", p, err)
+		}
+	}
+	return nil
+}
+
 // floorHalf runs half the floor phase: pairs of trivial script calls on the
 // products' slots, made the way the run makes its admissions and releases
 // (paced at cfg.Churn in the steady state, as fast as cfg.Concurrency allows
@@ -36,14 +49,7 @@ type floorSample struct {
 // one half before its own measurement and one after, so that a machine that
 // gets busier or quieter meanwhile weighs on both alike.
 func (r *run) floorHalf(ctx context.Context, idleMsPerSec float64) (floorSample, error) {
-	rdb := r.store.Client()
-	keys := make([][]string, len(r.products))
-	for i, p := range r.products {
-		keys[i] = []string{"{lb:" + p + "}:floor"}
-		if err := floorScript.Run(ctx, rdb, keys[i]).Err(); err != nil {
-			return floorSample{}, fmt.Errorf("bench: floor script on %s: %w", p, err)
-		}
-	}
+	rdb, keys := r.store.Client(), r.floorKeys
 	before, err := r.redisStats(ctx)
 	if err != nil {
 		return floorSample{}, err

@@ -171,7 +171,10 @@ func (r *run) steady(ctx context.Context, res *Result) error {
 // before takes what a run measures before its own phase: Redis idle, the
 // floor's first half, and the Redis figures to count the phase from.
 func (r *run) before(ctx context.Context, res *Result) (floorSample, redisStats, error) {
-	if _, err := r.idle(ctx, res); err != nil {
+	if err := r.idle(ctx, res); err != nil {
+		return floorSample{}, redisStats{}, err
+	}
+	if err := r.floorSetup(ctx); err != nil {
 		return floorSample{}, redisStats{}, err
 	}
 	floor1, err := r.floorHalf(ctx, res.RedisIdleCPUMsPerSec)
@@ -238,22 +241,22 @@ func (r *run) pace(ctx context.Context, d time.Duration) <-chan struct{} {
 
 // idle measures for a second what the Redis servers spend with only the
 // heartbeats running (their own housekeeping, a Cluster's gossip), so that
-// the CPU per admission leaves it out, and returns the figures at its end.
-func (r *run) idle(ctx context.Context, res *Result) (redisStats, error) {
+// the CPU per admission leaves it out.
+func (r *run) idle(ctx context.Context, res *Result) error {
 	s0, err := r.redisStats(ctx)
 	if err != nil {
-		return s0, err
+		return err
 	}
 	const quiet = time.Second
 	r.say("measuring what Redis spends idle, for %s", quiet)
 	select {
 	case <-ctx.Done():
-		return s0, ctx.Err()
+		return ctx.Err()
 	case <-time.After(quiet): // measuring, not synchronising
 	}
 	s1, err := r.redisStats(ctx)
 	res.RedisIdleCPUMsPerSec = (s1.cpu - s0.cpu) * 1e3 / quiet.Seconds()
-	return s1, err
+	return err
 }
 
 // finish fills res from the tally and the Redis figures since before.
