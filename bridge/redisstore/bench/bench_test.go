@@ -14,21 +14,24 @@ import (
 	"github.com/redis/go-redis/v9"
 )
 
-// Run against a real redis-server and a real 3-master Cluster, in both
-// modes: the figures are there, the limit held, and nothing is left behind
-// (a key of another user stays).
+// Run against a real redis-server, a real 3-master Cluster and a Sentinel,
+// in both modes: the figures are there, the limit held, and nothing is left
+// behind (a key of another user stays).
 func TestRun(t *testing.T) {
 	srv := redistest.Start(t)
 	cluster := redistest.StartCluster(t, 3)
+	sentinel := redistest.StartSentinel(t)
 	tests := []struct {
 		name  string
-		addrs []string
+		addrs []string // where the keys are looked for
 		cfg   bench.Config
 	}{
 		{"burst on a server", []string{srv.Addr}, bench.Config{Nodes: 20, Keys: 5, Admissions: 300, Concurrency: 4, Products: 2}},
 		{"steady on a server", []string{srv.Addr}, bench.Config{Nodes: 5, Keys: 2, Concurrency: 4, Hold: 200, Churn: 200, Duration: 500 * time.Millisecond}},
 		{"burst on a cluster", cluster.Addrs(), bench.Config{Nodes: 10, Keys: 2, Admissions: 200, Concurrency: 4, Products: 3}},
 		{"steady on a cluster", cluster.Addrs(), bench.Config{Nodes: 5, Keys: 1, Concurrency: 4, Hold: 100, Churn: 100, Duration: 300 * time.Millisecond, Products: 2}},
+		{"burst through a sentinel", []string{sentinel.Server.Addr},
+			bench.Config{Redis: sentinel.Addr, SentinelMaster: sentinel.Master, Nodes: 5, Keys: 2, Admissions: 200, Concurrency: 4}},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -39,7 +42,9 @@ func TestRun(t *testing.T) {
 			if err := rdb.Set(ctx, "someone-else", "x", 0).Err(); err != nil {
 				t.Fatal(err)
 			}
-			tc.cfg.Redis = tc.addrs[0]
+			if tc.cfg.Redis == "" {
+				tc.cfg.Redis = tc.addrs[0]
+			}
 			var progress bytes.Buffer
 			tc.cfg.Progress = &progress
 			res, err := bench.Run(ctx, tc.cfg)
