@@ -35,8 +35,11 @@ func benchCommand() *cli.Command {
 					Products: c.Int("products"), Hold: c.Int("hold"), Churn: c.Int("churn"), Duration: c.Duration("duration"),
 					Progress: c.App.ErrWriter,
 				})
-				if werr := bench.Write(c.App.Writer, res, c.Bool("json")); werr != nil && err == nil {
-					err = werr
+				// A run that stopped before measuring has no figures to show.
+				if err == nil || res.Seconds > 0 {
+					if werr := bench.Write(c.App.Writer, res, c.Bool("json")); werr != nil && err == nil {
+						err = werr
+					}
 				}
 				if err == nil && res.LimitExceeded {
 					return cli.Exit("licbridge: bench admission: the limit was exceeded", 1)

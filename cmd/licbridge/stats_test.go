@@ -135,4 +135,11 @@ func TestStoreDownOneLine(t *testing.T) {
 	if r.code == 0 || len(lines) != 1 || !strings.Contains(lines[0], "shared store") {
 		t.Fatalf("exit %d, stderr:\n%s\nwant one line naming the shared store", r.code, r.stderr)
 	}
+	// bench admission too, and without a report of zeros on stdout (it printed
+	// one, after go-redis's retries).
+	r = licbridge(t, nil, "bench", "admission", "--redis", "redis://u:hunter2@"+addr)
+	lines = strings.Split(strings.TrimSpace(r.stderr), "\n")
+	if r.code == 0 || len(lines) != 1 || !strings.Contains(lines[0], addr) || strings.Contains(r.stderr, "hunter2") || r.stdout != "" {
+		t.Fatalf("bench admission: exit %d, stdout %q, stderr:\n%s\nwant one line naming %s (no password) and nothing on stdout", r.code, r.stdout, r.stderr, addr)
+	}
 }

@@ -13,6 +13,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"strconv"
 	"sync"
 	"time"
@@ -146,7 +147,10 @@ func Run(ctx context.Context, cfg Config) (Result, error) {
 	if err := cfg.defaults(); err != nil {
 		return Result{}, err
 	}
-	s, err := redisstore.Dial(ctx, redisstore.Options{Addr: cfg.Redis, Password: cfg.Password, SentinelMaster: cfg.SentinelMaster, PoolSize: cfg.Concurrency + 8})
+	// go-redis's own messages (a failed dial, five times over) go nowhere:
+	// the error Dial returns says it once.
+	s, err := redisstore.Dial(ctx, redisstore.Options{Addr: cfg.Redis, Password: cfg.Password, SentinelMaster: cfg.SentinelMaster,
+		PoolSize: cfg.Concurrency + 8, Logger: slog.New(slog.DiscardHandler)})
 	if err != nil {
 		return Result{}, fmt.Errorf("bench: %w", err)
 	}
