@@ -18,4 +18,8 @@
 // Values are never sanitised silently: a CR, LF or NUL in any header value
 // (a caller ID, a variable) makes the action fail with proto.ErrUnsafeValue
 // before anything is written, so no value can inject a header.
+//
+// Neighbours: ami/proto (below) reads and writes the wire format and backoff
+// paces the reconnects; bridge/node (above) follows channels and runs actions
+// through a Client, which daemon builds. It knows nothing of licences.
 package ami

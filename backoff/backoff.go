@@ -1,6 +1,3 @@
-// Package backoff is the one reconnect policy of licbridge's clients (AMI, ARI,
-// the counter store): exponential delays with "equal jitter", and a sleep that
-// honours the context.
 package backoff
 
 import (

@@ -9,4 +9,9 @@
 // the standalone SIP monitor (NewMonitor: licbridge sipmon hep|live), of the
 // licence key-set wiring (LoadLicenses, TrustedIssuers) and of the store
 // other commands read (DialStore, OpenStatsStore).
+//
+// Neighbours: cmd/licbridge and daemon/demo above; below, config for the
+// settings, bridge and its packages (node, redisstore, overage, stats,
+// bypass), the protocol packages (ami, ari, dialplan, sipmon), admin, issuer,
+// license and view.
 package daemon

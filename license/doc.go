@@ -107,4 +107,7 @@
 // the current Set behind an atomic pointer and replaces it on Reload (wire SIGHUP
 // to it), on changes in the directories (fsnotify, debounced), and when a key's
 // time comes; subscribers hear of every Set that differs from the previous one.
+//
+// Neighbours: it imports nothing of licbridge's; view, bridge, bridge/node,
+// bridge/overage, config, daemon, issuer, dialplan and ari build on it.
 package license

@@ -13,4 +13,7 @@
 //
 // The package holds no business rules: the FastAGI server in package dialplan decides
 // what to ask and what to set.
+//
+// Neighbours: package dialplan (above) is its one user; it imports nothing of
+// licbridge's.
 package agi

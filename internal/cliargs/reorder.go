@@ -1,6 +1,3 @@
-// Package cliargs rewrites a command line into the shape urfave/cli v2 parses,
-// so that flags can be written anywhere on it. It knows nothing of licbridge:
-// the walk reads the app's own flag and command definitions.
 package cliargs
 
 import (

@@ -1,6 +1,3 @@
-// Package chart prints concurrency reports for a terminal: per day, the peak,
-// a bar, and a sparkline of the 24 hourly peaks. It is what `licbridge stats
-// concurrent` shows.
 package chart
 
 import (

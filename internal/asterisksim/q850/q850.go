@@ -1,5 +1,3 @@
-// Package q850 holds Asterisk's names for the Q.850 hangup causes that the AMI
-// and ARI doubles report (Hangup's Cause-txt, ChannelDestroyed's cause_txt).
 package q850
 
 // Text is Asterisk's ast_cause2str for the causes a licensing bridge meets;
