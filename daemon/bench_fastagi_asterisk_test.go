@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"io"
 	"net"
-	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -108,16 +107,11 @@ exten => s,1,Set(T0=${STRFTIME(,,%%s%%6q)})
 		}
 	}
 	b.StopTimer()
-	p := make([][2]float64, len(targets))
-	for k, l := range lat {
-		slices.Sort(l)
-		at := func(q float64) float64 {
-			return float64(l[min(len(l)-1, int(q*float64(len(l))))].Nanoseconds()) / 1e3
-		}
-		p[k] = [2]float64{at(0.50), at(0.99)}
-		b.ReportMetric(p[k][0], targets[k].name+"-p50-µs")
-		b.ReportMetric(p[k][1], targets[k].name+"-p99-µs")
+	names := make([]string, len(targets))
+	for k, t := range targets {
+		names[k] = t.name
 	}
+	p := reportPercentiles(b, names, lat)
 	b.ReportMetric(p[0][1]/p[2][1], "redis÷floor-p99")
 }
 
